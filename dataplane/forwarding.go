@@ -1,0 +1,141 @@
+package dataplane
+
+import (
+	"encoding/binary"
+	"net/netip"
+)
+
+// Role is what a port is to the site.
+type Role uint8
+
+const (
+	// RoleInside faces the site's hosts.
+	RoleInside Role = iota
+	// RoleUplink faces one ISP.
+	RoleUplink
+)
+
+func (r Role) String() string {
+	if r == RoleInside {
+		return "inside"
+	}
+	return "uplink"
+}
+
+// Prefix is an IPv6 prefix in the form the fast path compares: the address as
+// two big-endian halves and a mask for each, so Contains is two ANDs and two
+// compares.
+type Prefix struct {
+	hi, lo         uint64
+	maskHi, maskLo uint64
+	bits           uint8
+}
+
+// MakePrefix converts a netip.Prefix (which must be IPv6).
+func MakePrefix(p netip.Prefix) Prefix {
+	a := p.Masked().Addr().As16()
+	bits := p.Bits()
+	var mh, ml uint64
+	switch {
+	case bits >= 128:
+		mh, ml = ^uint64(0), ^uint64(0)
+	case bits > 64:
+		mh, ml = ^uint64(0), ^uint64(0)<<(128-bits)
+	case bits > 0:
+		mh = ^uint64(0) << (64 - bits)
+	}
+	return Prefix{
+		hi: binary.BigEndian.Uint64(a[:8]), lo: binary.BigEndian.Uint64(a[8:]),
+		maskHi: mh, maskLo: ml, bits: uint8(bits),
+	}
+}
+
+// Contains reports whether a is under the prefix.
+func (p *Prefix) Contains(a *[16]byte) bool {
+	return binary.BigEndian.Uint64(a[:8])&p.maskHi == p.hi &&
+		binary.BigEndian.Uint64(a[8:])&p.maskLo == p.lo
+}
+
+// Netip converts back, for tools and logs.
+func (p *Prefix) Netip() netip.Prefix {
+	var a [16]byte
+	binary.BigEndian.PutUint64(a[:8], p.hi)
+	binary.BigEndian.PutUint64(a[8:], p.lo)
+	return netip.PrefixFrom(netip.AddrFrom16(a), int(p.bits))
+}
+
+// PortInfo is what the fast path needs to know about a port.
+type PortInfo struct {
+	Role Role
+	MAC  [6]byte
+	// MTU is the largest IPv6 packet (without Ethernet) the port sends.
+	MTU int
+}
+
+// Uplink is one ISP attachment: the sources it carries and where it sends.
+type Uplink struct {
+	Prefix Prefix
+	Port   uint16
+	// NextHopMAC is valid when Resolved; until then packets go to the
+	// control core, which resolves the next hop by ND.
+	NextHopMAC [6]byte
+	Resolved   bool
+}
+
+// Forwarding is an immutable snapshot of everything a worker needs to
+// forward: ports, routes, own addresses and inside neighbours. The control
+// core builds a new one on every change and publishes it with an atomic
+// pointer swap; workers load the pointer once per burst. The garbage
+// collector keeps an old snapshot alive while a worker still uses it, which
+// is the grace period a C implementation would need RCU for.
+type Forwarding struct {
+	Ports  []PortInfo
+	Inside uint16
+	// Site lists the prefixes routed to the inside port.
+	Site    []Prefix
+	Uplinks []Uplink
+	// Local holds our own unicast addresses on every port (link-locals
+	// included), as [2]uint64 so the usual miss costs one compare per entry.
+	// They are few; a linear scan beats hashing here.
+	Local [][2]uint64
+	// Neighbors maps inside destinations to their MACs.
+	Neighbors map[[16]byte][6]byte
+}
+
+// IsLocal reports whether a is one of our own addresses.
+func (f *Forwarding) IsLocal(a *[16]byte) bool {
+	hi, lo := binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(a[8:])
+	for _, l := range f.Local {
+		if l[1] == lo && l[0] == hi {
+			return true
+		}
+	}
+	return false
+}
+
+// InSite reports whether a is under one of the site's prefixes.
+func (f *Forwarding) InSite(a *[16]byte) bool {
+	for i := range f.Site {
+		if f.Site[i].Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// UplinkFor returns the uplink whose prefix holds the source address src,
+// or nil.
+func (f *Forwarding) UplinkFor(src *[16]byte) *Uplink {
+	for i := range f.Uplinks {
+		if f.Uplinks[i].Prefix.Contains(src) {
+			return &f.Uplinks[i]
+		}
+	}
+	return nil
+}
+
+// AddrKey converts an address to the form Local holds.
+func AddrKey(a netip.Addr) [2]uint64 {
+	b := a.As16()
+	return [2]uint64{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])}
+}

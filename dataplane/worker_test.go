@@ -1,0 +1,256 @@
+package dataplane
+
+import (
+	"bytes"
+	"encoding/hex"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"shim6d/ports"
+	"shim6d/ports/mem"
+)
+
+var (
+	macInside   = [6]byte{0x02, 0, 0, 0, 0, 0x01}
+	macUplink   = [6]byte{0x02, 0, 0, 0, 0, 0x02}
+	macHost     = [6]byte{0x02, 0, 0, 0, 0, 0x10}
+	macNextHop  = [6]byte{0x02, 0, 0, 0, 0, 0x20}
+	hostAddr    = netip.MustParseAddr("2001:db8:1::10")
+	remoteAddr  = netip.MustParseAddr("2001:db8:ff::1")
+	insideAddr  = netip.MustParseAddr("2001:db8:1::1")
+	uplinkAddr  = netip.MustParseAddr("2001:db8:ffff:1::2")
+	unknownHost = netip.MustParseAddr("2001:db8:1::99")
+)
+
+// testbed is one worker between an inside port (0) and an uplink (1).
+type testbed struct {
+	inside, uplink *mem.Port
+	ring           *mem.Ring
+	w              *Worker
+	fwd            atomic.Pointer[Forwarding]
+}
+
+func newTestbed(t testing.TB) *testbed {
+	pool := mem.NewPool(256, mem.DefaultBufSize)
+	tb := &testbed{
+		inside: mem.NewPort(mem.Config{Name: "inside", Index: 0, MAC: macInside, Pool: pool}),
+		uplink: mem.NewPort(mem.Config{Name: "isp1", Index: 1, MAC: macUplink, Pool: pool}),
+		ring:   mem.NewRing(64),
+	}
+	tb.fwd.Store(&Forwarding{
+		Ports:  []PortInfo{{Role: RoleInside, MAC: macInside, MTU: 1500}, {Role: RoleUplink, MAC: macUplink, MTU: 1500}},
+		Inside: 0,
+		Site:   []Prefix{MakePrefix(netip.MustParsePrefix("2001:db8:1::/48"))},
+		Uplinks: []Uplink{{
+			Prefix: MakePrefix(netip.MustParsePrefix("2001:db8:1::/48")), Port: 1,
+			NextHopMAC: macNextHop, Resolved: true,
+		}},
+		Local:     [][2]uint64{AddrKey(insideAddr), AddrKey(uplinkAddr)},
+		Neighbors: map[[16]byte][6]byte{hostAddr.As16(): macHost},
+	})
+	tb.w = NewWorker(WorkerConfig{
+		Ports: []ports.Port{tb.inside, tb.uplink}, Control: tb.ring, Fwd: &tb.fwd,
+	})
+	return tb
+}
+
+// frame builds Ethernet + IPv6 + UDP (ports 1000 → 2000, 4 payload bytes).
+//
+//	 0                   1                   2                   3
+//	|Version| Traffic Class |           Flow Label                  |
+//	|         Payload Length        |  Next Header  |   Hop Limit   |
+//	|                        Source Address (16)                    |
+//	|                     Destination Address (16)                  |
+func frame(dmac, smac [6]byte, src, dst netip.Addr, hop byte) []byte {
+	b := append([]byte{}, dmac[:]...)
+	b = append(b, smac[:]...)
+	b = append(b, 0x86, 0xdd)
+	b = append(b, 0x60, 0x00, 0x00, 0x00, 0x00, 12, 17, hop)
+	s, d := src.As16(), dst.As16()
+	b = append(b, s[:]...)
+	b = append(b, d[:]...)
+	b = append(b, 0x03, 0xe8, 0x07, 0xd0, 0x00, 12, 0x00, 0x00, 'd', 'a', 't', 'a')
+	return b
+}
+
+func TestForwardGolden(t *testing.T) {
+	tests := []struct {
+		name     string
+		from     int // 0 inside, 1 uplink
+		in       []byte
+		wantPort int // -1: control ring, -2: dropped
+		want     []byte
+		drop     DropReason
+	}{{
+		name: "inside to uplink: next hop MAC, hop limit 64->63",
+		from: 0, in: frame(macInside, macHost, hostAddr, remoteAddr, 64),
+		wantPort: 1, want: frame(macNextHop, macUplink, hostAddr, remoteAddr, 63),
+	}, {
+		name: "uplink to inside: host MAC from neighbor table",
+		from: 1, in: frame(macUplink, macNextHop, remoteAddr, hostAddr, 2),
+		wantPort: 0, want: frame(macHost, macInside, remoteAddr, hostAddr, 1),
+	}, {
+		name: "ethernet padding is trimmed",
+		from: 0, in: append(frame(macInside, macHost, hostAddr, remoteAddr, 64), 0, 0, 0, 0),
+		wantPort: 1, want: frame(macNextHop, macUplink, hostAddr, remoteAddr, 63),
+	}, {
+		name: "hop limit 1 goes to the control core for Time Exceeded",
+		from: 0, in: frame(macInside, macHost, hostAddr, remoteAddr, 1), wantPort: -1,
+	}, {
+		name: "to our own address goes to the control core",
+		from: 0, in: frame(macInside, macHost, hostAddr, insideAddr, 64), wantPort: -1,
+	}, {
+		name: "unresolved inside neighbor goes to the control core",
+		from: 1, in: frame(macUplink, macNextHop, remoteAddr, unknownHost, 64), wantPort: -1,
+	}, {
+		name: "source outside every uplink prefix",
+		from: 0, in: frame(macInside, macHost, netip.MustParseAddr("2001:db8:7::1"), remoteAddr, 64),
+		wantPort: -2, drop: DropSourceNotInSite,
+	}, {
+		name: "uplink to a destination outside the site",
+		from: 1, in: frame(macUplink, macNextHop, remoteAddr, netip.MustParseAddr("2001:db8:7::1"), 64),
+		wantPort: -2, drop: DropNotForSite,
+	}, {
+		name: "inside to inside",
+		from: 0, in: frame(macInside, macHost, hostAddr, unknownHost, 64), wantPort: -2, drop: DropHairpin,
+	}, {
+		name: "link-local destination",
+		from: 0, in: frame(macInside, macHost, hostAddr, netip.MustParseAddr("fe80::1"), 64),
+		wantPort: -2, drop: DropLinkLocal,
+	}, {
+		name: "multicast UDP",
+		from: 0, in: frame(macInside, macHost, hostAddr, netip.MustParseAddr("ff0e::1"), 64),
+		wantPort: -2, drop: DropMulticast,
+	}, {
+		name: "truncated ethernet", from: 0, in: []byte{1, 2, 3}, wantPort: -2, drop: DropTruncatedEthernet,
+	}, {
+		name: "IPv4 ethertype", from: 0,
+		in:       append(append(append([]byte{}, macInside[:]...), macHost[:]...), 0x08, 0x00, 0x45, 0),
+		wantPort: -2, drop: DropNotIPv6,
+	}, {
+		name: "truncated IPv6 header", from: 0,
+		in: frame(macInside, macHost, hostAddr, remoteAddr, 64)[:14+39], wantPort: -2, drop: DropTruncatedIPv6,
+	}, {
+		name: "version 4 in an IPv6 frame", from: 0,
+		in: func() []byte {
+			b := frame(macInside, macHost, hostAddr, remoteAddr, 64)
+			b[14] = 0x40
+			return b
+		}(), wantPort: -2, drop: DropBadVersion,
+	}, {
+		name: "payload length past the frame", from: 0,
+		in: func() []byte {
+			b := frame(macInside, macHost, hostAddr, remoteAddr, 64)
+			b[19] = 13
+			return b
+		}(), wantPort: -2, drop: DropBadLength,
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tb := newTestbed(t)
+			src := []*mem.Port{tb.inside, tb.uplink}[tt.from]
+			if err := src.Inject(0, tt.in); err != nil {
+				t.Fatal(err)
+			}
+			if n := tb.w.Poll(); n != 1 {
+				t.Fatalf("Poll received %d packets, want 1", n)
+			}
+			tb.w.Counters.publish()
+			outs := [][][]byte{tb.inside.SentAll(), tb.uplink.SentAll()}
+			var ctl [4]ports.Packet
+			nctl := tb.ring.ScDequeueBurst(ctl[:])
+			defer tb.inside.Free(ctl[:nctl])
+			switch tt.wantPort {
+			case -1:
+				if nctl != 1 || len(outs[0])+len(outs[1]) != 0 {
+					t.Fatalf("want control ring: ring %d, tx %d/%d", nctl, len(outs[0]), len(outs[1]))
+				}
+				if ctl[0].Port != uint16(tt.from) {
+					t.Errorf("control packet port = %d, want %d", ctl[0].Port, tt.from)
+				}
+			case -2:
+				if nctl != 0 || len(outs[0])+len(outs[1]) != 0 {
+					t.Fatalf("want drop: ring %d, tx %d/%d", nctl, len(outs[0]), len(outs[1]))
+				}
+				if got := tb.w.Counters.Load(DropCounter(tt.drop)); got != 1 {
+					t.Fatalf("drop counter %v = %d, want 1", tt.drop, got)
+				}
+			default:
+				got := outs[tt.wantPort]
+				if len(got) != 1 || nctl != 0 || len(outs[1-tt.wantPort]) != 0 {
+					t.Fatalf("want one packet on port %d; got %d/%d, ring %d", tt.wantPort, len(outs[0]), len(outs[1]), nctl)
+				}
+				if !bytes.Equal(got[0], tt.want) {
+					t.Fatalf("output differs\n got %s\nwant %s", hex.EncodeToString(got[0]), hex.EncodeToString(tt.want))
+				}
+			}
+			if tb.inside.Pool().Avail() != 256-nctl {
+				t.Fatalf("pool leaked: %d of 256 free with %d held", tb.inside.Pool().Avail(), nctl)
+			}
+		})
+	}
+}
+
+func TestDropReasonsHaveNames(t *testing.T) {
+	seen := map[string]bool{}
+	for _, r := range DropReasons() {
+		n := r.String()
+		if n == "" || n == "unknown" || seen[n] || r.Help() == "" || strings.ContainsAny(n, " -") {
+			t.Errorf("reason %d has a bad or duplicate name %q / help %q", r, n, r.Help())
+		}
+		seen[n] = true
+	}
+}
+
+func TestControlRingFullIsCountedAndFreed(t *testing.T) {
+	tb := newTestbed(t)
+	tb.w.cfg.Control = mem.NewRing(2)
+	for i := 0; i < 5; i++ {
+		tb.inside.Inject(0, frame(macInside, macHost, hostAddr, insideAddr, 64))
+	}
+	tb.w.Poll()
+	tb.w.Counters.publish()
+	if got := tb.w.Counters.Load(DropCounter(DropControlRingFull)); got != 3 {
+		t.Fatalf("ring-full drops = %d, want 3", got)
+	}
+	if got := tb.w.Counters.Load(CounterToControl); got != 2 {
+		t.Fatalf("to control = %d, want 2", got)
+	}
+	if tb.inside.Pool().Avail() != 256-2 {
+		t.Fatalf("refused packets were not freed: %d free", tb.inside.Pool().Avail())
+	}
+}
+
+func TestForwardingAllocatesNothing(t *testing.T) {
+	tb := newTestbed(t)
+	tb.inside.SetSource(0, [][]byte{
+		frame(macInside, macHost, hostAddr, remoteAddr, 64),
+		frame(macInside, macHost, netip.MustParseAddr("2001:db8:7::1"), remoteAddr, 64),
+	})
+	tb.uplink.SetSource(0, [][]byte{frame(macUplink, macNextHop, remoteAddr, hostAddr, 64)})
+	tb.inside.SetSink(0, true)
+	tb.uplink.SetSink(0, true)
+	if a := testing.AllocsPerRun(200, func() { tb.w.Poll() }); a != 0 {
+		t.Fatalf("Poll allocates %v times per round", a)
+	}
+}
+
+func BenchmarkForwardInsideToUplink(b *testing.B) {
+	tb := newTestbed(b)
+	var frames [][]byte
+	for i := 0; i < 256; i++ {
+		src := hostAddr.As16()
+		src[14], src[15] = byte(i), byte(i>>8)
+		frames = append(frames, frame(macInside, macHost, netip.AddrFrom16(src), remoteAddr, 64))
+	}
+	tb.inside.SetSource(0, frames)
+	tb.uplink.SetSink(0, true)
+	b.ResetTimer()
+	pkts := 0
+	for i := 0; i < b.N; i++ {
+		pkts += tb.w.Poll()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(pkts), "ns/pkt")
+}
