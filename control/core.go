@@ -1,0 +1,294 @@
+// Package control is the control core: one goroutine that drains the control
+// ring, runs Neighbor Discovery for the middlebox's own addresses and next
+// hops, answers pings, sends rate-limited ICMPv6 errors, and publishes the
+// forwarding snapshot the workers read.
+//
+// The core is single-threaded by design, so its state needs no locks; other
+// goroutines (the admin API) reach it through Query, which runs a function
+// on the core's goroutine between rounds.
+package control
+
+import (
+	"log/slog"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"shim6d/dataplane"
+	"shim6d/ports"
+)
+
+// PortSetup is the control core's view of one configured port.
+type PortSetup struct {
+	Name      string
+	Role      dataplane.Role
+	Addresses []netip.Addr
+	// Prefix is an uplink's ISP prefix.
+	Prefix netip.Prefix
+	// Prefixes are the site prefixes an inside port serves.
+	Prefixes []netip.Prefix
+	// NextHop is an uplink's router; NextHopMAC, when set, pins its MAC.
+	NextHop    netip.Addr
+	NextHopMAC *[6]byte
+	MTU        int
+}
+
+// StaticNeighbor is a neighbour entry from config that ND never changes.
+type StaticNeighbor struct {
+	Port    int
+	Address netip.Addr
+	MAC     [6]byte
+}
+
+// Config sets up the control core.
+type Config struct {
+	Ports     []ports.Port
+	Setup     []PortSetup
+	Static    []StaticNeighbor
+	TxQueue   uint16 // the core's own tx queue on every port
+	Ring      ports.Ring
+	Fwd       *atomic.Pointer[dataplane.Forwarding]
+	ICMPRate  int           // ICMPv6 errors per second
+	Reachable time.Duration // how long a confirmed neighbour stays REACHABLE
+	Now       func() time.Time
+	Log       *slog.Logger
+}
+
+// Stats are the control core's counters. The core is their only writer.
+type Stats struct {
+	ControlPackets  atomic.Uint64 // dequeued from the control ring
+	NSReceived      atomic.Uint64
+	NASent          atomic.Uint64
+	NSSent          atomic.Uint64
+	NAReceived      atomic.Uint64
+	EchoReplies     atomic.Uint64
+	TimeExceeded    atomic.Uint64
+	PacketTooBig    atomic.Uint64
+	ICMPRateLimited atomic.Uint64
+	Unhandled       atomic.Uint64 // control packets the core had no use for
+	Malformed       atomic.Uint64 // ND/ICMPv6 that failed validation
+	NDQueueDrops    atomic.Uint64 // packets dropped waiting for resolution
+	NDTableFull     atomic.Uint64 // resolutions refused: too many incomplete entries
+	TxDrops         atomic.Uint64
+	AllocFailures   atomic.Uint64
+	Publishes       atomic.Uint64
+}
+
+// Core is the control core.
+type Core struct {
+	cfg   Config
+	Stats Stats
+
+	nd       ndTable
+	icmp     tokenBucket
+	echo     tokenBucket
+	dirty    bool // the forwarding snapshot is out of date
+	queries  chan func()
+	stop     atomic.Bool
+	linkLocs []netip.Addr // per port, derived from its MAC
+
+	rx  [ports.MaxBurst]ports.Packet
+	tx  [dataplane.MaxPorts]txBuf
+	one [1]ports.Packet
+}
+
+type txBuf struct {
+	n    int
+	pkts [ports.MaxBurst]ports.Packet
+}
+
+// New makes a control core and publishes the first forwarding snapshot, so
+// workers can start right after it.
+func New(cfg Config) *Core {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.ICMPRate <= 0 {
+		cfg.ICMPRate = 100
+	}
+	if cfg.Reachable <= 0 {
+		cfg.Reachable = 30 * time.Second
+	}
+	c := &Core{cfg: cfg, queries: make(chan func(), 16)}
+	now := cfg.Now()
+	c.icmp = newTokenBucket(cfg.ICMPRate, now)
+	c.echo = newTokenBucket(cfg.ICMPRate, now)
+	c.nd.init(len(cfg.Ports))
+	for i, p := range cfg.Ports {
+		c.linkLocs = append(c.linkLocs, linkLocalFromMAC(p.MAC()))
+		s := cfg.Setup[i]
+		if s.Role == dataplane.RoleUplink && s.NextHop.IsValid() {
+			if s.NextHopMAC != nil {
+				c.nd.setStatic(i, s.NextHop, *s.NextHopMAC)
+			} else {
+				c.nd.want(i, s.NextHop, now, true)
+			}
+		}
+	}
+	for _, s := range cfg.Static {
+		c.nd.setStatic(s.Port, s.Address, s.MAC)
+	}
+	c.publish()
+	return c
+}
+
+// Stop asks Run to return.
+func (c *Core) Stop() { c.stop.Store(true) }
+
+// Query runs f on the core's goroutine and waits for it; f may read any of
+// the core's state. It is how the admin API looks inside without locks.
+func (c *Core) Query(f func()) {
+	done := make(chan struct{})
+	c.queries <- func() { f(); close(done) }
+	<-done
+}
+
+// Run loops until Stop. The control core has no line-rate duty, so it sleeps
+// up to a millisecond when idle instead of spinning.
+func (c *Core) Run() {
+	sleep := 10 * time.Microsecond
+	for !c.stop.Load() {
+		if c.Poll() > 0 {
+			sleep = 10 * time.Microsecond
+			continue
+		}
+		select {
+		case f := <-c.queries:
+			f()
+		case <-time.After(sleep):
+		}
+		sleep = min(sleep*2, time.Millisecond)
+	}
+}
+
+// Poll runs one round: drain a burst from the ring, handle it, run timers,
+// flush transmissions, publish the snapshot if it changed. It returns the
+// number of control packets handled. Tests drive it directly.
+func (c *Core) Poll() int {
+	now := c.cfg.Now()
+	n := c.cfg.Ring.ScDequeueBurst(c.rx[:])
+	c.Stats.ControlPackets.Add(uint64(n))
+	for i := 0; i < n; i++ {
+		if !c.handle(&c.rx[i], now) {
+			c.free(&c.rx[i])
+		}
+	}
+	c.nd.timers(c, now)
+	c.flush()
+	if c.dirty {
+		c.publish()
+	}
+	select {
+	case f := <-c.queries:
+		f()
+	default:
+	}
+	return n
+}
+
+// send queues a packet the core built or took over for transmission on port.
+func (c *Core) send(port int, p ports.Packet) {
+	b := &c.tx[port]
+	if b.n == len(b.pkts) {
+		c.flushPort(port)
+	}
+	b.pkts[b.n] = p
+	b.n++
+}
+
+func (c *Core) flush() {
+	for i := range c.cfg.Ports {
+		c.flushPort(i)
+	}
+}
+
+func (c *Core) flushPort(i int) {
+	b := &c.tx[i]
+	if b.n == 0 {
+		return
+	}
+	sent := c.cfg.Ports[i].TxBurst(c.cfg.TxQueue, b.pkts[:b.n])
+	if sent < b.n {
+		c.Stats.TxDrops.Add(uint64(b.n - sent))
+		c.cfg.Ports[i].Free(b.pkts[sent:b.n])
+	}
+	b.n = 0
+}
+
+func (c *Core) free(p *ports.Packet) {
+	c.one[0] = *p
+	c.cfg.Ports[0].Free(c.one[:])
+}
+
+// alloc returns an empty buffer for a packet the core builds.
+func (c *Core) alloc(port int) (ports.Packet, bool) {
+	if c.cfg.Ports[port].Alloc(c.one[:]) == 0 {
+		c.Stats.AllocFailures.Add(1)
+		return ports.Packet{}, false
+	}
+	return c.one[0], true
+}
+
+// publish builds a new forwarding snapshot from config and the neighbour
+// table and swaps it in.
+func (c *Core) publish() {
+	f := &dataplane.Forwarding{Neighbors: map[[16]byte][6]byte{}}
+	for i, p := range c.cfg.Ports {
+		s := c.cfg.Setup[i]
+		mtu := s.MTU
+		if mtu == 0 || mtu > p.MTU() && p.MTU() > 0 {
+			mtu = p.MTU()
+		}
+		f.Ports = append(f.Ports, dataplane.PortInfo{Role: s.Role, MAC: p.MAC(), MTU: mtu})
+		for _, a := range s.Addresses {
+			f.Local = append(f.Local, dataplane.AddrKey(a))
+		}
+		f.Local = append(f.Local, dataplane.AddrKey(c.linkLocs[i]))
+		switch s.Role {
+		case dataplane.RoleInside:
+			f.Inside = uint16(i)
+			for _, pr := range s.Prefixes {
+				f.Site = append(f.Site, dataplane.MakePrefix(pr))
+			}
+			for a, e := range c.nd.ports[i] {
+				if e.usable() {
+					f.Neighbors[a.As16()] = e.mac
+				}
+			}
+		case dataplane.RoleUplink:
+			u := dataplane.Uplink{Prefix: dataplane.MakePrefix(s.Prefix), Port: uint16(i)}
+			if e := c.nd.ports[i][s.NextHop]; e != nil && e.usable() {
+				u.NextHopMAC, u.Resolved = e.mac, true
+			}
+			f.Uplinks = append(f.Uplinks, u)
+		}
+	}
+	c.cfg.Fwd.Store(f)
+	c.dirty = false
+	c.Stats.Publishes.Add(1)
+}
+
+// tokenBucket limits ICMPv6 errors as RFC 4443 §2.4(f) asks: a rate with a
+// small burst.
+type tokenBucket struct {
+	tokens, rate, burst float64
+	last                time.Time
+}
+
+func newTokenBucket(perSecond int, now time.Time) tokenBucket {
+	b := float64(max(perSecond/10, 1))
+	return tokenBucket{tokens: b, rate: float64(perSecond), burst: b, last: now}
+}
+
+func (t *tokenBucket) take(now time.Time) bool {
+	t.tokens = min(t.burst, t.tokens+now.Sub(t.last).Seconds()*t.rate)
+	t.last = now
+	if t.tokens < 1 {
+		return false
+	}
+	t.tokens--
+	return true
+}

@@ -1,0 +1,306 @@
+package control
+
+import (
+	"encoding/binary"
+	"log/slog"
+	"net/netip"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"shim6d/dataplane"
+	"shim6d/dataplane/header"
+	"shim6d/ports"
+	"shim6d/ports/mem"
+)
+
+var (
+	macInside  = [6]byte{0x02, 0, 0, 0, 0, 0x01}
+	macUplink  = [6]byte{0x02, 0, 0, 0, 0, 0x02}
+	macHost    = [6]byte{0x02, 0, 0, 0, 0, 0x10}
+	macRouter  = [6]byte{0x02, 0, 0, 0, 0, 0x20}
+	hostAddr   = netip.MustParseAddr("2001:db8:1::10")
+	remoteAddr = netip.MustParseAddr("2001:db8:ff::1")
+	insideAddr = netip.MustParseAddr("2001:db8:1::1")
+	uplinkAddr = netip.MustParseAddr("2001:db8:ffff:1::2")
+	routerAddr = netip.MustParseAddr("2001:db8:ffff:1::1")
+)
+
+type fakeClock struct{ t time.Time }
+
+func (f *fakeClock) now() time.Time          { return f.t }
+func (f *fakeClock) advance(d time.Duration) { f.t = f.t.Add(d) }
+
+type bed struct {
+	inside, uplink *mem.Port
+	ring           *mem.Ring
+	fwd            atomic.Pointer[dataplane.Forwarding]
+	core           *Core
+	clock          *fakeClock
+}
+
+func newBed(t *testing.T) *bed {
+	pool := mem.NewPool(128, mem.DefaultBufSize)
+	b := &bed{
+		inside: mem.NewPort(mem.Config{Name: "inside", Index: 0, MAC: macInside, Pool: pool, TxQueues: 2}),
+		uplink: mem.NewPort(mem.Config{Name: "isp1", Index: 1, MAC: macUplink, Pool: pool, TxQueues: 2}),
+		ring:   mem.NewRing(64),
+		clock:  &fakeClock{t: time.Unix(1000, 0)},
+	}
+	b.core = New(Config{
+		Ports: []ports.Port{b.inside, b.uplink},
+		Setup: []PortSetup{
+			{Name: "inside", Role: dataplane.RoleInside, Addresses: []netip.Addr{insideAddr},
+				Prefixes: []netip.Prefix{netip.MustParsePrefix("2001:db8:1::/48")}, MTU: 1500},
+			{Name: "isp1", Role: dataplane.RoleUplink, Addresses: []netip.Addr{uplinkAddr},
+				Prefix: netip.MustParsePrefix("2001:db8:1::/48"), NextHop: routerAddr, MTU: 1500},
+		},
+		TxQueue: 1, Ring: b.ring, Fwd: &b.fwd, ICMPRate: 100, Now: b.clock.now,
+		Log: slog.New(slog.DiscardHandler),
+	})
+	return b
+}
+
+// toCore puts frame on the control ring as if a worker received it on port.
+func (b *bed) toCore(t *testing.T, port int, frame []byte) {
+	t.Helper()
+	src := []*mem.Port{b.inside, b.uplink}[port]
+	src.Inject(0, frame)
+	var p [1]ports.Packet
+	if src.RxBurst(0, p[:]) != 1 || b.ring.MpEnqueueBurst(p[:]) != 1 {
+		t.Fatal("could not hand the frame to the core")
+	}
+}
+
+func ipv6Frame(dmac, smac [6]byte, src, dst netip.Addr, nh, hop byte, payload []byte) []byte {
+	f := make([]byte, 14+40+len(payload))
+	eth := header.Ethernet(f)
+	eth.SetAddresses(&dmac, &smac)
+	eth.SetEtherType(header.EtherTypeIPv6)
+	s, d := src.As16(), dst.As16()
+	header.IPv6(f[14:]).Encode(uint16(len(payload)), nh, hop, &s, &d)
+	copy(f[54:], payload)
+	return f
+}
+
+func icmpFrame(dmac, smac [6]byte, src, dst netip.Addr, hop byte, icmp []byte) []byte {
+	f := ipv6Frame(dmac, smac, src, dst, header.ProtoICMPv6, hop, icmp)
+	ip := header.IPv6(f[14:])
+	setICMPChecksum(ip, ip[40:])
+	return f
+}
+
+func ns(target netip.Addr, slla [6]byte) []byte {
+	m := make([]byte, 32)
+	m[0] = icmpNS
+	t := target.As16()
+	copy(m[8:], t[:])
+	m[24], m[25] = 1, 1
+	copy(m[26:], slla[:])
+	return m
+}
+
+func na(target netip.Addr, tlla [6]byte, flags byte) []byte {
+	m := make([]byte, 32)
+	m[0], m[4] = icmpNA, flags
+	t := target.As16()
+	copy(m[8:], t[:])
+	m[24], m[25] = 2, 1
+	copy(m[26:], tlla[:])
+	return m
+}
+
+func TestStartupResolvesNextHop(t *testing.T) {
+	b := newBed(t)
+	if f := b.fwd.Load(); f.Uplinks[0].Resolved {
+		t.Fatal("next hop resolved before any NA")
+	}
+	b.core.Poll()
+	sent := b.uplink.Sent(1)
+	if len(sent) != 1 {
+		t.Fatalf("want one NS on the uplink, got %d", len(sent))
+	}
+	ip := header.IPv6(sent[0][14:])
+	if got := netip.AddrFrom16(*ip.Dst()); got != solicitedNode(routerAddr) || ip.HopLimit() != 255 || ip[40] != icmpNS {
+		t.Fatalf("NS to %v hop %d type %d", got, ip.HopLimit(), ip[40])
+	}
+	if icmpChecksum(ip, ip[40:]) != 0 {
+		t.Fatal("NS checksum does not verify")
+	}
+	// Retransmitted after RetransTimer, not before.
+	b.clock.advance(500 * time.Millisecond)
+	b.core.Poll()
+	if n := len(b.uplink.Sent(1)); n != 0 {
+		t.Fatalf("NS retransmitted after 0.5 s (%d)", n)
+	}
+	b.clock.advance(600 * time.Millisecond)
+	b.core.Poll()
+	if n := len(b.uplink.Sent(1)); n != 1 {
+		t.Fatalf("no NS retransmission after 1.1 s (%d)", n)
+	}
+	b.toCore(t, 1, icmpFrame(macUplink, macRouter, routerAddr, uplinkAddr, 255, na(routerAddr, macRouter, naFlagSolicited|naFlagRouter)))
+	b.core.Poll()
+	f := b.fwd.Load()
+	if !f.Uplinks[0].Resolved || f.Uplinks[0].NextHopMAC != macRouter {
+		t.Fatalf("uplink after NA = %+v", f.Uplinks[0])
+	}
+}
+
+func TestAnswersNSForOwnAddress(t *testing.T) {
+	b := newBed(t)
+	b.core.Poll()
+	b.uplink.Sent(1)
+	b.toCore(t, 0, icmpFrame(multicastMAC(solicitedNode(insideAddr)), macHost, hostAddr, solicitedNode(insideAddr), 255, ns(insideAddr, macHost)))
+	b.core.Poll()
+	sent := b.inside.Sent(1)
+	if len(sent) != 1 {
+		t.Fatalf("want one NA, got %d", len(sent))
+	}
+	eth := header.Ethernet(sent[0])
+	ip := header.IPv6(sent[0][14:])
+	icmp := ip[40:]
+	if *eth.Dst() != macHost || *eth.Src() != macInside || icmp[0] != icmpNA ||
+		icmp[4] != naFlagRouter|naFlagSolicited|naFlagOverride ||
+		netip.AddrFrom16(*ip.Src()) != insideAddr || netip.AddrFrom16(*ip.Dst()) != hostAddr ||
+		[6]byte(icmp[26:32]) != macInside || icmpChecksum(ip, icmp) != 0 {
+		t.Fatalf("bad NA % x", sent[0])
+	}
+	// The NS's source link-layer option taught us the host.
+	if f := b.fwd.Load(); f.Neighbors[hostAddr.As16()] != macHost {
+		t.Fatal("host not learned from its NS")
+	}
+	// An NS for someone else's address is not answered, nor one with a
+	// hop limit below 255.
+	b.toCore(t, 0, icmpFrame(macInside, macHost, hostAddr, solicitedNode(remoteAddr), 255, ns(remoteAddr, macHost)))
+	b.toCore(t, 0, icmpFrame(macInside, macHost, hostAddr, insideAddr, 254, ns(insideAddr, macHost)))
+	b.core.Poll()
+	if n := len(b.inside.Sent(1)); n != 0 {
+		t.Fatalf("answered %d bad NS", n)
+	}
+	if b.core.Stats.Malformed.Load() != 1 {
+		t.Fatalf("malformed = %d, want 1", b.core.Stats.Malformed.Load())
+	}
+}
+
+func TestEchoReply(t *testing.T) {
+	b := newBed(t)
+	echo := []byte{icmpEchoRequest, 0, 0, 0, 0x12, 0x34, 0, 1, 'h', 'i'}
+	b.toCore(t, 0, icmpFrame(macInside, macHost, hostAddr, insideAddr, 64, echo))
+	b.core.Poll()
+	sent := b.inside.Sent(1)
+	if len(sent) != 1 {
+		t.Fatalf("want one echo reply, got %d", len(sent))
+	}
+	ip := header.IPv6(sent[0][14:])
+	if ip[40] != icmpEchoReply || netip.AddrFrom16(*ip.Dst()) != hostAddr || string(ip[48:]) != "hi" || icmpChecksum(ip, ip[40:]) != 0 {
+		t.Fatalf("bad echo reply % x", sent[0])
+	}
+}
+
+func TestTimeExceededAndPacketTooBig(t *testing.T) {
+	b := newBed(t)
+	udp := make([]byte, 8+1500)
+	big := ipv6Frame(macInside, macHost, hostAddr, remoteAddr, header.ProtoUDP, 64, udp)
+	b.toCore(t, 0, ipv6Frame(macInside, macHost, hostAddr, remoteAddr, header.ProtoUDP, 1, udp[:16]))
+	b.toCore(t, 0, big)
+	b.core.Poll()
+	sent := b.inside.Sent(1)
+	if len(sent) != 2 {
+		t.Fatalf("want 2 ICMPv6 errors, got %d", len(sent))
+	}
+	for i, want := range []struct {
+		typ   byte
+		param uint32
+		quote int
+	}{{icmpTimeExceeded, 0, 40 + 16}, {icmpPacketTooBig, 1500, 1280 - 48}} {
+		ip := header.IPv6(sent[i][14:])
+		icmp := ip[40:]
+		if icmp[0] != want.typ || binary.BigEndian.Uint32(icmp[4:]) != want.param || len(icmp)-8 != want.quote ||
+			netip.AddrFrom16(*ip.Dst()) != hostAddr || netip.AddrFrom16(*ip.Src()) != insideAddr ||
+			*header.Ethernet(sent[i]).Dst() != macHost || icmpChecksum(ip, icmp) != 0 || 40+len(icmp) > 1280 {
+			t.Fatalf("error %d: type %d param %d quote %d", i, icmp[0], binary.BigEndian.Uint32(icmp[4:]), len(icmp)-8)
+		}
+	}
+}
+
+func TestICMPErrorsAreRateLimited(t *testing.T) {
+	b := newBed(t) // 100/s: a burst of 10
+	expired := ipv6Frame(macInside, macHost, hostAddr, remoteAddr, header.ProtoUDP, 1, make([]byte, 8))
+	for round := 0; round < 2; round++ {
+		for i := 0; i < 20; i++ {
+			b.toCore(t, 0, expired)
+			if i%8 == 7 {
+				b.core.Poll()
+			}
+		}
+		b.core.Poll()
+		if n := len(b.inside.Sent(1)); n != 10 {
+			t.Fatalf("round %d: %d errors sent, want the burst of 10", round, n)
+		}
+		b.clock.advance(time.Second)
+	}
+	if got := b.core.Stats.ICMPRateLimited.Load(); got != 20 {
+		t.Fatalf("rate-limited = %d, want 20", got)
+	}
+	// No error about an error.
+	te := ipv6Frame(macInside, macHost, hostAddr, remoteAddr, header.ProtoICMPv6, 1, []byte{icmpTimeExceeded, 0, 0, 0, 0, 0, 0, 0})
+	b.toCore(t, 0, te)
+	b.core.Poll()
+	if n := len(b.inside.Sent(1)); n != 0 {
+		t.Fatalf("sent %d errors about an ICMPv6 error", n)
+	}
+}
+
+func TestResolutionQueuesAndReleases(t *testing.T) {
+	b := newBed(t)
+	b.core.Poll()
+	b.uplink.Sent(1)
+	// A packet for an unknown inside host waits for ND; four of them keep
+	// the newest three.
+	for i := 0; i < 4; i++ {
+		b.toCore(t, 1, ipv6Frame(macUplink, macRouter, remoteAddr, hostAddr, header.ProtoUDP, byte(10+i), make([]byte, 8)))
+	}
+	b.core.Poll()
+	sent := b.inside.Sent(1)
+	if len(sent) != 1 || header.IPv6(sent[0][14:])[40] != icmpNS {
+		t.Fatalf("want one NS for the host, got %d frames", len(sent))
+	}
+	if b.core.Stats.NDQueueDrops.Load() != 1 {
+		t.Fatalf("queue drops = %d, want 1", b.core.Stats.NDQueueDrops.Load())
+	}
+	b.toCore(t, 0, icmpFrame(macInside, macHost, hostAddr, insideAddr, 255, na(hostAddr, macHost, naFlagSolicited|naFlagOverride)))
+	b.core.Poll()
+	sent = b.inside.Sent(1)
+	if len(sent) != 3 {
+		t.Fatalf("released %d packets, want 3", len(sent))
+	}
+	for i, f := range sent {
+		if *header.Ethernet(f).Dst() != macHost || header.IPv6(f[14:]).HopLimit() != byte(10+i) {
+			t.Fatalf("released packet %d: dst %x hop %d", i, *header.Ethernet(f).Dst(), header.IPv6(f[14:]).HopLimit())
+		}
+	}
+	if f := b.fwd.Load(); f.Neighbors[hostAddr.As16()] != macHost {
+		t.Fatal("resolved host not published")
+	}
+	// Unanswered resolution gives up after three solicitations.
+	other := netip.MustParseAddr("2001:db8:1::77")
+	b.toCore(t, 1, ipv6Frame(macUplink, macRouter, remoteAddr, other, header.ProtoUDP, 64, make([]byte, 8)))
+	for i := 0; i < 5; i++ {
+		b.core.Poll()
+		b.clock.advance(1100 * time.Millisecond)
+	}
+	b.core.Poll()
+	if n := len(b.inside.Sent(1)); n != 3 {
+		t.Fatalf("%d NS for an absent host, want 3", n)
+	}
+	var left int
+	for _, n := range b.core.Neighbors() {
+		if n.Address == other {
+			left++
+		}
+	}
+	b.uplink.Sent(1)
+	if left != 0 || b.inside.Pool().Avail() != 128 {
+		t.Fatalf("absent host still in table (%d) or buffers leaked (%d free)", left, b.inside.Pool().Avail())
+	}
+}
