@@ -1,0 +1,182 @@
+// Package admin is the daemon's admin API: JSON over HTTP on a unix socket,
+// served by shim6d and spoken by shim6ctl. A unix socket, not TCP, because
+// file permissions are the access control operators already manage, and it
+// cannot be reached from the network by mistake.
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Status is GET /status.
+type Status struct {
+	Version   string    `json:"version"`
+	Config    string    `json:"config"`
+	Started   time.Time `json:"started"`
+	UptimeSec float64   `json:"uptime_s"`
+	Workers   int       `json:"workers"`
+	Polling   string    `json:"polling"`
+	Ports     int       `json:"ports"`
+	Neighbors int       `json:"neighbors"`
+	RingUsed  int       `json:"control_ring_used"`
+	RingCap   int       `json:"control_ring_cap"`
+}
+
+// Port is one element of GET /ports.
+type Port struct {
+	Name      string       `json:"name"`
+	Role      string       `json:"role"`
+	Device    string       `json:"device"`
+	MAC       string       `json:"mac"`
+	MTU       int          `json:"mtu"`
+	LinkUp    bool         `json:"link_up"`
+	SpeedMbps uint32       `json:"speed_mbps"`
+	Addresses []netip.Addr `json:"addresses"`
+	Prefix    string       `json:"prefix,omitempty"`
+	NextHop   string       `json:"next_hop,omitempty"`
+	// Device counters.
+	RxPackets uint64 `json:"rx_packets"`
+	TxPackets uint64 `json:"tx_packets"`
+	RxBytes   uint64 `json:"rx_bytes"`
+	TxBytes   uint64 `json:"tx_bytes"`
+	RxMissed  uint64 `json:"rx_missed"`
+	RxErrors  uint64 `json:"rx_errors"`
+	TxErrors  uint64 `json:"tx_errors"`
+	// Drops is what the workers dropped of this port's received packets.
+	Drops uint64 `json:"drops"`
+}
+
+// Worker is one element of Stats.Workers.
+type Worker struct {
+	ID        int    `json:"id"`
+	Polls     uint64 `json:"polls"`
+	IdlePolls uint64 `json:"idle_polls"`
+	RxPackets uint64 `json:"rx_packets"`
+	TxPackets uint64 `json:"tx_packets"`
+	ToControl uint64 `json:"to_control"`
+}
+
+// Stats is GET /stats.
+type Stats struct {
+	Workers []Worker          `json:"workers"`
+	Drops   map[string]uint64 `json:"drops"`
+	Control map[string]uint64 `json:"control"`
+}
+
+// Neighbor is one element of GET /neighbors.
+type Neighbor struct {
+	Port    string     `json:"port"`
+	Address netip.Addr `json:"address"`
+	MAC     string     `json:"mac"`
+	State   string     `json:"state"`
+	AgeSec  float64    `json:"age_s"`
+	Queued  int        `json:"queued"`
+}
+
+// Source is what the daemon provides to the API.
+type Source interface {
+	Status() Status
+	Ports() []Port
+	Stats() Stats
+	Neighbors() []Neighbor
+}
+
+// Server serves the API on a unix socket.
+type Server struct {
+	srv  *http.Server
+	ln   net.Listener
+	path string
+}
+
+// Listen creates the socket (replacing a stale one) and starts serving.
+func Listen(path string, src Source, extra map[string]http.Handler) (*Server, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("admin socket directory: %w", err)
+	}
+	if c, err := net.Dial("unix", path); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("admin socket %s: another shim6d is listening there; give this one its own admin_socket", path)
+	}
+	os.Remove(path)
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("admin socket: %w", err)
+	}
+	os.Chmod(path, 0o660)
+	mux := http.NewServeMux()
+	handle := func(route string, f func() any) {
+		mux.HandleFunc("GET "+route, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			enc := json.NewEncoder(w)
+			enc.SetIndent("", "  ")
+			enc.Encode(f())
+		})
+	}
+	handle("/status", func() any { return src.Status() })
+	handle("/ports", func() any { return src.Ports() })
+	handle("/stats", func() any { return src.Stats() })
+	handle("/neighbors", func() any { return src.Neighbors() })
+	for route, h := range extra {
+		mux.Handle(route, h)
+	}
+	s := &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln: ln, path: path}
+	go s.srv.Serve(ln)
+	return s, nil
+}
+
+// Close stops serving and removes the socket.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	err := s.srv.Shutdown(ctx)
+	os.Remove(s.path)
+	return err
+}
+
+// Client talks to a daemon's admin socket.
+type Client struct {
+	hc   *http.Client
+	path string
+}
+
+// NewClient makes a client for the socket at path.
+func NewClient(path string) *Client {
+	return &Client{path: path, hc: &http.Client{
+		Timeout: 5 * time.Second,
+		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		}},
+	}}
+}
+
+// Get fetches route and decodes the JSON answer into v.
+func (c *Client) Get(route string, v any) error {
+	resp, err := c.hc.Get("http://shim6d" + route)
+	if err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) {
+			return fmt.Errorf("cannot reach shim6d at %s (is it running? is --socket right?): %w", c.path, op.Err)
+		}
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("shim6d answered %s: %s", resp.Status, body)
+	}
+	return json.Unmarshal(body, v)
+}
