@@ -1,0 +1,120 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"shim6d/control/admin"
+)
+
+// defaultSocket is the daemon's default admin socket; SHIM6D_SOCKET
+// overrides it, --socket overrides both.
+const defaultSocket = "/run/shim6d/admin.sock"
+
+func init() {
+	register("status", "show the daemon's status", daemonCmd("/status", func() any { return &admin.Status{} }, printStatus))
+	register("ports", "show ports, link state and device counters", daemonCmd("/ports", func() any { return &[]admin.Port{} }, printPorts))
+	register("stats", "show worker counters, drops by reason and control-core counters", daemonCmd("/stats", func() any { return &admin.Stats{} }, printStats))
+	register("neighbors", "show the neighbor table", daemonCmd("/neighbors", func() any { return &[]admin.Neighbor{} }, printNeighbors))
+}
+
+// daemonCmd makes a subcommand that GETs route and prints it as a table, or
+// as JSON with --json.
+func daemonCmd(route string, alloc func() any, print func(io.Writer, any)) func([]string, io.Writer) error {
+	return func(args []string, out io.Writer) error {
+		fs := flag.NewFlagSet(route[1:], flag.ContinueOnError)
+		sock := fs.String("socket", envOr("SHIM6D_SOCKET", defaultSocket), "admin socket of the daemon")
+		asJSON := fs.Bool("json", false, "print JSON")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		v := alloc()
+		if err := admin.NewClient(*sock).Get(route, v); err != nil {
+			return err
+		}
+		if *asJSON {
+			enc := json.NewEncoder(out)
+			enc.SetIndent("", "  ")
+			return enc.Encode(v)
+		}
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		print(tw, v)
+		return tw.Flush()
+	}
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func printStatus(w io.Writer, v any) {
+	s := v.(*admin.Status)
+	fmt.Fprintf(w, "version\t%s\n", s.Version)
+	fmt.Fprintf(w, "config\t%s\n", s.Config)
+	fmt.Fprintf(w, "uptime\t%.0fs (since %s)\n", s.UptimeSec, s.Started.Format("2006-01-02 15:04:05"))
+	fmt.Fprintf(w, "workers\t%d (%s polling)\n", s.Workers, s.Polling)
+	fmt.Fprintf(w, "ports\t%d\n", s.Ports)
+	fmt.Fprintf(w, "neighbors\t%d\n", s.Neighbors)
+	fmt.Fprintf(w, "control ring\t%d/%d\n", s.RingUsed, s.RingCap)
+}
+
+func printPorts(w io.Writer, v any) {
+	fmt.Fprintln(w, "PORT\tROLE\tDEVICE\tMAC\tMTU\tLINK\tRX PKTS\tTX PKTS\tRX MISSED\tDROPS\tADDRESSES")
+	for _, p := range *v.(*[]admin.Port) {
+		link := "down"
+		if p.LinkUp {
+			link = "up"
+		}
+		addrs := make([]string, len(p.Addresses))
+		for i, a := range p.Addresses {
+			addrs[i] = a.String()
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%d\t%d\t%d\t%d\t%s\n", p.Name, p.Role, p.Device, p.MAC, p.MTU, link,
+			p.RxPackets, p.TxPackets, p.RxMissed, p.Drops, strings.Join(addrs, ","))
+	}
+}
+
+func printStats(w io.Writer, v any) {
+	s := v.(*admin.Stats)
+	fmt.Fprintln(w, "WORKER\tPOLLS\tIDLE\tRX\tTX\tTO CONTROL")
+	for _, wk := range s.Workers {
+		fmt.Fprintf(w, "%d\t%d\t%d\t%d\t%d\t%d\n", wk.ID, wk.Polls, wk.IdlePolls, wk.RxPackets, wk.TxPackets, wk.ToControl)
+	}
+	printMap(w, "\nDROP REASON\tPACKETS", s.Drops)
+	printMap(w, "\nCONTROL\tCOUNT", s.Control)
+}
+
+func printMap(w io.Writer, title string, m map[string]uint64) {
+	fmt.Fprintln(w, title)
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(w, "%s\t%d\n", k, m[k])
+	}
+}
+
+func printNeighbors(w io.Writer, v any) {
+	ns := *v.(*[]admin.Neighbor)
+	sort.Slice(ns, func(i, j int) bool {
+		if ns[i].Port != ns[j].Port {
+			return ns[i].Port < ns[j].Port
+		}
+		return ns[i].Address.Less(ns[j].Address)
+	})
+	fmt.Fprintln(w, "PORT\tADDRESS\tMAC\tSTATE\tAGE\tQUEUED")
+	for _, n := range ns {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%.1fs\t%d\n", n.Port, n.Address, n.MAC, n.State, n.AgeSec, n.Queued)
+	}
+}
