@@ -72,6 +72,8 @@ type Stats struct {
 	TxDrops         atomic.Uint64
 	AllocFailures   atomic.Uint64
 	Publishes       atomic.Uint64
+	// NeighborEntries is the neighbour table's size (a gauge).
+	NeighborEntries atomic.Int64
 }
 
 // Core is the control core.
@@ -178,6 +180,7 @@ func (c *Core) Poll() int {
 	}
 	c.nd.timers(c, now)
 	c.flush()
+	c.Stats.NeighborEntries.Store(int64(c.nd.Len()))
 	if c.dirty {
 		c.publish()
 	}
