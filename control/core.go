@@ -295,3 +295,24 @@ func (t *tokenBucket) take(now time.Time) bool {
 	t.tokens--
 	return true
 }
+
+// Each calls f with every counter's metric name, help and value, so the
+// exporters (Prometheus, admin API) list them without knowing the fields.
+func (s *Stats) Each(f func(name, help string, v uint64)) {
+	f("control_packets", "packets dequeued from the control ring", s.ControlPackets.Load())
+	f("ns_received", "Neighbor Solicitations received", s.NSReceived.Load())
+	f("na_sent", "Neighbor Advertisements sent", s.NASent.Load())
+	f("ns_sent", "Neighbor Solicitations sent", s.NSSent.Load())
+	f("na_received", "Neighbor Advertisements received", s.NAReceived.Load())
+	f("echo_replies", "ICMPv6 echo replies sent", s.EchoReplies.Load())
+	f("time_exceeded", "ICMPv6 Time Exceeded errors sent", s.TimeExceeded.Load())
+	f("packet_too_big", "ICMPv6 Packet Too Big errors sent", s.PacketTooBig.Load())
+	f("icmp_rate_limited", "ICMPv6 messages suppressed by the rate limit", s.ICMPRateLimited.Load())
+	f("unhandled", "control packets the core had no use for", s.Unhandled.Load())
+	f("malformed", "ND or ICMPv6 messages that failed validation", s.Malformed.Load())
+	f("nd_queue_drops", "packets dropped while waiting for neighbor resolution", s.NDQueueDrops.Load())
+	f("nd_table_full", "resolutions refused because the neighbor table was full", s.NDTableFull.Load())
+	f("tx_drops", "packets the control core's tx queues did not take", s.TxDrops.Load())
+	f("alloc_failures", "packet buffer allocation failures", s.AllocFailures.Load())
+	f("publishes", "forwarding snapshots published", s.Publishes.Load())
+}
