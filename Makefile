@@ -1,0 +1,47 @@
+# shim6d — build, test, run and benchmark on a fresh Debian 12 machine.
+#
+#   make run     set up, build, and run the one-site lab on the embedded default config
+#   make test    set up, build, and pass the tests
+#   make bench   set up, build, and print the forwarding benchmark table
+
+GO      ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+BIN     := bin
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+# Debian packages the build, the tests and the lab need.
+DEBS := libdpdk-dev dpdk-dev pkg-config tshark iproute2 ethtool iputils-ping iperf3 nftables
+
+.PHONY: all deps build test run bench vet fmt clean
+
+all: build
+
+# deps installs only what is missing, so it is cheap to run every time.
+deps:
+	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@pkg-config --exists libdpdk || { echo "libdpdk not found by pkg-config after install" >&2; exit 1; }
+
+build: deps
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/shim6d ./cmd/shim6ctl ./lab/tcpcheck
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed" >&2; exit 1; }
+
+# The tests include the end-to-end lab, which needs root for namespaces.
+test: deps build vet
+	$(GO) test -count=1 -timeout 20m ./...
+	$(GO) test -count=1 -race -timeout 10m ./dataplane/... ./control/... ./ports/mem/
+
+run: deps build
+	lab/run.sh
+
+bench: deps build
+	bench/run.sh
+
+clean:
+	rm -rf $(BIN) bench/out
