@@ -303,3 +303,6 @@ func classify(p *ports.Packet, f *Forwarding) (uint16, DropReason) {
 }
 
 func isLinkLocal(a *[16]byte) bool { return a[0] == 0xfe && a[1]&0xc0 == 0x80 }
+
+// ID is the worker's number.
+func (w *Worker) ID() int { return w.cfg.ID }
