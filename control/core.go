@@ -46,6 +46,9 @@ type Config struct {
 	Setup     []PortSetup
 	Static    []StaticNeighbor
 	TxQueue   uint16 // the core's own tx queue on every port
+	// TxHandoff, indexed by port, replaces TxQueue on ports whose device
+	// has no spare tx queue: worker 0 sends for the core there.
+	TxHandoff []*dataplane.Handoff
 	Ring      ports.Ring
 	Fwd       *atomic.Pointer[dataplane.Forwarding]
 	ICMPRate  int           // ICMPv6 errors per second
@@ -213,7 +216,12 @@ func (c *Core) flushPort(i int) {
 	if b.n == 0 {
 		return
 	}
-	sent := c.cfg.Ports[i].TxBurst(c.cfg.TxQueue, b.pkts[:b.n])
+	var sent int
+	if i < len(c.cfg.TxHandoff) && c.cfg.TxHandoff[i] != nil {
+		sent = c.cfg.TxHandoff[i].Enqueue(b.pkts[:b.n])
+	} else {
+		sent = c.cfg.Ports[i].TxBurst(c.cfg.TxQueue, b.pkts[:b.n])
+	}
 	if sent < b.n {
 		c.Stats.TxDrops.Add(uint64(b.n - sent))
 		c.cfg.Ports[i].Free(b.pkts[sent:b.n])

@@ -52,6 +52,9 @@ type WorkerConfig struct {
 	Control ports.Ring
 	Fwd     *atomic.Pointer[Forwarding]
 	Polling PollMode
+	// Handoff, indexed by port, is set on worker 0 for ports whose device
+	// has no spare tx queue for the control core; see Handoff.
+	Handoff []*Handoff
 }
 
 type txBuf struct {
@@ -132,6 +135,14 @@ func (w *Worker) Poll() int {
 		total += n
 		c[PortCounter(pi, PortRxPackets)] += uint64(n)
 		w.processBurst(w.rx[:n], fwd)
+	}
+	for pi, h := range w.cfg.Handoff {
+		if h == nil {
+			continue
+		}
+		// The control core's packets join this worker's tx burst.
+		b := &w.tx[pi]
+		b.n += h.Dequeue(b.pkts[b.n:])
 	}
 	w.flush()
 	if total > 0 {

@@ -254,3 +254,82 @@ func BenchmarkForwardInsideToUplink(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(pkts), "ns/pkt")
 }
+
+func TestHandoffPacketsLeaveOnTheWorkersQueue(t *testing.T) {
+	tb := newTestbed(t)
+	h := &Handoff{}
+	tb.w.cfg.Handoff = []*Handoff{nil, h}
+	var pk [3]ports.Packet
+	if tb.uplink.Alloc(pk[:]) != 3 {
+		t.Fatal("alloc")
+	}
+	for i := range pk {
+		pk[i].SetLen(1)
+		pk[i].Frame()[0] = byte(i)
+	}
+	if h.Enqueue(pk[:]) != 3 {
+		t.Fatal("handoff refused 3 packets")
+	}
+	tb.w.Poll()
+	sent := tb.uplink.Sent(0)
+	if len(sent) != 3 || sent[2][0] != 2 {
+		t.Fatalf("worker sent %d handed-off packets, want 3 in order", len(sent))
+	}
+}
+
+func TestHandoffFullAndWrap(t *testing.T) {
+	h := &Handoff{}
+	var in [handoffSize + 10]ports.Packet
+	for i := range in {
+		in[i].Handle = uintptr(i)
+	}
+	if n := h.Enqueue(in[:]); n != handoffSize {
+		t.Fatalf("enqueue into empty = %d, want %d", n, handoffSize)
+	}
+	var out [100]ports.Packet
+	if n := h.Dequeue(out[:]); n != 100 || out[99].Handle != 99 {
+		t.Fatalf("dequeue = %d", n)
+	}
+	if n := h.Enqueue(in[handoffSize:]); n != 10 {
+		t.Fatalf("enqueue after dequeue = %d, want 10", n)
+	}
+	total := 0
+	for {
+		n := h.Dequeue(out[:])
+		if n == 0 {
+			break
+		}
+		total += n
+	}
+	if total != handoffSize-100+10 {
+		t.Fatalf("drained %d", total)
+	}
+}
+
+func TestHandoffConcurrent(t *testing.T) {
+	h := &Handoff{}
+	const n = 20000
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var p [7]ports.Packet
+		for sent := 0; sent < n; {
+			k := min(len(p), n-sent)
+			for i := 0; i < k; i++ {
+				p[i].Handle = uintptr(sent + i)
+			}
+			sent += h.Enqueue(p[:k])
+		}
+	}()
+	var out [32]ports.Packet
+	for next := 0; next < n; {
+		k := h.Dequeue(out[:])
+		for i := 0; i < k; i++ {
+			if out[i].Handle != uintptr(next) {
+				t.Fatalf("got %d, want %d", out[i].Handle, next)
+			}
+			next++
+		}
+	}
+	<-done
+}
