@@ -42,10 +42,10 @@ type StaticNeighbor struct {
 
 // Config sets up the control core.
 type Config struct {
-	Ports     []ports.Port
-	Setup     []PortSetup
-	Static    []StaticNeighbor
-	TxQueue   uint16 // the core's own tx queue on every port
+	Ports   []ports.Port
+	Setup   []PortSetup
+	Static  []StaticNeighbor
+	TxQueue uint16 // the core's own tx queue on every port
 	// TxHandoff, indexed by port, replaces TxQueue on ports whose device
 	// has no spare tx queue: worker 0 sends for the core there.
 	TxHandoff []*dataplane.Handoff
