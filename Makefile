@@ -26,7 +26,7 @@ deps:
 	@pkg-config --exists libdpdk || { echo "libdpdk not found by pkg-config after install" >&2; exit 1; }
 
 build: deps
-	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/shim6d ./cmd/shim6ctl ./lab/tcpcheck
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/shim6d ./cmd/shim6ctl ./lab/tcpcheck ./bench/pcapgen
 
 vet:
 	$(GO) vet ./...

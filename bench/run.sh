@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# make bench: shim6d forwarding against dpdk-testpmd macswap, in one run, on
+# the same virtual devices and one forwarding core each:
+#   source: net_pcap replaying a pcap of IPv6/UDP packets (infinite_rx=1)
+#   sink:   net_null (no-rx=1)
+# Hugepages are reserved for the run when the kernel allows it (they lift
+# every figure; DESIGN.md §10) and given back afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-bin}
+DUR=${DUR:-8}          # seconds measured per contender
+WARM=${WARM:-3}        # seconds of warm-up before measuring
+OUT=bench/out
+mkdir -p $OUT
+PCAP=$(pwd)/$OUT/ipv6-udp.pcap
+"$BIN/pcapgen" -o "$PCAP" -n 1024 -size 78 -src 2001:db8:1::/48 -dst 2001:db8:ff::/48
+
+HUGE_DIR=/dev/hugepages-shim6d-bench
+HP=/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
+hp_before=""
+MEM=(--no-huge -m 1024)
+if [ -w "$HP" ] && [ "${NOHUGE:-}" = "" ]; then
+	hp_before=$(cat $HP)
+	echo 512 >$HP || true
+	if [ "$(cat $HP)" -ge 256 ]; then
+		mkdir -p $HUGE_DIR
+		mountpoint -q $HUGE_DIR || mount -t hugetlbfs -o pagesize=2M nodev $HUGE_DIR
+		MEM=(--huge-dir $HUGE_DIR -m 512)
+	fi
+fi
+giveback() {
+	set +e
+	[ -n "${spid:-}" ] && kill -INT "$spid" 2>/dev/null && wait "$spid" 2>/dev/null
+	if mountpoint -q $HUGE_DIR 2>/dev/null; then
+		rm -f $HUGE_DIR/* ; umount $HUGE_DIR; rmdir $HUGE_DIR
+	fi
+	[ -n "$hp_before" ] && echo "$hp_before" >$HP
+}
+trap giveback EXIT
+
+VDEVS=(--vdev=net_pcap0,rx_pcap=$PCAP,infinite_rx=1 --vdev=net_null0,no-rx=1)
+mode="hugepages"
+[ "${MEM[0]}" = "--no-huge" ] && mode="no-huge"
+
+# --- testpmd macswap: average of its per-second Tx-pps on the sink port,
+# after the warm-up.
+tlog=$OUT/testpmd.log
+timeout -s INT $((WARM + DUR + 1)) dpdk-testpmd -l 0-1 "${MEM[@]}" --no-pci "${VDEVS[@]}" \
+	--file-prefix=shim6d-bench-tpmd-$$ -- --forward-mode=macswap --nb-cores=1 --stats-period=1 \
+	>"$tlog" 2>&1 || true
+tpmd=$(awk -v skip="$WARM" '
+	/NIC statistics for port 1/ { p1 = 1; next }
+	/NIC statistics for port/ { p1 = 0 }
+	p1 && /Tx-pps:/ { n++; if (n > skip) { s += $2; k++ } }
+	END { if (k) printf "%.2f", s / k / 1e6; else print "0" }' "$tlog")
+
+# --- shim6d: the same devices as its inside port and uplink; packets from
+# the inside sources leave by the uplink, MACs and hop limit rewritten.
+cfg=$OUT/bench.toml
+sock=/run/shim6d/bench-$$.sock
+cat >"$cfg" <<TOML
+[eal]
+args = ["-l", "0-1", $(printf '"%s", ' "${MEM[@]}") "--no-pci", "--file-prefix", "shim6d-bench-$$"]
+[daemon]
+workers = 1
+polling = "busy"
+admin_socket = "$sock"
+metrics_listen = ""
+[[port]]
+name = "inside"
+role = "inside"
+device = "net_pcap0"
+devargs = "rx_pcap=$PCAP,infinite_rx=1"
+addresses = ["2001:db8:1::1"]
+[[port]]
+name = "isp1"
+role = "uplink"
+device = "net_null0"
+devargs = "no-rx=1"
+prefix = "2001:db8:1::/48"
+addresses = ["2001:db8:ffff:1::2"]
+next_hop = "2001:db8:ffff:1::1"
+next_hop_mac = "02:00:00:00:00:20"
+TOML
+slog=$OUT/shim6d.log
+"$BIN/shim6d" --config "$cfg" >"$slog" 2>&1 &
+spid=$!
+for _ in $(seq 100); do "$BIN/shim6ctl" status --socket "$sock" >/dev/null 2>&1 && break; sleep 0.1; done
+sleep "$WARM"
+txpk() { "$BIN/shim6ctl" ports --json --socket "$sock" | awk -F: '/"tx_packets"/ { gsub(/[ ,]/, "", $2); v = $2 } END { print v }'; }
+t0=$(date +%s.%N); c0=$(txpk)
+sleep "$DUR"
+t1=$(date +%s.%N); c1=$(txpk)
+kill -INT $spid; wait $spid 2>/dev/null || true
+spid=""
+shim=$(awk -v a="$c0" -v b="$c1" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.2f", (b - a) / (t1 - t0) / 1e6 }')
+ratio=$(awk -v a="$shim" -v b="$tpmd" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
+
+printf '\nforwarding, one core, net_pcap (78-byte IPv6/UDP, 1024 flows) -> net_null, %s, %ss after %ss warm-up\n\n' "$mode" "$DUR" "$WARM"
+printf '| %-34s | %8s | %6s |\n' "contender" "Mpps" "ratio"
+printf '|%s|%s|%s|\n' "------------------------------------" "----------" "--------"
+printf '| %-34s | %8s | %6s |\n' "dpdk-testpmd --forward-mode=macswap" "$tpmd" "1.00"
+printf '| %-34s | %8s | %6s |\n' "shim6d forward (inside -> uplink)" "$shim" "$ratio"
