@@ -7,8 +7,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"shim6d/dataplane/header"
 	"shim6d/control/wire"
+	"shim6d/dataplane/header"
 )
 
 // The golden messages below are written octet by octet from the RFC
