@@ -1,0 +1,219 @@
+// Package configs loads shim6d's TOML configuration, applies its defaults
+// and validates it (DESIGN.md §7): the EAL arguments, the daemon's cores,
+// rings and addresses, the ports with their roles (one inside port, uplinks
+// with the ISP prefix and next hop), and static neighbors.
+//
+// Every problem stops the start with an *Error that names the file, the line
+// and the key, and says what to write instead. configs/lab.toml, embedded
+// here as the lab default, is the operator's commented reference.
+//
+// Addresses are net/netip values: this is the edge of the program (STYLE.md
+// habit 7); the control core converts them once when it publishes tables.
+package configs
+
+import (
+	_ "embed"
+	"errors"
+	"io/fs"
+	"net/netip"
+	"os"
+)
+
+//go:embed lab.toml
+var labTOML []byte
+
+// Port roles.
+const (
+	// RoleInside is the site-side port: the unmodified hosts are behind it.
+	RoleInside = "inside"
+	// RoleUplink is a port to one ISP.
+	RoleUplink = "uplink"
+)
+
+// Polling modes.
+const (
+	// PollBusy spins on the rx queues: lowest latency, one full core per
+	// worker. For production.
+	PollBusy = "busy"
+	// PollAdaptive backs off when the queues stay empty, so a lab or a
+	// laptop is not held at 100% CPU.
+	PollAdaptive = "adaptive"
+)
+
+// Config is a whole shim6d configuration. Load, Parse and Default return it
+// with the defaults applied and validated.
+type Config struct {
+	EAL       EAL        `toml:"eal"`
+	Daemon    Daemon     `toml:"daemon"`
+	Ports     []Port     `toml:"port"`
+	Neighbors []Neighbor `toml:"neighbor"`
+	// Source is the file name the configuration came from, for messages.
+	Source string `toml:"-"`
+}
+
+// EAL holds the DPDK Environment Abstraction Layer arguments.
+type EAL struct {
+	// Args are the EAL arguments without the program name, e.g.
+	// ["-l", "0-1", "--no-huge", "--no-pci", "-m", "512", "--file-prefix", "shim6d-lab"].
+	// They must name the lcores (-l, --lcores or -c): the first runs the
+	// control core, each further one a worker.
+	Args []string `toml:"args"`
+}
+
+// Daemon holds the process-wide settings. A key absent from the file takes
+// the default given here; a key that is present is checked as written.
+type Daemon struct {
+	// Workers is the number of worker lcores, 1 to LcoreCount()-1 (the
+	// first lcore runs the control core). Default 1.
+	Workers int `toml:"workers"`
+	// Polling is PollBusy or PollAdaptive (the default).
+	Polling string `toml:"polling"`
+	// ControlRingSize is the number of slots of the workers→control core
+	// ring, a power of two from 64 to 1<<20. Default 4096.
+	ControlRingSize uint32 `toml:"control_ring_size"`
+	// Mbufs is the size of the packet buffer pool. DPDK mempools are
+	// backed by a ring of 2^n slots, so 2^n-1 wastes nothing. Default 16383.
+	Mbufs uint32 `toml:"mbufs"`
+	// MbufCache is the per-lcore mempool cache, at most 512
+	// (RTE_MEMPOOL_CACHE_MAX_SIZE). Default 256.
+	MbufCache uint32 `toml:"mbuf_cache"`
+	// MetricsListen is the host:port of the Prometheus /metrics endpoint;
+	// "" disables it. Default "127.0.0.1:9640".
+	MetricsListen string `toml:"metrics_listen"`
+	// AdminSocket is the unix socket path of the shim6ctl admin API.
+	// Default "/run/shim6d/admin.sock".
+	AdminSocket string `toml:"admin_socket"`
+	// ICMPRateLimit is the number of ICMPv6 errors per second the daemon
+	// sends, at least 1 (RFC 4443 §2.4(f)). Default 100.
+	ICMPRateLimit int `toml:"icmp_rate_limit"`
+	// NeighborTimeout is how long a confirmed neighbor stays REACHABLE
+	// (RFC 4861 §6.3.2 REACHABLE_TIME), 100ms to 1h. Default 30s.
+	NeighborTimeout Duration `toml:"neighbor_timeout"`
+}
+
+// Port is one DPDK port and its role. Keys absent from the file take the
+// defaults given here.
+type Port struct {
+	// Name is the port's unique name in logs, metrics and neighbor
+	// entries: 1 to 15 characters from a-z, 0-9, _ and -.
+	Name string `toml:"name"`
+	// Role is RoleInside or RoleUplink. There is exactly one inside port
+	// and at least one uplink.
+	Role string `toml:"role"`
+	// Device is the DPDK device: a virtual device name ("net_af_packet0",
+	// "net_tap0") or a PCI address ("0000:03:00.0").
+	Device string `toml:"device"`
+	// Devargs, for a net_* virtual device, makes the daemon create it with
+	// --vdev=DEVICE,DEVARGS (see Config.EALArgs).
+	Devargs string `toml:"devargs"`
+	// Addresses are our own unicast addresses on this port, answered in
+	// Neighbor Discovery.
+	Addresses []netip.Addr `toml:"addresses"`
+	// Prefix is an uplink's ISP-assigned prefix (required for uplinks,
+	// refused on the inside port): packets whose source is under it leave
+	// by this uplink, since ISPs filter foreign sources (RFC 2827).
+	Prefix netip.Prefix `toml:"prefix"`
+	// Prefixes are the site prefixes routed to the inside port (inside
+	// only). Default: every uplink's prefix.
+	Prefixes []netip.Prefix `toml:"prefixes"`
+	// NextHop is an uplink's ISP router (required for uplinks), resolved by
+	// Neighbor Discovery unless NextHopMAC is set.
+	NextHop netip.Addr `toml:"next_hop"`
+	// NextHopMAC, when not zero, is the next hop's static MAC.
+	NextHopMAC MAC `toml:"next_hop_mac"`
+	// MTU is the IP MTU, 1280 (RFC 8200 §5) to 9000. Default 1500.
+	MTU int `toml:"mtu"`
+	// RxDesc and TxDesc are the descriptors per rx and tx queue, powers of
+	// two from 64 to 32768. Default 1024.
+	RxDesc uint16 `toml:"rx_desc"`
+	TxDesc uint16 `toml:"tx_desc"` // see RxDesc
+	// Promiscuous puts the port in promiscuous mode. Default true.
+	Promiscuous *bool `toml:"promiscuous"`
+}
+
+// Neighbor is a static neighbor entry: Neighbor Discovery never changes it.
+type Neighbor struct {
+	// Port is the name of the port the neighbor is on.
+	Port string `toml:"port"`
+	// Address is the neighbor's IPv6 address.
+	Address netip.Addr `toml:"address"`
+	// MAC is the neighbor's unicast MAC.
+	MAC MAC `toml:"mac"`
+}
+
+// Load reads the configuration file at path, decodes it, applies the
+// defaults and validates it. Every error is an *Error.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		msg := err.Error()
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			msg = pe.Err.Error() // the path is already the Error's File
+		}
+		return nil, &Error{File: path, Msg: "cannot read the configuration: " + msg, Err: err}
+	}
+	return Parse(path, data)
+}
+
+// Parse is Load for a configuration already in memory; name is the file name
+// used in messages and Config.Source.
+func Parse(name string, data []byte) (*Config, error) {
+	cfg, raw, pos, err := decode(name, string(data))
+	if err != nil {
+		return nil, err
+	}
+	cfg.applyPortDefaults(raw)
+	if err := cfg.validate(pos); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// Default returns the embedded lab configuration (configs/lab.toml), parsed.
+// It panics only if the embedded file is broken, which the package's tests
+// rule out.
+func Default() *Config {
+	cfg, err := Parse("lab.toml", labTOML)
+	if err != nil {
+		panic("configs: embedded lab.toml: " + err.Error())
+	}
+	return cfg
+}
+
+// Inside returns the inside port, or nil if there is none (Validate refuses
+// such a configuration).
+func (c *Config) Inside() *Port {
+	for i := range c.Ports {
+		if c.Ports[i].Role == RoleInside {
+			return &c.Ports[i]
+		}
+	}
+	return nil
+}
+
+// Uplinks returns the uplink ports in configuration order.
+func (c *Config) Uplinks() []*Port {
+	var ups []*Port
+	for i := range c.Ports {
+		if c.Ports[i].Role == RoleUplink {
+			ups = append(ups, &c.Ports[i])
+		}
+	}
+	return ups
+}
+
+// PortIndex returns the index in Ports of the port called name, or -1. The
+// index is the port's number on the data path.
+func (c *Config) PortIndex(name string) int {
+	for i := range c.Ports {
+		if c.Ports[i].Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// IsPromiscuous reports whether the port is to be put in promiscuous mode:
+// Promiscuous, or true when it is unset.
+func (p *Port) IsPromiscuous() bool { return p.Promiscuous == nil || *p.Promiscuous }

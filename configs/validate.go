@@ -1,0 +1,588 @@
+package configs
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Defaults that are not simply written in defaultDaemon.
+const (
+	defaultMTU  = 1500
+	defaultDesc = 1024
+
+	minMTU  = 1280 // RFC 8200 §5: every IPv6 link carries 1280 octets
+	maxMTU  = 9000 // the usual jumbo frame; beyond it NICs disagree
+	minDesc = 64
+	maxDesc = 32768 // the largest power of two in a uint16
+
+	minRing = 64
+	maxRing = 1 << 20
+
+	// maxMbufCache is RTE_MEMPOOL_CACHE_MAX_SIZE.
+	maxMbufCache = 512
+
+	minNeighborTimeout = 100 * time.Millisecond
+	// maxNeighborTimeout is RFC 4861 §10 MAX_REACHABLE_TIME.
+	maxNeighborTimeout = time.Hour
+
+	// maxSocketPath is sizeof(sockaddr_un.sun_path) minus the NUL.
+	maxSocketPath = 107
+)
+
+// defaultDaemon is the daemon table before the file is decoded over it.
+func defaultDaemon() Daemon {
+	return Daemon{
+		Workers:         1,
+		Polling:         PollAdaptive,
+		ControlRingSize: 4096,
+		Mbufs:           16383,
+		MbufCache:       256,
+		MetricsListen:   "127.0.0.1:9640",
+		AdminSocket:     "/run/shim6d/admin.sock",
+		ICMPRateLimit:   100,
+		NeighborTimeout: Duration{30 * time.Second},
+	}
+}
+
+// applyPortDefaults fills in the port keys absent from the file. raw is the
+// document as a plain map: a [[port]] table cannot be pre-filled before
+// decoding like [daemon], so "absent" is read from the raw table.
+func (c *Config) applyPortDefaults(raw map[string]any) {
+	tables := rawTables(raw, "port")
+	insidePrefixes := true
+	for i := range c.Ports {
+		var t map[string]any
+		if i < len(tables) {
+			t = tables[i]
+		}
+		p := &c.Ports[i]
+		if !has(t, "mtu") {
+			p.MTU = defaultMTU
+		}
+		if !has(t, "rx_desc") {
+			p.RxDesc = defaultDesc
+		}
+		if !has(t, "tx_desc") {
+			p.TxDesc = defaultDesc
+		}
+		if p.Promiscuous == nil {
+			on := true
+			p.Promiscuous = &on
+		}
+		if p.Role == RoleInside && has(t, "prefixes") {
+			insidePrefixes = false
+		}
+	}
+	if in := c.Inside(); in != nil && insidePrefixes {
+		for _, up := range c.Uplinks() {
+			if up.Prefix.IsValid() {
+				in.Prefixes = append(in.Prefixes, up.Prefix)
+			}
+		}
+	}
+}
+
+// rawTables returns the tables of the array of tables at key in m.
+func rawTables(m map[string]any, key string) []map[string]any {
+	v, _ := lookup(m, key)
+	switch v := v.(type) {
+	case []map[string]any:
+		return v
+	case []any: // port = [{...}, {...}]
+		var out []map[string]any
+		for _, e := range v {
+			t, _ := e.(map[string]any)
+			out = append(out, t)
+		}
+		return out
+	}
+	return nil
+}
+
+func has(m map[string]any, key string) bool {
+	_, ok := lookup(m, key)
+	return ok
+}
+
+// lookup finds key in m the way toml matches keys to fields: exactly, else
+// ignoring case.
+func lookup(m map[string]any, key string) (any, bool) {
+	if v, ok := m[key]; ok {
+		return v, true
+	}
+	for k, v := range m {
+		if strings.EqualFold(k, key) {
+			return v, true
+		}
+	}
+	return nil, false
+}
+
+// Validate checks c as it is: it applies no defaults, so a Config built in
+// code should start from Default() or a parsed file. Errors are *Error,
+// without line numbers (those come from the file, in Load and Parse).
+func (c *Config) Validate() error { return c.validate(nil) }
+
+func (c *Config) validate(pos positions) error {
+	v := &validator{c: c, pos: pos}
+	for _, check := range []func() error{v.eal, v.daemon, v.ports, v.neighbors, v.mbufs} {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validator carries what the checks share. Each check returns the first
+// problem it finds.
+type validator struct {
+	c         *Config
+	pos       positions
+	lcores    []int
+	lcoreFrom string      // the option that gave them, e.g. "-l 0-3"
+	opts      []ealOption // the EAL options we look at
+}
+
+func (v *validator) errorf(key, format string, args ...any) error {
+	return &Error{File: v.c.Source, Line: v.pos.line(key), Key: key, Msg: fmt.Sprintf(format, args...)}
+}
+
+func (v *validator) eal() error {
+	args := v.c.EAL.Args
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		return v.errorf("eal.args[0]", "%q is not an EAL option; leave out the program name, the daemon adds it", args[0])
+	}
+	ids, from, err := parseLcores(args)
+	if err != nil {
+		return v.errorf("eal.args", "%v", err)
+	}
+	v.lcores, v.lcoreFrom, v.opts = ids, from, eal(args)
+	return nil
+}
+
+func (v *validator) daemon() error {
+	d := &v.c.Daemon
+	n := len(v.lcores)
+	switch {
+	case d.Workers < 1:
+		return v.errorf("daemon.workers", "%d; write at least 1", d.Workers)
+	case d.Workers > n-1 && n < 2:
+		return v.errorf("daemon.workers", "eal.args gives %d lcore (%s), but the control core needs one and each worker one more; give at least %d, e.g. \"-l\", \"0-%d\"",
+			n, v.lcoreFrom, d.Workers+1, d.Workers)
+	case d.Workers > n-1:
+		return v.errorf("daemon.workers", "%d workers need %d lcores (one more for the control core), but eal.args gives %d (%s); write workers = %d or give more lcores",
+			d.Workers, d.Workers+1, n, v.lcoreFrom, n-1)
+	}
+	if d.Polling != PollBusy && d.Polling != PollAdaptive {
+		return v.errorf("daemon.polling", "%q is not a polling mode; write %q (spin on the queues: production) or %q (back off when idle)",
+			d.Polling, PollBusy, PollAdaptive)
+	}
+	if r := d.ControlRingSize; !isPowerOfTwo(uint64(r)) || r < minRing || r > maxRing {
+		return v.errorf("daemon.control_ring_size", "%d is not a power of two from %d to %d (DPDK rings need one); write e.g. 4096", r, minRing, maxRing)
+	}
+	if d.MbufCache > maxMbufCache {
+		return v.errorf("daemon.mbuf_cache", "%d is more than DPDK's per-lcore mempool cache limit; write at most %d, e.g. 256", d.MbufCache, maxMbufCache)
+	}
+	if d.MetricsListen != "" {
+		host, port, err := net.SplitHostPort(d.MetricsListen)
+		n, perr := strconv.Atoi(port)
+		if err != nil || perr != nil || n < 1 || n > 65535 || strings.Contains(host, "%") {
+			return v.errorf("daemon.metrics_listen", "%q is not HOST:PORT; write e.g. \"127.0.0.1:9640\" or \"[::1]:9640\", or \"\" to disable metrics", d.MetricsListen)
+		}
+	}
+	switch s := d.AdminSocket; {
+	case s == "":
+		return v.errorf("daemon.admin_socket", "empty; write the admin socket's path, e.g. \"/run/shim6d/admin.sock\"")
+	case !filepath.IsAbs(s):
+		return v.errorf("daemon.admin_socket", "%q is not an absolute path; write e.g. \"/run/shim6d/admin.sock\"", s)
+	case len(s) > maxSocketPath:
+		return v.errorf("daemon.admin_socket", "%d bytes is longer than a unix socket path can be (%d); write a shorter path, e.g. \"/run/shim6d/admin.sock\"", len(s), maxSocketPath)
+	}
+	if d.ICMPRateLimit < 1 {
+		return v.errorf("daemon.icmp_rate_limit", "%d; write at least 1, e.g. 100: RFC 4443 §2.4(f) limits the rate of ICMPv6 errors, it does not turn them off (Path MTU Discovery needs Packet Too Big)", d.ICMPRateLimit)
+	}
+	if t := d.NeighborTimeout.Duration; t < minNeighborTimeout || t > maxNeighborTimeout {
+		return v.errorf("daemon.neighbor_timeout", "%q is out of range; write a duration from %v to %v, e.g. \"30s\" (RFC 4861 REACHABLE_TIME)", t.String(), minNeighborTimeout, maxNeighborTimeout)
+	}
+	return nil
+}
+
+var (
+	portName = regexp.MustCompile(`^[a-z0-9_-]{1,15}$`)
+	vdevName = regexp.MustCompile(`^net_[a-z0-9_]+$`)
+	pciAddr  = regexp.MustCompile(`^(?:([0-9a-fA-F]{4}):)?([0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7])$`)
+)
+
+// pciName returns the canonical form of a PCI address (with the domain,
+// lower case), or "" when s is not one.
+func pciName(s string) string {
+	m := pciAddr.FindStringSubmatch(s)
+	if m == nil {
+		return ""
+	}
+	domain := m[1]
+	if domain == "" {
+		domain = "0000"
+	}
+	return strings.ToLower(domain + ":" + m[2])
+}
+
+// deviceOf returns the device an EAL device argument (-a, --vdev) names:
+// the part before the first comma, canonical if it is a PCI address.
+func deviceOf(arg string) string {
+	name, _, _ := strings.Cut(arg, ",")
+	if pci := pciName(name); pci != "" {
+		return pci
+	}
+	return name
+}
+
+func (v *validator) ports() error {
+	c := v.c
+	if len(c.Ports) == 0 {
+		return v.errorf("port", "no [[port]] tables; write one with role = \"inside\" and one with role = \"uplink\" per ISP (see configs/lab.toml)")
+	}
+	inside := -1
+	for i := range c.Ports {
+		if err := v.port(i, &inside); err != nil {
+			return err
+		}
+	}
+	if inside < 0 {
+		return v.errorf("port", "no port has role = \"inside\"; give the site-side port role = \"inside\"")
+	}
+	if len(c.Uplinks()) == 0 {
+		return v.errorf("port", "no port has role = \"uplink\"; add a [[port]] with role = \"uplink\", prefix and next_hop for each ISP")
+	}
+	return v.insidePrefixes(inside)
+}
+
+// port checks port i on its own and against the ports before it, so that a
+// clash is reported at the second of the two.
+func (v *validator) port(i int, inside *int) error {
+	p := &v.c.Ports[i]
+	key := func(k string) string { return fmt.Sprintf("port[%d].%s", i, k) }
+
+	switch {
+	case p.Name == "":
+		return v.errorf(key("name"), "missing; write a name of 1 to 15 characters from a-z, 0-9, _ and -, e.g. name = \"isp1\"")
+	case !portName.MatchString(p.Name):
+		return v.errorf(key("name"), "%q is not a port name; write 1 to 15 characters from a-z, 0-9, _ and -, e.g. \"isp1\"", p.Name)
+	}
+	for j := range i {
+		if v.c.Ports[j].Name == p.Name {
+			return v.errorf(key("name"), "%q is already the name of port[%d]; give each port its own name", p.Name, j)
+		}
+	}
+
+	switch p.Role {
+	case RoleInside:
+		if *inside >= 0 {
+			return v.errorf(key("role"), "a second inside port (port[%d] %s is inside); there is exactly one, make this one role = \"uplink\" or remove it", *inside, v.c.Ports[*inside].Name)
+		}
+		*inside = i
+	case RoleUplink:
+	case "":
+		return v.errorf(key("role"), "missing; write role = \"inside\" (the site side) or role = \"uplink\" (an ISP)")
+	default:
+		return v.errorf(key("role"), "%q is not a role; write \"inside\" (the site side) or \"uplink\" (an ISP)", p.Role)
+	}
+
+	if err := v.device(i, key); err != nil {
+		return err
+	}
+
+	for k, a := range p.Addresses {
+		ak := fmt.Sprintf("port[%d].addresses[%d]", i, k)
+		if msg := unicastProblem(a); msg != "" {
+			return v.errorf(ak, "%s", msg)
+		}
+		if at := v.addressOwner(a, i, k); at != "" {
+			return v.errorf(ak, "%s is also %s; an address belongs to one port, once", a, at)
+		}
+	}
+
+	if p.Role == RoleInside {
+		switch {
+		case p.Prefix.IsValid():
+			return v.errorf(key("prefix"), "an inside port has no prefix (prefix is an uplink's ISP prefix); to choose the prefixes routed inside, write prefixes = [\"2001:db8:1::/48\"]")
+		case p.NextHop.IsValid():
+			return v.errorf(key("next_hop"), "an inside port has no next hop (next_hop is an uplink's ISP router); delete it")
+		case p.NextHopMAC != MAC{}:
+			return v.errorf(key("next_hop_mac"), "an inside port has no next hop (next_hop_mac is for an uplink's ISP router); delete it, or add a [[neighbor]] for a host")
+		}
+	} else {
+		if err := v.uplink(i, key); err != nil {
+			return err
+		}
+	}
+
+	if p.MTU < minMTU || p.MTU > maxMTU {
+		return v.errorf(key("mtu"), "%d is out of range; write %d (the IPv6 minimum, RFC 8200 §5) to %d, e.g. 1500", p.MTU, minMTU, maxMTU)
+	}
+	for _, d := range []struct {
+		name string
+		n    uint16
+	}{{"rx_desc", p.RxDesc}, {"tx_desc", p.TxDesc}} {
+		if !isPowerOfTwo(uint64(d.n)) || d.n < minDesc || d.n > maxDesc {
+			return v.errorf(key(d.name), "%d is not a power of two from %d to %d; write e.g. 1024", d.n, minDesc, maxDesc)
+		}
+	}
+	return nil
+}
+
+// device checks port i's device name and devargs, and that the EAL
+// arguments will make the device appear.
+func (v *validator) device(i int, key func(string) string) error {
+	p := &v.c.Ports[i]
+	pci := pciName(p.Device)
+	switch {
+	case p.Device == "":
+		return v.errorf(key("device"), "missing; write the DPDK device, e.g. device = \"net_af_packet0\" or a PCI address \"0000:03:00.0\"")
+	case pci == "" && !vdevName.MatchString(p.Device):
+		return v.errorf(key("device"), "%q is not a DPDK device name; write a virtual device (net_af_packet0, net_tap0, ...) or a PCI address, e.g. \"0000:03:00.0\"", p.Device)
+	}
+	for j := range i {
+		if d := v.c.Ports[j].Device; d == p.Device || pci != "" && pciName(d) == pci {
+			return v.errorf(key("device"), "%q is also port[%d]'s device; give each port its own device", p.Device, j)
+		}
+	}
+
+	var vdev, allow, block []string
+	noPCI := false
+	for _, o := range v.opts {
+		switch o.name {
+		case "--vdev":
+			vdev = append(vdev, deviceOf(o.value))
+		case "-a", "--allow":
+			allow = append(allow, deviceOf(o.value))
+		case "-b", "--block":
+			block = append(block, deviceOf(o.value))
+		case "--no-pci":
+			noPCI = true
+		}
+	}
+	contains := func(list []string, dev string) bool {
+		for _, d := range list {
+			if d == dev {
+				return true
+			}
+		}
+		return false
+	}
+
+	if pci != "" {
+		switch {
+		case p.Devargs != "":
+			return v.errorf(key("devargs"), "only a virtual (net_*) device takes devargs here; give a PCI device's arguments in eal.args, e.g. \"-a\", \"%s,KEY=VALUE\"", pci)
+		case noPCI:
+			return v.errorf(key("device"), "%q is a PCI device, but eal.args has --no-pci; remove --no-pci", p.Device)
+		case contains(block, pci):
+			return v.errorf(key("device"), "%q is blocked by -b in eal.args; remove it from the block list", p.Device)
+		case len(allow) > 0 && !contains(allow, pci):
+			return v.errorf(key("device"), "%q is not in eal.args' -a allow list; add \"-a\", \"%s\"", p.Device, pci)
+		}
+		return nil
+	}
+	switch inArgs := contains(vdev, p.Device); {
+	case p.Devargs != "" && inArgs:
+		return v.errorf(key("devargs"), "eal.args already creates %s with --vdev; keep the devargs here or the --vdev there, not both", p.Device)
+	case p.Devargs == "" && !inArgs:
+		return v.errorf(key("device"), "nothing creates virtual device %q; set devargs (e.g. devargs = \"iface=eth1\" for net_af_packet) or add \"--vdev=%s\" to eal.args", p.Device, p.Device)
+	}
+	return nil
+}
+
+// uplink checks the keys only an uplink has.
+func (v *validator) uplink(i int, key func(string) string) error {
+	p := &v.c.Ports[i]
+	if len(p.Prefixes) > 0 {
+		return v.errorf(key("prefixes"), "prefixes is for the inside port; an uplink's own prefix is prefix = \"...\"")
+	}
+	if !p.Prefix.IsValid() {
+		return v.errorf(key("prefix"), "missing; an uplink needs the prefix its ISP assigned, e.g. prefix = \"2001:db8:1::/48\"")
+	}
+	if msg := prefixProblem(p.Prefix); msg != "" {
+		return v.errorf(key("prefix"), "%s", msg)
+	}
+	for j := range i {
+		q := &v.c.Ports[j]
+		if q.Role != RoleUplink || !q.Prefix.IsValid() || !p.Prefix.Overlaps(q.Prefix) {
+			continue
+		}
+		if p.Prefix == q.Prefix {
+			return v.errorf(key("prefix"), "%s is also port[%d] %s's prefix; each uplink has the prefix its own ISP assigned", p.Prefix, j, q.Name)
+		}
+		return v.errorf(key("prefix"), "%s overlaps port[%d] %s's prefix %s; uplink prefixes must not overlap, since a packet's source prefix picks its uplink", p.Prefix, j, q.Name, q.Prefix)
+	}
+	if !p.NextHop.IsValid() {
+		return v.errorf(key("next_hop"), "missing; an uplink needs its ISP router's address, e.g. next_hop = \"2001:db8:ffff:1::1\" or \"fe80::1\"")
+	}
+	if msg := unicastProblem(p.NextHop); msg != "" {
+		return v.errorf(key("next_hop"), "%s", msg)
+	}
+	for k, a := range p.Addresses {
+		if a == p.NextHop {
+			return v.errorf(key("next_hop"), "%s is our own address (port[%d].addresses[%d]); write the ISP router's address", a, i, k)
+		}
+	}
+	if m := p.NextHopMAC; m != (MAC{}) && !m.IsUnicast() {
+		return v.errorf(key("next_hop_mac"), "%s is a multicast MAC; write the router's unicast MAC, or delete the key to resolve it by Neighbor Discovery", m)
+	}
+	return nil
+}
+
+// insidePrefixes checks the inside port's prefixes against the uplinks:
+// they run after all ports, because the default copies the uplinks'.
+func (v *validator) insidePrefixes(inside int) error {
+	p := &v.c.Ports[inside]
+	ups := v.c.Uplinks()
+	if len(p.Prefixes) == 0 {
+		return v.errorf(fmt.Sprintf("port[%d].prefixes", inside), "empty; list the site prefixes routed inside, or delete the key to route every uplink's prefix inside")
+	}
+	for k, pr := range p.Prefixes {
+		key := fmt.Sprintf("port[%d].prefixes[%d]", inside, k)
+		if msg := prefixProblem(pr); msg != "" {
+			return v.errorf(key, "%s", msg)
+		}
+		covered := false
+		for _, up := range ups {
+			covered = covered || up.Prefix.Bits() <= pr.Bits() && up.Prefix.Contains(pr.Addr())
+		}
+		if !covered {
+			var names []string
+			for _, up := range ups {
+				names = append(names, up.Name+" "+up.Prefix.String())
+			}
+			return v.errorf(key, "%s is not within any uplink's prefix (%s), so its hosts could not send out by any uplink; write a prefix within one", pr, strings.Join(names, ", "))
+		}
+	}
+	return nil
+}
+
+// addressOwner returns where address a (port i's k-th) is already used, as
+// a key, or "".
+func (v *validator) addressOwner(a netip.Addr, i, k int) string {
+	for j := 0; j <= i; j++ {
+		for l, b := range v.c.Ports[j].Addresses {
+			if j == i && l >= k {
+				break
+			}
+			if a == b {
+				return fmt.Sprintf("port[%d].addresses[%d]", j, l)
+			}
+		}
+	}
+	return ""
+}
+
+func (v *validator) neighbors() error {
+	type entry struct {
+		port string
+		addr netip.Addr
+	}
+	seen := map[entry]int{}
+	for i, n := range v.c.Neighbors {
+		key := func(k string) string { return fmt.Sprintf("neighbor[%d].%s", i, k) }
+		var names []string
+		for _, p := range v.c.Ports {
+			names = append(names, p.Name)
+		}
+		switch {
+		case n.Port == "":
+			return v.errorf(key("port"), "missing; write the name of the port the neighbor is on: one of %s", strings.Join(names, ", "))
+		case v.c.PortIndex(n.Port) < 0:
+			return v.errorf(key("port"), "%q is not a port; write one of %s", n.Port, strings.Join(names, ", "))
+		case !n.Address.IsValid():
+			return v.errorf(key("address"), "missing; write the neighbor's IPv6 address, e.g. address = \"2001:db8:1::10\"")
+		}
+		if msg := unicastProblem(n.Address); msg != "" {
+			return v.errorf(key("address"), "%s", msg)
+		}
+		switch {
+		case n.MAC == MAC{}:
+			return v.errorf(key("mac"), "missing; write the neighbor's MAC, e.g. mac = \"02:00:00:00:00:01\"")
+		case !n.MAC.IsUnicast():
+			return v.errorf(key("mac"), "%s is a multicast MAC; write the neighbor's unicast MAC", n.MAC)
+		}
+		e := entry{n.Port, n.Address}
+		if j, dup := seen[e]; dup {
+			return v.errorf(fmt.Sprintf("neighbor[%d]", i), "%s on %s is also neighbor[%d]; keep one", n.Address, n.Port, j)
+		}
+		seen[e] = i
+	}
+	return nil
+}
+
+// mbufs checks that the pool can fill every descriptor at once and still
+// stock every lcore's cache: with fewer mbufs, DPDK fails the port start or,
+// worse, drops packets under load (rx_nombuf) with nothing in the logs.
+// The daemon gives each port one rx queue per worker and one tx queue per
+// worker plus the control core's; a mempool cache holds up to 1.5 times its
+// size before flushing (CACHE_FLUSHTHRESH_MULTIPLIER).
+func (v *validator) mbufs() error {
+	d := &v.c.Daemon
+	w := uint64(d.Workers)
+	var rings uint64
+	for _, p := range v.c.Ports {
+		rings += uint64(p.RxDesc)*w + uint64(p.TxDesc)*(w+1)
+	}
+	caches := uint64(len(v.lcores)) * uint64(d.MbufCache) * 3 / 2
+	need := rings + caches
+	if uint64(d.Mbufs) >= need {
+		return nil
+	}
+	suggest := uint64(1)
+	for suggest-1 < need {
+		suggest <<= 1
+	}
+	return v.errorf("daemon.mbufs", "%d cannot fill every rx and tx descriptor (%d with %d workers) and the %d lcores' caches (%d); write at least %d, e.g. %d",
+		d.Mbufs, rings, w, len(v.lcores), caches, need, suggest-1)
+}
+
+// unicastProblem says what is wrong with a as one of our addresses or a
+// neighbor's, or "" when it is a usable IPv6 unicast address.
+func unicastProblem(a netip.Addr) string {
+	s := strconv.Quote(a.String())
+	switch {
+	case a.Is4():
+		return s + " is an IPv4 address; write an IPv6 address, e.g. 2001:db8:1::1"
+	case a.Is4In6():
+		return s + " is an IPv4-mapped address; write a native IPv6 address, e.g. 2001:db8:1::1"
+	case a.Zone() != "":
+		return fmt.Sprintf("%s has a zone; write %s: the port is the zone", s, a.WithZone(""))
+	case a.IsUnspecified():
+		return s + " is the unspecified address; write a unicast address, e.g. 2001:db8:1::1"
+	case a.IsLoopback():
+		return s + " is the loopback address; write a unicast address on the link, e.g. 2001:db8:1::1"
+	case a.IsMulticast():
+		return s + " is a multicast address; write a unicast address, e.g. 2001:db8:1::1"
+	}
+	return ""
+}
+
+// prefixProblem says what is wrong with p as a site or ISP prefix, or "".
+func prefixProblem(p netip.Prefix) string {
+	s := strconv.Quote(p.String())
+	switch a := p.Addr(); {
+	case a.Is4():
+		return s + " is an IPv4 prefix; write an IPv6 prefix, e.g. 2001:db8:1::/48"
+	case a.Is4In6():
+		return s + " is an IPv4-mapped prefix; write a native IPv6 prefix, e.g. 2001:db8:1::/48"
+	case p.Bits() == 0:
+		return s + " covers every address; write the prefix the ISP assigned, e.g. 2001:db8:1::/48"
+	case a.IsMulticast():
+		return s + " is multicast; write a unicast prefix, e.g. 2001:db8:1::/48"
+	case p != p.Masked():
+		return fmt.Sprintf("%s has host bits set; write %s", s, p.Masked())
+	}
+	return ""
+}
+
+func isPowerOfTwo(n uint64) bool { return n != 0 && n&(n-1) == 0 }
