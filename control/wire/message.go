@@ -643,9 +643,11 @@ func (d Decoder) Decode(b []byte) (Message, error) {
 			"is "+itoa(int(h.NextHeader))+", control messages carry 59")
 	}
 	sp := &specs[t]
-	if n < sp.fixed {
+	// Every message has Hdr Ext Len >= 1, the Error message too although
+	// its fixed part is 8 octets (RFC 5533 §5.4–§5.14).
+	if minLen := max(sp.fixed, 2*HeaderLen); n < minLen {
 		return nil, errorf(t, "Hdr Ext Len", offHdrExtLen, ErrBadLength,
-			"message of "+itoa(n)+" octets is shorter than the "+itoa(sp.fixed)+" fixed octets of "+t.String())
+			"message of "+itoa(n)+" octets is shorter than the "+itoa(minLen)+" octets "+t.String()+" needs")
 	}
 	optStart := sp.fixed
 	var psent, precvd int
