@@ -71,8 +71,10 @@ type Daemon struct {
 	// ControlRingSize is the number of slots of the workers→control core
 	// ring, a power of two from 64 to 1<<20. Default 4096.
 	ControlRingSize uint32 `toml:"control_ring_size"`
-	// Mbufs is the size of the packet buffer pool. DPDK mempools are
-	// backed by a ring of 2^n slots, so 2^n-1 wastes nothing. Default 16383.
+	// Mbufs is the size of the packet buffer pool: enough for every rx and
+	// tx descriptor plus the lcores' caches. DPDK mempools are backed by a
+	// ring of 2^n slots, so 2^n-1 wastes nothing. Default 16383, or the
+	// smallest 2^n-1 that is enough when that is more.
 	Mbufs uint32 `toml:"mbufs"`
 	// MbufCache is the per-lcore mempool cache, at most 512
 	// (RTE_MEMPOOL_CACHE_MAX_SIZE). Default 256.
@@ -163,7 +165,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg.applyPortDefaults(raw)
+	cfg.applyDefaults(raw)
 	if err := cfg.validate(pos); err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package configs
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"path/filepath"
@@ -27,6 +28,7 @@ const (
 	// maxMbufCache is RTE_MEMPOOL_CACHE_MAX_SIZE.
 	maxMbufCache = 512
 
+	// The neighbor_timeout message spells these out.
 	minNeighborTimeout = 100 * time.Millisecond
 	// maxNeighborTimeout is RFC 4861 §10 MAX_REACHABLE_TIME.
 	maxNeighborTimeout = time.Hour
@@ -50,10 +52,11 @@ func defaultDaemon() Daemon {
 	}
 }
 
-// applyPortDefaults fills in the port keys absent from the file. raw is the
-// document as a plain map: a [[port]] table cannot be pre-filled before
-// decoding like [daemon], so "absent" is read from the raw table.
-func (c *Config) applyPortDefaults(raw map[string]any) {
+// applyDefaults fills in the keys absent from the file that depend on
+// others: the ports' (a [[port]] table cannot be pre-filled before decoding
+// like [daemon]) and the pool size. raw is the document as a plain map, for
+// telling an absent key from one written as zero.
+func (c *Config) applyDefaults(raw map[string]any) {
 	tables := rawTables(raw, "port")
 	insidePrefixes := true
 	for i := range c.Ports {
@@ -77,6 +80,15 @@ func (c *Config) applyPortDefaults(raw map[string]any) {
 		}
 		if p.Role == RoleInside && has(t, "prefixes") {
 			insidePrefixes = false
+		}
+	}
+	// The default pool size grows with the ports and workers, so that a
+	// file that leaves mbufs out never fails the check in mbufs. A number
+	// that is written is checked as written.
+	if d, _ := lookup(raw, "daemon"); !has(asTable(d), "mbufs") {
+		rings, caches := c.mbufsNeeded()
+		if need := mbufsFor(rings + caches); need > uint64(c.Daemon.Mbufs) && need <= math.MaxUint32 {
+			c.Daemon.Mbufs = uint32(need)
 		}
 	}
 	if in := c.Inside(); in != nil && insidePrefixes {
@@ -103,6 +115,11 @@ func rawTables(m map[string]any, key string) []map[string]any {
 		return out
 	}
 	return nil
+}
+
+func asTable(v any) map[string]any {
+	m, _ := v.(map[string]any)
+	return m
 }
 
 func has(m map[string]any, key string) bool {
@@ -171,7 +188,7 @@ func (v *validator) daemon() error {
 	n := len(v.lcores)
 	switch {
 	case d.Workers < 1:
-		return v.errorf("daemon.workers", "%d; write at least 1", d.Workers)
+		return v.errorf("daemon.workers", "%d workers; write at least 1", d.Workers)
 	case d.Workers > n-1 && n < 2:
 		return v.errorf("daemon.workers", "eal.args gives %d lcore (%s), but the control core needs one and each worker one more; give at least %d, e.g. \"-l\", \"0-%d\"",
 			n, v.lcoreFrom, d.Workers+1, d.Workers)
@@ -205,10 +222,10 @@ func (v *validator) daemon() error {
 		return v.errorf("daemon.admin_socket", "%d bytes is longer than a unix socket path can be (%d); write a shorter path, e.g. \"/run/shim6d/admin.sock\"", len(s), maxSocketPath)
 	}
 	if d.ICMPRateLimit < 1 {
-		return v.errorf("daemon.icmp_rate_limit", "%d; write at least 1, e.g. 100: RFC 4443 §2.4(f) limits the rate of ICMPv6 errors, it does not turn them off (Path MTU Discovery needs Packet Too Big)", d.ICMPRateLimit)
+		return v.errorf("daemon.icmp_rate_limit", "%d errors per second; write at least 1, e.g. 100: RFC 4443 §2.4(f) limits the rate of ICMPv6 errors, it does not turn them off (Path MTU Discovery needs Packet Too Big)", d.ICMPRateLimit)
 	}
 	if t := d.NeighborTimeout.Duration; t < minNeighborTimeout || t > maxNeighborTimeout {
-		return v.errorf("daemon.neighbor_timeout", "%q is out of range; write a duration from %v to %v, e.g. \"30s\" (RFC 4861 REACHABLE_TIME)", t.String(), minNeighborTimeout, maxNeighborTimeout)
+		return v.errorf("daemon.neighbor_timeout", "%v is out of range; write a duration from \"100ms\" to \"1h\", e.g. \"30s\" (RFC 4861 REACHABLE_TIME)", t)
 	}
 	return nil
 }
@@ -284,7 +301,7 @@ func (v *validator) port(i int, inside *int) error {
 	switch p.Role {
 	case RoleInside:
 		if *inside >= 0 {
-			return v.errorf(key("role"), "a second inside port (port[%d] %s is inside); there is exactly one, make this one role = \"uplink\" or remove it", *inside, v.c.Ports[*inside].Name)
+			return v.errorf(key("role"), "a second inside port: port[%d] %q is one already, and there is exactly one; make this one role = \"uplink\" or remove it", *inside, v.c.Ports[*inside].Name)
 		}
 		*inside = i
 	case RoleUplink:
@@ -488,12 +505,12 @@ func (v *validator) neighbors() error {
 		addr netip.Addr
 	}
 	seen := map[entry]int{}
+	var names []string
+	for _, p := range v.c.Ports {
+		names = append(names, p.Name)
+	}
 	for i, n := range v.c.Neighbors {
 		key := func(k string) string { return fmt.Sprintf("neighbor[%d].%s", i, k) }
-		var names []string
-		for _, p := range v.c.Ports {
-			names = append(names, p.Name)
-		}
 		switch {
 		case n.Port == "":
 			return v.errorf(key("port"), "missing; write the name of the port the neighbor is on: one of %s", strings.Join(names, ", "))
@@ -520,30 +537,40 @@ func (v *validator) neighbors() error {
 	return nil
 }
 
-// mbufs checks that the pool can fill every descriptor at once and still
-// stock every lcore's cache: with fewer mbufs, DPDK fails the port start or,
-// worse, drops packets under load (rx_nombuf) with nothing in the logs.
-// The daemon gives each port one rx queue per worker and one tx queue per
-// worker plus the control core's; a mempool cache holds up to 1.5 times its
-// size before flushing (CACHE_FLUSHTHRESH_MULTIPLIER).
-func (v *validator) mbufs() error {
-	d := &v.c.Daemon
-	w := uint64(d.Workers)
-	var rings uint64
-	for _, p := range v.c.Ports {
+// mbufsNeeded returns how many mbufs the pool must hold so that every
+// descriptor can hold one at once and every lcore's cache is still stocked:
+// with fewer, DPDK fails the port start or, worse, drops packets under load
+// (rx_nombuf) with nothing in the logs. The daemon gives each port one rx
+// queue per worker and one tx queue per worker plus the control core's; a
+// mempool cache holds up to 1.5 times its size before it flushes
+// (CACHE_FLUSHTHRESH_MULTIPLIER).
+func (c *Config) mbufsNeeded() (rings, caches uint64) {
+	w := uint64(max(c.Daemon.Workers, 0))
+	for _, p := range c.Ports {
 		rings += uint64(p.RxDesc)*w + uint64(p.TxDesc)*(w+1)
 	}
-	caches := uint64(len(v.lcores)) * uint64(d.MbufCache) * 3 / 2
-	need := rings + caches
-	if uint64(d.Mbufs) >= need {
-		return nil
+	caches = uint64(c.LcoreCount()) * uint64(c.Daemon.MbufCache) * 3 / 2
+	return rings, caches
+}
+
+// mbufsFor returns the smallest 2^n-1 that is at least need: a DPDK mempool
+// is backed by a ring of 2^n slots, one of which stays empty.
+func mbufsFor(need uint64) uint64 {
+	n := uint64(1)
+	for n-1 < need {
+		n <<= 1
 	}
-	suggest := uint64(1)
-	for suggest-1 < need {
-		suggest <<= 1
+	return n - 1
+}
+
+func (v *validator) mbufs() error {
+	d := &v.c.Daemon
+	rings, caches := v.c.mbufsNeeded()
+	if need := rings + caches; uint64(d.Mbufs) < need {
+		return v.errorf("daemon.mbufs", "%d cannot fill every rx and tx descriptor (%d with %d workers) and the %d lcores' caches (%d); write at least %d, e.g. %d",
+			d.Mbufs, rings, d.Workers, len(v.lcores), caches, need, mbufsFor(need))
 	}
-	return v.errorf("daemon.mbufs", "%d cannot fill every rx and tx descriptor (%d with %d workers) and the %d lcores' caches (%d); write at least %d, e.g. %d",
-		d.Mbufs, rings, w, len(v.lcores), caches, need, suggest-1)
+	return nil
 }
 
 // unicastProblem says what is wrong with a as one of our addresses or a
