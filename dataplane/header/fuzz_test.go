@@ -137,6 +137,7 @@ func FuzzInsertStrip(f *testing.F) {
 		l3 := int(l3off % 32)
 		checkInsertStrip(t, data, l3, int(room), tag)
 		checkStripInsert(t, data, l3, int(room))
+		checkWithChain(t, data, l3, int(room), tag)
 	})
 }
 
@@ -207,5 +208,53 @@ func checkStripInsert(t *testing.T, data []byte, l3, room int) {
 	off, n, r = InsertShim6Payload(buf, off, n, l3, tag)
 	if r != ShimOK || off != room || !bytes.Equal(buf[off:off+n], data) {
 		t.Fatalf("strip then insert: %v, got\n% x\nwant\n% x", r, buf[off:off+n], data)
+	}
+}
+
+// checkWithChain: the WithChain variants given the packet's own chain do
+// exactly what the walking ones do, and given a made-up chain they do not
+// panic and leave the frame inside the buffer.
+func checkWithChain(t *testing.T, data []byte, l3, room int, tag uint64) {
+	var c Chain
+	var e ChainError = ChainTruncated
+	if l3 <= len(data) {
+		c, e = WalkExtensions(IPv6(data[l3:]))
+	}
+	if e == ChainOK {
+		b1, b2 := withHeadroom(data, room), withHeadroom(data, room)
+		o1, n1, r1 := InsertShim6Payload(b1, room, len(data), l3, tag)
+		o2, n2, r2 := InsertShim6PayloadWithChain(b2, room, len(data), l3, &c, tag)
+		if o1 != o2 || n1 != n2 || r1 != r2 || !bytes.Equal(b1, b2) {
+			t.Fatalf("insert: walking %d+%d %v, with chain %d+%d %v", o1, n1, r1, o2, n2, r2)
+		}
+		b1, b2 = withHeadroom(data, room), withHeadroom(data, room)
+		o1, n1, r1 = StripShim6Payload(b1, room, len(data), l3)
+		o2, n2, r2 = StripShim6PayloadWithChain(b2, room, len(data), l3, &c)
+		if o1 != o2 || n1 != n2 || r1 != r2 || !bytes.Equal(b1, b2) {
+			t.Fatalf("strip: walking %d+%d %v, with chain %d+%d %v", o1, n1, r1, o2, n2, r2)
+		}
+	}
+	// A chain made of the tag's bits, signed so that negative offsets come
+	// up too.
+	bogus := Chain{
+		NextHeader:            uint8(tag >> 8),
+		NonFirstFragment:      tag&1 != 0,
+		Offset:                int(int16(tag >> 16)),
+		NextHeaderField:       int(int8(tag >> 32)),
+		InsertOffset:          int(int16(tag >> 40)),
+		InsertNextHeaderField: int(int8(tag >> 56)),
+	}
+	for _, insert := range []bool{false, true} {
+		buf := withHeadroom(data, room)
+		var off, n int
+		var r ShimResult
+		if insert {
+			off, n, r = InsertShim6PayloadWithChain(buf, room, len(data), l3, &bogus, tag)
+		} else {
+			off, n, r = StripShim6PayloadWithChain(buf, room, len(data), l3, &bogus)
+		}
+		if r == ShimOK && (off < 0 || n < 0 || off+n > len(buf)) {
+			t.Fatalf("bogus chain %+v: frame %d+%d outside a %d-byte buffer", bogus, off, n, len(buf))
+		}
 	}
 }

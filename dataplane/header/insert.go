@@ -42,6 +42,9 @@ const (
 	// ShimBadPayloadHeader means a payload header (P = 1) whose Hdr Ext Len
 	// is not 0 (RFC 5533 §5.2).
 	ShimBadPayloadHeader
+	// ShimChainMismatch means the Chain given to a WithChain variant does
+	// not fit the packet: a caller bug, reported rather than panicking.
+	ShimChainMismatch
 
 	// NumShimResults is the number of ShimResult values, for sizing
 	// per-reason counter arrays.
@@ -61,6 +64,7 @@ var shimResultNames = [NumShimResults]string{
 	ShimNoPayloadHeader:  "no Shim6 payload header",
 	ShimControlMessage:   "Shim6 control message",
 	ShimBadPayloadHeader: "malformed Shim6 payload header",
+	ShimChainMismatch:    "chain does not match the packet",
 }
 
 // String returns a short description of the result, for logs and metric
@@ -126,6 +130,30 @@ func InsertShim6Payload(buf []byte, off, length, l3off int, tag uint64) (newOff,
 	if e != ChainOK {
 		return off, length, chainResult[e]
 	}
+	return insert(buf, off, length, l3off, ip, &c, tag)
+}
+
+// InsertShim6PayloadWithChain is InsertShim6Payload for a caller that has
+// already walked the packet: c must be what WalkExtensions returned with
+// ChainOK for this frame's IPv6 packet, unchanged since, which saves the
+// second walk. A chain that does not fit the packet gives ShimChainMismatch
+// where that is cheap to see; any other stale chain yields a wrong packet,
+// but never a panic.
+func InsertShim6PayloadWithChain(buf []byte, off, length, l3off int, c *Chain, tag uint64) (newOff, newLen int, r ShimResult) {
+	ip, r := frameIPv6(buf, off, length, l3off)
+	if r != ShimOK {
+		return off, length, r
+	}
+	if c.InsertNextHeaderField < 0 || c.InsertNextHeaderField >= c.InsertOffset ||
+		c.InsertOffset < IPv6MinimumSize || c.InsertOffset > IPv6MinimumSize+int(ip.PayloadLength()) {
+		return off, length, ShimChainMismatch
+	}
+	return insert(buf, off, length, l3off, ip, c, tag)
+}
+
+// insert does the work of InsertShim6Payload once the frame is known to be
+// IPv6 and c's insertion point lies inside it.
+func insert(buf []byte, off, length, l3off int, ip IPv6, c *Chain, tag uint64) (newOff, newLen int, r ShimResult) {
 	if _, ok := c.Shim6(); ok {
 		return off, length, ShimAlreadyShimmed
 	}
@@ -170,11 +198,34 @@ func StripShim6Payload(buf []byte, off, length, l3off int) (newOff, newLen int, 
 	if e != ChainOK {
 		return off, length, chainResult[e]
 	}
+	return strip(buf, off, length, l3off, ip, &c)
+}
+
+// StripShim6PayloadWithChain is StripShim6Payload for a caller that has
+// already walked the packet (to read the context tag, say): c must be what
+// WalkExtensions returned with ChainOK for this frame's IPv6 packet,
+// unchanged since (rewriting the addresses is fine). A chain that does not
+// fit the packet gives ShimChainMismatch where that is cheap to see; any
+// other stale chain yields a wrong packet, but never a panic.
+func StripShim6PayloadWithChain(buf []byte, off, length, l3off int, c *Chain) (newOff, newLen int, r ShimResult) {
+	ip, r := frameIPv6(buf, off, length, l3off)
+	if r != ShimOK {
+		return off, length, r
+	}
+	if at, ok := c.Shim6(); ok && (c.NextHeaderField < 0 || c.NextHeaderField >= at ||
+		at+Shim6PayloadSize > IPv6MinimumSize+int(ip.PayloadLength()) || ip[c.NextHeaderField] != ProtoShim6) {
+		return off, length, ShimChainMismatch
+	}
+	return strip(buf, off, length, l3off, ip, c)
+}
+
+// strip does the work of StripShim6Payload once the frame is known to be
+// IPv6 and, if c names a Shim6 header, that header lies inside it.
+func strip(buf []byte, off, length, l3off int, ip IPv6, c *Chain) (newOff, newLen int, r ShimResult) {
 	at, ok := c.Shim6()
 	if !ok {
 		return off, length, ShimNoPayloadHeader
 	}
-	// The walk checked that the whole Shim6 header lies inside the packet.
 	sh := Shim6(ip[at:])
 	if !sh.IsPayload() {
 		return off, length, ShimControlMessage

@@ -246,7 +246,78 @@ func TestNoAllocs(t *testing.T) {
 	}); n != 0 {
 		t.Errorf("insert+strip allocates %v times per packet", n)
 	}
+	if n := testing.AllocsPerRun(100, func() {
+		c := g.chain
+		off, l, _ := InsertShim6PayloadWithChain(buf, headroom, len(g.plain), g.l3off, &c, goldenTag)
+		c, _ = WalkExtensions(IPv6(buf[off+g.l3off : off+l]))
+		_, _, _ = StripShim6PayloadWithChain(buf, off, l, g.l3off, &c)
+	}); n != 0 {
+		t.Errorf("insert+strip with chain allocates %v times per packet", n)
+	}
 	if !bytes.Equal(buf[headroom:headroom+len(g.plain)], g.plain) {
 		t.Errorf("repeated insert+strip changed the packet")
+	}
+}
+
+func TestWithChainGolden(t *testing.T) {
+	// The worker walks once to classify and read the tag, then rewrites
+	// with the chain it has; results match the golden frames.
+	for _, g := range goldenPackets() {
+		t.Run(g.name, func(t *testing.T) {
+			buf := withHeadroom(g.plain, headroom)
+			c := g.chain
+			off, n, r := InsertShim6PayloadWithChain(buf, headroom, len(g.plain), g.l3off, &c, goldenTag)
+			if r != ShimOK || !bytes.Equal(buf[off:off+n], g.shimmed) {
+				t.Fatalf("insert: %v\n got % x\nwant % x", r, buf[off:off+n], g.shimmed)
+			}
+			sc, e := WalkExtensions(IPv6(buf[off+g.l3off : off+n]))
+			if e != ChainOK {
+				t.Fatalf("walk: %v", e)
+			}
+			off, n, r = StripShim6PayloadWithChain(buf, off, n, g.l3off, &sc)
+			if r != ShimOK || off != headroom || !bytes.Equal(buf[off:off+n], g.plain) {
+				t.Fatalf("strip: %v\n got % x\nwant % x", r, buf[off:off+n], g.plain)
+			}
+		})
+	}
+}
+
+func TestWithChainMismatch(t *testing.T) {
+	g := goldenPackets()[0] // tcp with the §4.6 chain, IPv6 at 0
+	shimmedChain, _ := WalkExtensions(IPv6(g.shimmed))
+	tests := []struct {
+		name   string
+		frame  []byte
+		chain  Chain
+		insert bool
+		want   ShimResult
+	}{
+		{"insert point before the payload", g.plain, Chain{InsertOffset: 39, InsertNextHeaderField: 6}, true, ShimChainMismatch},
+		{"insert point past the packet", g.plain, Chain{InsertOffset: 109, InsertNextHeaderField: 6}, true, ShimChainMismatch},
+		{"insert field behind the point", g.plain, Chain{InsertOffset: 40, InsertNextHeaderField: 40}, true, ShimChainMismatch},
+		{"insert field negative", g.plain, Chain{InsertOffset: 40, InsertNextHeaderField: -1}, true, ShimChainMismatch},
+		{"insert with a shimmed chain", g.plain, shimmedChain, true, ShimAlreadyShimmed},
+		{"strip with the plain chain", g.shimmed, g.chain, false, ShimNoPayloadHeader},
+		{"strip field does not say 140", g.shimmed, Chain{NextHeader: ProtoShim6, Offset: 80, NextHeaderField: 48}, false, ShimChainMismatch},
+		{"strip header past the packet", g.shimmed, Chain{NextHeader: ProtoShim6, Offset: 112, NextHeaderField: 56}, false, ShimChainMismatch},
+		{"strip field negative", g.shimmed, Chain{NextHeader: ProtoShim6, Offset: 80, NextHeaderField: -3}, false, ShimChainMismatch},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			buf := withHeadroom(tt.frame, headroom)
+			before := append([]byte(nil), buf...)
+			var r ShimResult
+			if tt.insert {
+				_, _, r = InsertShim6PayloadWithChain(buf, headroom, len(tt.frame), 0, &tt.chain, goldenTag)
+			} else {
+				_, _, r = StripShim6PayloadWithChain(buf, headroom, len(tt.frame), 0, &tt.chain)
+			}
+			if r != tt.want {
+				t.Errorf("got %v, want %v", r, tt.want)
+			}
+			if !bytes.Equal(buf, before) {
+				t.Errorf("a refused rewrite changed the buffer")
+			}
+		})
 	}
 }
