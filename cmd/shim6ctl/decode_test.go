@@ -1,0 +1,288 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+
+	"shim6d/control/shim6layer"
+	"shim6d/control/shim6layer/pcapfile"
+	"shim6d/control/wire"
+)
+
+func ipv6Layer(nh layers.IPProtocol) *layers.IPv6 {
+	return &layers.IPv6{Version: 6, NextHeader: nh, HopLimit: 64,
+		SrcIP: net.ParseIP("2001:db8:1::a"), DstIP: net.ParseIP("2001:db8:3::c")}
+}
+
+// frame serialises ls behind Ethernet when eth is true, else as raw IPv6.
+func frame(t *testing.T, eth bool, ls ...gopacket.SerializableLayer) []byte {
+	t.Helper()
+	if eth {
+		ls = append([]gopacket.SerializableLayer{&layers.Ethernet{
+			SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2},
+			EthernetType: layers.EthernetTypeIPv6}}, ls...)
+	}
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true}, ls...); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func testMessages() []wire.Message {
+	a := netip.MustParseAddr
+	pds, err := wire.AppendCGAParameters(nil, &wire.CGAParameters{
+		SubnetPrefix: netip.MustParsePrefix("2001:db8:1::/64"), PublicKey: []byte{0x30, 0x00},
+		Extensions: []wire.CGAExtension{{Type: wire.CGAExtMultiPrefix, MultiPrefix: &wire.MultiPrefix{
+			Prefixes: []netip.Prefix{netip.MustParsePrefix("2001:db8:1::/64"), netip.MustParsePrefix("2001:db8:2::/64")}}}}})
+	if err != nil {
+		panic(err)
+	}
+	kt := wire.KeepaliveTimeout(20)
+	ll := &wire.LocatorList{Generation: 4, Locators: []wire.Locator{{Addr: a("2001:db8:1::1"), Method: wire.VerifyHBA},
+		{Addr: a("2001:db8:2::1"), Method: wire.VerifyHBA}}}
+	lp := &wire.LocatorPreferences{Generation: 4, ElementLen: 3, Elements: []wire.Preference{{Priority: 1, Weight: 10},
+		{Flags: wire.PreferenceBroken, Priority: 2, Weight: 20}}}
+	i2o := wire.Options{ResponderValidator: []byte{1, 2, 3, 4}, LocatorList: ll, LocatorPreferences: lp,
+		CGAParameterDataStructure: pds, KeepaliveTimeout: &kt,
+		ULIDPair: &wire.ULIDPair{Sender: a("2001:db8:1::1"), Receiver: a("2001:db8:2::2")}}
+	return []wire.Message{
+		&wire.I1{InitiatorContextTag: 0x123456789abc, InitiatorNonce: 0xdeadbeef},
+		&wire.R1{InitiatorNonce: 0xdeadbeef, ResponderNonce: 0xcafef00d, Options: wire.Options{ResponderValidator: []byte{1, 2, 3, 4}}},
+		&wire.I2{InitiatorContextTag: 0x123456789abc, InitiatorNonce: 1, ResponderNonce: 0xcafef00d, Options: i2o},
+		&wire.R2{ResponderContextTag: 0x0000abcdef01, InitiatorNonce: 1},
+		&wire.R1bis{PacketContextTag: 0x0000abcdef01, ResponderNonce: 2, Options: wire.Options{ResponderValidator: []byte{9}}},
+		&wire.I2bis{InitiatorContextTag: 5, InitiatorNonce: 6, ResponderNonce: 2, PacketContextTag: 0x0000abcdef01,
+			Options: wire.Options{ResponderValidator: []byte{9}}},
+		&wire.UpdateRequest{ReceiverContextTag: 0x0000abcdef01, RequestNonce: 7, Options: wire.Options{LocatorPreferences: lp}},
+		&wire.UpdateAck{ReceiverContextTag: 0x123456789abc, RequestNonce: 7},
+		&wire.Keepalive{ReceiverContextTag: 0x123456789abc},
+		&wire.Probe{ReceiverContextTag: 0x123456789abc, State: wire.ReapExploring, Sent: []wire.ProbeReport{
+			{Source: a("2001:db8:1::a"), Destination: a("2001:db8:3::c"), Nonce: 0x01010101, Data: 0x02020202}}},
+		&wire.ErrorMessage{Code: wire.ErrorCodeUnknownType, Pointer: 42, PacketInError: make([]byte, 16)},
+	}
+}
+
+// writeTestCapture writes every message type, a payload packet with UDP, a
+// message with a bad checksum, one with an unknown critical option, a
+// truncated Shim6 header and a plain UDP packet, in format ng or pcap.
+func writeTestCapture(t *testing.T, ng, eth bool) (path string, msgs []wire.Message) {
+	t.Helper()
+	msgs = testMessages()
+	var frames [][]byte
+	for _, m := range msgs {
+		frames = append(frames, frame(t, eth, ipv6Layer(wire.ProtocolNumber), &shim6layer.Control{Message: m}))
+	}
+	udp := &layers.UDP{SrcPort: 49152, DstPort: 49153}
+	frames = append(frames, frame(t, eth, ipv6Layer(wire.ProtocolNumber),
+		&shim6layer.Payload{NextHeader: layers.IPProtocolUDP, ContextTag: 0x123456789abc}, udp, gopacket.Payload("hello")))
+	bad := frame(t, eth, ipv6Layer(wire.ProtocolNumber), &shim6layer.Control{Message: msgs[0]})
+	bad[len(bad)-1] ^= 0x10 // damages the checksum of the I1
+	frames = append(frames, bad)
+	crit := []byte{0x3b, 0x02, 0x42, 0x00, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0x00, 0xc7, 0x00, 0x00, 0, 0, 0, 0}
+	binaryChecksum(crit)
+	frames = append(frames, frame(t, eth, ipv6Layer(wire.ProtocolNumber), gopacket.Payload(crit)))
+	frames = append(frames, frame(t, eth, ipv6Layer(wire.ProtocolNumber), gopacket.Payload([]byte{0x3b, 0x05, 0x42, 0x00})))
+	frames = append(frames, frame(t, eth, ipv6Layer(layers.IPProtocolUDP), udp, gopacket.Payload("plain")))
+
+	path = filepath.Join(t.TempDir(), "c.pcap")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	lt := pcapfile.LinkTypeRaw
+	if eth {
+		lt = pcapfile.LinkTypeEthernet
+	}
+	var w *pcapfile.Writer
+	if ng {
+		w, err = pcapfile.NewNgWriter(f, lt)
+	} else {
+		w, err = pcapfile.NewWriter(f, lt)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fr := range frames {
+		if err := w.WritePacket(time.Unix(1700000000, 0), fr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return path, msgs
+}
+
+func binaryChecksum(m []byte) {
+	c := wire.ComputeChecksum(m)
+	m[4], m[5] = byte(c>>8), byte(c)
+}
+
+func TestDecodeText(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		ng, eth bool
+	}{{"pcap-ethernet", false, true}, {"pcapng-ethernet", true, true}, {"pcapng-raw", true, false}, {"pcap-raw", false, false}} {
+		t.Run(c.name, func(t *testing.T) {
+			path, msgs := writeTestCapture(t, c.ng, c.eth)
+			var out bytes.Buffer
+			if err := runDecode([]string{path}, &out); err != nil {
+				t.Fatal(err)
+			}
+			lines := strings.Split(out.String(), "\n")
+			headers := map[int]string{}
+			for _, l := range lines {
+				var n int
+				if _, err := fmtSscanPacket(l, &n); err == nil {
+					headers[n] = l
+				}
+			}
+			for i, m := range msgs {
+				h := headers[i+1]
+				if !strings.Contains(h, "Shim6 "+m.Type().String()+" (type") || !strings.Contains(h, "checksum ok") {
+					t.Errorf("packet %d: %q, want %s with checksum ok", i+1, h, m.Type())
+				}
+			}
+			n := len(msgs)
+			if h := headers[n+1]; !strings.Contains(h, "Shim6 payload context tag 0x123456789abc next header UDP (17): UDP 49152 > 49153") {
+				t.Errorf("payload packet: %q", h)
+			}
+			if h := headers[n+2]; !strings.Contains(h, "Shim6 I1") || !strings.Contains(h, "checksum bad") {
+				t.Errorf("damaged packet: %q", h)
+			}
+			if h := headers[n+3]; !strings.Contains(h, "Shim6 Keepalive") || !strings.Contains(h, "checksum ok") {
+				t.Errorf("critical-option packet: %q", h)
+			}
+			if h := headers[n+4]; !strings.Contains(h, "MALFORMED") || !strings.Contains(h, "truncated") {
+				t.Errorf("truncated packet: %q", h)
+			}
+			if _, shown := headers[n+5]; shown {
+				t.Errorf("non-Shim6 packet printed without --all")
+			}
+			text := out.String()
+			for _, want := range []string{
+				"initiator context tag: 0x123456789abc",
+				"option Locator List (2)",
+				"  - locator 2001:db8:1::1, verification method HBA",
+				"  - flags BROKEN, priority 2, weight 20",
+				"option CGA Parameter Data Structure (4)",
+				"subnet prefix: 2001:db8:1::/64",
+				"prefixes [2001:db8:1::/64 2001:db8:2::/64]",
+				"option Keepalive Timeout (10)",
+				"state: Exploring",
+				"error: unknown Shim6 message type",
+				"MALFORMED: shim6 Keepalive: option type 99 option at octet 16: unknown critical option",
+				"16 packets: 14 Shim6 control, 1 Shim6 payload, 3 malformed, 1 without Shim6",
+			} {
+				if !strings.Contains(text, want) {
+					t.Errorf("output lacks %q", want)
+				}
+			}
+			if t.Failed() {
+				t.Logf("output:\n%s", text)
+			}
+		})
+	}
+}
+
+// fmtSscanPacket reads the "#N" that starts a packet's header line.
+func fmtSscanPacket(l string, n *int) (int, error) {
+	if !strings.HasPrefix(l, "#") {
+		return 0, io.EOF
+	}
+	f := strings.Fields(l[1:])
+	if len(f) == 0 {
+		return 0, io.EOF
+	}
+	v := 0
+	for _, c := range f[0] {
+		if c < '0' || c > '9' {
+			return 0, io.EOF
+		}
+		v = v*10 + int(c-'0')
+	}
+	*n = v
+	return 1, nil
+}
+
+func TestDecodeJSON(t *testing.T) {
+	path, msgs := writeTestCapture(t, true, true)
+	var out bytes.Buffer
+	if err := runDecode([]string{path, "--json", "--all"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	var objs []map[string]any
+	sc := bufio.NewScanner(&out)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var o map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &o); err != nil {
+			t.Fatalf("line %q is not JSON: %v", sc.Text(), err)
+		}
+		objs = append(objs, o)
+	}
+	if len(objs) != len(msgs)+5 {
+		t.Fatalf("%d JSON objects, want one per packet (%d)", len(objs), len(msgs)+5)
+	}
+	for i, m := range msgs {
+		o := objs[i]
+		if o["kind"] != "control" || o["type"] != m.Type().String() || o["checksum_ok"] != true ||
+			o["hdr_ext_len"] != float64(m.Len()/8-1) || o["malformed"] != nil {
+			t.Errorf("packet %d: %v", i+1, o)
+		}
+	}
+	i2 := objs[2]
+	opts, _ := i2["options"].([]any)
+	if len(opts) != 6 {
+		t.Errorf("I2 options: %v", i2["options"])
+	}
+	n := len(msgs)
+	if o := objs[n]; o["kind"] != "payload" || o["context_tag"] != "0x123456789abc" {
+		t.Errorf("payload: %v", o)
+	}
+	if o := objs[n+1]; o["checksum_ok"] != false || !strings.Contains(o["malformed"].(string), "bad checksum") || o["fields"] == nil {
+		t.Errorf("bad checksum: %v", o)
+	}
+	if o := objs[n+4]; o["kind"] != "other" || !strings.Contains(o["summary"].(string), "UDP") {
+		t.Errorf("other: %v", o)
+	}
+}
+
+func TestDecodeUnreadable(t *testing.T) {
+	var out bytes.Buffer
+	if err := runDecode([]string{filepath.Join(t.TempDir(), "missing.pcap")}, &out); err == nil {
+		t.Error("missing file: no error")
+	}
+	junk := filepath.Join(t.TempDir(), "junk")
+	if err := os.WriteFile(junk, []byte("this is not a capture file"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := runDecode([]string{junk}, &out); err == nil {
+		t.Error("junk file: no error")
+	}
+	if err := runDecode(nil, io.Discard); err == nil {
+		t.Error("no file: no error")
+	}
+	// A capture cut inside a record is reported after what could be read.
+	path, _ := writeTestCapture(t, false, true)
+	b, _ := os.ReadFile(path)
+	cut := filepath.Join(t.TempDir(), "cut.pcap")
+	if err := os.WriteFile(cut, b[:len(b)-5], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := runDecode([]string{cut}, &out); err == nil || !strings.Contains(out.String(), "Shim6 I1") {
+		t.Errorf("cut file: err %v, output %q", err, out.String())
+	}
+}
