@@ -34,18 +34,41 @@ const (
 // Shim6 control message types (RFC 5533 §5.3, Table 1). Types 64–127
 // trigger an R1bis when no context matches; 0–63 do not.
 const (
-	Shim6TypeI1            = 1
-	Shim6TypeR1            = 2
-	Shim6TypeI2            = 3
-	Shim6TypeR2            = 4
-	Shim6TypeR1bis         = 5
-	Shim6TypeI2bis         = 6
+	// Shim6TypeI1 is the first establishment message from the initiator
+	// (RFC 5533 §5.4).
+	Shim6TypeI1 = 1
+	// Shim6TypeR1 is the first establishment message from the responder
+	// (RFC 5533 §5.5).
+	Shim6TypeR1 = 2
+	// Shim6TypeI2 is the second establishment message from the initiator
+	// (RFC 5533 §5.6).
+	Shim6TypeI2 = 3
+	// Shim6TypeR2 is the second establishment message from the responder
+	// (RFC 5533 §5.7).
+	Shim6TypeR2 = 4
+	// Shim6TypeR1bis is the reply to a reference to a non-existent context
+	// (RFC 5533 §5.8).
+	Shim6TypeR1bis = 5
+	// Shim6TypeI2bis is the reply to an R1bis (RFC 5533 §5.9).
+	Shim6TypeI2bis = 6
+	// Shim6TypeUpdateRequest is RFC 5533 §5.10.
 	Shim6TypeUpdateRequest = 64
-	Shim6TypeUpdateAck     = 65
-	Shim6TypeKeepalive     = 66
-	Shim6TypeProbe         = 67
-	Shim6TypeError         = 68
+	// Shim6TypeUpdateAck is the Update Acknowledgement, RFC 5533 §5.11.
+	Shim6TypeUpdateAck = 65
+	// Shim6TypeKeepalive is RFC 5533 §5.12 (format in RFC 5534).
+	Shim6TypeKeepalive = 66
+	// Shim6TypeProbe is RFC 5533 §5.13 (format in RFC 5534).
+	Shim6TypeProbe = 67
+	// Shim6TypeError is RFC 5533 §5.14.
+	Shim6TypeError = 68
 )
+
+// IsValid reports whether s holds a whole Shim6 header: at least
+// Shim6MinimumSize bytes and as many as Hdr Ext Len says (RFC 5533 §5.1,
+// §12.3). It needs no precondition.
+func (s Shim6) IsValid() bool {
+	return len(s) >= Shim6MinimumSize && len(s) >= s.Length()
+}
 
 // NextHeader returns the Next Header field (RFC 5533 §5.1): the payload's
 // protocol for a payload header, normally ProtoNoNext for control.

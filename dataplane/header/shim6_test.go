@@ -97,3 +97,23 @@ func TestShim6ControlView(t *testing.T) {
 		t.Fatalf("Length with Hdr Ext Len 255 = %d, want 2048", got)
 	}
 }
+
+func TestShim6IsValid(t *testing.T) {
+	tests := []struct {
+		name string
+		b    []byte
+		want bool
+	}{
+		{"I1", shim6I1, true},
+		{"I1 with trailing payload", cat(shim6I1, []byte{1, 2, 3}), true},
+		{"I1 cut to its first 8 octets", shim6I1[:8], false},
+		{"payload header", shim6PayloadGolden(ProtoUDP), true},
+		{"7 octets", shim6PayloadGolden(ProtoUDP)[:7], false},
+		{"nil", nil, false},
+	}
+	for _, tt := range tests {
+		if got := Shim6(tt.b).IsValid(); got != tt.want {
+			t.Errorf("%s: IsValid = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
