@@ -1,0 +1,87 @@
+package dpdk
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// The test process's EAL: one lcore (the main thread, which EALInit
+// retires), no hugepages, no PCI, and the virtual devices the tests use.
+// net_ring0 loops tx queue i back to rx queue i; net_null0 is a source of
+// 64-byte packets and net_null1 a sink; net_null2 is for the test that
+// closes a port, which takes the device away for good.
+var (
+	testPrefix = fmt.Sprintf("shim6d-dpdktest-%d", os.Getpid())
+	testArgs   = []string{"dpdk.test",
+		"-l", "0", "--no-huge", "--no-pci", "-m", "512",
+		"--file-prefix=" + testPrefix, "--no-telemetry", "--log-level=lib.eal:error",
+		"--vdev=net_ring0", "--vdev=net_null0", "--vdev=net_null1", "--vdev=net_null2",
+	}
+)
+
+// Shared fixtures, opened once in TestMain. Tests do not run in parallel,
+// so they may compare pool and port counters before and after.
+var (
+	testPool *Mempool
+	ringPort *Port // net_ring0, 2 rx and 2 tx queues, Index 7
+	nullSrc  *Port // net_null0, Index 1
+	nullSink *Port // net_null1, Index 2
+)
+
+const (
+	ringIndex    = 7
+	testPoolSize = 8191
+)
+
+func TestMain(m *testing.M) {
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "SKIP: package dpdk tests need root (DPDK EAL: /var/run/dpdk)")
+		os.Exit(0)
+	}
+	if err := EALInit(testArgs); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := 1
+	if err := openFixtures(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	} else {
+		code = m.Run()
+	}
+	for _, p := range []*Port{ringPort, nullSrc, nullSink} {
+		if p != nil {
+			if err := p.Close(); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				code = 1
+			}
+		}
+	}
+	if testPool != nil {
+		testPool.Free()
+	}
+	if err := EALCleanup(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = 1
+	}
+	// EAL leaves its run-time directory behind; the prefix is ours alone.
+	os.RemoveAll(filepath.Join("/var/run/dpdk", testPrefix))
+	os.Exit(code)
+}
+
+func openFixtures() error {
+	var err error
+	if testPool, err = NewPktmbufPool("test", testPoolSize, 256, 0, SocketAny); err != nil {
+		return err
+	}
+	if ringPort, err = OpenPort(PortConfig{Index: ringIndex, Name: "loop", Device: "net_ring0",
+		RxQueues: 2, TxQueues: 2, Pool: testPool}); err != nil {
+		return err
+	}
+	if nullSrc, err = OpenPort(PortConfig{Index: 1, Name: "src", Device: "net_null0", Pool: testPool}); err != nil {
+		return err
+	}
+	nullSink, err = OpenPort(PortConfig{Index: 2, Name: "sink", Device: "net_null1", Pool: testPool})
+	return err
+}

@@ -1,0 +1,101 @@
+/*
+ * C side of package dpdk: the few functions Go calls once per burst, and
+ * the C-memory burst arrays they share with Go.
+ *
+ * DPDK's fast-path functions (rte_eth_rx_burst, rte_pktmbuf_free_bulk,
+ * rte_ring_*_burst, ...) are static inline, so cgo cannot call them
+ * directly; they are wrapped here, one C call per burst.
+ */
+#ifndef SHIM6_DPDK_SHIM_H
+#define SHIM6_DPDK_SHIM_H
+
+#include <stdint.h>
+
+#include <rte_config.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <rte_ring.h>
+
+/* Must equal ports.MaxBurst; the Go side asserts it at compile time. */
+#define SHIM6_MAX_BURST 32
+
+/*
+ * The Go code assumes every received buffer has ports.Headroom (128) bytes
+ * in front of the data, so the shim can prepend its header in place.
+ */
+_Static_assert(RTE_PKTMBUF_HEADROOM == 128, "RTE_PKTMBUF_HEADROOM must equal ports.Headroom");
+
+/*
+ * One packet as Go sees it. Every field is an integer, none a pointer, so
+ * an array of these may live on a goroutine's stack and be passed to C
+ * without cgo's pointer check having anything to scan.
+ */
+struct shim6_pkt {
+	uintptr_t mbuf;
+	uintptr_t buf_addr;
+	uint16_t buf_len;
+	uint16_t data_off;
+	uint16_t data_len;
+	uint16_t port;
+};
+
+/* One rx queue: allocated once in C memory at OpenPort, used by one worker. */
+struct shim6_rxq {
+	struct rte_mbuf *mbufs[SHIM6_MAX_BURST];
+	struct shim6_pkt pkts[SHIM6_MAX_BURST];
+	/* Chained mbufs dropped; written only by the queue's poller. */
+	uint64_t multiseg_drops;
+	uint16_t port_id;
+	uint16_t queue_id;
+};
+
+/* One tx queue: Go fills pkts[i].mbuf, data_off and data_len. */
+struct shim6_txq {
+	struct shim6_pkt pkts[SHIM6_MAX_BURST];
+	struct rte_mbuf *mbufs[SHIM6_MAX_BURST];
+	uint16_t port_id;
+	uint16_t queue_id;
+};
+
+/* The consumer side of a ring; only its single consumer touches it. */
+struct shim6_ringc {
+	struct rte_ring *ring;
+	void *objs[SHIM6_MAX_BURST];
+	struct shim6_pkt pkts[SHIM6_MAX_BURST];
+};
+
+struct shim6_stats {
+	uint64_t ipackets, opackets, ibytes, obytes;
+	uint64_t imissed, ierrors, oerrors, rx_nombuf;
+};
+
+int shim6_eal_init(int argc, char **argv);
+int shim6_eal_cleanup(void);
+int shim6_thread_register(void);
+int shim6_set_affinity(const int *cpus, int n);
+int shim6_lcore_id(void);
+
+struct rte_mempool *shim6_pool_create(const char *name, unsigned n, unsigned cache,
+				      uint16_t data_room, int socket, int *err);
+struct rte_ring *shim6_ring_create(const char *name, unsigned count, int *err);
+
+int shim6_port_configure(uint16_t port, uint16_t nrx, uint16_t ntx, uint64_t rss_hf);
+int shim6_link(uint16_t port, int *up, uint32_t *speed);
+int shim6_mac(uint16_t port, uint8_t *mac);
+int shim6_stats_get(uint16_t port, struct shim6_stats *s);
+int shim6_dev_info(uint16_t port, uint16_t *max_rx, uint16_t *max_tx, uint64_t *rss);
+
+uint16_t shim6_rx_burst(struct shim6_rxq *q, uint16_t n);
+uint16_t shim6_tx_burst(struct shim6_txq *q, uint16_t n);
+uint16_t shim6_alloc(struct rte_mempool *mp, struct shim6_pkt *out, uint16_t n);
+void shim6_free(const uintptr_t *mbufs, uint16_t n);
+unsigned shim6_ring_mp_enqueue(struct rte_ring *r, const struct shim6_pkt *in, unsigned n);
+unsigned shim6_ring_sc_dequeue(struct shim6_ringc *c, unsigned n);
+unsigned shim6_ring_count(const struct rte_ring *r);
+
+#endif
