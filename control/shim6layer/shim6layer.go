@@ -103,13 +103,14 @@ type Payload struct {
 	ContextTag uint64
 }
 
-// LayerType returns LayerTypeShim6Payload.
+// LayerType returns LayerTypeShim6Payload (RFC 5533 §5.2).
 func (s *Payload) LayerType() gopacket.LayerType { return LayerTypeShim6Payload }
 
-// CanDecode returns LayerTypeShim6Payload.
+// CanDecode returns LayerTypeShim6Payload (RFC 5533 §5.2).
 func (s *Payload) CanDecode() gopacket.LayerClass { return LayerTypeShim6Payload }
 
-// NextLayerType returns the ULP's layer type, from Next Header.
+// NextLayerType returns the ULP's layer type, from Next Header (RFC 5533
+// §5.2).
 func (s *Payload) NextLayerType() gopacket.LayerType { return s.NextHeader.LayerType() }
 
 // DecodeFromBytes decodes the 8-octet header, refusing P = 0 and Hdr Ext Len
@@ -149,10 +150,10 @@ type Control struct {
 	Err error
 }
 
-// LayerType returns LayerTypeShim6Control.
+// LayerType returns LayerTypeShim6Control (RFC 5533 §5.3).
 func (c *Control) LayerType() gopacket.LayerType { return LayerTypeShim6Control }
 
-// CanDecode returns LayerTypeShim6Control.
+// CanDecode returns LayerTypeShim6Control (RFC 5533 §5.3).
 func (c *Control) CanDecode() gopacket.LayerClass { return LayerTypeShim6Control }
 
 // NextLayerType returns gopacket.LayerTypeZero: control messages carry Next
@@ -160,7 +161,7 @@ func (c *Control) CanDecode() gopacket.LayerClass { return LayerTypeShim6Control
 func (c *Control) NextLayerType() gopacket.LayerType { return gopacket.LayerTypeZero }
 
 // DecodeFromBytes frames and decodes one control message with wire.Decode's
-// checks and returns its error. When the message is framed (header and
+// checks (RFC 5533 §12.3) and returns its error. When the message is framed (header and
 // Hdr Ext Len fit the data), Contents, Header and ChecksumOK are set even if
 // it is refused, and Message too when only the checksum is wrong.
 func (c *Control) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) error {
@@ -182,7 +183,7 @@ func (c *Control) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) error
 	return c.Err
 }
 
-// SerializeTo prepends Message, encoded, to b.
+// SerializeTo prepends Message, encoded (RFC 5533 §5.3), to b.
 func (c *Control) SerializeTo(b gopacket.SerializeBuffer, _ gopacket.SerializeOptions) error {
 	if c.Message == nil {
 		return errors.New("shim6layer: Control.SerializeTo without a Message")
@@ -203,22 +204,25 @@ type Demux struct {
 	next gopacket.LayerType
 }
 
-// LayerType returns LayerTypeShim6.
+// LayerType returns LayerTypeShim6 (IPv6 Next Header 140, RFC 5533 §5).
 func (d *Demux) LayerType() gopacket.LayerType { return LayerTypeShim6 }
 
-// CanDecode returns LayerTypeShim6.
+// CanDecode returns LayerTypeShim6 (RFC 5533 §5).
 func (d *Demux) CanDecode() gopacket.LayerClass { return LayerTypeShim6 }
 
-// NextLayerType returns LayerTypeShim6Payload or LayerTypeShim6Control.
+// NextLayerType returns LayerTypeShim6Payload or LayerTypeShim6Control, by
+// the P bit (RFC 5533 §5.1).
 func (d *Demux) NextLayerType() gopacket.LayerType { return d.next }
 
-// LayerContents returns nothing: the dispatch owns no octets.
+// LayerContents returns nothing: the dispatch owns no octets of the Shim6
+// header (RFC 5533 §5.1), which the next layer decodes.
 func (d *Demux) LayerContents() []byte { return nil }
 
-// LayerPayload returns all the octets it was given.
+// LayerPayload returns all the octets it was given: the whole Shim6 header
+// (RFC 5533 §5.1) and what follows.
 func (d *Demux) LayerPayload() []byte { return d.data }
 
-// DecodeFromBytes reads the P bit.
+// DecodeFromBytes reads the P bit (RFC 5533 §5.1).
 func (d *Demux) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) error {
 	d.data = data
 	if len(data) < 3 {

@@ -196,7 +196,7 @@ func (e *CGAExtension) dataLen() int {
 	return len(e.Data)
 }
 
-// Len returns the encoded length of the structure.
+// Len returns the encoded length of the structure (RFC 3972 §3).
 func (p *CGAParameters) Len() int {
 	n := cgaPublicKeyOff + len(p.PublicKey)
 	for i := range p.Extensions {
@@ -258,7 +258,8 @@ func (p *CGAParameters) MarshalTo(b []byte) (int, error) {
 	return n, nil
 }
 
-// AppendCGAParameters appends the encoded structure to dst.
+// AppendCGAParameters appends the encoded structure (RFC 3972 §3, RFC 5535
+// §5) to dst, for building the CGA Parameter Data Structure option.
 func AppendCGAParameters(dst []byte, p *CGAParameters) ([]byte, error) {
 	start := len(dst)
 	dst = grow(dst, p.Len())

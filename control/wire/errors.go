@@ -41,17 +41,19 @@ var (
 	// 5533 §5.15 gives each a single meaning per message.
 	ErrDuplicateOption = errors.New("duplicate option")
 	// ErrInvalidValue: a field holds a value its definition excludes (Probe
-	// State 3, Psent 0, Next Header other than 59, a context tag over 47
-	// bits, a non-IPv6 address, ...).
+	// State 3 or Psent 0, RFC 5534 §5.2; Next Header other than 59, RFC 5533
+	// §5.4–§5.14; a context tag over 47 bits, §5.2; a non-IPv6 address).
 	ErrInvalidValue = errors.New("invalid value")
 	// ErrTooBig: the message exceeds MaxMessageLen, so its packet would
 	// exceed 1280 octets (RFC 5533 §5.1).
 	ErrTooBig = errors.New("message too big")
-	// ErrShortBuffer: the encoder's destination is smaller than the message.
+	// ErrShortBuffer: the encoder's destination is smaller than the message
+	// (whose length Hdr Ext Len gives, RFC 5533 §5.3).
 	ErrShortBuffer = errors.New("buffer too short")
 )
 
-// Error describes one decoding or encoding failure: which message, which
+// Error describes one decoding or encoding failure of a Shim6 message (RFC
+// 5533 §5) or CGA Parameters structure (RFC 3972 §3): which message, which
 // field, where and why. Err is the sentinel it wraps.
 type Error struct {
 	// Msg is the message type being processed; 0 before the type is known
@@ -69,7 +71,7 @@ type Error struct {
 }
 
 // Error formats the failure as "shim6 I2: Responder Validator option at
-// octet 24: bad length: ...".
+// octet 24: bad length: ..." (field names as in RFC 5533 §5).
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("shim6")
@@ -94,7 +96,8 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// Unwrap returns the sentinel, for errors.Is.
+// Unwrap returns the sentinel, for errors.Is; the sentinels name the RFC
+// 5533 §12.3 checks.
 func (e *Error) Unwrap() error { return e.Err }
 
 // Reply reports whether RFC 5533 asks the receiver to answer this failure

@@ -224,73 +224,73 @@ type ErrorMessage struct {
 	PacketInError []byte
 }
 
-// Type returns TypeI1.
+// Type returns TypeI1 (RFC 5533 §5.4).
 func (*I1) Type() Type { return TypeI1 }
 
-// Type returns TypeR1.
+// Type returns TypeR1 (RFC 5533 §5.5).
 func (*R1) Type() Type { return TypeR1 }
 
-// Type returns TypeI2.
+// Type returns TypeI2 (RFC 5533 §5.6).
 func (*I2) Type() Type { return TypeI2 }
 
-// Type returns TypeR2.
+// Type returns TypeR2 (RFC 5533 §5.7).
 func (*R2) Type() Type { return TypeR2 }
 
-// Type returns TypeR1bis.
+// Type returns TypeR1bis (RFC 5533 §5.8).
 func (*R1bis) Type() Type { return TypeR1bis }
 
-// Type returns TypeI2bis.
+// Type returns TypeI2bis (RFC 5533 §5.9).
 func (*I2bis) Type() Type { return TypeI2bis }
 
-// Type returns TypeUpdateRequest.
+// Type returns TypeUpdateRequest (RFC 5533 §5.10).
 func (*UpdateRequest) Type() Type { return TypeUpdateRequest }
 
-// Type returns TypeUpdateAck.
+// Type returns TypeUpdateAck (RFC 5533 §5.11).
 func (*UpdateAck) Type() Type { return TypeUpdateAck }
 
-// Type returns TypeKeepalive.
+// Type returns TypeKeepalive (RFC 5534 §5.1).
 func (*Keepalive) Type() Type { return TypeKeepalive }
 
-// Type returns TypeProbe.
+// Type returns TypeProbe (RFC 5534 §5.2).
 func (*Probe) Type() Type { return TypeProbe }
 
-// Type returns TypeError.
+// Type returns TypeError (RFC 5533 §5.14).
 func (*ErrorMessage) Type() Type { return TypeError }
 
-// Len returns the encoded length of the I1.
+// Len returns the encoded length of the I1 (RFC 5533 §5.4).
 func (m *I1) Len() int { return specs[TypeI1].fixed + m.Options.len() }
 
-// Len returns the encoded length of the R1.
+// Len returns the encoded length of the R1 (RFC 5533 §5.5).
 func (m *R1) Len() int { return specs[TypeR1].fixed + m.Options.len() }
 
-// Len returns the encoded length of the I2.
+// Len returns the encoded length of the I2 (RFC 5533 §5.6).
 func (m *I2) Len() int { return specs[TypeI2].fixed + m.Options.len() }
 
-// Len returns the encoded length of the R2.
+// Len returns the encoded length of the R2 (RFC 5533 §5.7).
 func (m *R2) Len() int { return specs[TypeR2].fixed + m.Options.len() }
 
-// Len returns the encoded length of the R1bis.
+// Len returns the encoded length of the R1bis (RFC 5533 §5.8).
 func (m *R1bis) Len() int { return specs[TypeR1bis].fixed + m.Options.len() }
 
-// Len returns the encoded length of the I2bis.
+// Len returns the encoded length of the I2bis (RFC 5533 §5.9).
 func (m *I2bis) Len() int { return specs[TypeI2bis].fixed + m.Options.len() }
 
-// Len returns the encoded length of the Update Request.
+// Len returns the encoded length of the Update Request (RFC 5533 §5.10).
 func (m *UpdateRequest) Len() int { return specs[TypeUpdateRequest].fixed + m.Options.len() }
 
-// Len returns the encoded length of the Update Acknowledgement.
+// Len returns the encoded length of the Update Acknowledgement (RFC 5533 §5.11).
 func (m *UpdateAck) Len() int { return specs[TypeUpdateAck].fixed + m.Options.len() }
 
-// Len returns the encoded length of the Keepalive.
+// Len returns the encoded length of the Keepalive (RFC 5534 §5.1).
 func (m *Keepalive) Len() int { return specs[TypeKeepalive].fixed + m.Options.len() }
 
-// Len returns the encoded length of the Probe.
+// Len returns the encoded length of the Probe (RFC 5534 §5.2).
 func (m *Probe) Len() int {
 	return specs[TypeProbe].fixed + probeReportLen*(len(m.Sent)+len(m.Received)) + m.Options.len()
 }
 
 // Len returns the encoded length of the Error message: the packet in error
-// padded to a multiple of 8, at least 8 (Hdr Ext Len >= 1, §5.14).
+// padded to a multiple of 8, at least 8 (Hdr Ext Len >= 1, RFC 5533 §5.14).
 func (m *ErrorMessage) Len() int {
 	return max(offErrorData+(len(m.PacketInError)+7)&^7, 2*HeaderLen)
 }
@@ -545,7 +545,8 @@ func NewErrorMessage(code ErrorCode, pointer int, invoking []byte, extra int) Er
 	return ErrorMessage{Code: code, Pointer: uint16(pointer), PacketInError: invoking}
 }
 
-// Marshal returns m encoded in a new buffer.
+// Marshal returns m encoded in a new buffer (RFC 5533 §5.3), for tools and
+// tests; the control core uses MarshalTo on its packet buffers.
 func Marshal(m Message) ([]byte, error) {
 	b := make([]byte, m.Len())
 	n, err := m.MarshalTo(b)
@@ -555,8 +556,8 @@ func Marshal(m Message) ([]byte, error) {
 	return b[:n], nil
 }
 
-// Append appends m, encoded, to dst and returns the extended slice; it
-// allocates only when dst lacks capacity.
+// Append appends m, encoded (RFC 5533 §5.3), to dst and returns the
+// extended slice; it allocates only when dst lacks capacity.
 func Append(dst []byte, m Message) ([]byte, error) {
 	n := m.Len()
 	start := len(dst)
@@ -577,8 +578,8 @@ func grow(b []byte, n int) []byte {
 	return nb
 }
 
-// OptionsOf returns m's options, or nil for an Error message, which has
-// none.
+// OptionsOf returns m's options (RFC 5533 §5.15), or nil for an Error
+// message, which has none (§5.14).
 func OptionsOf(m Message) *Options {
 	switch m := m.(type) {
 	case *I1:
@@ -605,7 +606,8 @@ func OptionsOf(m Message) *Options {
 	return nil
 }
 
-// Decoder decodes control messages; its zero value verifies everything.
+// Decoder decodes control messages (RFC 5533 §5.3–§5.14, RFC 5534 §5);
+// its zero value makes every check, as RFC 5533 §12.3 asks of receivers.
 type Decoder struct {
 	// SkipChecksum decodes a message whose checksum does not verify, for
 	// tools that show what a damaged message says. Receivers leave it off
@@ -613,13 +615,13 @@ type Decoder struct {
 	SkipChecksum bool
 }
 
-// Decode parses one control message at the start of b with every check the
-// package documentation lists. b may run past the message; what follows is
+// Decode parses one control message at the start of b (RFC 5533 §5.3–§5.14,
+// RFC 5534 §5) with every check the package documentation lists. b may run past the message; what follows is
 // ignored, as for any header with Next Header 59.
 func Decode(b []byte) (Message, error) { return Decoder{}.Decode(b) }
 
-// Decode parses one control message at the start of b; see the package
-// function Decode.
+// Decode parses one control message at the start of b (RFC 5533 §12.3);
+// see the package function Decode.
 func (d Decoder) Decode(b []byte) (Message, error) {
 	h, err := ParseHeader(b)
 	if err != nil {

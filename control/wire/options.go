@@ -121,14 +121,15 @@ const (
 // the Pointer of an Error message (RFC 5533 §5.14 Table 2).
 const (
 	// LocatorListGenerationOffset is where the Locator List Generation
-	// starts in a Locator List or Locator Preferences option (Error Code 3).
+	// starts in a Locator List or Locator Preferences option (RFC 5533
+	// §5.15.2, §5.15.3), for Error Code 3.
 	LocatorListGenerationOffset = 4
 	// LocatorListMethodOffset is where the verification method octets start
-	// in a Locator List option; method i (from 0) is at this offset plus i
-	// (Error Code 2).
+	// in a Locator List option (RFC 5533 §5.15.2); method i (from 0) is at
+	// this offset plus i, for Error Code 2.
 	LocatorListMethodOffset = 9
 	// LocatorPreferencesElementLenOffset is where Element Len sits in a
-	// Locator Preferences option (Error Code 4).
+	// Locator Preferences option (RFC 5533 §5.15.3), for Error Code 4.
 	LocatorPreferencesElementLenOffset = 8
 )
 

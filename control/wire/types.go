@@ -107,16 +107,17 @@ const (
 	// Pointer names the option's first octet (RFC 5533 §5.15).
 	ErrorCodeCriticalOption ErrorCode = 1
 	// ErrorCodeVerificationFailed reports a failed locator verification
-	// method; the Pointer names the verification method octet.
+	// method; the Pointer names the verification method octet (RFC 5533
+	// §5.14).
 	ErrorCodeVerificationFailed ErrorCode = 2
 	// ErrorCodeGenerationOutOfSync reports a Locator List Generation number
-	// out of sync.
+	// out of sync (RFC 5533 §5.14).
 	ErrorCodeGenerationOutOfSync ErrorCode = 3
 	// ErrorCodeLocatorCount reports a wrong number of locators in a Locator
-	// Preferences option.
+	// Preferences option (RFC 5533 §5.14).
 	ErrorCodeLocatorCount ErrorCode = 4
 	// ErrorCodeDebugFirst is the first of the codes 120–127 reserved for
-	// debugging.
+	// debugging (RFC 5533 §5.14).
 	ErrorCodeDebugFirst ErrorCode = 120
 )
 
@@ -171,9 +172,11 @@ type PreferenceFlags uint8
 
 // Locator preference flags, RFC 5533 §5.15.3.
 const (
-	// PreferenceBroken says the locator is known not to work.
+	// PreferenceBroken says the locator is known not to work (RFC 5533
+	// §5.15.3).
 	PreferenceBroken PreferenceFlags = 0x01
-	// PreferenceTransient marks a less stable (care-of) locator.
+	// PreferenceTransient marks a less stable (care-of) locator (RFC 5533
+	// §5.15.3).
 	PreferenceTransient PreferenceFlags = 0x02
 )
 
@@ -182,12 +185,14 @@ type ReapState uint8
 
 // REAP states as a Probe reports them, RFC 5534 §5.2.
 const (
-	// ReapOperational: the sender sees no problem in either direction.
+	// ReapOperational: the sender sees no problem in either direction
+	// (RFC 5534 §5.2, value 0).
 	ReapOperational ReapState = 0
-	// ReapExploring: the sender has a problem communicating with the peer.
+	// ReapExploring: the sender has a problem communicating with the peer
+	// (RFC 5534 §5.2, value 1).
 	ReapExploring ReapState = 1
 	// ReapInboundOK: the sender receives from the peer, which may not yet
-	// receive from it.
+	// receive from it (RFC 5534 §5.2, value 2).
 	ReapInboundOK ReapState = 2
 )
 
@@ -221,7 +226,8 @@ const (
 	// MaxPacketLen is the largest Shim6 signalling packet, IPv6 header
 	// included (RFC 5533 §5.1).
 	MaxPacketLen = 1280
-	// IPv6HeaderLen is the length of the IPv6 fixed header.
+	// IPv6HeaderLen is the length of the IPv6 fixed header, which counts
+	// against the 1280 octets of RFC 5533 §5.1.
 	IPv6HeaderLen = 40
 	// MaxMessageLen is the largest control message this package encodes or
 	// accepts: MaxPacketLen less the IPv6 header (RFC 5533 §5.1). A sender
