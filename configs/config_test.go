@@ -331,3 +331,35 @@ func TestCloseKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestMbufsDefaultGrows: when mbufs is left out, the pool is made large
+// enough for the ports and workers; testBase needs 3 ports × (1024 rx × 2
+// workers + 1024 tx × 3 queues) + 3 lcores × 384 = 16512, more than 16383.
+func TestMbufsDefaultGrows(t *testing.T) {
+	c, err := Parse("test.toml", []byte(testBase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Daemon.Mbufs != 32767 {
+		t.Errorf("mbufs = %d, want 32767", c.Daemon.Mbufs)
+	}
+	// The lab's small pool stays at the default.
+	if got := Default().Daemon.Mbufs; got != 16383 {
+		t.Errorf("lab mbufs = %d, want 16383", got)
+	}
+}
+
+// TestValidateInCode checks a Config changed in code, as the daemon may do
+// with command-line overrides: Validate sees the change, and its errors carry
+// no line.
+func TestValidateInCode(t *testing.T) {
+	c := Default()
+	if err := c.Validate(); err != nil {
+		t.Fatalf("Validate(Default()) = %v", err)
+	}
+	c.Daemon.Polling = "fast"
+	want := `lab.toml: daemon.polling: "fast" is not a polling mode`
+	if err := c.Validate(); err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("Validate() = %v, want %s...", err, want)
+	}
+}
