@@ -298,7 +298,8 @@ func describe(v any) string {
 	return fmt.Sprintf("a %T", v)
 }
 
-// exampleOf gives a sample element for an array message.
+// exampleOf gives sample elements for an array message. The only array of
+// plain strings is eal.args.
 func exampleOf(t reflect.Type) string {
 	switch t {
 	case reflect.TypeFor[netip.Addr]():
@@ -306,5 +307,5 @@ func exampleOf(t reflect.Type) string {
 	case reflect.TypeFor[netip.Prefix]():
 		return `"2001:db8:1::/48"`
 	}
-	return `"a", "b"`
+	return `"-l", "0-1"`
 }

@@ -207,7 +207,6 @@ type ealOption struct {
 	name     string // "-l", "--vdev", ...
 	value    string
 	hasValue bool
-	index    int // position in eal.args, for messages
 }
 
 // ealValued lists the EAL options we look at that take a value, with the
@@ -227,15 +226,15 @@ func eal(args []string) []ealOption {
 			var o ealOption
 			switch {
 			case a == name:
-				o = ealOption{name: name, index: i}
+				o = ealOption{name: name}
 				if i+1 < len(args) {
 					o.value, o.hasValue = args[i+1], true
 					i++
 				}
 			case long && strings.HasPrefix(a, name+"="):
-				o = ealOption{name: name, value: a[len(name)+1:], hasValue: true, index: i}
+				o = ealOption{name: name, value: a[len(name)+1:], hasValue: true}
 			case !long && strings.HasPrefix(a, name) && !strings.HasPrefix(a, "--"):
-				o = ealOption{name: name, value: a[len(name):], hasValue: true, index: i}
+				o = ealOption{name: name, value: a[len(name):], hasValue: true}
 			default:
 				continue
 			}
@@ -243,7 +242,7 @@ func eal(args []string) []ealOption {
 			break
 		}
 		if a == "--no-pci" {
-			out = append(out, ealOption{name: a, index: i})
+			out = append(out, ealOption{name: a})
 		}
 	}
 	return out

@@ -107,6 +107,14 @@ func TestErrors(t *testing.T) {
 		{"integer too large for its field", func(t *testing.T) string {
 			return edit(t, `next_hop = "fe80::1"`, "next_hop = \"fe80::1\"\nrx_desc = 70000")
 		}, `test.toml:31: port[2].rx_desc: 70000 does not fit; write a number from 0 to 65535`},
+		{"single address where a list goes", func(t *testing.T) string { return edit(t, `["2001:db8:1::1"]`, `"2001:db8:1::1"`) },
+			`test.toml:13: port[0].addresses: "2001:db8:1::1" is not an array; write [ ... ], e.g. ["2001:db8:1::1"]`},
+		{"[port] instead of [[port]]", func(t *testing.T) string { return baseHead + strings.Replace(baseInside, "[[port]]", "[port]", 1) },
+			`test.toml:8: port: a table is not an array of tables; write one [[port]] table per entry`},
+		{"EAL args as one string", func(t *testing.T) string {
+			return edit(t, `args = ["-l", "0-2", "--no-huge", "--no-pci"]`, `args = "-l 0-2"`)
+		},
+			`test.toml:2: eal.args: "-l 0-2" is not an array; write [ ... ], e.g. ["-l", "0-1"]`},
 		{"bad address", func(t *testing.T) string { return edit(t, `["2001:db8:1::1"]`, `["2001:db8:1::zz"]`) },
 			`test.toml:13: port[0].addresses[0]: "2001:db8:1::zz" is not an IPv6 address; write e.g. 2001:db8:1::1`},
 		{"bad address on its own line of an array", func(t *testing.T) string {

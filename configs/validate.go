@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// Defaults that are not simply written in defaultDaemon.
+// Port defaults, and the limits the checks enforce.
 const (
 	defaultMTU  = 1500
 	defaultDesc = 1024
