@@ -35,6 +35,12 @@ func FuzzDecode(f *testing.F) {
 	f.Add(fixChecksum(hexBytes("3b 01 43 00 0000 0000 00000001 ff 00 0000")))
 
 	f.Fuzz(func(t *testing.T, in []byte) {
+		for ot := range wire.OptionType(12) {
+			// The raw option walk behind Error pointers must not panic either.
+			if off, ok := wire.OptionOffset(in, ot); ok && (off < 8 || off+4 > len(in)) {
+				t.Fatalf("OptionOffset(%v) = %d outside the message", ot, off)
+			}
+		}
 		m, err := wire.Decode(in)
 		if err != nil {
 			var we *wire.Error
