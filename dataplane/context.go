@@ -1,0 +1,463 @@
+package dataplane
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/bits"
+	"math/rand/v2"
+	"sync/atomic"
+)
+
+// The context table holds the host-pair contexts (RFC 5533 §2, the seed
+// draft's §5) for the fast path: one writer (the control core), any number
+// of lock-free readers (the workers).
+//
+// Why per-record sequence counters and not copy-on-write: at a million
+// contexts a copy per change is tens of megabytes, and the control core
+// changes locator pairs for thousands of contexts at once when an uplink
+// fails. A record is eleven 64-bit words with a sequence counter in the
+// first; the writer makes the counter odd, stores the words, makes it even
+// again, and a reader retries until it read the same even counter before and
+// after its loads. Every word is accessed atomically, so the race detector
+// agrees, and on amd64 an atomic load is a plain MOV: readers pay nothing.
+//
+// Records hold no pointers (the garbage collector never scans the table),
+// and a reader may hold a slot number across a delete: a deleted or reused
+// slot fails the reader's check of the tag or ULIDs it looked up by.
+
+// Record layout, in words.
+const (
+	recSeq      = 0
+	recLocalTag = 1 // local tag (47 bits) | flags << 47 (16 bits)
+	recPeerTag  = 2 // peer tag (47 bits) | egress port << 48 (16 bits)
+	recULIDL    = 3 // local ULID, two words
+	recULIDP    = 5 // peer ULID
+	recLocL     = 7 // current local locator
+	recLocP     = 9 // current peer locator
+	recWords    = 11
+
+	tagBits   = 47
+	tagMask   = 1<<tagBits - 1
+	flagShift = 47
+	portShift = 48
+)
+
+// Context flags.
+const (
+	// CtxValid marks a live record; a free slot has it clear.
+	CtxValid uint16 = 1 << iota
+	// CtxRewrite is set when the current locators differ from the ULIDs:
+	// outbound packets get the locators and the payload extension header.
+	CtxRewrite
+)
+
+type ctxRecord struct{ w [recWords]atomic.Uint64 }
+
+// ContextBytes is the size of one record.
+const ContextBytes = recWords * 8
+
+// Context is a consistent copy of one record, as a reader sees it.
+type Context struct {
+	Slot       uint32
+	Flags      uint16
+	EgressPort uint16 // the uplink that owns LocLocal
+	LocalTag   uint64 // ours: the peer puts it in packets to us
+	PeerTag    uint64 // the peer's: we put it in packets to the peer
+	ULIDLocal  [16]byte
+	ULIDPeer   [16]byte
+	LocLocal   [16]byte
+	LocPeer    [16]byte
+}
+
+// ContextSpec is what the control core creates a context from.
+type ContextSpec struct {
+	// LocalTag, if non-zero, is used as given (static contexts from config);
+	// its low bits must name a free slot. Zero lets the table choose.
+	LocalTag   uint64
+	PeerTag    uint64
+	ULIDLocal  [16]byte
+	ULIDPeer   [16]byte
+	LocLocal   [16]byte
+	LocPeer    [16]byte
+	EgressPort uint16
+}
+
+// Errors of the write side.
+var (
+	ErrTableFull    = errors.New("context table full")
+	ErrTagInUse     = errors.New("local context tag's slot is in use")
+	ErrPairExists   = errors.New("a context for this ULID pair exists")
+	ErrNoSuchSlot   = errors.New("no context in this slot")
+	ErrBadTag       = errors.New("context tag has more than 47 bits")
+	ErrZeroTagCheck = errors.New("local context tag must not be zero")
+)
+
+// ContextTable is the fast path's context table. Lookups are safe from any
+// goroutine; every other method is for the single writer.
+type ContextTable struct {
+	recs     []ctxRecord
+	slotBits uint
+	slotMask uint64
+
+	// index maps ULID pairs to slots; see pairIndex.
+	index atomic.Pointer[pairIndex]
+	seed  uint64
+
+	// Writer-only state.
+	free       []uint32
+	count      int
+	tombstones int
+	rng        *rand.Rand
+}
+
+// pairIndex is open addressing with linear probing. An entry is
+// fingerprint<<32 | slot+1; 0 is empty, and tombstone marks a deleted entry,
+// which probes pass over and inserts reuse. Deleting by tombstone rather
+// than backward shift keeps every live entry where concurrent readers expect
+// it. Tombstones that end a probe run are cleared at once; when the rest
+// pile up past a quarter of the index, the writer builds a fresh index and
+// swaps it in (readers finish on the old one, which the GC then frees).
+type pairIndex struct {
+	e    []atomic.Uint64
+	mask uint64
+}
+
+const tombstone = ^uint64(0)
+
+// NewContextTable makes a table for capacity contexts.
+func NewContextTable(capacity int) (*ContextTable, error) {
+	if capacity < 1 || capacity > 1<<31 {
+		return nil, fmt.Errorf("context table capacity %d: want 1..2^31", capacity)
+	}
+	slotBits := uint(bits.Len(uint(capacity - 1)))
+	if slotBits == 0 {
+		slotBits = 1
+	}
+	t := &ContextTable{
+		recs:     make([]ctxRecord, capacity),
+		slotBits: slotBits,
+		slotMask: 1<<slotBits - 1,
+		free:     make([]uint32, capacity),
+		rng:      rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+	}
+	t.seed = t.rng.Uint64() | 1
+	t.index.Store(newPairIndex(capacity))
+	for i := range t.free {
+		t.free[i] = uint32(capacity - 1 - i)
+	}
+	return t, nil
+}
+
+// Capacity is the number of contexts the table can hold.
+func (t *ContextTable) Capacity() int { return len(t.recs) }
+
+// Len is the number of live contexts (writer's view).
+func (t *ContextTable) Len() int { return t.count }
+
+// BytesPerContext is the table's memory (records, index, free list) over
+// its capacity.
+func (t *ContextTable) BytesPerContext() float64 {
+	return float64(len(t.recs)*ContextBytes+len(t.index.Load().e)*8+cap(t.free)*4) / float64(len(t.recs))
+}
+
+// newPairIndex sizes the index at least twice the capacity, a power of two,
+// so it is at most half full and probes stay short.
+func newPairIndex(capacity int) *pairIndex {
+	n := 1 << bits.Len(uint(2*capacity-1))
+	return &pairIndex{e: make([]atomic.Uint64, n), mask: uint64(n - 1)}
+}
+
+// pairHash hashes a ULID pair: two multiply-xorshift rounds over the four
+// words, keyed per table so remote parties cannot aim for long probe chains.
+func (t *ContextTable) pairHash(l, p *[16]byte) uint64 {
+	a := binary.LittleEndian.Uint64(l[:8])
+	b := binary.LittleEndian.Uint64(l[8:])
+	c := binary.LittleEndian.Uint64(p[:8])
+	d := binary.LittleEndian.Uint64(p[8:])
+	h := t.seed
+	h = mix(h ^ a ^ bits.RotateLeft64(c, 29))
+	h = mix(h ^ b ^ bits.RotateLeft64(d, 41))
+	return h
+}
+
+func mix(x uint64) uint64 {
+	x ^= x >> 32
+	x *= 0xd6e8feb86659fd93
+	x ^= x >> 32
+	x *= 0xd6e8feb86659fd93
+	x ^= x >> 32
+	return x
+}
+
+// read copies record slot into out if it is live; it retries while the
+// writer is in the middle of an update.
+func (t *ContextTable) read(slot uint32, out *Context) bool {
+	r := &t.recs[slot]
+	for {
+		s1 := r.w[recSeq].Load()
+		if s1&1 != 0 {
+			continue
+		}
+		w1 := r.w[recLocalTag].Load()
+		w2 := r.w[recPeerTag].Load()
+		var a [8]uint64
+		for i := range a {
+			a[i] = r.w[recULIDL+i].Load()
+		}
+		if r.w[recSeq].Load() != s1 {
+			continue
+		}
+		flags := uint16(w1 >> flagShift)
+		if flags&CtxValid == 0 {
+			return false
+		}
+		out.Slot = slot
+		out.Flags = flags
+		out.LocalTag = w1 & tagMask
+		out.PeerTag = w2 & tagMask
+		out.EgressPort = uint16(w2 >> portShift)
+		putAddr(&out.ULIDLocal, a[0], a[1])
+		putAddr(&out.ULIDPeer, a[2], a[3])
+		putAddr(&out.LocLocal, a[4], a[5])
+		putAddr(&out.LocPeer, a[6], a[7])
+		return true
+	}
+}
+
+func putAddr(d *[16]byte, hi, lo uint64) {
+	binary.BigEndian.PutUint64(d[:8], hi)
+	binary.BigEndian.PutUint64(d[8:], lo)
+}
+
+func addrWords(a *[16]byte) (uint64, uint64) {
+	return binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(a[8:])
+}
+
+// LookupTag finds the context whose local tag is tag (the receiver context
+// tag of an arriving payload packet): an index and a compare.
+func (t *ContextTable) LookupTag(tag uint64, out *Context) bool {
+	slot := tag & t.slotMask
+	if tag > tagMask || slot >= uint64(len(t.recs)) {
+		return false
+	}
+	return t.read(uint32(slot), out) && out.LocalTag == tag
+}
+
+// LookupULIDs finds the context of the ULID pair (local, peer).
+func (t *ContextTable) LookupULIDs(local, peer *[16]byte, out *Context) bool {
+	h := t.pairHash(local, peer)
+	fp := h >> 32
+	ix := t.index.Load()
+	// The bound is never reached while the index has empty entries, which
+	// the writer guarantees; it only keeps a bug from becoming a hang.
+	for i, n := h&ix.mask, 0; n <= int(ix.mask); i, n = (i+1)&ix.mask, n+1 {
+		e := ix.e[i].Load()
+		if e == 0 {
+			return false
+		}
+		if e == tombstone || e>>32 != fp {
+			continue
+		}
+		if t.read(uint32(e&0xffffffff)-1, out) && out.ULIDLocal == *local && out.ULIDPeer == *peer {
+			return true
+		}
+	}
+	return false
+}
+
+// write stores a whole record under the sequence counter.
+func (t *ContextTable) write(slot uint32, flags uint16, c *ContextSpec) {
+	r := &t.recs[slot]
+	s := r.w[recSeq].Load()
+	r.w[recSeq].Store(s + 1)
+	r.w[recLocalTag].Store(c.LocalTag | uint64(flags)<<flagShift)
+	r.w[recPeerTag].Store(c.PeerTag | uint64(c.EgressPort)<<portShift)
+	for i, a := range []*[16]byte{&c.ULIDLocal, &c.ULIDPeer, &c.LocLocal, &c.LocPeer} {
+		hi, lo := addrWords(a)
+		r.w[recULIDL+2*i].Store(hi)
+		r.w[recULIDL+2*i+1].Store(lo)
+	}
+	r.w[recSeq].Store(s + 2)
+}
+
+func flagsFor(c *ContextSpec) uint16 {
+	f := CtxValid
+	if c.LocLocal != c.ULIDLocal || c.LocPeer != c.ULIDPeer {
+		f |= CtxRewrite
+	}
+	return f
+}
+
+// Create adds a context and returns its slot and local tag. Writer only.
+func (t *ContextTable) Create(c ContextSpec) (uint32, uint64, error) {
+	if c.PeerTag > tagMask || c.LocalTag > tagMask {
+		return 0, 0, ErrBadTag
+	}
+	var probe Context
+	if t.LookupULIDs(&c.ULIDLocal, &c.ULIDPeer, &probe) {
+		return 0, 0, ErrPairExists
+	}
+	var slot uint32
+	if c.LocalTag != 0 {
+		s := c.LocalTag & t.slotMask
+		if s >= uint64(len(t.recs)) || t.read(uint32(s), &probe) {
+			return 0, 0, ErrTagInUse
+		}
+		slot = uint32(s)
+		t.takeFree(slot)
+	} else {
+		if len(t.free) == 0 {
+			return 0, 0, ErrTableFull
+		}
+		slot = t.free[len(t.free)-1]
+		t.free = t.free[:len(t.free)-1]
+		// Fresh random check bits on every use of the slot, so a tag from
+		// the slot's previous life does not match (RFC 5533 §7.1 asks
+		// that tags not be reused soon). Zero is not a valid tag.
+		for {
+			check := t.rng.Uint64() & (tagMask >> t.slotBits)
+			c.LocalTag = check<<t.slotBits | uint64(slot)
+			if c.LocalTag != 0 {
+				break
+			}
+		}
+	}
+	t.write(slot, flagsFor(&c), &c)
+	t.indexInsert(&c.ULIDLocal, &c.ULIDPeer, slot)
+	t.count++
+	return slot, c.LocalTag, nil
+}
+
+// takeFree removes slot from the free list (static tags pick their slot).
+func (t *ContextTable) takeFree(slot uint32) {
+	for i := len(t.free) - 1; i >= 0; i-- {
+		if t.free[i] == slot {
+			t.free[i] = t.free[len(t.free)-1]
+			t.free = t.free[:len(t.free)-1]
+			return
+		}
+	}
+}
+
+func (t *ContextTable) indexInsert(l, p *[16]byte, slot uint32) {
+	t.insertInto(t.index.Load(), l, p, slot)
+}
+
+func (t *ContextTable) insertInto(ix *pairIndex, l, p *[16]byte, slot uint32) {
+	h := t.pairHash(l, p)
+	e := h>>32<<32 | uint64(slot+1)
+	for i := h & ix.mask; ; i = (i + 1) & ix.mask {
+		switch ix.e[i].Load() {
+		case tombstone:
+			t.tombstones--
+			fallthrough
+		case 0:
+			ix.e[i].Store(e)
+			return
+		}
+	}
+}
+
+func (t *ContextTable) indexDelete(l, p *[16]byte, slot uint32) {
+	ix := t.index.Load()
+	h := t.pairHash(l, p)
+	e := h>>32<<32 | uint64(slot+1)
+	for i := h & ix.mask; ; i = (i + 1) & ix.mask {
+		v := ix.e[i].Load()
+		if v == 0 {
+			return
+		}
+		if v != e {
+			continue
+		}
+		if ix.e[(i+1)&ix.mask].Load() != 0 {
+			ix.e[i].Store(tombstone)
+			t.tombstones++
+			if t.tombstones > len(ix.e)/4 {
+				t.rebuildIndex()
+			}
+			return
+		}
+		// The run ends here, so no probe needs this entry or the
+		// tombstones right before it: empty them, back to front, so a
+		// reader never sees a hole in front of a live entry it seeks.
+		ix.e[i].Store(0)
+		for j := (i - 1) & ix.mask; ix.e[j].Load() == tombstone; j = (j - 1) & ix.mask {
+			ix.e[j].Store(0)
+			t.tombstones--
+		}
+		return
+	}
+}
+
+// rebuildIndex replaces the index with a fresh one holding only the live
+// contexts. Writer only; readers switch at their next lookup.
+func (t *ContextTable) rebuildIndex() {
+	old := t.index.Load()
+	ix := &pairIndex{e: make([]atomic.Uint64, len(old.e)), mask: old.mask}
+	var c Context
+	for slot := range t.recs {
+		if t.read(uint32(slot), &c) {
+			t.insertInto(ix, &c.ULIDLocal, &c.ULIDPeer, uint32(slot))
+		}
+	}
+	t.tombstones = 0
+	t.index.Store(ix)
+}
+
+// Get reads a context by slot (writer or reader).
+func (t *ContextTable) Get(slot uint32, out *Context) bool {
+	return slot < uint32(len(t.recs)) && t.read(slot, out)
+}
+
+// SetLocators switches a context to a new locator pair and egress uplink.
+// Readers see the old pair or the new one, never a mix. Writer only.
+func (t *ContextTable) SetLocators(slot uint32, local, peer *[16]byte, egress uint16) error {
+	var c Context
+	if !t.Get(slot, &c) {
+		return ErrNoSuchSlot
+	}
+	s := specOf(&c)
+	s.LocLocal, s.LocPeer, s.EgressPort = *local, *peer, egress
+	t.write(slot, flagsFor(&s), &s)
+	return nil
+}
+
+// SetPeerTag changes the tag we send to the peer. Writer only.
+func (t *ContextTable) SetPeerTag(slot uint32, tag uint64) error {
+	var c Context
+	if !t.Get(slot, &c) {
+		return ErrNoSuchSlot
+	}
+	if tag > tagMask {
+		return ErrBadTag
+	}
+	s := specOf(&c)
+	s.PeerTag = tag
+	t.write(slot, flagsFor(&s), &s)
+	return nil
+}
+
+// Delete removes a context. A reader still holding its slot sees the slot
+// invalid, or reused with another tag and pair. Writer only.
+func (t *ContextTable) Delete(slot uint32) error {
+	var c Context
+	if !t.Get(slot, &c) {
+		return ErrNoSuchSlot
+	}
+	t.indexDelete(&c.ULIDLocal, &c.ULIDPeer, slot)
+	var zero ContextSpec
+	t.write(slot, 0, &zero)
+	t.free = append(t.free, slot)
+	t.count--
+	return nil
+}
+
+func specOf(c *Context) ContextSpec {
+	return ContextSpec{
+		LocalTag: c.LocalTag, PeerTag: c.PeerTag,
+		ULIDLocal: c.ULIDLocal, ULIDPeer: c.ULIDPeer,
+		LocLocal: c.LocLocal, LocPeer: c.LocPeer, EgressPort: c.EgressPort,
+	}
+}

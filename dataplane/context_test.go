@@ -1,0 +1,247 @@
+package dataplane
+
+import (
+	"errors"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+func a16(s string) [16]byte { return netip.MustParseAddr(s).As16() }
+
+func TestContextCreateLookupDelete(t *testing.T) {
+	tbl, err := NewContextTable(1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := ContextSpec{
+		PeerTag: 0x1234_5678_9abc, ULIDLocal: a16("2001:db8:1::10"), ULIDPeer: a16("2001:db8:3::20"),
+		LocLocal: a16("2001:db8:2::10"), LocPeer: a16("2001:db8:4::20"), EgressPort: 2,
+	}
+	slot, tag, err := tbl.Create(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tag == 0 || tag>>47 != 0 || tag&tbl.slotMask != uint64(slot) {
+		t.Fatalf("local tag %#x does not encode slot %d in 47 bits", tag, slot)
+	}
+	var c Context
+	if !tbl.LookupTag(tag, &c) || c.ULIDPeer != spec.ULIDPeer || c.PeerTag != spec.PeerTag ||
+		c.EgressPort != 2 || c.Flags != CtxValid|CtxRewrite {
+		t.Fatalf("LookupTag = %+v", c)
+	}
+	if !tbl.LookupULIDs(&spec.ULIDLocal, &spec.ULIDPeer, &c) || c.LocalTag != tag {
+		t.Fatalf("LookupULIDs = %+v", c)
+	}
+	// Reversed pair and other check bits are misses.
+	if tbl.LookupULIDs(&spec.ULIDPeer, &spec.ULIDLocal, &c) {
+		t.Fatal("reversed ULID pair found")
+	}
+	if tbl.LookupTag(tag^(1<<46), &c) {
+		t.Fatal("tag with other check bits found")
+	}
+	if _, _, err := tbl.Create(spec); !errors.Is(err, ErrPairExists) {
+		t.Fatalf("duplicate pair: %v", err)
+	}
+	// Locators back to the ULIDs: no rewrite.
+	if err := tbl.SetLocators(slot, &spec.ULIDLocal, &spec.ULIDPeer, 1); err != nil {
+		t.Fatal(err)
+	}
+	tbl.LookupTag(tag, &c)
+	if c.Flags != CtxValid || c.EgressPort != 1 {
+		t.Fatalf("after SetLocators to ULIDs: %+v", c)
+	}
+	if err := tbl.Delete(slot); err != nil {
+		t.Fatal(err)
+	}
+	if tbl.LookupTag(tag, &c) || tbl.LookupULIDs(&spec.ULIDLocal, &spec.ULIDPeer, &c) || tbl.Len() != 0 {
+		t.Fatal("deleted context still found")
+	}
+	// The slot comes back with a different tag.
+	slot2, tag2, err := tbl.Create(spec)
+	if err != nil || slot2 != slot || tag2 == tag {
+		t.Fatalf("recreate: slot %d tag %#x err %v (old tag %#x)", slot2, tag2, err, tag)
+	}
+	if tbl.LookupTag(tag, &c) {
+		t.Fatal("stale tag of a reused slot matches")
+	}
+}
+
+func TestContextStaticTagAndFull(t *testing.T) {
+	tbl, _ := NewContextTable(4)
+	spec := ContextSpec{LocalTag: 0xabc<<2 | 3, ULIDLocal: a16("2001:db8::1"), ULIDPeer: a16("2001:db8::2")}
+	slot, tag, err := tbl.Create(spec)
+	if err != nil || slot != 3 || tag != spec.LocalTag {
+		t.Fatalf("static tag: slot %d tag %#x err %v", slot, tag, err)
+	}
+	spec.ULIDPeer = a16("2001:db8::3")
+	if _, _, err := tbl.Create(spec); !errors.Is(err, ErrTagInUse) {
+		t.Fatalf("second context on slot 3: %v", err)
+	}
+	spec.LocalTag = 0
+	for i := 0; i < 3; i++ {
+		spec.ULIDPeer[15] = byte(10 + i)
+		if _, _, err := tbl.Create(spec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spec.ULIDPeer[15] = 99
+	if _, _, err := tbl.Create(spec); !errors.Is(err, ErrTableFull) {
+		t.Fatalf("fifth context in a table of four: %v", err)
+	}
+	spec.PeerTag = 1 << 47
+	if _, _, err := tbl.Create(spec); !errors.Is(err, ErrBadTag) {
+		t.Fatalf("48-bit peer tag: %v", err)
+	}
+}
+
+func TestContextChurnKeepsLookups(t *testing.T) {
+	// Many deletes leave tombstones; every live pair must stay reachable.
+	tbl, _ := NewContextTable(512)
+	live := map[uint32][16]byte{}
+	spec := ContextSpec{ULIDLocal: a16("2001:db8::1")}
+	for i := 0; i < 20000; i++ {
+		spec.ULIDPeer = a16("2001:db8:ff::")
+		spec.ULIDPeer[12], spec.ULIDPeer[13], spec.ULIDPeer[14] = byte(i>>16), byte(i>>8), byte(i)
+		if len(live) == 400 {
+			for s := range live {
+				tbl.Delete(s)
+				delete(live, s)
+				break
+			}
+		}
+		s, _, err := tbl.Create(spec)
+		if err != nil {
+			t.Fatalf("create %d: %v", i, err)
+		}
+		live[s] = spec.ULIDPeer
+	}
+	var c Context
+	for s, p := range live {
+		if !tbl.LookupULIDs(&spec.ULIDLocal, &p, &c) || c.Slot != s {
+			t.Fatalf("live pair in slot %d not found", s)
+		}
+	}
+}
+
+// TestContextReadersNeverSeeTornRecords: readers look contexts up while
+// the writer flips their locator pairs and deletes and recreates them.
+// Every pair the writer stores has matching last bytes in both locators and
+// the egress port, so a torn read shows as a mismatch.
+func TestContextReadersNeverSeeTornRecords(t *testing.T) {
+	const n = 64
+	tbl, _ := NewContextTable(n)
+	specs := make([]ContextSpec, n)
+	tags := make([]atomic.Uint64, n)
+	for i := range specs {
+		specs[i] = ContextSpec{
+			PeerTag: uint64(i + 1), ULIDLocal: a16("2001:db8:1::1"), ULIDPeer: a16("2001:db8:2::"),
+		}
+		specs[i].ULIDPeer[15] = byte(i)
+		specs[i].LocLocal, specs[i].LocPeer = specs[i].ULIDLocal, specs[i].ULIDPeer
+		_, tag, err := tbl.Create(specs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		tags[i].Store(tag)
+	}
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	var checked atomic.Uint64
+	for r := 0; r < 2; r++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var c Context
+			for !stop.Load() {
+				for i := range specs {
+					if tbl.LookupULIDs(&specs[i].ULIDLocal, &specs[i].ULIDPeer, &c) {
+						if c.Flags&CtxRewrite != 0 && (c.LocLocal[15] != c.LocPeer[15] || uint16(c.LocLocal[15]) != c.EgressPort) {
+							t.Errorf("torn record: local %x peer %x port %d", c.LocLocal, c.LocPeer, c.EgressPort)
+							return
+						}
+						if c.ULIDPeer != specs[i].ULIDPeer {
+							t.Errorf("lookup of pair %d returned pair %x", i, c.ULIDPeer)
+							return
+						}
+					}
+					old := tags[i].Load()
+					if tbl.LookupTag(old, &c) && c.LocalTag != old {
+						t.Errorf("tag %#x matched a record with tag %#x", old, c.LocalTag)
+						return
+					}
+					checked.Add(1)
+				}
+			}
+		}()
+	}
+	for round := 0; round < 3000; round++ {
+		i := round % n
+		var c Context
+		if !tbl.LookupULIDs(&specs[i].ULIDLocal, &specs[i].ULIDPeer, &c) {
+			t.Fatal("writer lost a context")
+		}
+		if round%7 == 0 {
+			tbl.Delete(c.Slot)
+			_, tag, err := tbl.Create(specs[i])
+			if err != nil {
+				t.Fatal(err)
+			}
+			tags[i].Store(tag)
+			continue
+		}
+		v := byte(round%200 + 1)
+		l, p := a16("2001:db8:3::"), a16("2001:db8:4::")
+		l[15], p[15] = v, v
+		tbl.SetLocators(c.Slot, &l, &p, uint16(v))
+	}
+	stop.Store(true)
+	wg.Wait()
+	if checked.Load() == 0 {
+		t.Fatal("readers never ran")
+	}
+}
+
+func TestContextLookupAllocatesNothing(t *testing.T) {
+	tbl, _ := NewContextTable(16)
+	spec := ContextSpec{ULIDLocal: a16("2001:db8::1"), ULIDPeer: a16("2001:db8::2")}
+	_, tag, _ := tbl.Create(spec)
+	var c Context
+	if a := testing.AllocsPerRun(100, func() {
+		tbl.LookupULIDs(&spec.ULIDLocal, &spec.ULIDPeer, &c)
+		tbl.LookupTag(tag, &c)
+	}); a != 0 {
+		t.Fatalf("lookups allocate %v", a)
+	}
+}
+
+func TestContextIndexRebuildKeepsEveryPair(t *testing.T) {
+	tbl, _ := NewContextTable(64)
+	spec := ContextSpec{ULIDLocal: a16("2001:db8::1")}
+	var slots []uint32
+	for i := 0; i < 64; i++ {
+		spec.ULIDPeer = a16("2001:db8:ff::")
+		spec.ULIDPeer[15] = byte(i)
+		s, _, _ := tbl.Create(spec)
+		slots = append(slots, s)
+	}
+	before := tbl.index.Load()
+	for i := 0; i < 60; i++ {
+		tbl.Delete(slots[i])
+	}
+	for i := 0; i < 60; i++ {
+		spec.ULIDPeer[15] = byte(100 + i)
+		tbl.Create(spec)
+	}
+	var c Context
+	for i := 60; i < 64; i++ {
+		spec.ULIDPeer[15] = byte(i)
+		if !tbl.LookupULIDs(&spec.ULIDLocal, &spec.ULIDPeer, &c) {
+			t.Fatalf("pair %d lost", i)
+		}
+	}
+	if tbl.tombstones > len(before.e)/4 {
+		t.Fatalf("%d tombstones left in an index of %d", tbl.tombstones, len(before.e))
+	}
+}
