@@ -40,7 +40,9 @@ func decode(name, data string) (*Config, map[string]any, positions, error) {
 	cfg := &Config{Daemon: defaultDaemon(), Source: name}
 	md, err := toml.Decode(data, cfg)
 	if err != nil {
-		return nil, nil, nil, syntaxError(name, err)
+		// checkTypes should have caught it; toml's line may be another
+		// [[port]]'s, so give its message alone.
+		return nil, nil, nil, &Error{File: name, Msg: strings.TrimPrefix(err.Error(), "toml: "), Err: err}
 	}
 	if und := md.Undecoded(); len(und) > 0 {
 		// Report the first: for an unknown table, its keys follow it.
@@ -49,7 +51,8 @@ func decode(name, data string) (*Config, map[string]any, positions, error) {
 	return cfg, raw, pos, nil
 }
 
-// syntaxError wraps a toml error. toml.ParseError carries the line.
+// syntaxError wraps an error from parsing the document; toml.ParseError
+// carries the line, and there it is right.
 func syntaxError(name string, err error) error {
 	var pe toml.ParseError
 	if errors.As(err, &pe) {
