@@ -34,13 +34,13 @@ func TestDefault(t *testing.T) {
 		},
 		Ports: []Port{
 			{
-				Name: "inside", Role: RoleInside, Device: "net_af_packet0", Devargs: "iface=s6in,qpairs=2",
+				Name: "inside", Role: RoleInside, Device: "net_af_packet0", Devargs: "iface=s6in",
 				Addresses: []netip.Addr{netip.MustParseAddr("2001:db8:1::1")},
 				Prefixes:  []netip.Prefix{netip.MustParsePrefix("2001:db8:1::/48")},
 				MTU:       1500, RxDesc: 1024, TxDesc: 1024, Promiscuous: boolp(true),
 			},
 			{
-				Name: "isp1", Role: RoleUplink, Device: "net_af_packet1", Devargs: "iface=s6up1,qpairs=2",
+				Name: "isp1", Role: RoleUplink, Device: "net_af_packet1", Devargs: "iface=s6up1",
 				Addresses: []netip.Addr{netip.MustParseAddr("2001:db8:ffff:1::2")},
 				Prefix:    netip.MustParsePrefix("2001:db8:1::/48"),
 				NextHop:   netip.MustParseAddr("2001:db8:ffff:1::1"),
@@ -197,8 +197,8 @@ func TestEALArgs(t *testing.T) {
 	c := Default()
 	want := []string{
 		"shim6d", "-l", "0-1", "--no-huge", "--no-pci", "-m", "512", "--file-prefix", "shim6d-lab",
-		"--vdev=net_af_packet0,iface=s6in,qpairs=2",
-		"--vdev=net_af_packet1,iface=s6up1,qpairs=2",
+		"--vdev=net_af_packet0,iface=s6in",
+		"--vdev=net_af_packet1,iface=s6up1",
 	}
 	got := c.EALArgs("shim6d")
 	if diff := cmp.Diff(want, got); diff != "" {
