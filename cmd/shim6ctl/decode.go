@@ -374,7 +374,7 @@ func describeOptions(o *wire.Options) []obj {
 			kv{"forked_instance_identifier", uint32(*f)}))
 	}
 	if k := o.KeepaliveTimeout; k != nil {
-		out = append(out, append(optionHead(wire.OptKeepaliveTimeout, false), kv{"keepalive_timeout_s", int(*k)}))
+		out = append(out, append(optionHead(wire.OptKeepaliveTimeout, false), kv{"keepalive_timeout_seconds", int(*k)}))
 	}
 	for _, u := range o.Unknown {
 		h := optionHead(u.Type, u.Critical)
