@@ -1,0 +1,84 @@
+package main
+
+import (
+	"time"
+
+	"shim6d/configs"
+	"shim6d/control"
+	"shim6d/control/admin"
+	"shim6d/dataplane"
+)
+
+// sumCounter adds counter i over every worker.
+func (d *daemon) sumCounter(i dataplane.Counter) uint64 {
+	var s uint64
+	for _, w := range d.workers {
+		s += w.Counters.Load(i)
+	}
+	return s
+}
+
+// Status implements admin.Source.
+func (d *daemon) Status() admin.Status {
+	return admin.Status{
+		Version: version, Config: d.cfg.Source, Started: d.started,
+		UptimeSec: time.Since(d.started).Seconds(),
+		Workers:   len(d.workers), Polling: d.cfg.Daemon.Polling, Ports: len(d.ports),
+		Neighbors: int(d.core.Stats.NeighborEntries.Load()),
+		RingUsed:  d.ring.Count(), RingCap: d.ring.Cap(),
+	}
+}
+
+// Ports implements admin.Source.
+func (d *daemon) Ports() []admin.Port {
+	var out []admin.Port
+	for i, p := range d.ports {
+		pc := &d.cfg.Ports[i]
+		st, link := p.Stats(), p.Link()
+		ap := admin.Port{
+			Name: pc.Name, Role: pc.Role, Device: pc.Device, MAC: configs.MAC(p.MAC()).String(),
+			MTU: p.MTU(), LinkUp: link.Up, SpeedMbps: link.SpeedMbps, Addresses: pc.Addresses,
+			RxPackets: st.RxPackets, TxPackets: st.TxPackets, RxBytes: st.RxBytes, TxBytes: st.TxBytes,
+			RxMissed: st.RxMissed, RxErrors: st.RxErrors, TxErrors: st.TxErrors,
+			Drops: d.sumCounter(dataplane.PortCounter(i, dataplane.PortDrops)),
+		}
+		if pc.Role == "uplink" {
+			ap.Prefix, ap.NextHop = pc.Prefix.String(), pc.NextHop.String()
+		}
+		out = append(out, ap)
+	}
+	return out
+}
+
+// Stats implements admin.Source.
+func (d *daemon) Stats() admin.Stats {
+	s := admin.Stats{Drops: map[string]uint64{}, Control: map[string]uint64{}}
+	for _, w := range d.workers {
+		s.Workers = append(s.Workers, admin.Worker{
+			ID:        w.ID(),
+			Polls:     w.Counters.Load(dataplane.CounterPolls),
+			IdlePolls: w.Counters.Load(dataplane.CounterIdlePolls),
+			RxPackets: w.Counters.Load(dataplane.CounterRxPackets),
+			TxPackets: w.Counters.Load(dataplane.CounterTxPackets),
+			ToControl: w.Counters.Load(dataplane.CounterToControl),
+		})
+	}
+	for _, r := range dataplane.DropReasons() {
+		s.Drops[r.String()] = d.sumCounter(dataplane.DropCounter(r))
+	}
+	d.core.Stats.Each(func(name, _ string, v uint64) { s.Control[name] = v })
+	return s
+}
+
+// Neighbors implements admin.Source. The table belongs to the control core,
+// so it is read on the core's goroutine.
+func (d *daemon) Neighbors() []admin.Neighbor {
+	var ns []control.NeighborInfo
+	d.core.Query(func() { ns = d.core.Neighbors() })
+	out := make([]admin.Neighbor, len(ns))
+	for i, n := range ns {
+		out[i] = admin.Neighbor{Port: n.Port, Address: n.Address, MAC: n.MAC, State: n.State,
+			AgeSec: n.Age.Seconds(), Queued: n.Queued}
+	}
+	return out
+}

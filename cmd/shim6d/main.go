@@ -1,0 +1,277 @@
+// Command shim6d is the Shim6 multihoming middlebox: DPDK poll-mode workers
+// forward between one inside port and the ISP uplinks; a control core runs
+// the signalling.
+//
+// Usage:
+//
+//	shim6d [--config FILE] [--check]
+//
+// Without --config it runs the embedded lab default (configs/lab.toml).
+// Exit status 2 means the configuration was refused; 1, that start-up failed.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"shim6d/configs"
+	"shim6d/control"
+	"shim6d/control/admin"
+	"shim6d/dataplane"
+	"shim6d/ports"
+	"shim6d/ports/dpdk"
+)
+
+// version is set by the Makefile (-ldflags "-X main.version=...").
+var version = "dev"
+
+func main() {
+	cfgPath := flag.String("config", "", "configuration file (default: the embedded lab configuration)")
+	check := flag.Bool("check", false, "validate the configuration and exit")
+	flag.Parse()
+
+	var cfg *configs.Config
+	var err error
+	if *cfgPath == "" {
+		cfg = configs.Default()
+	} else {
+		cfg, err = configs.Load(*cfgPath)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "shim6d:", err)
+		os.Exit(2)
+	}
+	if *check {
+		fmt.Printf("%s: configuration OK (%d ports, %d workers)\n", cfg.Source, len(cfg.Ports), cfg.Daemon.Workers)
+		return
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	d, err := start(cfg, log)
+	if err != nil {
+		log.Error("start-up failed", "err", err)
+		if d != nil {
+			d.shutdown()
+		}
+		os.Exit(1)
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	s := <-sig
+	log.Info("shutting down", "signal", s.String())
+	d.shutdown()
+}
+
+// daemon holds everything start built, so shutdown can take it apart in
+// reverse order, whatever stage start reached.
+type daemon struct {
+	cfg     *configs.Config
+	log     *slog.Logger
+	started time.Time
+
+	pool    *dpdk.Mempool
+	dports  []*dpdk.Port
+	ports   []ports.Port
+	ring    *dpdk.Ring
+	handoff []*dataplane.Handoff
+	fwd     atomic.Pointer[dataplane.Forwarding]
+	core    *control.Core
+	workers []*dataplane.Worker
+	wg      sync.WaitGroup
+	admin   *admin.Server
+	metrics *http.Server
+	eal     bool
+}
+
+func start(cfg *configs.Config, log *slog.Logger) (*daemon, error) {
+	d := &daemon{cfg: cfg, log: log, started: time.Now()}
+	args := cfg.EALArgs("shim6d")
+	log.Info("starting EAL", "args", args)
+	if err := dpdk.EALInit(args); err != nil {
+		return d, err
+	}
+	d.eal = true
+	nw := cfg.Daemon.Workers
+	var err error
+	d.pool, err = dpdk.NewPktmbufPool("shim6d_pool", cfg.Daemon.Mbufs, cfg.Daemon.MbufCache, 2048+ports.Headroom, -1)
+	if err != nil {
+		return d, err
+	}
+	d.handoff = make([]*dataplane.Handoff, len(cfg.Ports))
+	for i := range cfg.Ports {
+		pc := &cfg.Ports[i]
+		maxRx, maxTx, err := dpdk.DeviceQueues(pc.Device)
+		if err != nil {
+			return d, err
+		}
+		if int(maxRx) < nw || int(maxTx) < nw {
+			return d, fmt.Errorf("port %q (%s) has %d rx and %d tx queues, %d workers need %d of each; lower daemon.workers or give the device more queues (af_packet: qpairs=N in devargs)",
+				pc.Name, pc.Device, maxRx, maxTx, nw, nw)
+		}
+		// One rx queue per worker; one tx queue per worker plus the control
+		// core's own, so no tx queue is ever shared. A device without the
+		// spare tx queue gets the control core's packets through worker 0.
+		txq := nw + 1
+		if int(maxTx) < txq {
+			txq = nw
+			d.handoff[i] = &dataplane.Handoff{}
+			log.Info("no spare tx queue: the control core transmits through worker 0", "port", pc.Name)
+		}
+		p, err := dpdk.OpenPort(dpdk.PortConfig{
+			Index: uint16(i), Name: pc.Name, Device: pc.Device,
+			RxQueues: uint16(nw), TxQueues: uint16(txq),
+			RxDesc: pc.RxDesc, TxDesc: pc.TxDesc, MTU: pc.MTU,
+			Promiscuous: pc.IsPromiscuous(), Pool: d.pool,
+		})
+		if err != nil {
+			return d, err
+		}
+		d.dports = append(d.dports, p)
+		d.ports = append(d.ports, p)
+		log.Info("port up", "port", pc.Name, "device", pc.Device, "mac", configs.MAC(p.MAC()).String(), "mtu", p.MTU())
+	}
+	d.ring, err = dpdk.NewRing("shim6d_ctl", cfg.Daemon.ControlRingSize)
+	if err != nil {
+		return d, err
+	}
+	d.core = control.New(control.Config{
+		Ports: d.ports, Setup: portSetups(cfg), Static: staticNeighbors(cfg),
+		TxQueue: uint16(nw), TxHandoff: d.handoff, Ring: d.ring, Fwd: &d.fwd,
+		ICMPRate: cfg.Daemon.ICMPRateLimit, Reachable: cfg.Daemon.NeighborTimeout.Duration, Log: log,
+	})
+	cpus := cfg.Lcores()
+	polling := dataplane.PollAdaptive
+	if cfg.Daemon.Polling == "busy" {
+		polling = dataplane.PollBusy
+	}
+	for i := 0; i < nw; i++ {
+		wc := dataplane.WorkerConfig{
+			ID: i, Ports: d.ports, RxQueue: uint16(i), TxQueue: uint16(i),
+			Control: d.ring, Fwd: &d.fwd, Polling: polling,
+		}
+		if i == 0 {
+			wc.Handoff = d.handoff
+		}
+		w := dataplane.NewWorker(wc)
+		d.workers = append(d.workers, w)
+		d.runPinned(fmt.Sprintf("worker %d", i), cpus[1+i], w.Run)
+	}
+	d.runPinned("control core", cpus[0], d.core.Run)
+
+	if d.admin, err = admin.Listen(cfg.Daemon.AdminSocket, d, nil); err != nil {
+		return d, err
+	}
+	if cfg.Daemon.MetricsListen != "" {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(newCollector(d))
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		ln, err := net.Listen("tcp", cfg.Daemon.MetricsListen)
+		if err != nil {
+			return d, fmt.Errorf("metrics_listen %s: %w", cfg.Daemon.MetricsListen, err)
+		}
+		d.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go d.metrics.Serve(ln)
+	}
+	log.Info("shim6d running", "workers", nw, "polling", cfg.Daemon.Polling,
+		"admin", cfg.Daemon.AdminSocket, "metrics", cfg.Daemon.MetricsListen)
+	return d, nil
+}
+
+// runPinned runs f on its own OS thread, registered with EAL and pinned to
+// cpu, so the worker keeps its core and its lcore id (for mempool caches).
+func (d *daemon) runPinned(name string, cpu int, f func()) {
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if _, err := dpdk.RegisterThread(); err != nil {
+			d.log.Warn("rte_thread_register failed; mempool caches unused on this thread", "thread", name, "err", err)
+		} else {
+			defer dpdk.UnregisterThread()
+		}
+		if err := dpdk.SetThreadAffinity(cpu); err != nil {
+			d.log.Warn("cannot pin thread", "thread", name, "cpu", cpu, "err", err)
+		}
+		f()
+	}()
+}
+
+func (d *daemon) shutdown() {
+	if d.admin != nil {
+		d.admin.Close()
+	}
+	if d.metrics != nil {
+		d.metrics.Close()
+	}
+	for _, w := range d.workers {
+		w.Stop()
+	}
+	if d.core != nil {
+		d.core.Stop()
+	}
+	d.wg.Wait()
+	for _, p := range d.dports {
+		if err := p.Close(); err != nil {
+			d.log.Warn("closing port", "port", p.Name(), "err", err)
+		}
+	}
+	if d.ring != nil {
+		d.ring.Free()
+	}
+	if d.pool != nil {
+		d.pool.Free()
+	}
+	if d.eal {
+		if err := dpdk.EALCleanup(); err != nil && !errors.Is(err, os.ErrClosed) {
+			d.log.Warn("rte_eal_cleanup", "err", err)
+		}
+	}
+}
+
+func portSetups(cfg *configs.Config) []control.PortSetup {
+	var out []control.PortSetup
+	for i := range cfg.Ports {
+		pc := &cfg.Ports[i]
+		s := control.PortSetup{Name: pc.Name, Addresses: pc.Addresses, MTU: pc.MTU}
+		if pc.Role == "inside" {
+			s.Role = dataplane.RoleInside
+			s.Prefixes = pc.Prefixes
+		} else {
+			s.Role = dataplane.RoleUplink
+			s.Prefix, s.NextHop = pc.Prefix, pc.NextHop
+			if pc.NextHopMAC != (configs.MAC{}) {
+				m := [6]byte(pc.NextHopMAC)
+				s.NextHopMAC = &m
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func staticNeighbors(cfg *configs.Config) []control.StaticNeighbor {
+	var out []control.StaticNeighbor
+	for _, n := range cfg.Neighbors {
+		for i := range cfg.Ports {
+			if cfg.Ports[i].Name == n.Port {
+				out = append(out, control.StaticNeighbor{Port: i, Address: n.Address, MAC: [6]byte(n.MAC)})
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"shim6d/dataplane"
+)
+
+// collector exports the daemon's counters to Prometheus. It sums the
+// workers' published counters at scrape time, so the hot path never touches
+// a shared counter.
+type collector struct {
+	d *daemon
+
+	portPackets, portBytes, portDrops *prometheus.Desc
+	devMissed, devErrors, devNoMbuf   *prometheus.Desc
+	linkUp                            *prometheus.Desc
+	workerPackets, workerPolls        *prometheus.Desc
+	drops                             *prometheus.Desc
+	ringEnqueued, ringDropped         *prometheus.Desc
+	ringUsed, neighbors               *prometheus.Desc
+	control                           *prometheus.Desc
+}
+
+func newCollector(d *daemon) *collector {
+	desc := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("shim6d_"+name, help, labels, nil)
+	}
+	return &collector{
+		d:             d,
+		portPackets:   desc("port_packets_total", "Packets received (rx) and sent (tx) by the workers, per port.", "port", "direction"),
+		portBytes:     desc("port_bytes_total", "Bytes received (rx) and sent (tx) by the workers, per port.", "port", "direction"),
+		portDrops:     desc("port_dropped_packets_total", "Packets received on the port that the workers dropped.", "port"),
+		devMissed:     desc("port_rx_missed_total", "Packets the device dropped for lack of rx descriptors (workers too slow).", "port"),
+		devErrors:     desc("port_errors_total", "Device rx/tx errors.", "port", "direction"),
+		devNoMbuf:     desc("port_rx_nombuf_total", "Device rx buffer allocation failures.", "port"),
+		linkUp:        desc("port_link_up", "1 when the port's link is up.", "port"),
+		workerPackets: desc("worker_packets_total", "Packets received (rx) and sent (tx) per worker.", "worker", "direction"),
+		workerPolls:   desc("worker_polls_total", "Poll rounds per worker, and how many found nothing (idle).", "worker", "kind"),
+		drops:         desc("drops_total", "Packets the fast path dropped, by reason.", "reason"),
+		ringEnqueued:  desc("control_ring_enqueued_total", "Packets handed to the control core."),
+		ringDropped:   desc("control_ring_dropped_total", "Packets dropped because the control ring was full."),
+		ringUsed:      desc("control_ring_used", "Packets waiting in the control ring."),
+		neighbors:     desc("neighbors", "Entries in the neighbor table."),
+		control:       desc("control_events_total", "Control-core events by kind.", "event"),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.portPackets, c.portBytes, c.portDrops, c.devMissed, c.devErrors,
+		c.devNoMbuf, c.linkUp, c.workerPackets, c.workerPolls, c.drops, c.ringEnqueued, c.ringDropped,
+		c.ringUsed, c.neighbors, c.control} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	d := c.d
+	for pi, p := range d.ports {
+		name := p.Name()
+		sum := func(k int) uint64 { return d.sumCounter(dataplane.PortCounter(pi, k)) }
+		counter(c.portPackets, sum(dataplane.PortRxPackets), name, "rx")
+		counter(c.portPackets, sum(dataplane.PortTxPackets), name, "tx")
+		counter(c.portBytes, sum(dataplane.PortRxBytes), name, "rx")
+		counter(c.portBytes, sum(dataplane.PortTxBytes), name, "tx")
+		counter(c.portDrops, sum(dataplane.PortDrops), name)
+		st := p.Stats()
+		counter(c.devMissed, st.RxMissed, name)
+		counter(c.devErrors, st.RxErrors, name, "rx")
+		counter(c.devErrors, st.TxErrors, name, "tx")
+		counter(c.devNoMbuf, st.RxNoMbuf, name)
+		up := 0.0
+		if p.Link().Up {
+			up = 1
+		}
+		gauge(c.linkUp, up, name)
+	}
+	for _, w := range d.workers {
+		id := strconv.Itoa(w.ID())
+		counter(c.workerPackets, w.Counters.Load(dataplane.CounterRxPackets), id, "rx")
+		counter(c.workerPackets, w.Counters.Load(dataplane.CounterTxPackets), id, "tx")
+		counter(c.workerPolls, w.Counters.Load(dataplane.CounterPolls), id, "all")
+		counter(c.workerPolls, w.Counters.Load(dataplane.CounterIdlePolls), id, "idle")
+	}
+	for _, r := range dataplane.DropReasons() {
+		counter(c.drops, d.sumCounter(dataplane.DropCounter(r)), r.String())
+	}
+	counter(c.ringEnqueued, d.sumCounter(dataplane.CounterToControl))
+	counter(c.ringDropped, d.sumCounter(dataplane.DropCounter(dataplane.DropControlRingFull)))
+	gauge(c.ringUsed, float64(d.ring.Count()))
+	gauge(c.neighbors, float64(d.core.Stats.NeighborEntries.Load()))
+	d.core.Stats.Each(func(name, _ string, v uint64) { counter(c.control, v, name) })
+}
