@@ -28,6 +28,18 @@ const (
 	fragmentOffsetField = 2
 )
 
+// walkedOver marks the protocol numbers WalkExtensions does not simply
+// stop at: the extension headers it follows and Shim6, whose length it
+// checks.
+var walkedOver = [256]bool{
+	ProtoHopByHop: true,
+	ProtoRouting:  true,
+	ProtoFragment: true,
+	ProtoAH:       true,
+	ProtoDestOpts: true,
+	ProtoShim6:    true,
+}
+
 // ChainError says why WalkExtensions could not walk an extension-header
 // chain. It is a reason code for drop counters, not an error value, so the
 // fast path can compare and count it without allocating. The zero value,
@@ -131,44 +143,51 @@ func (c *Chain) Shim6() (off int, ok bool) {
 // length (Ethernet padding) are ignored. On failure the Chain holds what
 // was learned up to the bad header.
 func WalkExtensions(ip IPv6) (Chain, ChainError) {
-	var c Chain
+	// The walk keeps its state in scalars and builds the Chain only when it
+	// returns: Chain has too many fields for the compiler to keep in
+	// registers, and filling it field by field before copying it out costs
+	// a store-forwarding stall per packet.
 	if len(ip) < IPv6MinimumSize {
-		return c, ChainTruncated
+		return Chain{}, ChainTruncated
 	}
 	end := IPv6MinimumSize + int(binary.BigEndian.Uint16(ip[ipv6PayloadLen:]))
 	if end > len(ip) {
-		return c, ChainTruncated
+		return Chain{}, ChainTruncated
 	}
 	ip = ip[:end]
 
 	nh := ip[ipv6NextHeader]
-	field := ipv6NextHeader
-	off := IPv6MinimumSize
-	c.InsertOffset = off
-	c.InsertNextHeaderField = field
+	if !walkedOver[nh] {
+		// Most packets carry no extension header: settle them with one
+		// table load instead of the switch below.
+		return Chain{NextHeader: nh, Offset: IPv6MinimumSize, NextHeaderField: ipv6NextHeader,
+			InsertOffset: IPv6MinimumSize, InsertNextHeaderField: ipv6NextHeader}, ChainOK
+	}
+	field, off := ipv6NextHeader, IPv6MinimumSize
+	insertOff, insertField := off, field
+	var count uint8
+	var fragmented bool
 	// placed turns true at the first header the shim must precede; from
 	// then on the insertion point no longer moves.
 	placed := false
 	for {
 		var n int
-		fragment := false
 		switch nh {
 		case ProtoHopByHop:
 			if off != IPv6MinimumSize {
-				return c, ChainHopByHopNotFirst
+				return partialChain(count, fragmented, insertOff, insertField), ChainHopByHopNotFirst
 			}
 			fallthrough
 		case ProtoRouting, ProtoDestOpts:
 			if off+extUnit > end {
-				return c, ChainTruncated
+				return partialChain(count, fragmented, insertOff, insertField), ChainTruncated
 			}
 			n = (int(ip[off+extLength]) + 1) * extUnit
 		case ProtoFragment:
 			n = fragmentHeaderSize
-			fragment = true
 		case ProtoAH:
 			if off+extUnit > end {
-				return c, ChainTruncated
+				return partialChain(count, fragmented, insertOff, insertField), ChainTruncated
 			}
 			n = (int(ip[off+extLength]) + 2) * ahUnit
 		case ProtoShim6:
@@ -177,24 +196,25 @@ func WalkExtensions(ip IPv6) (Chain, ChainError) {
 			// Shim6 header without another bounds test.
 			if off+Shim6MinimumSize > end ||
 				off+(int(ip[off+extLength])+1)*extUnit > end {
-				return c, ChainTruncated
+				return partialChain(count, fragmented, insertOff, insertField), ChainTruncated
 			}
 			fallthrough
 		default:
-			c.NextHeader, c.Offset, c.NextHeaderField = nh, off, field
-			return c, ChainOK
+			return Chain{NextHeader: nh, Extensions: count, Fragmented: fragmented,
+				Offset: off, NextHeaderField: field,
+				InsertOffset: insertOff, InsertNextHeaderField: insertField}, ChainOK
 		}
 		if off+n > end {
-			return c, ChainTruncated
+			return partialChain(count, fragmented, insertOff, insertField), ChainTruncated
 		}
-		if c.Extensions == MaxExtensionHeaders {
-			return c, ChainTooLong
+		if count == MaxExtensionHeaders {
+			return partialChain(count, fragmented, insertOff, insertField), ChainTooLong
 		}
 		next := ip[off+extNextHeader]
 		if !placed {
 			switch {
 			case nh == ProtoHopByHop || nh == ProtoRouting:
-				c.InsertOffset, c.InsertNextHeaderField = off+n, off
+				insertOff, insertField = off+n, off
 			case nh == ProtoDestOpts && next == ProtoRouting:
 				// Options for the routing header's intermediate
 				// destinations: the routing header that follows moves
@@ -203,17 +223,24 @@ func WalkExtensions(ip IPv6) (Chain, ChainError) {
 				placed = true
 			}
 		}
-		c.Extensions++
-		field, off, nh = off, off+n, next
-		if fragment {
-			c.Fragmented = true
+		count++
+		if nh == ProtoFragment {
+			fragmented = true
 			// The 13-bit Fragment Offset is the top of the 16-bit word;
 			// the low three bits are Res and the M flag.
-			if binary.BigEndian.Uint16(ip[field+fragmentOffsetField:])>>3 != 0 {
-				c.NonFirstFragment = true
-				c.NextHeader, c.Offset, c.NextHeaderField = nh, off, field
-				return c, ChainOK
+			if binary.BigEndian.Uint16(ip[off+fragmentOffsetField:])>>3 != 0 {
+				return Chain{NextHeader: next, Extensions: count, Fragmented: true, NonFirstFragment: true,
+					Offset: off + n, NextHeaderField: off,
+					InsertOffset: insertOff, InsertNextHeaderField: insertField}, ChainOK
 			}
 		}
+		field, off, nh = off, off+n, next
 	}
+}
+
+// partialChain is what WalkExtensions has learned when it meets a bad
+// header.
+func partialChain(count uint8, fragmented bool, insertOff, insertField int) Chain {
+	return Chain{Extensions: count, Fragmented: fragmented,
+		InsertOffset: insertOff, InsertNextHeaderField: insertField}
 }
