@@ -191,4 +191,19 @@ func TestForwardingLab(t *testing.T) {
 	if st.Workers[0].RxPackets < n/1500 {
 		t.Fatalf("worker received only %d packets for a 100 MB transfer", st.Workers[0].RxPackets)
 	}
+	// Prometheus sees the same traffic: the uplink sent at least the
+	// transfer's bytes.
+	body, err := admin.NewClient(d.sock).GetRaw("/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var txBytes float64
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, `shim6d_port_bytes_total{direction="tx",port="isp1"}`) {
+			fmt.Sscan(strings.Fields(line)[1], &txBytes)
+		}
+	}
+	if txBytes < n {
+		t.Fatalf("shim6d_port_bytes_total for isp1 tx = %v, want >= %d\n%s", txBytes, n, body)
+	}
 }

@@ -118,3 +118,19 @@ func printNeighbors(w io.Writer, v any) {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%.1fs\t%d\n", n.Port, n.Address, n.MAC, n.State, n.AgeSec, n.Queued)
 	}
 }
+
+func init() {
+	register("metrics", "print the daemon's Prometheus metrics (from the admin socket)", func(args []string, out io.Writer) error {
+		fs := flag.NewFlagSet("metrics", flag.ContinueOnError)
+		sock := fs.String("socket", envOr("SHIM6D_SOCKET", defaultSocket), "admin socket of the daemon")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		body, err := admin.NewClient(*sock).GetRaw("/metrics")
+		if err != nil {
+			return err
+		}
+		_, err = out.Write(body)
+		return err
+	})
+}

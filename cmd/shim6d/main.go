@@ -171,14 +171,17 @@ func start(cfg *configs.Config, log *slog.Logger) (*daemon, error) {
 	}
 	d.runPinned("control core", cpus[0], d.core.Run)
 
-	if d.admin, err = admin.Listen(cfg.Daemon.AdminSocket, d, nil); err != nil {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(newCollector(d))
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	// /metrics is on the admin socket too, so shim6ctl and the tests can
+	// read it wherever the TCP listener is (or is not).
+	if d.admin, err = admin.Listen(cfg.Daemon.AdminSocket, d, map[string]http.Handler{"GET /metrics": metrics}); err != nil {
 		return d, err
 	}
 	if cfg.Daemon.MetricsListen != "" {
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(newCollector(d))
 		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		mux.Handle("/metrics", metrics)
 		ln, err := net.Listen("tcp", cfg.Daemon.MetricsListen)
 		if err != nil {
 			return d, fmt.Errorf("metrics_listen %s: %w", cfg.Daemon.MetricsListen, err)

@@ -180,3 +180,17 @@ func (c *Client) Get(route string, v any) error {
 	}
 	return json.Unmarshal(body, v)
 }
+
+// GetRaw fetches route and returns the body as it came (for /metrics).
+func (c *Client) GetRaw(route string) ([]byte, error) {
+	resp, err := c.hc.Get("http://shim6d" + route)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach shim6d at %s (is it running? is --socket right?): %w", c.path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("shim6d answered %s: %s", resp.Status, body)
+	}
+	return body, err
+}
