@@ -157,26 +157,24 @@ func (p *Port) setup() error {
 	// The burst arrays live in C memory on the port's socket: passing a
 	// Go array of mbuf pointers to C would make cgo's pointer check scan
 	// it on every call (DESIGN §10: ~155 ns per empty rx burst versus ~35).
-	sock := C.int(p.socket)
+	sock := sockOrAny(p.socket)
 	for q := range p.cfg.RxQueues {
-		rq := (*C.struct_shim6_rxq)(C.rte_zmalloc_socket(nil, C.sizeof_struct_shim6_rxq, C.RTE_CACHE_LINE_SIZE, sock))
+		rq := C.shim6_rxq_new(p.id, C.uint16_t(q), sock)
 		if rq == nil {
 			return &Error{Object: p.obj, Op: "rte_zmalloc_socket(rx queue)", Errno: C.ENOMEM}
 		}
-		rq.port_id, rq.queue_id = p.id, C.uint16_t(q)
 		p.rxq = append(p.rxq, rq)
-		if ret := C.rte_eth_rx_queue_setup(p.id, C.uint16_t(q), nrxd, C.uint(sockOrAny(p.socket)), nil, p.pool); ret != 0 {
+		if ret := C.rte_eth_rx_queue_setup(p.id, C.uint16_t(q), nrxd, C.uint(sock), nil, p.pool); ret != 0 {
 			return newError(p.obj, fmt.Sprintf("rte_eth_rx_queue_setup(queue %d)", q), ret)
 		}
 	}
 	for q := range p.cfg.TxQueues {
-		tq := (*C.struct_shim6_txq)(C.rte_zmalloc_socket(nil, C.sizeof_struct_shim6_txq, C.RTE_CACHE_LINE_SIZE, sock))
+		tq := C.shim6_txq_new(p.id, C.uint16_t(q), sock)
 		if tq == nil {
 			return &Error{Object: p.obj, Op: "rte_zmalloc_socket(tx queue)", Errno: C.ENOMEM}
 		}
-		tq.port_id, tq.queue_id = p.id, C.uint16_t(q)
 		p.txq = append(p.txq, tq)
-		if ret := C.rte_eth_tx_queue_setup(p.id, C.uint16_t(q), ntxd, C.uint(sockOrAny(p.socket)), nil); ret != 0 {
+		if ret := C.rte_eth_tx_queue_setup(p.id, C.uint16_t(q), ntxd, C.uint(sock), nil); ret != 0 {
 			return newError(p.obj, fmt.Sprintf("rte_eth_tx_queue_setup(queue %d)", q), ret)
 		}
 	}
@@ -193,8 +191,8 @@ func (p *Port) setup() error {
 	return nil
 }
 
-// sockOrAny maps rte_eth_dev_socket_id's "unknown" (-1) to SOCKET_ID_ANY,
-// which the queue setup calls take as an unsigned int.
+// sockOrAny maps rte_eth_dev_socket_id's "unknown" (-1) to SOCKET_ID_ANY
+// (also -1 today, but that is DPDK's to define).
 func sockOrAny(s int) C.int {
 	if s < 0 {
 		return C.SOCKET_ID_ANY

@@ -102,7 +102,7 @@ func allocFrom(mp *C.struct_rte_mempool, pkts []ports.Packet, port uint16) int {
 	got := 0
 	for got < len(pkts) {
 		n := min(len(pkts)-got, ports.MaxBurst)
-		k := int(C.shim6_alloc(mp, &out[0], C.uint16_t(n)))
+		k := int(C.shim6_alloc(C.uintptr_t(uintptr(unsafe.Pointer(mp))), &out[0], C.uint16_t(n)))
 		for i := range k {
 			pkts[got+i] = view(&out[i], port, 0)
 		}
@@ -121,10 +121,15 @@ func (p *Port) Free(pkts []ports.Packet) { Free(pkts) }
 
 // Free returns the packets' buffers to their pools; see Port.Free.
 func Free(pkts []ports.Packet) {
-	// Handles are copied into a uintptr array on the stack: uintptr, not a
-	// pointer type, so cgo's pointer check has nothing to scan, and the
-	// stack, not the heap, thanks to "#cgo noescape". Measured on the
-	// 2-core lab machine (BenchmarkFree32): see the benchmark's comment.
+	// Free may run on many goroutines at once, so it has no shared C
+	// scratch array; handles are copied into a uintptr array on this
+	// goroutine's stack: uintptr, not a pointer type, so cgo's pointer
+	// check has nothing to scan, and the stack, not the heap, thanks to
+	// "#cgo noescape". Measured as Alloc + Free of 32 on a registered
+	// lcore (2-core lab machine under load, 5 runs of 300000): this way
+	// 824-848 ns per burst and no allocation; the same without noescape
+	// 1061-1398 ns and one 256-byte allocation per call; one cgo call per
+	// packet (rte_pktmbuf_free) 1808-1890 ns.
 	var h [ports.MaxBurst]uintptr
 	for len(pkts) > 0 {
 		n := min(len(pkts), ports.MaxBurst)

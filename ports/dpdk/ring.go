@@ -22,7 +22,7 @@ import (
 // port), so a dequeued Packet is the view the producer enqueued, except
 // Queue, which is 0.
 type Ring struct {
-	c    *C.struct_shim6_ringc // consumer's C-memory burst arrays
+	r    *C.struct_shim6_ring
 	name string
 }
 
@@ -40,13 +40,7 @@ func NewRing(name string, count uint32) (*Ring, error) {
 	if r == nil {
 		return nil, &Error{Object: obj, Op: "rte_ring_create", Errno: int(errno)}
 	}
-	c := (*C.struct_shim6_ringc)(C.rte_zmalloc(nil, C.sizeof_struct_shim6_ringc, C.RTE_CACHE_LINE_SIZE))
-	if c == nil {
-		C.rte_ring_free(r)
-		return nil, &Error{Object: obj, Op: "rte_zmalloc", Errno: C.ENOMEM}
-	}
-	c.ring = r
-	return &Ring{c: c, name: name}, nil
+	return &Ring{r: r, name: name}, nil
 }
 
 // Name returns the ring's name.
@@ -67,17 +61,16 @@ func (r *Ring) MpEnqueueBurst(pkts []ports.Packet) int {
 			port:     C.uint16_t(pkts[i].Port),
 		}
 	}
-	return int(C.shim6_ring_mp_enqueue(r.c.ring, &in[0], C.uint(n)))
+	return int(C.shim6_ring_mp_enqueue(r.r, &in[0], C.uint(n)))
 }
 
 // ScDequeueBurst dequeues up to min(len(pkts), ports.MaxBurst) packets.
 // Single consumer only: it uses the ring's one set of C-memory arrays.
 func (r *Ring) ScDequeueBurst(pkts []ports.Packet) int {
-	c := r.c
 	n := min(len(pkts), ports.MaxBurst)
-	got := int(C.shim6_ring_sc_dequeue(c, C.uint(n)))
+	got := int(C.shim6_ring_sc_dequeue(r.r, C.uint(n)))
 	for i := range pkts[:got] {
-		pk := &c.pkts[i]
+		pk := &r.r.pkts[i]
 		pkts[i] = view(pk, uint16(pk.port), 0)
 	}
 	return got
@@ -85,15 +78,15 @@ func (r *Ring) ScDequeueBurst(pkts []ports.Packet) int {
 
 // Count returns the number of packets in the ring; approximate while
 // producers run.
-func (r *Ring) Count() int { return int(C.shim6_ring_count(r.c.ring)) }
+func (r *Ring) Count() int { return int(C.shim6_ring_count(r.r)) }
 
 // Cap returns how many packets the ring holds.
-func (r *Ring) Cap() int { return int(C.rte_ring_get_capacity(r.c.ring)) }
+func (r *Ring) Cap() int { return int(C.shim6_ring_capacity(r.r)) }
 
 // Free frees the packets still in the ring and then the ring. No producer
 // or consumer may use it any more.
 func (r *Ring) Free() {
-	if r.c == nil {
+	if r.r == nil {
 		return
 	}
 	var pkts [ports.MaxBurst]ports.Packet
@@ -104,7 +97,6 @@ func (r *Ring) Free() {
 		}
 		Free(pkts[:n])
 	}
-	C.rte_ring_free(r.c.ring)
-	C.rte_free(unsafe.Pointer(r.c))
-	r.c = nil
+	C.shim6_ring_free(r.r)
+	r.r = nil
 }

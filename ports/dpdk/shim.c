@@ -74,17 +74,67 @@ struct rte_mempool *shim6_pool_create(const char *name, unsigned n, unsigned cac
 	return mp;
 }
 
-struct rte_ring *shim6_ring_create(const char *name, unsigned count, int *err)
+struct rxq_priv {
+	struct shim6_rxq pub; /* first: Go's pointer is to this */
+	struct rte_mbuf *mbufs[SHIM6_MAX_BURST];
+};
+
+struct txq_priv {
+	struct shim6_txq pub;
+	struct rte_mbuf *mbufs[SHIM6_MAX_BURST];
+};
+
+struct ring_priv {
+	struct shim6_ring pub;
+	struct rte_ring *ring;
+	void *objs[SHIM6_MAX_BURST];
+};
+
+struct shim6_rxq *shim6_rxq_new(uint16_t port, uint16_t queue, int socket)
 {
+	struct rxq_priv *q = rte_zmalloc_socket(NULL, sizeof(*q), RTE_CACHE_LINE_SIZE, socket);
+	if (q == NULL)
+		return NULL;
+	q->pub.port_id = port;
+	q->pub.queue_id = queue;
+	return &q->pub;
+}
+
+struct shim6_txq *shim6_txq_new(uint16_t port, uint16_t queue, int socket)
+{
+	struct txq_priv *q = rte_zmalloc_socket(NULL, sizeof(*q), RTE_CACHE_LINE_SIZE, socket);
+	if (q == NULL)
+		return NULL;
+	q->pub.port_id = port;
+	q->pub.queue_id = queue;
+	return &q->pub;
+}
+
+struct shim6_ring *shim6_ring_create(const char *name, unsigned count, int *err)
+{
+	struct ring_priv *r = rte_zmalloc(NULL, sizeof(*r), RTE_CACHE_LINE_SIZE);
+	if (r == NULL) {
+		*err = ENOMEM;
+		return NULL;
+	}
 	/*
 	 * RING_F_EXACT_SZ: the ring holds exactly count entries, so a
 	 * configured size means what it says and need not be a power of two.
 	 */
-	struct rte_ring *r = rte_ring_create(name, count, SOCKET_ID_ANY,
-					     RING_F_SC_DEQ | RING_F_EXACT_SZ);
-	if (r == NULL)
+	r->ring = rte_ring_create(name, count, SOCKET_ID_ANY, RING_F_SC_DEQ | RING_F_EXACT_SZ);
+	if (r->ring == NULL) {
 		*err = rte_errno;
-	return r;
+		rte_free(r);
+		return NULL;
+	}
+	return &r->pub;
+}
+
+void shim6_ring_free(struct shim6_ring *r)
+{
+	struct ring_priv *p = (struct ring_priv *)r;
+	rte_ring_free(p->ring);
+	rte_free(p);
 }
 
 int shim6_port_configure(uint16_t port, uint16_t nrx, uint16_t ntx, uint64_t rss_hf)
@@ -165,11 +215,12 @@ static inline void fill_pkt(struct shim6_pkt *p, struct rte_mbuf *m, uint16_t po
 
 uint16_t shim6_rx_burst(struct shim6_rxq *q, uint16_t n)
 {
-	uint16_t got = rte_eth_rx_burst(q->port_id, q->queue_id, q->mbufs, n);
+	struct rte_mbuf **ms = ((struct rxq_priv *)q)->mbufs;
+	uint16_t got = rte_eth_rx_burst(q->port_id, q->queue_id, ms, n);
 	uint16_t k = 0;
 
 	for (uint16_t i = 0; i < got; i++) {
-		struct rte_mbuf *m = q->mbufs[i];
+		struct rte_mbuf *m = ms[i];
 		/*
 		 * Ports are configured without scatter, so a chain is a
 		 * device's oddity; Go views a packet as one slice and cannot
@@ -189,19 +240,22 @@ uint16_t shim6_rx_burst(struct shim6_rxq *q, uint16_t n)
 
 uint16_t shim6_tx_burst(struct shim6_txq *q, uint16_t n)
 {
+	struct rte_mbuf **ms = ((struct txq_priv *)q)->mbufs;
+
 	for (uint16_t i = 0; i < n; i++) {
 		const struct shim6_pkt *p = &q->pkts[i];
 		struct rte_mbuf *m = (struct rte_mbuf *)p->mbuf;
 		m->data_off = p->data_off;
 		m->data_len = p->data_len;
 		m->pkt_len = p->data_len;
-		q->mbufs[i] = m;
+		ms[i] = m;
 	}
-	return rte_eth_tx_burst(q->port_id, q->queue_id, q->mbufs, n);
+	return rte_eth_tx_burst(q->port_id, q->queue_id, ms, n);
 }
 
-uint16_t shim6_alloc(struct rte_mempool *mp, struct shim6_pkt *out, uint16_t n)
+uint16_t shim6_alloc(uintptr_t pool, struct shim6_pkt *out, uint16_t n)
 {
+	struct rte_mempool *mp = (struct rte_mempool *)pool;
 	struct rte_mbuf *ms[SHIM6_MAX_BURST];
 	uint16_t got = n;
 
@@ -228,7 +282,7 @@ void shim6_free(const uintptr_t *h, uint16_t n)
 	rte_pktmbuf_free_bulk(ms, n);
 }
 
-unsigned shim6_ring_mp_enqueue(struct rte_ring *r, const struct shim6_pkt *in, unsigned n)
+unsigned shim6_ring_mp_enqueue(struct shim6_ring *r, const struct shim6_pkt *in, unsigned n)
 {
 	/*
 	 * Producers run concurrently, so the pointer array is on this call's
@@ -244,22 +298,28 @@ unsigned shim6_ring_mp_enqueue(struct rte_ring *r, const struct shim6_pkt *in, u
 		m->port = in[i].port;
 		objs[i] = m;
 	}
-	return rte_ring_mp_enqueue_burst(r, objs, n, NULL);
+	return rte_ring_mp_enqueue_burst(((struct ring_priv *)r)->ring, objs, n, NULL);
 }
 
-unsigned shim6_ring_sc_dequeue(struct shim6_ringc *c, unsigned n)
+unsigned shim6_ring_sc_dequeue(struct shim6_ring *r, unsigned n)
 {
-	unsigned got = rte_ring_sc_dequeue_burst(c->ring, c->objs, n, NULL);
+	struct ring_priv *p = (struct ring_priv *)r;
+	unsigned got = rte_ring_sc_dequeue_burst(p->ring, p->objs, n, NULL);
 
 	for (unsigned i = 0; i < got; i++) {
-		struct rte_mbuf *m = c->objs[i];
+		struct rte_mbuf *m = p->objs[i];
 		rte_prefetch0(rte_pktmbuf_mtod(m, void *));
-		fill_pkt(&c->pkts[i], m, m->port);
+		fill_pkt(&r->pkts[i], m, m->port);
 	}
 	return got;
 }
 
-unsigned shim6_ring_count(const struct rte_ring *r)
+unsigned shim6_ring_count(struct shim6_ring *r)
 {
-	return rte_ring_count(r);
+	return rte_ring_count(((struct ring_priv *)r)->ring);
+}
+
+unsigned shim6_ring_capacity(struct shim6_ring *r)
+{
+	return rte_ring_get_capacity(((struct ring_priv *)r)->ring);
 }

@@ -44,9 +44,17 @@ struct shim6_pkt {
 	uint16_t port;
 };
 
-/* One rx queue: allocated once in C memory at OpenPort, used by one worker. */
+/*
+ * The burst state of one rx queue, tx queue or ring consumer, allocated
+ * once in C memory. What Go sees of each (these structs) holds integers
+ * only: cgo then has no pointer to check when Go passes one to C, a check
+ * that costs about 9 ns per call even for C memory. The pointers (the
+ * rte_mbuf arrays, the ring) sit in a larger private struct in shim.c
+ * whose first member is this one.
+ */
+
+/* One rx queue, polled by one worker. */
 struct shim6_rxq {
-	struct rte_mbuf *mbufs[SHIM6_MAX_BURST];
 	struct shim6_pkt pkts[SHIM6_MAX_BURST];
 	/* Chained mbufs dropped; written only by the queue's poller. */
 	uint64_t multiseg_drops;
@@ -57,15 +65,12 @@ struct shim6_rxq {
 /* One tx queue: Go fills pkts[i].mbuf, data_off and data_len. */
 struct shim6_txq {
 	struct shim6_pkt pkts[SHIM6_MAX_BURST];
-	struct rte_mbuf *mbufs[SHIM6_MAX_BURST];
 	uint16_t port_id;
 	uint16_t queue_id;
 };
 
-/* The consumer side of a ring; only its single consumer touches it. */
-struct shim6_ringc {
-	struct rte_ring *ring;
-	void *objs[SHIM6_MAX_BURST];
+/* A ring; pkts belongs to its single consumer. */
+struct shim6_ring {
 	struct shim6_pkt pkts[SHIM6_MAX_BURST];
 };
 
@@ -82,20 +87,25 @@ int shim6_lcore_id(void);
 
 struct rte_mempool *shim6_pool_create(const char *name, unsigned n, unsigned cache,
 				      uint16_t data_room, int socket, int *err);
-struct rte_ring *shim6_ring_create(const char *name, unsigned count, int *err);
+struct shim6_ring *shim6_ring_create(const char *name, unsigned count, int *err);
+void shim6_ring_free(struct shim6_ring *r);
 
 int shim6_port_configure(uint16_t port, uint16_t nrx, uint16_t ntx, uint64_t rss_hf);
 int shim6_link(uint16_t port, int *up, uint32_t *speed);
 int shim6_mac(uint16_t port, uint8_t *mac);
 int shim6_stats_get(uint16_t port, struct shim6_stats *s);
 int shim6_dev_info(uint16_t port, uint16_t *max_rx, uint16_t *max_tx, uint64_t *rss);
+struct shim6_rxq *shim6_rxq_new(uint16_t port, uint16_t queue, int socket);
+struct shim6_txq *shim6_txq_new(uint16_t port, uint16_t queue, int socket);
 
 uint16_t shim6_rx_burst(struct shim6_rxq *q, uint16_t n);
 uint16_t shim6_tx_burst(struct shim6_txq *q, uint16_t n);
-uint16_t shim6_alloc(struct rte_mempool *mp, struct shim6_pkt *out, uint16_t n);
+/* The pool travels as an integer for the same reason as above. */
+uint16_t shim6_alloc(uintptr_t pool, struct shim6_pkt *out, uint16_t n);
 void shim6_free(const uintptr_t *mbufs, uint16_t n);
-unsigned shim6_ring_mp_enqueue(struct rte_ring *r, const struct shim6_pkt *in, unsigned n);
-unsigned shim6_ring_sc_dequeue(struct shim6_ringc *c, unsigned n);
-unsigned shim6_ring_count(const struct rte_ring *r);
+unsigned shim6_ring_mp_enqueue(struct shim6_ring *r, const struct shim6_pkt *in, unsigned n);
+unsigned shim6_ring_sc_dequeue(struct shim6_ring *r, unsigned n);
+unsigned shim6_ring_count(struct shim6_ring *r);
+unsigned shim6_ring_capacity(struct shim6_ring *r);
 
 #endif
