@@ -83,7 +83,7 @@ next_hop = "2001:db8:ffff:1::1"
 next_hop_mac = "02:00:00:00:00:20"
 TOML
 slog=$OUT/shim6d.log
-"$BIN/shim6d" --config "$cfg" >"$slog" 2>&1 &
+"$BIN/shim6d" --config "$cfg" ${PROFILE:+--cpuprofile "$PROFILE"} >"$slog" 2>&1 &
 spid=$!
 for _ in $(seq 100); do "$BIN/shim6ctl" status --socket "$sock" >/dev/null 2>&1 && break; sleep 0.1; done
 sleep "$WARM"

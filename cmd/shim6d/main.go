@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -42,6 +43,7 @@ var version = "dev"
 func main() {
 	cfgPath := flag.String("config", "", "configuration file (default: the embedded lab configuration)")
 	check := flag.Bool("check", false, "validate the configuration and exit")
+	cpuProfile := flag.String("cpuprofile", "", "write a Go CPU profile of the whole run to this file")
 	flag.Parse()
 
 	var cfg *configs.Config
@@ -60,12 +62,24 @@ func main() {
 		return
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			log.Error("cpu profile", "err", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	d, err := start(cfg, log)
 	if err != nil {
 		log.Error("start-up failed", "err", err)
 		if d != nil {
 			d.shutdown()
 		}
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 	sig := make(chan os.Signal, 1)
