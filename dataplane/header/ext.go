@@ -143,30 +143,53 @@ func (c *Chain) Shim6() (off int, ok bool) {
 // length (Ethernet padding) are ignored. On failure the Chain holds what
 // was learned up to the bad header.
 func WalkExtensions(ip IPv6) (Chain, ChainError) {
-	// The walk keeps its state in scalars and builds the Chain only when it
-	// returns: Chain has too many fields for the compiler to keep in
-	// registers, and filling it field by field before copying it out costs
-	// a store-forwarding stall per packet.
+	nh, count, flags, off, field, insertOff, insertField, e := walk(ip)
+	return Chain{
+		NextHeader:            nh,
+		Extensions:            count,
+		Fragmented:            flags&walkFragmented != 0,
+		NonFirstFragment:      flags&walkNonFirstFragment != 0,
+		Offset:                off,
+		NextHeaderField:       field,
+		InsertOffset:          insertOff,
+		InsertNextHeaderField: insertField,
+	}, e
+}
+
+// walkFlags packs Chain's two booleans, to keep walk's results in
+// registers.
+type walkFlags uint8
+
+const (
+	walkFragmented walkFlags = 1 << iota
+	walkNonFirstFragment
+)
+
+// walk does the work of WalkExtensions, returning the Chain's fields as
+// separate results. Chain has too many fields for the compiler to keep in
+// registers: built in memory and then copied (as a caller that needs only
+// a few fields would make it), it costs a store-forwarding stall per
+// packet, more than a short walk itself. Scalars go straight from register
+// to register, and InsertShim6Payload and StripShim6Payload use them
+// without ever building a Chain. On failure nh, off and field are zero.
+func walk(ip IPv6) (nh, count uint8, flags walkFlags, off, field, insertOff, insertField int, e ChainError) {
 	if len(ip) < IPv6MinimumSize {
-		return Chain{}, ChainTruncated
+		return 0, 0, 0, 0, 0, 0, 0, ChainTruncated
 	}
 	end := IPv6MinimumSize + int(binary.BigEndian.Uint16(ip[ipv6PayloadLen:]))
 	if end > len(ip) {
-		return Chain{}, ChainTruncated
+		return 0, 0, 0, 0, 0, 0, 0, ChainTruncated
 	}
 	ip = ip[:end]
 
-	nh := ip[ipv6NextHeader]
+	nh = ip[ipv6NextHeader]
+	field, off = ipv6NextHeader, IPv6MinimumSize
+	insertOff, insertField = off, field
 	if !walkedOver[nh] {
 		// Most packets carry no extension header: settle them with one
 		// table load instead of the switch below.
-		return Chain{NextHeader: nh, Offset: IPv6MinimumSize, NextHeaderField: ipv6NextHeader,
-			InsertOffset: IPv6MinimumSize, InsertNextHeaderField: ipv6NextHeader}, ChainOK
+		return nh, 0, 0, off, field, insertOff, insertField, ChainOK
 	}
-	field, off := ipv6NextHeader, IPv6MinimumSize
-	insertOff, insertField := off, field
-	var count uint8
-	var fragmented bool
 	// placed turns true at the first header the shim must precede; from
 	// then on the insertion point no longer moves.
 	placed := false
@@ -175,19 +198,19 @@ func WalkExtensions(ip IPv6) (Chain, ChainError) {
 		switch nh {
 		case ProtoHopByHop:
 			if off != IPv6MinimumSize {
-				return partialChain(count, fragmented, insertOff, insertField), ChainHopByHopNotFirst
+				return 0, count, flags, 0, 0, insertOff, insertField, ChainHopByHopNotFirst
 			}
 			fallthrough
 		case ProtoRouting, ProtoDestOpts:
 			if off+extUnit > end {
-				return partialChain(count, fragmented, insertOff, insertField), ChainTruncated
+				return 0, count, flags, 0, 0, insertOff, insertField, ChainTruncated
 			}
 			n = (int(ip[off+extLength]) + 1) * extUnit
 		case ProtoFragment:
 			n = fragmentHeaderSize
 		case ProtoAH:
 			if off+extUnit > end {
-				return partialChain(count, fragmented, insertOff, insertField), ChainTruncated
+				return 0, count, flags, 0, 0, insertOff, insertField, ChainTruncated
 			}
 			n = (int(ip[off+extLength]) + 2) * ahUnit
 		case ProtoShim6:
@@ -196,19 +219,17 @@ func WalkExtensions(ip IPv6) (Chain, ChainError) {
 			// Shim6 header without another bounds test.
 			if off+Shim6MinimumSize > end ||
 				off+(int(ip[off+extLength])+1)*extUnit > end {
-				return partialChain(count, fragmented, insertOff, insertField), ChainTruncated
+				return 0, count, flags, 0, 0, insertOff, insertField, ChainTruncated
 			}
 			fallthrough
 		default:
-			return Chain{NextHeader: nh, Extensions: count, Fragmented: fragmented,
-				Offset: off, NextHeaderField: field,
-				InsertOffset: insertOff, InsertNextHeaderField: insertField}, ChainOK
+			return nh, count, flags, off, field, insertOff, insertField, ChainOK
 		}
 		if off+n > end {
-			return partialChain(count, fragmented, insertOff, insertField), ChainTruncated
+			return 0, count, flags, 0, 0, insertOff, insertField, ChainTruncated
 		}
 		if count == MaxExtensionHeaders {
-			return partialChain(count, fragmented, insertOff, insertField), ChainTooLong
+			return 0, count, flags, 0, 0, insertOff, insertField, ChainTooLong
 		}
 		next := ip[off+extNextHeader]
 		if !placed {
@@ -225,22 +246,13 @@ func WalkExtensions(ip IPv6) (Chain, ChainError) {
 		}
 		count++
 		if nh == ProtoFragment {
-			fragmented = true
+			flags |= walkFragmented
 			// The 13-bit Fragment Offset is the top of the 16-bit word;
 			// the low three bits are Res and the M flag.
 			if binary.BigEndian.Uint16(ip[off+fragmentOffsetField:])>>3 != 0 {
-				return Chain{NextHeader: next, Extensions: count, Fragmented: true, NonFirstFragment: true,
-					Offset: off + n, NextHeaderField: off,
-					InsertOffset: insertOff, InsertNextHeaderField: insertField}, ChainOK
+				return next, count, flags | walkNonFirstFragment, off + n, off, insertOff, insertField, ChainOK
 			}
 		}
 		field, off, nh = off, off+n, next
 	}
-}
-
-// partialChain is what WalkExtensions has learned when it meets a bad
-// header.
-func partialChain(count uint8, fragmented bool, insertOff, insertField int) Chain {
-	return Chain{Extensions: count, Fragmented: fragmented,
-		InsertOffset: insertOff, InsertNextHeaderField: insertField}
 }

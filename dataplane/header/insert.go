@@ -126,11 +126,12 @@ func InsertShim6Payload(buf []byte, off, length, l3off int, tag uint64) (newOff,
 	if r != ShimOK {
 		return off, length, r
 	}
-	c, e := WalkExtensions(ip)
+	nh, _, flags, _, _, insertOff, insertField, e := walk(ip)
 	if e != ChainOK {
 		return off, length, chainResult[e]
 	}
-	return insert(buf, off, length, l3off, ip, &c, tag)
+	shimmed := nh == ProtoShim6 && flags&walkNonFirstFragment == 0
+	return insert(buf, off, length, l3off, ip, shimmed, insertOff, insertField, tag)
 }
 
 // InsertShim6PayloadWithChain is InsertShim6Payload for a caller that has
@@ -148,13 +149,15 @@ func InsertShim6PayloadWithChain(buf []byte, off, length, l3off int, c *Chain, t
 		c.InsertOffset < IPv6MinimumSize || c.InsertOffset > IPv6MinimumSize+int(ip.PayloadLength()) {
 		return off, length, ShimChainMismatch
 	}
-	return insert(buf, off, length, l3off, ip, c, tag)
+	_, shimmed := c.Shim6()
+	return insert(buf, off, length, l3off, ip, shimmed, c.InsertOffset, c.InsertNextHeaderField, tag)
 }
 
 // insert does the work of InsertShim6Payload once the frame is known to be
-// IPv6 and c's insertion point lies inside it.
-func insert(buf []byte, off, length, l3off int, ip IPv6, c *Chain, tag uint64) (newOff, newLen int, r ShimResult) {
-	if _, ok := c.Shim6(); ok {
+// IPv6 and the insertion point (insertOff, named by the Next Header field
+// at insertField) lies inside it; shimmed says the chain has a Shim6 header.
+func insert(buf []byte, off, length, l3off int, ip IPv6, shimmed bool, insertOff, insertField int, tag uint64) (newOff, newLen int, r ShimResult) {
+	if shimmed {
 		return off, length, ShimAlreadyShimmed
 	}
 	if int(ip.PayloadLength())+Shim6PayloadSize > maxPayloadLength {
@@ -164,12 +167,12 @@ func insert(buf []byte, off, length, l3off int, ip IPv6, c *Chain, tag uint64) (
 		return off, length, ShimNoHeadroom
 	}
 	newOff, newLen = off-Shim6PayloadSize, length+Shim6PayloadSize
-	lead := l3off + c.InsertOffset
+	lead := l3off + insertOff
 	// copy is memmove: the overlapping move toward the front is safe.
 	copy(buf[newOff:newOff+lead], buf[off:off+lead])
 	ip = IPv6(buf[newOff+l3off : newOff+newLen])
-	field := &ip[c.InsertNextHeaderField]
-	Shim6Payload(ip[c.InsertOffset:c.InsertOffset+Shim6PayloadSize]).Encode(*field, tag)
+	field := &ip[insertField]
+	Shim6Payload(ip[insertOff:insertOff+Shim6PayloadSize]).Encode(*field, tag)
 	*field = ProtoShim6
 	ip.SetPayloadLength(ip.PayloadLength() + Shim6PayloadSize)
 	return newOff, newLen, ShimOK
@@ -194,11 +197,14 @@ func StripShim6Payload(buf []byte, off, length, l3off int) (newOff, newLen int, 
 	if r != ShimOK {
 		return off, length, r
 	}
-	c, e := WalkExtensions(ip)
+	nh, _, flags, at, field, _, _, e := walk(ip)
 	if e != ChainOK {
 		return off, length, chainResult[e]
 	}
-	return strip(buf, off, length, l3off, ip, &c)
+	if nh != ProtoShim6 || flags&walkNonFirstFragment != 0 {
+		return off, length, ShimNoPayloadHeader
+	}
+	return strip(buf, off, length, l3off, ip, at, field)
 }
 
 // StripShim6PayloadWithChain is StripShim6Payload for a caller that has
@@ -212,20 +218,21 @@ func StripShim6PayloadWithChain(buf []byte, off, length, l3off int, c *Chain) (n
 	if r != ShimOK {
 		return off, length, r
 	}
-	if at, ok := c.Shim6(); ok && (c.NextHeaderField < 0 || c.NextHeaderField >= at ||
-		at+Shim6PayloadSize > IPv6MinimumSize+int(ip.PayloadLength()) || ip[c.NextHeaderField] != ProtoShim6) {
-		return off, length, ShimChainMismatch
-	}
-	return strip(buf, off, length, l3off, ip, c)
-}
-
-// strip does the work of StripShim6Payload once the frame is known to be
-// IPv6 and, if c names a Shim6 header, that header lies inside it.
-func strip(buf []byte, off, length, l3off int, ip IPv6, c *Chain) (newOff, newLen int, r ShimResult) {
 	at, ok := c.Shim6()
 	if !ok {
 		return off, length, ShimNoPayloadHeader
 	}
+	if c.NextHeaderField < 0 || c.NextHeaderField >= at ||
+		at+Shim6PayloadSize > IPv6MinimumSize+int(ip.PayloadLength()) || ip[c.NextHeaderField] != ProtoShim6 {
+		return off, length, ShimChainMismatch
+	}
+	return strip(buf, off, length, l3off, ip, at, c.NextHeaderField)
+}
+
+// strip does the work of StripShim6Payload once the frame is known to be
+// IPv6 with a Shim6 header at at, inside the packet, named by the Next
+// Header field at field.
+func strip(buf []byte, off, length, l3off int, ip IPv6, at, field int) (newOff, newLen int, r ShimResult) {
 	sh := Shim6(ip[at:])
 	if !sh.IsPayload() {
 		return off, length, ShimControlMessage
@@ -233,7 +240,7 @@ func strip(buf []byte, off, length, l3off int, ip IPv6, c *Chain) (newOff, newLe
 	if sh.HdrExtLen() != 0 {
 		return off, length, ShimBadPayloadHeader
 	}
-	ip[c.NextHeaderField] = sh.NextHeader()
+	ip[field] = sh.NextHeader()
 	ip.SetPayloadLength(ip.PayloadLength() - Shim6PayloadSize)
 	lead := l3off + at
 	newOff, newLen = off+Shim6PayloadSize, length-Shim6PayloadSize
