@@ -244,17 +244,27 @@ func checkWithChain(t *testing.T, data []byte, l3, room int, tag uint64) {
 		InsertOffset:          int(int16(tag >> 40)),
 		InsertNextHeaderField: int(int8(tag >> 56)),
 	}
-	for _, insert := range []bool{false, true} {
-		buf := withHeadroom(data, room)
-		var off, n int
-		var r ShimResult
-		if insert {
-			off, n, r = InsertShim6PayloadWithChain(buf, room, len(data), l3, &bogus, tag)
-		} else {
-			off, n, r = StripShim6PayloadWithChain(buf, room, len(data), l3, &bogus)
-		}
-		if r == ShimOK && (off < 0 || n < 0 || off+n > len(buf)) {
-			t.Fatalf("bogus chain %+v: frame %d+%d outside a %d-byte buffer", bogus, off, n, len(buf))
+	// And one of full-width values, near the ends of int.
+	huge := Chain{
+		NextHeader:            ProtoShim6,
+		Offset:                int(int64(tag)),
+		NextHeaderField:       int(int64(tag) >> 7),
+		InsertOffset:          int(int64(tag) >> 1),
+		InsertNextHeaderField: int(int64(tag) >> 9),
+	}
+	for _, bc := range []*Chain{&bogus, &huge} {
+		for _, insert := range []bool{false, true} {
+			buf := withHeadroom(data, room)
+			var off, n int
+			var r ShimResult
+			if insert {
+				off, n, r = InsertShim6PayloadWithChain(buf, room, len(data), l3, bc, tag)
+			} else {
+				off, n, r = StripShim6PayloadWithChain(buf, room, len(data), l3, bc)
+			}
+			if r == ShimOK && (off < 0 || n < 0 || off+n > len(buf)) {
+				t.Fatalf("bogus chain %+v: frame %d+%d outside a %d-byte buffer", *bc, off, n, len(buf))
+			}
 		}
 	}
 }

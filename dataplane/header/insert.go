@@ -222,8 +222,10 @@ func StripShim6PayloadWithChain(buf []byte, off, length, l3off int, c *Chain) (n
 	if !ok {
 		return off, length, ShimNoPayloadHeader
 	}
+	// at > end-8 rather than at+8 > end: at comes from the caller and may
+	// be large enough to overflow.
 	if c.NextHeaderField < 0 || c.NextHeaderField >= at ||
-		at+Shim6PayloadSize > IPv6MinimumSize+int(ip.PayloadLength()) || ip[c.NextHeaderField] != ProtoShim6 {
+		at > IPv6MinimumSize+int(ip.PayloadLength())-Shim6PayloadSize || ip[c.NextHeaderField] != ProtoShim6 {
 		return off, length, ShimChainMismatch
 	}
 	return strip(buf, off, length, l3off, ip, at, c.NextHeaderField)

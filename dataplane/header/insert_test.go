@@ -2,6 +2,7 @@ package header
 
 import (
 	"bytes"
+	"math"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -301,6 +302,8 @@ func TestWithChainMismatch(t *testing.T) {
 		{"strip field does not say 140", g.shimmed, Chain{NextHeader: ProtoShim6, Offset: 80, NextHeaderField: 48}, false, ShimChainMismatch},
 		{"strip header past the packet", g.shimmed, Chain{NextHeader: ProtoShim6, Offset: 112, NextHeaderField: 56}, false, ShimChainMismatch},
 		{"strip field negative", g.shimmed, Chain{NextHeader: ProtoShim6, Offset: 80, NextHeaderField: -3}, false, ShimChainMismatch},
+		{"strip header offset near MaxInt", g.shimmed, Chain{NextHeader: ProtoShim6, Offset: math.MaxInt - 3, NextHeaderField: 1000}, false, ShimChainMismatch},
+		{"insert offset near MaxInt", g.plain, Chain{InsertOffset: math.MaxInt - 3, InsertNextHeaderField: 1000}, true, ShimChainMismatch},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
