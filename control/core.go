@@ -255,9 +255,9 @@ func (c *Core) publish() {
 		}
 		f.Ports = append(f.Ports, dataplane.PortInfo{Role: s.Role, MAC: p.MAC(), MTU: mtu})
 		for _, a := range s.Addresses {
-			f.Local = append(f.Local, dataplane.AddrKey(a))
+			f.AddLocal(a)
 		}
-		f.Local = append(f.Local, dataplane.AddrKey(c.linkLocs[i]))
+		f.AddLocal(c.linkLocs[i])
 		switch s.Role {
 		case dataplane.RoleInside:
 			f.Inside = uint16(i)

@@ -98,13 +98,26 @@ type Forwarding struct {
 	// included), as [2]uint64 so the usual miss costs one compare per entry.
 	// They are few; a linear scan beats hashing here.
 	Local [][2]uint64
+	// localBloom has bit lo&63 set for the low word lo of every local
+	// address, so most packets (not for us) leave IsLocal after one AND.
+	localBloom uint64
 	// Neighbors maps inside destinations to their MACs.
 	Neighbors map[[16]byte][6]byte
+}
+
+// AddLocal adds one of our own addresses.
+func (f *Forwarding) AddLocal(a netip.Addr) {
+	k := AddrKey(a)
+	f.Local = append(f.Local, k)
+	f.localBloom |= 1 << (k[1] & 63)
 }
 
 // IsLocal reports whether a is one of our own addresses.
 func (f *Forwarding) IsLocal(a *[16]byte) bool {
 	hi, lo := binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(a[8:])
+	if f.localBloom&(1<<(lo&63)) == 0 {
+		return false
+	}
 	for _, l := range f.Local {
 		if l[1] == lo && l[0] == hi {
 			return true

@@ -134,7 +134,7 @@ func (w *Worker) Poll() int {
 		}
 		total += n
 		c[PortCounter(pi, PortRxPackets)] += uint64(n)
-		w.processBurst(w.rx[:n], fwd)
+		w.processBurst(w.rx[:n], pi, fwd)
 	}
 	for pi, h := range w.cfg.Handoff {
 		if h == nil {
@@ -158,20 +158,30 @@ func (w *Worker) Poll() int {
 // processBurst classifies the whole burst, then dispatches it: two passes, so
 // the classify loop stays small and hot and the dispatch loop touches only
 // the tx buffers.
-func (w *Worker) processBurst(pkts []ports.Packet, fwd *Forwarding) {
+func (w *Worker) processBurst(pkts []ports.Packet, port int, fwd *Forwarding) {
 	c := &w.Counters.local
-	for i := range pkts {
-		c[PortCounter(int(pkts[i].Port), PortRxBytes)] += uint64(pkts[i].Len)
-		out, why := classify(&pkts[i], fwd)
-		if why != DropNone {
-			c[DropCounter(why)]++
-			c[PortCounter(int(pkts[i].Port), PortDrops)]++
-		}
+	var rxBytes uint64
+	first := classify(&pkts[0], fwd, c)
+	same := first < outControl
+	w.next[0] = first
+	rxBytes += uint64(pkts[0].Len)
+	for i := 1; i < len(pkts); i++ {
+		rxBytes += uint64(pkts[i].Len)
+		out := classify(&pkts[i], fwd, c)
 		w.next[i] = out
+		same = same && out == first
+	}
+	c[PortCounter(port, PortRxBytes)] += rxBytes
+	if same && w.tx[first].n == 0 {
+		// The usual case: the whole burst leaves by one port. Send it from
+		// the rx array as it is, without copying it into a tx buffer.
+		w.transmit(int(first), pkts)
+		return
 	}
 	for i := range pkts {
 		switch out := w.next[i]; out {
 		case outDrop:
+			c[PortCounter(port, PortDrops)]++
 			w.put(&w.drop, pkts[i])
 		case outControl:
 			w.put(&w.ctl, pkts[i])
@@ -193,33 +203,19 @@ func (w *Worker) put(b *txBuf, p ports.Packet) {
 // and frees the drops. Whatever a queue or the ring does not take is counted
 // and freed: a worker never waits.
 func (w *Worker) flush() {
-	c := &w.Counters.local
 	for pi := range w.cfg.Ports {
-		b := &w.tx[pi]
-		if b.n == 0 {
-			continue
+		if b := &w.tx[pi]; b.n > 0 {
+			w.transmit(pi, b.pkts[:b.n])
+			b.n = 0
 		}
-		sent := w.cfg.Ports[pi].TxBurst(w.cfg.TxQueue, b.pkts[:b.n])
-		var bytes uint64
-		for i := 0; i < sent; i++ {
-			bytes += uint64(b.pkts[i].Len)
-		}
-		c[CounterTxPackets] += uint64(sent)
-		c[PortCounter(pi, PortTxPackets)] += uint64(sent)
-		c[PortCounter(pi, PortTxBytes)] += bytes
-		if sent < b.n {
-			c[DropCounter(DropTxFull)] += uint64(b.n - sent)
-			c[PortCounter(pi, PortDrops)] += uint64(b.n - sent)
-			w.freeLater(b.pkts[sent:b.n])
-		}
-		b.n = 0
 	}
+	c := &w.Counters.local
 	if w.ctl.n > 0 {
 		took := w.cfg.Control.MpEnqueueBurst(w.ctl.pkts[:w.ctl.n])
 		c[CounterToControl] += uint64(took)
 		if took < w.ctl.n {
 			c[DropCounter(DropControlRingFull)] += uint64(w.ctl.n - took)
-			w.freeLater(w.ctl.pkts[took:w.ctl.n])
+			w.freePkts(w.ctl.pkts[took:w.ctl.n])
 		}
 		w.ctl.n = 0
 	}
@@ -229,11 +225,28 @@ func (w *Worker) flush() {
 	}
 }
 
-// freeLater frees packets that a tx queue or the ring refused. Buffers of
-// any port can be freed through any port: they come from one pool per
-// socket, and the backends free to the buffer's own pool.
-func (w *Worker) freeLater(pkts []ports.Packet) { w.freePkts(pkts) }
+// transmit sends pkts on port pi's tx queue; what the queue does not take
+// is counted and freed: a worker never waits.
+func (w *Worker) transmit(pi int, pkts []ports.Packet) {
+	c := &w.Counters.local
+	sent := w.cfg.Ports[pi].TxBurst(w.cfg.TxQueue, pkts)
+	var bytes uint64
+	for i := 0; i < sent; i++ {
+		bytes += uint64(pkts[i].Len)
+	}
+	c[CounterTxPackets] += uint64(sent)
+	c[PortCounter(pi, PortTxPackets)] += uint64(sent)
+	c[PortCounter(pi, PortTxBytes)] += bytes
+	if sent < len(pkts) {
+		c[DropCounter(DropTxFull)] += uint64(len(pkts) - sent)
+		c[PortCounter(pi, PortDrops)] += uint64(len(pkts) - sent)
+		w.freePkts(pkts[sent:])
+	}
+}
 
+// freePkts frees packets that were dropped or refused. Buffers of any port
+// can be freed through any port: they come from one pool per socket, and
+// the backends free to the buffer's own pool.
 func (w *Worker) freePkts(pkts []ports.Packet) {
 	if len(pkts) > 0 {
 		w.cfg.Ports[0].Free(pkts)
@@ -242,8 +255,16 @@ func (w *Worker) freePkts(pkts []ports.Packet) {
 
 // classify decides one packet's fate and, for packets it forwards, rewrites
 // the Ethernet header and hop limit. It returns the egress port index,
-// outControl, or outDrop with the reason.
-func classify(p *ports.Packet, f *Forwarding) (uint16, DropReason) {
+// outControl, or outDrop, having counted the drop's reason in c.
+func classify(p *ports.Packet, f *Forwarding, c *[numCounters]uint64) uint16 {
+	out, why := route(p, f)
+	if why != DropNone {
+		c[DropCounter(why)]++
+	}
+	return out
+}
+
+func route(p *ports.Packet, f *Forwarding) (uint16, DropReason) {
 	frame := p.Frame()
 	if len(frame) < header.EthernetMinimumSize {
 		return outDrop, DropTruncatedEthernet

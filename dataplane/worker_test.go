@@ -39,7 +39,7 @@ func newTestbed(t testing.TB) *testbed {
 		uplink: mem.NewPort(mem.Config{Name: "isp1", Index: 1, MAC: macUplink, Pool: pool}),
 		ring:   mem.NewRing(64),
 	}
-	tb.fwd.Store(&Forwarding{
+	f := &Forwarding{
 		Ports:  []PortInfo{{Role: RoleInside, MAC: macInside, MTU: 1500}, {Role: RoleUplink, MAC: macUplink, MTU: 1500}},
 		Inside: 0,
 		Site:   []Prefix{MakePrefix(netip.MustParsePrefix("2001:db8:1::/48"))},
@@ -47,9 +47,11 @@ func newTestbed(t testing.TB) *testbed {
 			Prefix: MakePrefix(netip.MustParsePrefix("2001:db8:1::/48")), Port: 1,
 			NextHopMAC: macNextHop, Resolved: true,
 		}},
-		Local:     [][2]uint64{AddrKey(insideAddr), AddrKey(uplinkAddr)},
 		Neighbors: map[[16]byte][6]byte{hostAddr.As16(): macHost},
-	})
+	}
+	f.AddLocal(insideAddr)
+	f.AddLocal(uplinkAddr)
+	tb.fwd.Store(f)
 	tb.w = NewWorker(WorkerConfig{
 		Ports: []ports.Port{tb.inside, tb.uplink}, Control: tb.ring, Fwd: &tb.fwd,
 	})
