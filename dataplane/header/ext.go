@@ -122,7 +122,7 @@ type Chain struct {
 // Shim6 returns the offset of the Shim6 header (RFC 5533 §5.1) the walk
 // stopped at, and whether it stopped at one. A non-first fragment whose
 // fragment header names Shim6 does not count: its bytes are fragment data.
-func (c *Chain) Shim6() (off int, ok bool) {
+func (c Chain) Shim6() (off int, ok bool) {
 	if c.NextHeader == ProtoShim6 && !c.NonFirstFragment {
 		return c.Offset, true
 	}
