@@ -39,6 +39,10 @@
 // register themselves from constructors nothing else references; we do not
 // do that.
 //
+// net_tap logs "All rt-signals are in use" at start-up: it looks for a
+// real-time signal without a handler to wake its rx interrupt mode, and
+// the Go runtime handles them all. We poll, so the port works regardless.
+//
 // # Threads
 //
 // EALInit retires the thread rte_eal_init pins to the main lcore. Workers

@@ -257,8 +257,10 @@ func TestPortInfo(t *testing.T) {
 	if l := ringPort.Link(); !l.Up {
 		t.Errorf("Link() = %+v, want up (net_ring is up once started)", l)
 	}
+	// net_ring cannot set its MTU: OpenPort tolerated the ENOTSUP from
+	// the fixture's MTU 1400, and MTU reports the device's own.
 	if mtu := ringPort.MTU(); mtu != 1500 {
-		t.Errorf("MTU() = %d, want DPDK's default 1500", mtu)
+		t.Errorf("MTU() = %d, want the device's 1500", mtu)
 	}
 	if ringPort.RSS() != 0 {
 		t.Errorf("RSS() = %#x: net_ring has no RSS", ringPort.RSS())
@@ -532,10 +534,16 @@ func TestClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// net_null cannot set its MTU (ENOTSUP), which OpenPort tolerates:
-	// MTU reports the device's own.
-	if mtu := p.MTU(); mtu != 1400 && mtu != 1500 {
-		t.Errorf("MTU() = %d, want 1400 or the device's 1500", mtu)
+	if mtu := p.MTU(); mtu != 1400 {
+		t.Errorf("MTU() = %d, want 1400 (net_null can set it)", mtu)
+	}
+	// net_null offers RSS on every IPv6 hash we ask for.
+	if p.RSS() != rssIPv6 {
+		t.Errorf("RSS() = %#x with 2 rx queues, want %#x", p.RSS(), uint64(rssIPv6))
+	}
+	if _, err := OpenPort(PortConfig{Name: "again", Device: "net_null2", Pool: testPool}); err == nil ||
+		!strings.Contains(err.Error(), `port "again" (net_null2): device already opened as port "spare"`) {
+		t.Errorf("opening an open device again: got %v", err)
 	}
 	var pkts [4]ports.Packet
 	n := p.RxBurst(1, pkts[:])

@@ -9,6 +9,7 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"syscall"
 	"unsafe"
 
@@ -76,6 +77,15 @@ type Port struct {
 
 var _ ports.Port = (*Port)(nil)
 
+// opened maps the DPDK port ids of open Ports to their operator's names.
+// Opening a started device again would fail with a bare EBUSY from
+// rte_eth_dev_configure, and opening a stopped one would take it from
+// under its first owner; the map turns both into a clear error.
+var opened struct {
+	sync.Mutex
+	names map[uint16]string
+}
+
 // OpenPort finds cfg.Device, configures it (RSS over IPv6 when the device
 // supports it and RxQueues > 1; no scatter, no offloads), sets up its queues
 // with buffers from cfg.Pool, applies MTU and promiscuous mode and starts
@@ -106,15 +116,37 @@ func OpenPort(cfg PortConfig) (*Port, error) {
 		return nil, &Error{Object: p.obj, Op: "rte_eth_dev_get_port_by_name", Errno: int(-ret),
 			Hint: "no such DPDK device: give it to EAL (e.g. --vdev=net_null0, or a PCI address bound to a DPDK driver) and check that its driver loaded"}
 	}
+	opened.Lock()
+	if other, ok := opened.names[uint16(p.id)]; ok {
+		opened.Unlock()
+		return nil, fmt.Errorf("dpdk: %s: device already opened as port %q", p.obj, other)
+	}
+	if opened.names == nil {
+		opened.names = map[uint16]string{}
+	}
+	opened.names[uint16(p.id)] = cfg.Name
+	opened.Unlock()
+	if err := p.open(); err != nil {
+		opened.Lock()
+		delete(opened.names, uint16(p.id))
+		opened.Unlock()
+		return nil, err
+	}
+	return p, nil
+}
+
+// open does OpenPort's work once the device is found and claimed.
+func (p *Port) open() error {
+	cfg := p.cfg
 	p.socket = int(C.rte_eth_dev_socket_id(p.id))
 
 	var maxRx, maxTx C.uint16_t
 	var rssCapa C.uint64_t
 	if ret := C.shim6_dev_info(p.id, &maxRx, &maxTx, &rssCapa); ret != 0 {
-		return nil, newError(p.obj, "rte_eth_dev_info_get", ret)
+		return newError(p.obj, "rte_eth_dev_info_get", ret)
 	}
 	if p.cfg.RxQueues > uint16(maxRx) || p.cfg.TxQueues > uint16(maxTx) {
-		return nil, fmt.Errorf("dpdk: %s: %d rx and %d tx queues asked for, the device has at most %d and %d",
+		return fmt.Errorf("dpdk: %s: %d rx and %d tx queues asked for, the device has at most %d and %d",
 			p.obj, p.cfg.RxQueues, p.cfg.TxQueues, maxRx, maxTx)
 	}
 	if p.cfg.RxQueues > 1 {
@@ -123,21 +155,20 @@ func OpenPort(cfg PortConfig) (*Port, error) {
 	if cfg.MTU != 0 {
 		room := int(C.rte_pktmbuf_data_room_size(p.pool)) - ports.Headroom
 		if cfg.MTU < C.RTE_ETHER_MIN_MTU || cfg.MTU+maxL2Overhead > room {
-			return nil, fmt.Errorf("dpdk: %s: MTU %d does not fit: it must be at least %d, and a frame (MTU + %d) must fit one %d-byte mbuf of pool %q, since ports run without scatter",
+			return fmt.Errorf("dpdk: %s: MTU %d does not fit: it must be at least %d, and a frame (MTU + %d) must fit one %d-byte mbuf of pool %q, since ports run without scatter",
 				p.obj, cfg.MTU, C.RTE_ETHER_MIN_MTU, maxL2Overhead, room, cfg.Pool.name)
 		}
 	}
 
 	if ret := C.shim6_port_configure(p.id, C.uint16_t(p.cfg.RxQueues), C.uint16_t(p.cfg.TxQueues), C.uint64_t(p.rss)); ret != 0 {
-		return nil, newError(p.obj, "rte_eth_dev_configure", ret)
+		return newError(p.obj, "rte_eth_dev_configure", ret)
 	}
 	// From here a failure must undo the configuration and free C memory.
-	err := p.setup()
-	if err != nil {
+	if err := p.setup(); err != nil {
 		p.release()
-		return nil, err
+		return err
 	}
-	return p, nil
+	return nil
 }
 
 func (p *Port) setup() error {
@@ -330,5 +361,8 @@ func (p *Port) release() error {
 		C.rte_free(unsafe.Pointer(q))
 	}
 	p.rxq, p.txq = nil, nil
+	opened.Lock()
+	delete(opened.names, uint16(p.id))
+	opened.Unlock()
 	return err
 }

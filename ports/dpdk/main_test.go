@@ -76,7 +76,7 @@ func openFixtures() error {
 		return err
 	}
 	if ringPort, err = OpenPort(PortConfig{Index: ringIndex, Name: "loop", Device: "net_ring0",
-		RxQueues: 2, TxQueues: 2, Pool: testPool}); err != nil {
+		RxQueues: 2, TxQueues: 2, MTU: 1400, Pool: testPool}); err != nil {
 		return err
 	}
 	if nullSrc, err = OpenPort(PortConfig{Index: 1, Name: "src", Device: "net_null0", Pool: testPool}); err != nil {

@@ -57,7 +57,9 @@ func LcoreID() int {
 // SetThreadAffinity pins the calling OS thread to cpus and tells DPDK, which
 // records the thread's NUMA socket from it. Precondition: the goroutine has
 // called runtime.LockOSThread; otherwise the pin lands on whichever runtime
-// thread happens to run it.
+// thread happens to run it. Let the goroutine exit still locked, so the
+// runtime destroys the pinned thread instead of reusing it for other
+// goroutines.
 func SetThreadAffinity(cpus ...int) error {
 	if len(cpus) == 0 {
 		return fmt.Errorf("dpdk: SetThreadAffinity: no CPUs given")
