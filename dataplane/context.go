@@ -168,6 +168,10 @@ func newPairIndex(capacity int) *pairIndex {
 	return &pairIndex{e: make([]atomic.Uint64, n), mask: uint64(n - 1)}
 }
 
+// PairHash is the table's keyed hash of a ULID pair, for workers that keep
+// per-pair state of their own (the deferred-establishment counts).
+func (t *ContextTable) PairHash(l, p *[16]byte) uint64 { return t.pairHash(l, p) }
+
 // pairHash hashes a ULID pair: two multiply-xorshift rounds over the four
 // words, keyed per table so remote parties cannot aim for long probe chains.
 func (t *ContextTable) pairHash(l, p *[16]byte) uint64 {

@@ -38,6 +38,19 @@ const (
 	DropControlRingFull
 	// DropTxFull: the egress port's tx queue did not take the packet.
 	DropTxFull
+	// DropBadExtensions: the extension-header chain is malformed (runs past
+	// the packet, too long, hop-by-hop not first).
+	DropBadExtensions
+	// DropUnknownTag: a Shim6 payload packet whose receiver context tag
+	// names no context (RFC 5533 §7.17: the control core may send R1bis).
+	DropUnknownTag
+	// DropNoHeadroom: no room in front of the packet for the 8-byte Shim6
+	// payload header.
+	DropNoHeadroom
+	// DropShimRewrite: the payload header could not be inserted or
+	// stripped (packet already shimmed, payload length overflow, bad
+	// payload header).
+	DropShimRewrite
 	numDropReasons
 )
 
@@ -55,6 +68,10 @@ var dropInfo = [numDropReasons]struct{ name, help string }{
 	DropHairpin:           {"hairpin", "from inside to an inside destination"},
 	DropControlRingFull:   {"control_ring_full", "control ring had no room"},
 	DropTxFull:            {"tx_full", "egress tx queue did not take the packet"},
+	DropBadExtensions:     {"bad_extensions", "malformed IPv6 extension-header chain"},
+	DropUnknownTag:        {"unknown_tag", "Shim6 payload packet with an unknown receiver context tag"},
+	DropNoHeadroom:        {"no_headroom", "no headroom for the Shim6 payload header"},
+	DropShimRewrite:       {"shim_rewrite", "Shim6 payload header could not be inserted or stripped"},
 }
 
 // String returns the reason's metric label.
@@ -96,6 +113,15 @@ const (
 	CounterRxPackets
 	CounterTxPackets
 	CounterToControl
+	// CounterRewritten counts outbound packets given locators and a Shim6
+	// payload header.
+	CounterRewritten
+	// CounterStripped counts inbound payload packets restored to ULIDs.
+	CounterStripped
+	// CounterMSSClamped counts TCP SYNs whose MSS option was lowered.
+	CounterMSSClamped
+	// CounterEvents counts events handed to the control core.
+	CounterEvents
 	numScalarCounters
 )
 

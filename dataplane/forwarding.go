@@ -147,6 +147,16 @@ func (f *Forwarding) UplinkFor(src *[16]byte) *Uplink {
 	return nil
 }
 
+// UplinkOnPort returns the uplink on port, or nil.
+func (f *Forwarding) UplinkOnPort(port uint16) *Uplink {
+	for i := range f.Uplinks {
+		if f.Uplinks[i].Port == port {
+			return &f.Uplinks[i]
+		}
+	}
+	return nil
+}
+
 // AddrKey converts an address to the form Local holds.
 func AddrKey(a netip.Addr) [2]uint64 {
 	b := a.As16()

@@ -55,6 +55,8 @@ type WorkerConfig struct {
 	// Handoff, indexed by port, is set on worker 0 for ports whose device
 	// has no spare tx queue for the control core; see Handoff.
 	Handoff []*Handoff
+	// Shim connects the worker to the context table; zero value: no shim.
+	Shim ShimConfig
 }
 
 type txBuf struct {
@@ -77,6 +79,8 @@ type Worker struct {
 	ctl    txBuf
 	drop   txBuf
 	bursts uint64
+	shim   ShimConfig
+	sh     shimState
 }
 
 // NewWorker makes a worker; Run starts it.
@@ -84,7 +88,14 @@ func NewWorker(cfg WorkerConfig) *Worker {
 	if len(cfg.Ports) > MaxPorts {
 		panic("dataplane: more than MaxPorts ports")
 	}
-	return &Worker{cfg: cfg}
+	w := &Worker{cfg: cfg, shim: cfg.Shim}
+	if w.shim.Contexts != nil && w.shim.Feedback == nil {
+		w.shim.Feedback = NewFeedback(w.shim.Contexts.Capacity())
+	}
+	if w.shim.Tick == nil {
+		w.shim.Tick = new(atomic.Uint32)
+	}
+	return w
 }
 
 // Stop asks Run to return after its current round.
@@ -126,6 +137,7 @@ func (w *Worker) Poll() int {
 	c := &w.Counters.local
 	c[CounterPolls]++
 	fwd := w.cfg.Fwd.Load()
+	w.sh.tick = w.shim.Tick.Load()
 	total := 0
 	for pi, p := range w.cfg.Ports {
 		n := p.RxBurst(w.cfg.RxQueue, w.rx[:])
@@ -161,13 +173,13 @@ func (w *Worker) Poll() int {
 func (w *Worker) processBurst(pkts []ports.Packet, port int, fwd *Forwarding) {
 	c := &w.Counters.local
 	var rxBytes uint64
-	first := classify(&pkts[0], fwd, c)
+	first := w.classify(&pkts[0], fwd)
 	same := first < outControl
 	w.next[0] = first
 	rxBytes += uint64(pkts[0].Len)
 	for i := 1; i < len(pkts); i++ {
 		rxBytes += uint64(pkts[i].Len)
-		out := classify(&pkts[i], fwd, c)
+		out := w.classify(&pkts[i], fwd)
 		w.next[i] = out
 		same = same && out == first
 	}
@@ -254,17 +266,17 @@ func (w *Worker) freePkts(pkts []ports.Packet) {
 }
 
 // classify decides one packet's fate and, for packets it forwards, rewrites
-// the Ethernet header and hop limit. It returns the egress port index,
-// outControl, or outDrop, having counted the drop's reason in c.
-func classify(p *ports.Packet, f *Forwarding, c *[numCounters]uint64) uint16 {
-	out, why := route(p, f)
+// them for their egress. It returns the egress port index, outControl, or
+// outDrop, having counted the drop's reason.
+func (w *Worker) classify(p *ports.Packet, f *Forwarding) uint16 {
+	out, why := w.route(p, f)
 	if why != DropNone {
-		c[DropCounter(why)]++
+		w.Counters.local[DropCounter(why)]++
 	}
 	return out
 }
 
-func route(p *ports.Packet, f *Forwarding) (uint16, DropReason) {
+func (w *Worker) route(p *ports.Packet, f *Forwarding) (uint16, DropReason) {
 	frame := p.Frame()
 	if len(frame) < header.EthernetMinimumSize {
 		return outDrop, DropTruncatedEthernet
@@ -282,9 +294,10 @@ func route(p *ports.Packet, f *Forwarding) (uint16, DropReason) {
 	case header.IPv6BadLength:
 		return outDrop, DropBadLength
 	}
-	// Drop Ethernet padding, so that what we forward (and later rewrite) is
+	// Drop Ethernet padding, so that what we forward (and rewrite) is
 	// exactly the IPv6 packet.
 	p.Len = uint16(header.EthernetMinimumSize + header.IPv6MinimumSize + int(ip.PayloadLength()))
+	ip = ip[:header.IPv6MinimumSize+int(ip.PayloadLength())]
 	src, dst := ip.Src(), ip.Dst()
 	if dst[0] == 0xff {
 		// Multicast: Neighbor Discovery and MLD go to the control core, the
@@ -300,38 +313,10 @@ func route(p *ports.Packet, f *Forwarding) (uint16, DropReason) {
 	if isLinkLocal(dst) || isLinkLocal(src) {
 		return outDrop, DropLinkLocal
 	}
-	var out uint16
-	var dmac [6]byte
 	if p.Port == f.Inside {
-		if f.InSite(dst) {
-			return outDrop, DropHairpin
-		}
-		up := f.UplinkFor(src)
-		if up == nil {
-			return outDrop, DropSourceNotInSite
-		}
-		if !up.Resolved {
-			return outControl, DropNone
-		}
-		out, dmac = up.Port, up.NextHopMAC
-	} else {
-		if !f.InSite(dst) {
-			return outDrop, DropNotForSite
-		}
-		mac, ok := f.Neighbors[*dst]
-		if !ok {
-			return outControl, DropNone
-		}
-		out, dmac = f.Inside, mac
+		return w.outbound(p, ip, f)
 	}
-	// Hop limit expiry and packets too big for the egress link become ICMPv6
-	// errors, which the control core builds and rate-limits.
-	if ip.HopLimit() <= 1 || header.IPv6MinimumSize+int(ip.PayloadLength()) > f.Ports[out].MTU {
-		return outControl, DropNone
-	}
-	ip.SetHopLimit(ip.HopLimit() - 1)
-	eth.SetAddresses(&dmac, &f.Ports[out].MAC)
-	return out, DropNone
+	return w.inbound(p, ip, f)
 }
 
 func isLinkLocal(a *[16]byte) bool { return a[0] == 0xfe && a[1]&0xc0 == 0x80 }

@@ -1,0 +1,325 @@
+package dataplane
+
+import (
+	"encoding/binary"
+	"sync/atomic"
+
+	"shim6d/dataplane/header"
+	"shim6d/ports"
+)
+
+// ShimConfig connects a worker to the shim's shared state. A worker with a
+// nil Contexts only forwards.
+type ShimConfig struct {
+	Contexts *ContextTable
+	// Feedback is this worker's own REAP feedback (RFC 5534 §2.2): it
+	// alone writes it, the control core reads it.
+	Feedback *Feedback
+	// Tick is the coarse clock the control core advances (see Feedback).
+	Tick *atomic.Uint32
+	// Events carries establish and unknown-tag events to the control core.
+	Events *EventRing
+	// MSSClamp, when non-zero, is the largest TCP MSS a SYN may announce
+	// as it crosses: the uplink MTU less the IPv6, TCP and Shim6 headers,
+	// so the peer's segments still fit once a context adds 8 bytes.
+	MSSClamp uint16
+	// EstablishAfter is the deferred-establishment threshold: a ULID pair
+	// without a context that sends this many packets within
+	// establishWindow ticks raises EventEstablish. 0 never does.
+	EstablishAfter uint32
+}
+
+// Feedback is one worker's per-context "last sent" and "last received"
+// ticks, indexed by context slot. The worker stores a tick only when it
+// changes, so a busy context costs one load per packet and one store per
+// tick; the control core compares the arrays with its timers (RFC 5534
+// §2.2 Send and Keepalive timers).
+type Feedback struct {
+	Sent []atomic.Uint32
+	Recv []atomic.Uint32
+}
+
+// NewFeedback sizes feedback arrays for a context table.
+func NewFeedback(capacity int) *Feedback {
+	return &Feedback{Sent: make([]atomic.Uint32, capacity), Recv: make([]atomic.Uint32, capacity)}
+}
+
+func note(a []atomic.Uint32, slot uint32, tick uint32) {
+	if a[slot].Load() != tick {
+		a[slot].Store(tick)
+	}
+}
+
+// establishWindow is how many ticks a pair's packet count lives, and
+// establishSlots the size of the per-worker count table: bounded memory,
+// where a collision only restarts a count.
+const (
+	establishWindow = 100
+	establishSlots  = 4096
+	tagLimitSlots   = 1024
+)
+
+type establishSlot struct {
+	key   uint64
+	count uint32
+	tick  uint32
+}
+
+// shimState is a worker's private shim state.
+type shimState struct {
+	ctx       Context
+	tick      uint32
+	establish [establishSlots]establishSlot
+	// tagLimit remembers, per source hash, the tick of the last
+	// unknown-tag event, so one source gets at most one event a tick.
+	tagLimit [tagLimitSlots]struct{ key, tick uint32 }
+	ev       Event
+}
+
+// outbound routes a packet from inside: its context decides whether it
+// leaves as it is or with locators and a payload header.
+func (w *Worker) outbound(p *ports.Packet, ip header.IPv6, f *Forwarding) (uint16, DropReason) {
+	src, dst := ip.Src(), ip.Dst()
+	if f.InSite(dst) {
+		return outDrop, DropHairpin
+	}
+	if t := w.shim.Contexts; t != nil {
+		if t.LookupULIDs(src, dst, &w.sh.ctx) {
+			note(w.shim.Feedback.Sent, w.sh.ctx.Slot, w.sh.tick)
+			if w.sh.ctx.Flags&CtxRewrite != 0 {
+				return w.rewriteOut(p, ip, f)
+			}
+		} else if w.shim.EstablishAfter > 0 {
+			w.countForEstablish(p.Port, src, dst)
+		}
+	}
+	up := f.UplinkFor(src)
+	if up == nil {
+		return outDrop, DropSourceNotInSite
+	}
+	if !up.Resolved {
+		return outControl, DropNone
+	}
+	return w.forward(p, ip, f, up.Port, &up.NextHopMAC)
+}
+
+// rewriteOut gives an outbound packet its context's locators and the
+// payload extension header with the peer's tag (RFC 5533 §4.6), and sends
+// it by the uplink that owns the local locator.
+func (w *Worker) rewriteOut(p *ports.Packet, ip header.IPv6, f *Forwarding) (uint16, DropReason) {
+	ctx := &w.sh.ctx
+	up := f.UplinkOnPort(ctx.EgressPort)
+	if up == nil || !up.Resolved || ip.HopLimit() <= 1 ||
+		header.IPv6MinimumSize+int(ip.PayloadLength())+header.Shim6PayloadSize > f.Ports[up.Port].MTU {
+		// Resolution, Time Exceeded, or Packet Too Big with MTU-8: the
+		// control core looks the context up again and knows which.
+		return outControl, DropNone
+	}
+	w.clampMSS(ip)
+	off, n, r := header.InsertShim6Payload(p.Buf, int(p.Off), int(p.Len), header.EthernetMinimumSize, ctx.PeerTag)
+	if r != header.ShimOK {
+		return outDrop, shimDrop(r)
+	}
+	p.Off, p.Len = uint16(off), uint16(n)
+	frame := p.Frame()
+	ip = header.IPv6(frame[header.EthernetMinimumSize:])
+	ip.SetSrc(&ctx.LocLocal)
+	ip.SetDst(&ctx.LocPeer)
+	ip.SetHopLimit(ip.HopLimit() - 1)
+	header.Ethernet(frame).SetAddresses(&up.NextHopMAC, &f.Ports[up.Port].MAC)
+	w.Counters.local[CounterRewritten]++
+	return up.Port, DropNone
+}
+
+// inbound routes a packet from an uplink: payload packets are restored to
+// their ULIDs, control messages and ICMPv6 errors go to the control core.
+func (w *Worker) inbound(p *ports.Packet, ip header.IPv6, f *Forwarding) (uint16, DropReason) {
+	src, dst := ip.Src(), ip.Dst()
+	if !f.InSite(dst) {
+		return outDrop, DropNotForSite
+	}
+	nh := ip.NextHeader()
+	switch {
+	case nh == header.ProtoShim6 || isExtension(nh):
+		chain, cerr := header.WalkExtensions(ip)
+		if cerr != header.ChainOK {
+			return outDrop, DropBadExtensions
+		}
+		if off, ok := chain.Shim6(); ok {
+			return w.restoreIn(p, ip, f, &chain, off)
+		}
+		if chain.NextHeader == header.ProtoICMPv6 && isICMPv6Error(ip, chain.Offset) {
+			return outControl, DropNone
+		}
+	case nh == header.ProtoICMPv6 && isICMPv6Error(ip, header.IPv6MinimumSize):
+		// It may quote a packet we rewrote: the control core translates
+		// the quote back to ULIDs before the host sees it.
+		return outControl, DropNone
+	}
+	if t := w.shim.Contexts; t != nil && t.LookupULIDs(dst, src, &w.sh.ctx) {
+		note(w.shim.Feedback.Recv, w.sh.ctx.Slot, w.sh.tick)
+	}
+	return w.deliver(p, ip, f)
+}
+
+// restoreIn handles a packet with a Shim6 header at off.
+func (w *Worker) restoreIn(p *ports.Packet, ip header.IPv6, f *Forwarding, chain *header.Chain, off int) (uint16, DropReason) {
+	if len(ip) < off+header.Shim6PayloadSize || !header.Shim6(ip[off:]).IsPayload() {
+		return outControl, DropNone // a control message (P = 0)
+	}
+	tag := header.Shim6Payload(ip[off:]).ContextTag()
+	t := w.shim.Contexts
+	if t == nil || !t.LookupTag(tag, &w.sh.ctx) {
+		w.unknownTag(p.Port, ip, tag)
+		return outDrop, DropUnknownTag
+	}
+	o, n, r := header.StripShim6PayloadWithChain(p.Buf, int(p.Off), int(p.Len), header.EthernetMinimumSize, chain)
+	if r != header.ShimOK {
+		return outDrop, shimDrop(r)
+	}
+	p.Off, p.Len = uint16(o), uint16(n)
+	ip = header.IPv6(p.Frame()[header.EthernetMinimumSize:])
+	ip.SetSrc(&w.sh.ctx.ULIDPeer)
+	ip.SetDst(&w.sh.ctx.ULIDLocal)
+	note(w.shim.Feedback.Recv, w.sh.ctx.Slot, w.sh.tick)
+	w.Counters.local[CounterStripped]++
+	return w.deliver(p, ip, f)
+}
+
+// deliver sends a packet to its inside destination.
+func (w *Worker) deliver(p *ports.Packet, ip header.IPv6, f *Forwarding) (uint16, DropReason) {
+	mac, ok := f.Neighbors[*ip.Dst()]
+	if !ok {
+		return outControl, DropNone
+	}
+	return w.forward(p, ip, f, f.Inside, &mac)
+}
+
+// forward finishes an ordinary hop: hop limit, MTU, MSS clamp, MACs.
+func (w *Worker) forward(p *ports.Packet, ip header.IPv6, f *Forwarding, out uint16, dmac *[6]byte) (uint16, DropReason) {
+	// Hop limit expiry and packets too big for the egress link become
+	// ICMPv6 errors, which the control core builds and rate-limits.
+	if ip.HopLimit() <= 1 || header.IPv6MinimumSize+int(ip.PayloadLength()) > f.Ports[out].MTU {
+		return outControl, DropNone
+	}
+	w.clampMSS(ip)
+	ip.SetHopLimit(ip.HopLimit() - 1)
+	header.Ethernet(p.Frame()).SetAddresses(dmac, &f.Ports[out].MAC)
+	return out, DropNone
+}
+
+// TCP layout for MSS clamping (RFC 9293 §3.1, §3.2).
+const (
+	tcpFlagsOff  = 13
+	tcpFlagSYN   = 0x02
+	tcpCheckOff  = 16
+	tcpMinSize   = 20
+	tcpOptMSS    = 2
+	tcpOptMSSLen = 4
+	tcpOptEnd    = 0
+	tcpOptNOP    = 1
+)
+
+// clampMSS lowers the MSS option of a TCP SYN to w.shim.MSSClamp and fixes
+// the checksum incrementally (RFC 1624). Packet Too Big is often filtered,
+// and without the clamp the 8 bytes a context adds break full-sized
+// segments for good. Only TCP right after the fixed header is looked at:
+// SYNs with extension headers are rare enough to leave to PMTUD.
+func (w *Worker) clampMSS(ip header.IPv6) {
+	if w.shim.MSSClamp == 0 || ip.NextHeader() != header.ProtoTCP {
+		return
+	}
+	tcp := ip[header.IPv6MinimumSize:]
+	if len(tcp) < tcpMinSize || tcp[tcpFlagsOff]&tcpFlagSYN == 0 {
+		return
+	}
+	hlen := int(tcp[12]>>4) * 4
+	if hlen < tcpMinSize || hlen > len(tcp) {
+		return
+	}
+	opts := tcp[tcpMinSize:hlen]
+	for i := 0; i < len(opts); {
+		switch opts[i] {
+		case tcpOptEnd:
+			return
+		case tcpOptNOP:
+			i++
+			continue
+		}
+		if i+1 >= len(opts) || opts[i+1] < 2 || i+int(opts[i+1]) > len(opts) {
+			return
+		}
+		if opts[i] == tcpOptMSS && opts[i+1] == tcpOptMSSLen {
+			mss := binary.BigEndian.Uint16(opts[i+2:])
+			if mss > w.shim.MSSClamp {
+				binary.BigEndian.PutUint16(opts[i+2:], w.shim.MSSClamp)
+				check := binary.BigEndian.Uint16(tcp[tcpCheckOff:])
+				binary.BigEndian.PutUint16(tcp[tcpCheckOff:], header.ChecksumUpdate16(check, mss, w.shim.MSSClamp))
+				w.Counters.local[CounterMSSClamped]++
+			}
+			return
+		}
+		i += int(opts[i+1])
+	}
+}
+
+// countForEstablish counts packets of a pair without a context and raises
+// EventEstablish once, when the count reaches the threshold.
+func (w *Worker) countForEstablish(port uint16, src, dst *[16]byte) {
+	h := w.shim.Contexts.PairHash(src, dst)
+	e := &w.sh.establish[h&(establishSlots-1)]
+	if e.key != h || w.sh.tick-e.tick > establishWindow {
+		*e = establishSlot{key: h, tick: w.sh.tick}
+	}
+	e.count++
+	if e.count == w.shim.EstablishAfter && w.shim.Events != nil {
+		w.sh.ev = Event{Kind: EventEstablish, Port: port, Src: *src, Dst: *dst}
+		if w.shim.Events.Push(&w.sh.ev) {
+			w.Counters.local[CounterEvents]++
+		}
+	}
+}
+
+// unknownTag raises EventUnknownTag, at most once a tick per source.
+func (w *Worker) unknownTag(port uint16, ip header.IPv6, tag uint64) {
+	if w.shim.Events == nil {
+		return
+	}
+	src := ip.Src()
+	k := uint32(mix(binary.LittleEndian.Uint64(src[:8]) ^ binary.LittleEndian.Uint64(src[8:])))
+	l := &w.sh.tagLimit[k&(tagLimitSlots-1)]
+	if l.key == k && l.tick == w.sh.tick {
+		return
+	}
+	l.key, l.tick = k, w.sh.tick
+	w.sh.ev = Event{Kind: EventUnknownTag, Port: port, Tag: tag, Src: *src, Dst: *ip.Dst()}
+	if w.shim.Events.Push(&w.sh.ev) {
+		w.Counters.local[CounterEvents]++
+	}
+}
+
+func shimDrop(r header.ShimResult) DropReason {
+	switch r {
+	case header.ShimNoHeadroom:
+		return DropNoHeadroom
+	case header.ShimChainTruncated, header.ShimChainTooLong, header.ShimHopByHopNotFirst:
+		return DropBadExtensions
+	}
+	return DropShimRewrite
+}
+
+// isExtension reports whether nh names an IPv6 extension header that
+// WalkExtensions steps over.
+func isExtension(nh uint8) bool {
+	switch nh {
+	case header.ProtoHopByHop, header.ProtoRouting, header.ProtoFragment, header.ProtoDestOpts, header.ProtoAH:
+		return true
+	}
+	return false
+}
+
+// isICMPv6Error reports whether the ICMPv6 message at off is an error
+// (types 0–127, RFC 4443 §2.1).
+func isICMPv6Error(ip header.IPv6, off int) bool {
+	return off < len(ip) && ip[off] < 128
+}
