@@ -1,0 +1,120 @@
+package dataplane
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"testing"
+
+	"shim6d/dataplane/header"
+	"shim6d/ports"
+)
+
+// benchTable fills a table of n contexts with random ULID pairs under the
+// site's and a peer's prefixes; every context rewrites via isp2.
+func benchTable(b *testing.B, n int) (*ContextTable, [][2][16]byte, []uint64) {
+	b.Helper()
+	tbl, err := NewContextTable(n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	pairs := make([][2][16]byte, 0, n)
+	tags := make([]uint64, 0, n)
+	for i := 0; i < n; i++ {
+		// A site has far fewer hosts than peers: 256 inside hosts, each
+		// with many peers.
+		l, p := hostAddr.As16(), peerULID.As16()
+		l[15] = byte(i)
+		for j := 6; j < 16; j++ {
+			p[j] = byte(rng.Uint32())
+		}
+		ll, pl := l, p
+		ll[5], pl[5] = 2, 4 // locators under isp2's and the peer's second prefix
+		_, tag, err := tbl.Create(ContextSpec{PeerTag: uint64(i + 1), ULIDLocal: l, ULIDPeer: p, LocLocal: ll, LocPeer: pl, EgressPort: 2})
+		if err != nil {
+			b.Fatal(err)
+		}
+		pairs = append(pairs, [2][16]byte{l, p})
+		tags = append(tags, tag)
+	}
+	return tbl, pairs, tags
+}
+
+// benchBursts builds 4096 frames (random contexts) and runs the worker's
+// classify over bursts of 32, re-copying each frame before it is processed
+// because the rewrite changes it in place: ns/pkt includes that copy (a
+// 70-byte memmove, a few ns).
+func runShimBench(b *testing.B, n int, mk func(pairs [][2][16]byte, tags []uint64, i int) []byte, from uint16) {
+	tbl, pairs, tags := benchTable(b, n)
+	sb := newShimbed(b, true)
+	sb.w.shim.Contexts = tbl
+	sb.w.shim.Feedback = NewFeedback(n)
+	sb.w.shim.EstablishAfter = 0
+	f := sb.fwd.Load()
+	for h := 0; h < 256; h++ {
+		a := hostAddr.As16()
+		a[15] = byte(h)
+		f.Neighbors[a] = macHost
+	}
+	const nframes = 4096
+	rng := rand.New(rand.NewPCG(3, 4))
+	tmpl := make([][]byte, nframes)
+	for i := range tmpl {
+		tmpl[i] = mk(pairs, tags, rng.IntN(len(pairs)))
+	}
+	bufs := make([]byte, nframes*256)
+	pk := make([]ports.Packet, nframes)
+	b.ReportMetric(tbl.BytesPerContext(), "B/ctx")
+	b.ResetTimer()
+	pkts := 0
+	for i := 0; pkts < b.N; i++ {
+		base := (i * ports.MaxBurst) % nframes
+		for j := base; j < base+ports.MaxBurst; j++ {
+			p := &pk[j]
+			p.Buf = bufs[j*256 : (j+1)*256]
+			p.Off, p.Len, p.Port = 64, uint16(len(tmpl[j])), from
+			copy(p.Buf[64:], tmpl[j])
+		}
+		for j := base; j < base+ports.MaxBurst; j++ {
+			if sb.w.classify(&pk[j], f) >= outControl {
+				b.Fatalf("packet %d not forwarded", j)
+			}
+		}
+		pkts += ports.MaxBurst
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(pkts), "ns/pkt")
+}
+
+func BenchmarkShim(b *testing.B) {
+	sizes := []int{1 << 10, 1 << 20}
+	if !testing.Short() {
+		sizes = append(sizes, 10_000_000)
+	}
+	for _, n := range sizes {
+		name := fmt.Sprintf("%dK", n>>10)
+		if n >= 1<<20 {
+			name = fmt.Sprintf("%dM", n/1_000_000)
+		}
+		b.Run("outbound_rewrite_insert/"+name, func(b *testing.B) {
+			runShimBench(b, n, func(pairs [][2][16]byte, _ []uint64, i int) []byte {
+				return udpFrame(macInside, macHost, netip.AddrFrom16(pairs[i][0]), netip.AddrFrom16(pairs[i][1]), 64, header.ProtoUDP, nil, "0123456789abcdef")
+			}, 0)
+		})
+		b.Run("inbound_strip/"+name, func(b *testing.B) {
+			runShimBench(b, n, func(pairs [][2][16]byte, tags []uint64, i int) []byte {
+				l, p := pairs[i][0], pairs[i][1]
+				l[5], p[5] = 2, 4
+				f := udpFrame(macIsp2, macNextHop2, netip.AddrFrom16(p), netip.AddrFrom16(l), 64, header.ProtoShim6, shimHeader(header.ProtoUDP, tags[i]), "0123456789abcdef")
+				return f
+			}, 2)
+		})
+		b.Run("outbound_passthrough_no_context/"+name, func(b *testing.B) {
+			runShimBench(b, n, func(pairs [][2][16]byte, _ []uint64, i int) []byte {
+				d := pairs[i][1]
+				d[15] ^= 0x55 // a pair with no context
+				return udpFrame(macInside, macHost, netip.AddrFrom16(pairs[i][0]), netip.AddrFrom16(d), 64, header.ProtoUDP, nil, "0123456789abcdef")
+			}, 0)
+		})
+	}
+}
