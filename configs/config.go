@@ -47,6 +47,8 @@ type Config struct {
 	Daemon    Daemon     `toml:"daemon"`
 	Ports     []Port     `toml:"port"`
 	Neighbors []Neighbor `toml:"neighbor"`
+	Shim      Shim       `toml:"shim"`
+	Contexts  []Context  `toml:"context"`
 	// Source is the file name the configuration came from, for messages.
 	Source string `toml:"-"`
 }
@@ -132,6 +134,46 @@ type Port struct {
 	// Promiscuous puts the port in promiscuous mode. Default true.
 	Promiscuous *bool `toml:"promiscuous"`
 }
+
+// Shim holds the shim's fast-path settings.
+type Shim struct {
+	// Contexts is the context table's capacity, 1 to 16777216 (2^24).
+	// Each context costs about 120 bytes in the fast path plus 8 per
+	// worker for REAP feedback. Default 1048576.
+	Contexts int `toml:"contexts"`
+	// MSSClamp lowers the MSS option of TCP SYNs crossing the box so that
+	// segments still fit the smallest uplink MTU once a context adds its
+	// 8-byte header: Packet Too Big is often filtered on the way. Default
+	// true.
+	MSSClamp *bool `toml:"mss_clamp"`
+	// EstablishAfter is the deferred-establishment threshold (the seed
+	// draft's §6): a host pair without a context that sends this many
+	// packets raises an establishment event. 0 (the default) never does.
+	EstablishAfter uint32 `toml:"establish_after"`
+}
+
+// Context is a static host-pair context: the fast path rewrites between its
+// ULIDs and locators from the start, without signalling. For benchmarks,
+// tests and peers configured by hand.
+type Context struct {
+	// LocalULID is the inside host's address (under a site prefix).
+	LocalULID netip.Addr `toml:"local_ulid"`
+	// PeerULID is the remote host's address.
+	PeerULID netip.Addr `toml:"peer_ulid"`
+	// LocalLocator is the locator packets leave from; the uplink whose
+	// prefix holds it carries them. Default: LocalULID.
+	LocalLocator netip.Addr `toml:"local_locator"`
+	// PeerLocator is the locator packets go to. Default: PeerULID.
+	PeerLocator netip.Addr `toml:"peer_locator"`
+	// LocalTag is our receiver context tag (47 bits, not 0): its low bits
+	// pick the table slot, so two contexts' tags must differ there.
+	LocalTag uint64 `toml:"local_tag"`
+	// PeerTag is the peer's receiver context tag (47 bits, not 0).
+	PeerTag uint64 `toml:"peer_tag"`
+}
+
+// MSSClampOn reports whether MSS clamping is on (the default).
+func (s *Shim) MSSClampOn() bool { return s.MSSClamp == nil || *s.MSSClamp }
 
 // Neighbor is a static neighbor entry: Neighbor Discovery never changes it.
 type Neighbor struct {

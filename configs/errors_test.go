@@ -317,3 +317,59 @@ func TestErrors(t *testing.T) {
 		})
 	}
 }
+
+// contextTOML appends one static context (from line 32 of the document).
+const contextTOML = `
+[[context]]
+local_ulid = "2001:db8:1::10"
+peer_ulid = "2001:db8:3::20"
+local_locator = "2001:db8:2::10"
+peer_locator = "2001:db8:4::20"
+local_tag = 0x1001
+peer_tag = 0x2002
+`
+
+func TestContextErrors(t *testing.T) {
+	ok, err := Parse("test.toml", []byte(testBase+contextTOML))
+	if err != nil {
+		t.Fatalf("valid static context refused: %v", err)
+	}
+	if x := ok.Contexts[0]; x.LocalLocator.String() != "2001:db8:2::10" || x.PeerTag != 0x2002 || ok.Shim.Contexts != 1<<20 || !ok.Shim.MSSClampOn() {
+		t.Fatalf("parsed context %+v, shim %+v", x, ok.Shim)
+	}
+	noLoc := strings.Replace(strings.Replace(contextTOML, "local_locator = \"2001:db8:2::10\"\n", "", 1), "peer_locator = \"2001:db8:4::20\"\n", "", 1)
+	c, err := Parse("test.toml", []byte(testBase+noLoc))
+	if err != nil || c.Contexts[0].LocalLocator != c.Contexts[0].LocalULID || c.Contexts[0].PeerLocator != c.Contexts[0].PeerULID {
+		t.Fatalf("locators do not default to the ULIDs: %v %+v", err, c)
+	}
+	for _, tt := range []struct {
+		name, doc, want string
+	}{
+		{"local ULID outside the site", strings.Replace(contextTOML, `local_ulid = "2001:db8:1::10"`, `local_ulid = "2001:db8:9::10"`, 1),
+			"test.toml:33: context[0].local_ulid: 2001:db8:9::10 is under none of the site's prefixes"},
+		{"local locator under no uplink", strings.Replace(contextTOML, `local_locator = "2001:db8:2::10"`, `local_locator = "2001:db8:7::10"`, 1),
+			"test.toml:35: context[0].local_locator: 2001:db8:7::10 is under no uplink's prefix"},
+		{"tag of 48 bits", strings.Replace(contextTOML, "peer_tag = 0x2002", "peer_tag = 0x800000000000", 1),
+			"test.toml:38: context[0].peer_tag: 0x800000000000 is not a context tag; write a number from 1 to 0x7fffffffffff"},
+		{"zero tag", strings.Replace(contextTOML, "local_tag = 0x1001", "local_tag = 0", 1),
+			"context[0].local_tag: 0x0 is not a context tag"},
+		{"missing peer ULID", strings.Replace(contextTOML, "peer_ulid = \"2001:db8:3::20\"\n", "", 1),
+			"context[0].peer_ulid: missing; write an IPv6 address"},
+		{"duplicate pair", contextTOML + strings.Replace(contextTOML, "0x1001", "0x1002", 1),
+			"context[1]: the ULID pair 2001:db8:1::10, 2001:db8:3::20 is also context[0]; keep one"},
+		{"two tags, one slot", contextTOML + strings.Replace(contextTOML, "2001:db8:3::20", "2001:db8:3::21", 1),
+			"context[1].local_tag: 0x1001 names table slot 4097 (its low bits), as context[0]'s tag does"},
+		{"tag slot beyond the table", "\n[shim]\ncontexts = 1000\n" + strings.Replace(contextTOML, "0x1001", "0x3ff", 1),
+			"context[0].local_tag: 0x3ff names table slot 1023 (its low bits), beyond shim.contexts = 1000"},
+		{"capacity out of range", "\n[shim]\ncontexts = 0\n",
+			"test.toml:33: shim.contexts: 0 is out of range; write 1 to 16777216"},
+		{"unknown shim key", "\n[shim]\nmss_clamp = true\nestablish = 3\n", "shim.establish"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("test.toml", []byte(testBase+tt.doc))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v\nwant it to contain %q", err, tt.want)
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package configs
 import (
 	"fmt"
 	"math"
+	"math/bits"
 	"net"
 	"net/netip"
 	"path/filepath"
@@ -82,6 +83,21 @@ func (c *Config) applyDefaults(raw map[string]any) {
 			insidePrefixes = false
 		}
 	}
+	if sh, _ := lookup(raw, "shim"); !has(asTable(sh), "contexts") {
+		c.Shim.Contexts = defaultContexts
+	}
+	for i, t := range rawTables(raw, "context") {
+		if i >= len(c.Contexts) {
+			break
+		}
+		x := &c.Contexts[i]
+		if !has(t, "local_locator") {
+			x.LocalLocator = x.LocalULID
+		}
+		if !has(t, "peer_locator") {
+			x.PeerLocator = x.PeerULID
+		}
+	}
 	// The default pool size grows with the ports and workers, so that a
 	// file that leaves mbufs out never fails the check in mbufs. A number
 	// that is written is checked as written.
@@ -148,7 +164,7 @@ func (c *Config) Validate() error { return c.validate(nil) }
 
 func (c *Config) validate(pos positions) error {
 	v := &validator{c: c, pos: pos}
-	for _, check := range []func() error{v.eal, v.daemon, v.ports, v.neighbors, v.mbufs} {
+	for _, check := range []func() error{v.eal, v.daemon, v.ports, v.neighbors, v.mbufs, v.shim, v.contexts} {
 		if err := check(); err != nil {
 			return err
 		}
@@ -613,3 +629,88 @@ func prefixProblem(p netip.Prefix) string {
 }
 
 func isPowerOfTwo(n uint64) bool { return n != 0 && n&(n-1) == 0 }
+
+// Shim limits.
+const (
+	defaultContexts = 1 << 20
+	maxContexts     = 1 << 24
+	maxTag          = 1<<47 - 1
+)
+
+func (v *validator) shim() error {
+	if n := v.c.Shim.Contexts; n < 1 || n > maxContexts {
+		return v.errorf("shim.contexts", "%d is out of range; write 1 to %d (default %d)", n, maxContexts, defaultContexts)
+	}
+	return nil
+}
+
+func (v *validator) contexts() error {
+	type pair struct{ l, p netip.Addr }
+	seen := map[pair]int{}
+	slots := map[uint64]int{}
+	slotMask := uint64(1)<<bits.Len(uint(v.c.Shim.Contexts-1)) - 1
+	for i := range v.c.Contexts {
+		x := &v.c.Contexts[i]
+		key := func(k string) string { return fmt.Sprintf("context[%d].%s", i, k) }
+		for _, f := range []struct {
+			name string
+			a    netip.Addr
+		}{{"local_ulid", x.LocalULID}, {"peer_ulid", x.PeerULID}, {"local_locator", x.LocalLocator}, {"peer_locator", x.PeerLocator}} {
+			if !f.a.IsValid() {
+				return v.errorf(key(f.name), "missing; write an IPv6 address, e.g. %s = \"2001:db8:1::10\"", f.name)
+			}
+			if msg := unicastProblem(f.a); msg != "" {
+				return v.errorf(key(f.name), "%s", msg)
+			}
+		}
+		if !v.inSite(x.LocalULID) {
+			return v.errorf(key("local_ulid"), "%s is under none of the site's prefixes; write an inside host's address", x.LocalULID)
+		}
+		if v.uplinkFor(x.LocalLocator) < 0 {
+			return v.errorf(key("local_locator"), "%s is under no uplink's prefix, so no uplink may send from it; write an address under one of them", x.LocalLocator)
+		}
+		for _, t := range []struct {
+			name string
+			v    uint64
+		}{{"local_tag", x.LocalTag}, {"peer_tag", x.PeerTag}} {
+			if t.v == 0 || t.v > maxTag {
+				return v.errorf(key(t.name), "%#x is not a context tag; write a number from 1 to 0x7fffffffffff (47 bits, RFC 5533 §5.2)", t.v)
+			}
+		}
+		pr := pair{x.LocalULID, x.PeerULID}
+		if j, dup := seen[pr]; dup {
+			return v.errorf(fmt.Sprintf("context[%d]", i), "the ULID pair %s, %s is also context[%d]; keep one", x.LocalULID, x.PeerULID, j)
+		}
+		seen[pr] = i
+		if s := x.LocalTag & slotMask; s >= uint64(v.c.Shim.Contexts) {
+			return v.errorf(key("local_tag"), "%#x names table slot %d (its low bits), beyond shim.contexts = %d; pick a tag whose low bits are below it", x.LocalTag, s, v.c.Shim.Contexts)
+		} else if j, dup := slots[s]; dup {
+			return v.errorf(key("local_tag"), "%#x names table slot %d (its low bits), as context[%d]'s tag does; change the low bits", x.LocalTag, s, j)
+		} else {
+			slots[s] = i
+		}
+	}
+	return nil
+}
+
+func (v *validator) inSite(a netip.Addr) bool {
+	if in := v.c.Inside(); in != nil {
+		for _, p := range in.Prefixes {
+			if p.Contains(a) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// uplinkFor returns the index of the port whose uplink prefix holds a, or -1.
+func (v *validator) uplinkFor(a netip.Addr) int {
+	for i := range v.c.Ports {
+		p := &v.c.Ports[i]
+		if p.Role == RoleUplink && p.Prefix.IsValid() && p.Prefix.Contains(a) {
+			return i
+		}
+	}
+	return -1
+}
