@@ -3,6 +3,8 @@ package dpdk
 import (
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
 	"runtime"
 	"strings"
 	"sync"
@@ -79,6 +81,19 @@ func TestEALInitTwice(t *testing.T) {
 	}
 	if n := LcoreCount(); n != 1 {
 		t.Errorf("LcoreCount() = %d, want 1 (-l 0)", n)
+	}
+}
+
+func TestEALInitError(t *testing.T) {
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), ealChildEnv+"=child --no-such-option --no-huge")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	want := `dpdk: rte_eal_init: Invalid argument; EAL args ["--no-such-option" "--no-huge"]`
+	if !strings.Contains(string(out), want) {
+		t.Errorf("EALInit with a bad option printed\n%s\nwant it to contain\n%s", out, want)
 	}
 }
 

@@ -28,16 +28,26 @@ func cmem(addr uintptr) unsafe.Pointer {
 	return *(*unsafe.Pointer)(unsafe.Pointer(&addr))
 }
 
-// view makes the Packet for one mbuf described by C.
-func view(p *C.struct_shim6_pkt, port, queue uint16) ports.Packet {
-	return ports.Packet{
-		Buf:    unsafe.Slice((*byte)(cmem(uintptr(p.buf_addr))), int(p.buf_len)),
-		Handle: uintptr(p.mbuf),
-		Off:    uint16(p.data_off),
-		Len:    uint16(p.data_len),
-		Port:   port,
-		Queue:  queue,
-	}
+// view sets pk to the packet C described in p.
+//
+// It stores field by field on purpose: "*pk = ports.Packet{...}" makes the
+// compiler build the Packet in a stack temporary with narrow stores and
+// copy it with 16-byte loads, which the CPU cannot forward from those
+// stores; that stall cost about 9 ns per packet (BenchmarkRingMPSC, 2-core
+// lab machine).
+//
+// The buffer is sliced from a 64 KiB array pointer rather than made with
+// unsafe.Slice: buf_len is a uint16, so the compiler proves the bound and
+// emits no check, where unsafe.Slice checks length and address overflow
+// on every packet.
+func view(pk *ports.Packet, p *C.struct_shim6_pkt, port, queue uint16) {
+	n := int(uint16(p.buf_len))
+	pk.Buf = (*[1 << 16]byte)(cmem(uintptr(p.buf_addr)))[:n:n]
+	pk.Handle = uintptr(p.mbuf)
+	pk.Off = uint16(p.data_off)
+	pk.Len = uint16(p.data_len)
+	pk.Port = port
+	pk.Queue = queue
 }
 
 // RxBurst receives up to min(len(pkts), ports.MaxBurst) packets from rx
@@ -48,8 +58,11 @@ func (p *Port) RxBurst(queue uint16, pkts []ports.Packet) int {
 	q := p.rxq[queue]
 	n := min(len(pkts), ports.MaxBurst)
 	got := int(C.shim6_rx_burst(q, C.uint16_t(n)))
-	for i := range pkts[:got] {
-		pkts[i] = view(&q.pkts[i], p.cfg.Index, queue)
+	dst := pkts[:got]
+	src := q.pkts[:len(dst)]
+	port := p.cfg.Index
+	for i := range dst {
+		view(&dst[i], &src[i], port, queue)
 	}
 	return got
 }
@@ -104,7 +117,7 @@ func allocFrom(mp *C.struct_rte_mempool, pkts []ports.Packet, port uint16) int {
 		n := min(len(pkts)-got, ports.MaxBurst)
 		k := int(C.shim6_alloc(C.uintptr_t(uintptr(unsafe.Pointer(mp))), &out[0], C.uint16_t(n)))
 		for i := range k {
-			pkts[got+i] = view(&out[i], port, 0)
+			view(&pkts[got+i], &out[i], port, 0)
 		}
 		got += k
 		if k < n {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -35,7 +36,17 @@ const (
 	testPoolSize = 8191
 )
 
+// ealChildEnv, when set, makes the test binary a child that only tries
+// EALInit with the arguments in the variable (space-separated) and prints
+// the error: EAL starts once per process, so the failure path needs its
+// own process (TestEALInitError).
+const ealChildEnv = "SHIM6D_DPDK_EAL_CHILD"
+
 func TestMain(m *testing.M) {
+	if args := os.Getenv(ealChildEnv); args != "" {
+		fmt.Println(EALInit(strings.Fields(args)))
+		os.Exit(0)
+	}
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "SKIP: package dpdk tests need root (DPDK EAL: /var/run/dpdk)")
 		os.Exit(0)

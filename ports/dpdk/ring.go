@@ -71,7 +71,7 @@ func (r *Ring) ScDequeueBurst(pkts []ports.Packet) int {
 	got := int(C.shim6_ring_sc_dequeue(r.r, C.uint(n)))
 	for i := range pkts[:got] {
 		pk := &r.r.pkts[i]
-		pkts[i] = view(pk, uint16(pk.port), 0)
+		view(&pkts[i], pk, uint16(pk.port), 0)
 	}
 	return got
 }
