@@ -55,7 +55,19 @@ type Config struct {
 	Reachable time.Duration // how long a confirmed neighbour stays REACHABLE
 	Now       func() time.Time
 	Log       *slog.Logger
+	// Contexts is the fast path's context table; nil when the shim is off.
+	Contexts *dataplane.ContextTable
+	// Tick is the coarse clock the workers stamp REAP feedback with; the
+	// core advances it every TickPeriod.
+	Tick *atomic.Uint32
+	// Events are the workers' establish and unknown-tag notices.
+	Events *dataplane.EventRing
 }
+
+// TickPeriod is the resolution of the workers' REAP feedback: fine enough
+// for a 1 s Send Timeout, coarse enough that a busy context's tick changes
+// (and is stored) rarely.
+const TickPeriod = 100 * time.Millisecond
 
 // Stats are the control core's counters. The core is their only writer.
 type Stats struct {
@@ -75,6 +87,8 @@ type Stats struct {
 	TxDrops         atomic.Uint64
 	AllocFailures   atomic.Uint64
 	Publishes       atomic.Uint64
+	EstablishEvents atomic.Uint64 // deferred-establishment triggers from the workers
+	UnknownTagEvent atomic.Uint64 // payload packets with unknown tags (R1bis candidates)
 	// NeighborEntries is the neighbour table's size (a gauge).
 	NeighborEntries atomic.Int64
 }
@@ -91,6 +105,10 @@ type Core struct {
 	queries  chan func()
 	stop     atomic.Bool
 	linkLocs []netip.Addr // per port, derived from its MAC
+
+	start time.Time
+	ev    dataplane.Event
+	ctx   dataplane.Context
 
 	rx  [ports.MaxBurst]ports.Packet
 	tx  [dataplane.MaxPorts]txBuf
@@ -119,6 +137,7 @@ func New(cfg Config) *Core {
 	}
 	c := &Core{cfg: cfg, queries: make(chan func(), 16)}
 	now := cfg.Now()
+	c.start = now
 	c.icmp = newTokenBucket(cfg.ICMPRate, now)
 	c.echo = newTokenBucket(cfg.ICMPRate, now)
 	c.nd.init(len(cfg.Ports))
@@ -182,6 +201,7 @@ func (c *Core) Poll() int {
 		}
 	}
 	c.nd.timers(c, now)
+	c.shimRound(now)
 	c.flush()
 	c.Stats.NeighborEntries.Store(int64(c.nd.Len()))
 	if c.dirty {
@@ -323,4 +343,28 @@ func (s *Stats) Each(f func(name, help string, v uint64)) {
 	f("tx_drops", "packets the control core's tx queues did not take", s.TxDrops.Load())
 	f("alloc_failures", "packet buffer allocation failures", s.AllocFailures.Load())
 	f("publishes", "forwarding snapshots published", s.Publishes.Load())
+	f("establish_events", "deferred-establishment triggers from the workers", s.EstablishEvents.Load())
+	f("unknown_tag_events", "payload packets with unknown context tags reported by the workers", s.UnknownTagEvent.Load())
+}
+
+// shimRound advances the workers' tick and drains their events. Acting on
+// the events (I1, R1bis) is the signalling's job; until it runs here they
+// are counted.
+func (c *Core) shimRound(now time.Time) {
+	if c.cfg.Tick != nil {
+		if t := uint32(now.Sub(c.start) / TickPeriod); c.cfg.Tick.Load() != t {
+			c.cfg.Tick.Store(t)
+		}
+	}
+	if c.cfg.Events == nil {
+		return
+	}
+	for i := 0; i < ports.MaxBurst && c.cfg.Events.Pop(&c.ev); i++ {
+		switch c.ev.Kind {
+		case dataplane.EventEstablish:
+			c.Stats.EstablishEvents.Add(1)
+		case dataplane.EventUnknownTag:
+			c.Stats.UnknownTagEvent.Add(1)
+		}
+	}
 }

@@ -57,7 +57,7 @@ func (c *Core) handle(p *ports.Packet, now time.Time) bool {
 		return c.handleLocal(p, port, ip, now)
 	}
 	fwd := c.cfg.Fwd.Load()
-	out, nextHop, ok := c.route(fwd, port, ip)
+	out, nextHop, grow, ok := c.route(fwd, port, ip)
 	if !ok {
 		// The snapshot changed under the worker; nothing to route by now.
 		c.Stats.Unhandled.Add(1)
@@ -67,26 +67,43 @@ func (c *Core) handle(p *ports.Packet, now time.Time) bool {
 		c.sendError(p, port, icmpTimeExceeded, 0, 0, now)
 		return false
 	}
-	if mtu := fwd.Ports[out].MTU; header.IPv6MinimumSize+int(ip.PayloadLength()) > mtu {
-		c.sendError(p, port, icmpPacketTooBig, 0, uint32(mtu), now)
+	if mtu := fwd.Ports[out].MTU; header.IPv6MinimumSize+int(ip.PayloadLength())+grow > mtu {
+		// A packet of a rewriting context gets the MTU less the 8 bytes
+		// its payload header will take (RFC 5533 §11.4 leaves the host to
+		// learn that from us).
+		c.sendError(p, port, icmpPacketTooBig, 0, uint32(mtu-grow), now)
+		return false
+	}
+	if grow > 0 {
+		// Waiting for the uplink's next hop; the packet goes out plain
+		// from here (the workers rewrite it when it next comes around).
+		c.Stats.Unhandled.Add(1)
 		return false
 	}
 	return c.enqueue(out, nextHop, p, now)
 }
 
-// route finds the egress port and next-hop address the way the workers do.
-func (c *Core) route(f *dataplane.Forwarding, port int, ip header.IPv6) (int, netip.Addr, bool) {
+// route finds the egress port and next-hop address the way the workers do,
+// and how many bytes the shim will add on the way (8 for a packet of a
+// rewriting context, else 0).
+func (c *Core) route(f *dataplane.Forwarding, port int, ip header.IPv6) (int, netip.Addr, int, bool) {
 	if uint16(port) == f.Inside {
-		up := f.UplinkFor(ip.Src())
-		if up == nil || f.InSite(ip.Dst()) {
-			return 0, netip.Addr{}, false
+		if f.InSite(ip.Dst()) {
+			return 0, netip.Addr{}, 0, false
 		}
-		return int(up.Port), c.cfg.Setup[up.Port].NextHop, true
+		if t := c.cfg.Contexts; t != nil && t.LookupULIDs(ip.Src(), ip.Dst(), &c.ctx) && c.ctx.Flags&dataplane.CtxRewrite != 0 {
+			return int(c.ctx.EgressPort), c.cfg.Setup[c.ctx.EgressPort].NextHop, header.Shim6PayloadSize, true
+		}
+		up := f.UplinkFor(ip.Src())
+		if up == nil {
+			return 0, netip.Addr{}, 0, false
+		}
+		return int(up.Port), c.cfg.Setup[up.Port].NextHop, 0, true
 	}
 	if !f.InSite(ip.Dst()) {
-		return 0, netip.Addr{}, false
+		return 0, netip.Addr{}, 0, false
 	}
-	return int(f.Inside), netip.AddrFrom16(*ip.Dst()), true
+	return int(f.Inside), netip.AddrFrom16(*ip.Dst()), 0, true
 }
 
 // forwardResolved finishes forwarding a packet that waited for resolution.

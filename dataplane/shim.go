@@ -50,6 +50,9 @@ func note(a []atomic.Uint32, slot uint32, tick uint32) {
 	}
 }
 
+// Feedback returns the worker's REAP feedback arrays (nil without a shim).
+func (w *Worker) Feedback() *Feedback { return w.shim.Feedback }
+
 // establishWindow is how many ticks a pair's packet count lives, and
 // establishSlots the size of the per-worker count table: bounded memory,
 // where a collision only restarts a count.

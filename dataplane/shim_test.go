@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"shim6d/dataplane/header"
+	"shim6d/dataplane/pkttest"
 	"shim6d/ports"
 	"shim6d/ports/mem"
 )
@@ -95,39 +96,12 @@ func (b *shimbed) run(t *testing.T, from int, frame []byte) ([][][]byte, int) {
 	return outs, n
 }
 
-// udpFrame is Ethernet + IPv6 + (extension headers ext, whose first byte
-// the caller chains) + UDP with a valid checksum over src and dst.
+// udpFrame is a UDP frame checksummed over its own addresses.
 func udpFrame(dmac, smac [6]byte, src, dst netip.Addr, hop byte, firstNH byte, ext []byte, payload string) []byte {
-	udp := make([]byte, 8+len(payload))
-	binary.BigEndian.PutUint16(udp[0:], 1000)
-	binary.BigEndian.PutUint16(udp[2:], 2000)
-	binary.BigEndian.PutUint16(udp[4:], uint16(len(udp)))
-	copy(udp[8:], payload)
-	s, d := src.As16(), dst.As16()
-	sum := header.PseudoHeaderSum(&s, &d, uint32(len(udp)), header.ProtoUDP)
-	binary.BigEndian.PutUint16(udp[6:], ^header.ChecksumFold(header.ChecksumAdd(sum, udp)))
-	b := append(append([]byte{}, dmac[:]...), smac[:]...)
-	b = append(b, 0x86, 0xdd)
-	plen := len(ext) + len(udp)
-	b = append(b, 0x60, 0, 0, 0, byte(plen>>8), byte(plen), firstNH, hop)
-	b = append(b, s[:]...)
-	b = append(b, d[:]...)
-	b = append(b, ext...)
-	return append(b, udp...)
+	return pkttest.UDP(dmac, smac, src, dst, hop, firstNH, ext, payload, src, dst)
 }
 
-// shimHeader is the payload extension header of RFC 5533 §5.2:
-//
-//	 0                   1                   2                   3
-//	 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
-//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-//	|  Next Header  |  Hdr Ext Len  |1|                             |
-//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+                             +
-//	|                    Receiver Context Tag                       |
-//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-func shimHeader(nh byte, tag uint64) []byte {
-	return []byte{nh, 0, 0x80 | byte(tag>>40), byte(tag >> 32), byte(tag >> 24), byte(tag >> 16), byte(tag >> 8), byte(tag)}
-}
+var shimHeader = pkttest.ShimPayload
 
 // udpChecksumOK verifies the UDP checksum of a plain IPv6/UDP frame
 // (extension headers allowed before it, Shim6 not).

@@ -134,3 +134,27 @@ func init() {
 		return err
 	})
 }
+
+func init() {
+	register("contexts", "list the host-pair contexts in the fast-path table", daemonCmd("/contexts", func() any { return &[]admin.Context{} }, printContexts))
+}
+
+func printContexts(w io.Writer, v any) {
+	cs := *v.(*[]admin.Context)
+	fmt.Fprintln(w, "SLOT\tLOCAL ULID\tPEER ULID\tLOCAL LOCATOR\tPEER LOCATOR\tLOCAL TAG\tPEER TAG\tUPLINK\tSENT\tRECEIVED")
+	ago := func(s float64) string {
+		if s < 0 {
+			return "never"
+		}
+		return fmt.Sprintf("%.1fs ago", s)
+	}
+	for _, c := range cs {
+		loc, peer := c.LocalLocator.String(), c.PeerLocator.String()
+		if !c.Rewriting {
+			loc, peer = "(= ULID)", "(= ULID)"
+		}
+		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Slot, c.LocalULID, c.PeerULID, loc, peer,
+			c.LocalTag, c.PeerTag, c.Uplink, ago(c.LastSentSec), ago(c.LastRecvSec))
+	}
+	fmt.Fprintf(w, "%d contexts\n", len(cs))
+}

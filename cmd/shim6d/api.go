@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"net/netip"
 	"time"
 
 	"shim6d/configs"
@@ -61,6 +63,10 @@ func (d *daemon) Stats() admin.Stats {
 			RxPackets: w.Counters.Load(dataplane.CounterRxPackets),
 			TxPackets: w.Counters.Load(dataplane.CounterTxPackets),
 			ToControl: w.Counters.Load(dataplane.CounterToControl),
+			Rewritten: w.Counters.Load(dataplane.CounterRewritten),
+			Stripped:  w.Counters.Load(dataplane.CounterStripped),
+			Clamped:   w.Counters.Load(dataplane.CounterMSSClamped),
+			Events:    w.Counters.Load(dataplane.CounterEvents),
 		})
 	}
 	for _, r := range dataplane.DropReasons() {
@@ -80,5 +86,42 @@ func (d *daemon) Neighbors() []admin.Neighbor {
 		out[i] = admin.Neighbor{Port: n.Port, Address: n.Address, MAC: n.MAC, State: n.State,
 			AgeSec: n.Age.Seconds(), Queued: n.Queued}
 	}
+	return out
+}
+
+// Contexts implements admin.Source. It scans the table from the admin
+// goroutine: readers are lock-free, so this costs the workers nothing.
+func (d *daemon) Contexts() []admin.Context {
+	now := d.tick.Load()
+	ago := func(fb func(w *dataplane.Worker) uint32) float64 {
+		best := uint32(0)
+		for _, w := range d.workers {
+			if t := fb(w); t > best {
+				best = t
+			}
+		}
+		if best == 0 {
+			return -1
+		}
+		return float64(now-best) * control.TickPeriod.Seconds()
+	}
+	var out []admin.Context
+	d.contexts.Each(func(c *dataplane.Context) bool {
+		ac := admin.Context{
+			Slot:      c.Slot,
+			LocalULID: netip.AddrFrom16(c.ULIDLocal), PeerULID: netip.AddrFrom16(c.ULIDPeer),
+			LocalLocator: netip.AddrFrom16(c.LocLocal), PeerLocator: netip.AddrFrom16(c.LocPeer),
+			LocalTag: fmt.Sprintf("%#x", c.LocalTag), PeerTag: fmt.Sprintf("%#x", c.PeerTag),
+			Rewriting: c.Flags&dataplane.CtxRewrite != 0,
+		}
+		if int(c.EgressPort) < len(d.cfg.Ports) {
+			ac.Uplink = d.cfg.Ports[c.EgressPort].Name
+		}
+		slot := c.Slot
+		ac.LastSentSec = ago(func(w *dataplane.Worker) uint32 { return w.Feedback().Sent[slot].Load() })
+		ac.LastRecvSec = ago(func(w *dataplane.Worker) uint32 { return w.Feedback().Recv[slot].Load() })
+		out = append(out, ac)
+		return len(out) < 100000
+	})
 	return out
 }

@@ -33,6 +33,7 @@ import (
 	"shim6d/control"
 	"shim6d/control/admin"
 	"shim6d/dataplane"
+	"shim6d/dataplane/header"
 	"shim6d/ports"
 	"shim6d/ports/dpdk"
 )
@@ -101,13 +102,20 @@ type daemon struct {
 	ports   []ports.Port
 	ring    *dpdk.Ring
 	handoff []*dataplane.Handoff
-	fwd     atomic.Pointer[dataplane.Forwarding]
-	core    *control.Core
-	workers []*dataplane.Worker
-	wg      sync.WaitGroup
-	admin   *admin.Server
-	metrics *http.Server
-	eal     bool
+
+	contexts *dataplane.ContextTable
+	events   *dataplane.EventRing
+	tick     atomic.Uint32
+	// contextCount mirrors the table's size for scrapes; the table's own
+	// count is the control core's.
+	contextCount atomic.Int64
+	fwd          atomic.Pointer[dataplane.Forwarding]
+	core         *control.Core
+	workers      []*dataplane.Worker
+	wg           sync.WaitGroup
+	admin        *admin.Server
+	metrics      *http.Server
+	eal          bool
 }
 
 func start(cfg *configs.Config, log *slog.Logger) (*daemon, error) {
@@ -161,11 +169,24 @@ func start(cfg *configs.Config, log *slog.Logger) (*daemon, error) {
 	if err != nil {
 		return d, err
 	}
+	if d.contexts, err = dataplane.NewContextTable(cfg.Shim.Contexts); err != nil {
+		return d, err
+	}
+	if err := addStaticContexts(cfg, d.contexts); err != nil {
+		return d, err
+	}
+	d.contextCount.Store(int64(d.contexts.Len()))
+	d.events = dataplane.NewEventRing(4096)
 	d.core = control.New(control.Config{
 		Ports: d.ports, Setup: portSetups(cfg), Static: staticNeighbors(cfg),
 		TxQueue: uint16(nw), TxHandoff: d.handoff, Ring: d.ring, Fwd: &d.fwd,
 		ICMPRate: cfg.Daemon.ICMPRateLimit, Reachable: cfg.Daemon.NeighborTimeout.Duration, Log: log,
+		Contexts: d.contexts, Tick: &d.tick, Events: d.events,
 	})
+	clamp := uint16(0)
+	if cfg.Shim.MSSClampOn() {
+		clamp = mssClamp(cfg)
+	}
 	cpus := cfg.Lcores()
 	polling := dataplane.PollAdaptive
 	if cfg.Daemon.Polling == "busy" {
@@ -175,6 +196,10 @@ func start(cfg *configs.Config, log *slog.Logger) (*daemon, error) {
 		wc := dataplane.WorkerConfig{
 			ID: i, Ports: d.ports, RxQueue: uint16(i), TxQueue: uint16(i),
 			Control: d.ring, Fwd: &d.fwd, Polling: polling,
+			Shim: dataplane.ShimConfig{
+				Contexts: d.contexts, Feedback: dataplane.NewFeedback(cfg.Shim.Contexts),
+				Tick: &d.tick, Events: d.events, MSSClamp: clamp, EstablishAfter: cfg.Shim.EstablishAfter,
+			},
 		}
 		if i == 0 {
 			wc.Handoff = d.handoff
@@ -258,6 +283,40 @@ func (d *daemon) shutdown() {
 			d.log.Warn("rte_eal_cleanup", "err", err)
 		}
 	}
+}
+
+// mssClamp is the largest MSS that still fits every uplink once a context
+// adds its payload header: the smallest uplink MTU less the IPv6 and TCP
+// headers and the 8 shim bytes.
+func mssClamp(cfg *configs.Config) uint16 {
+	mtu := 0
+	for _, up := range cfg.Uplinks() {
+		if mtu == 0 || up.MTU < mtu {
+			mtu = up.MTU
+		}
+	}
+	return uint16(mtu - header.IPv6MinimumSize - 20 - header.Shim6PayloadSize)
+}
+
+// addStaticContexts puts the configured [[context]] entries in the table.
+func addStaticContexts(cfg *configs.Config, t *dataplane.ContextTable) error {
+	for i, x := range cfg.Contexts {
+		egress := -1
+		for pi := range cfg.Ports {
+			if p := &cfg.Ports[pi]; p.Role == configs.RoleUplink && p.Prefix.Contains(x.LocalLocator) {
+				egress = pi
+			}
+		}
+		spec := dataplane.ContextSpec{
+			LocalTag: x.LocalTag, PeerTag: x.PeerTag, EgressPort: uint16(egress),
+			ULIDLocal: x.LocalULID.As16(), ULIDPeer: x.PeerULID.As16(),
+			LocLocal: x.LocalLocator.As16(), LocPeer: x.PeerLocator.As16(),
+		}
+		if _, _, err := t.Create(spec); err != nil {
+			return fmt.Errorf("%s: context[%d] (%s, %s): %w", cfg.Source, i, x.LocalULID, x.PeerULID, err)
+		}
+	}
+	return nil
 }
 
 func portSetups(cfg *configs.Config) []control.PortSetup {

@@ -22,6 +22,7 @@ type collector struct {
 	ringEnqueued, ringDropped         *prometheus.Desc
 	ringUsed, neighbors               *prometheus.Desc
 	control                           *prometheus.Desc
+	shimPackets, contexts             *prometheus.Desc
 }
 
 func newCollector(d *daemon) *collector {
@@ -45,6 +46,8 @@ func newCollector(d *daemon) *collector {
 		ringUsed:      desc("control_ring_used", "Packets waiting in the control ring."),
 		neighbors:     desc("neighbors", "Entries in the neighbor table."),
 		control:       desc("control_events_total", "Control-core events by kind.", "event"),
+		shimPackets:   desc("shim_packets_total", "Packets the shim changed: rewritten (locators + payload header), stripped (restored to ULIDs), mss_clamped, events (to the control core).", "action"),
+		contexts:      desc("contexts", "Host-pair contexts in the fast-path table."),
 	}
 }
 
@@ -52,7 +55,7 @@ func newCollector(d *daemon) *collector {
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.portPackets, c.portBytes, c.portDrops, c.devMissed, c.devErrors,
 		c.devNoMbuf, c.linkUp, c.workerPackets, c.workerPolls, c.drops, c.ringEnqueued, c.ringDropped,
-		c.ringUsed, c.neighbors, c.control} {
+		c.ringUsed, c.neighbors, c.control, c.shimPackets, c.contexts} {
 		ch <- d
 	}
 }
@@ -100,4 +103,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.ringUsed, float64(d.ring.Count()))
 	gauge(c.neighbors, float64(d.core.Stats.NeighborEntries.Load()))
 	d.core.Stats.Each(func(name, _ string, v uint64) { counter(c.control, v, name) })
+	counter(c.shimPackets, d.sumCounter(dataplane.CounterRewritten), "rewritten")
+	counter(c.shimPackets, d.sumCounter(dataplane.CounterStripped), "stripped")
+	counter(c.shimPackets, d.sumCounter(dataplane.CounterMSSClamped), "mss_clamped")
+	counter(c.shimPackets, d.sumCounter(dataplane.CounterEvents), "events")
+	gauge(c.contexts, float64(d.contextCount.Load()))
 }

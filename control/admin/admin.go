@@ -64,6 +64,27 @@ type Worker struct {
 	RxPackets uint64 `json:"rx_packets"`
 	TxPackets uint64 `json:"tx_packets"`
 	ToControl uint64 `json:"to_control"`
+	Rewritten uint64 `json:"rewritten"`
+	Stripped  uint64 `json:"stripped"`
+	Clamped   uint64 `json:"mss_clamped"`
+	Events    uint64 `json:"events"`
+}
+
+// Context is one element of GET /contexts.
+type Context struct {
+	Slot         uint32     `json:"slot"`
+	LocalULID    netip.Addr `json:"local_ulid"`
+	PeerULID     netip.Addr `json:"peer_ulid"`
+	LocalLocator netip.Addr `json:"local_locator"`
+	PeerLocator  netip.Addr `json:"peer_locator"`
+	LocalTag     string     `json:"local_tag"`
+	PeerTag      string     `json:"peer_tag"`
+	Rewriting    bool       `json:"rewriting"`
+	Uplink       string     `json:"uplink"`
+	// LastSentSec and LastRecvSec are how long ago a worker last saw a
+	// packet of the context, -1 if never (REAP feedback, 0.1 s resolution).
+	LastSentSec float64 `json:"last_sent_s"`
+	LastRecvSec float64 `json:"last_recv_s"`
 }
 
 // Stats is GET /stats.
@@ -89,6 +110,7 @@ type Source interface {
 	Ports() []Port
 	Stats() Stats
 	Neighbors() []Neighbor
+	Contexts() []Context
 }
 
 // Server serves the API on a unix socket.
@@ -126,6 +148,7 @@ func Listen(path string, src Source, extra map[string]http.Handler) (*Server, er
 	handle("/ports", func() any { return src.Ports() })
 	handle("/stats", func() any { return src.Stats() })
 	handle("/neighbors", func() any { return src.Neighbors() })
+	handle("/contexts", func() any { return src.Contexts() })
 	for route, h := range extra {
 		mux.Handle(route, h)
 	}
