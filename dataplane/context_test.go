@@ -176,7 +176,12 @@ func TestContextReadersNeverSeeTornRecords(t *testing.T) {
 			}
 		}()
 	}
-	for round := 0; round < 3000; round++ {
+	// Run until the readers have done real work concurrently with the
+	// writer, however the scheduler places them.
+	for round := 0; round < 3000 || checked.Load() < 20000; round++ {
+		if round > 50_000_000 {
+			t.Fatal("readers made no progress")
+		}
 		i := round % n
 		var c Context
 		if !tbl.LookupULIDs(&specs[i].ULIDLocal, &specs[i].ULIDPeer, &c) {
