@@ -48,9 +48,9 @@ type PortConfig struct {
 	// RxDesc and TxDesc are the descriptor ring sizes per queue;
 	// 0 means 1024. Both are fitted to the device's limits.
 	RxDesc, TxDesc uint16
-	// MTU is the IP MTU to set; 0 leaves the device's. A device that
-	// cannot set its MTU (ENOTSUP, as most virtual devices) keeps its own,
-	// which MTU then reports.
+	// MTU is the IP MTU to set; 0 leaves what rte_eth_dev_configure
+	// gives (DPDK's default, 1500). A device that cannot set its MTU
+	// (ENOTSUP, as net_ring) keeps its own, which MTU then reports.
 	MTU int
 	// Promiscuous puts the port in promiscuous mode.
 	Promiscuous bool
@@ -62,7 +62,8 @@ type PortConfig struct {
 //
 // RxBurst and TxBurst on one queue must be called by one goroutine at a
 // time (each queue's burst arrays are its own); Alloc and Free may be called
-// from any number of goroutines at once.
+// from any number of goroutines at once. No method but Close may be called
+// after Close, and no burst call after Stop.
 type Port struct {
 	cfg    PortConfig
 	obj    string // for error messages: port "name" (device)
