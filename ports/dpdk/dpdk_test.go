@@ -518,6 +518,17 @@ func TestOpenPortErrors(t *testing.T) {
 	}
 }
 
+func TestDeviceQueues(t *testing.T) {
+	rx, tx, err := DeviceQueues("net_ring0")
+	if err != nil || rx < 2 || tx < 2 {
+		t.Errorf("DeviceQueues(net_ring0) = %d, %d, %v; want at least the 2 and 2 the fixture uses", rx, tx, err)
+	}
+	if _, _, err := DeviceQueues("net_nope0"); !errors.Is(err, syscall.ENODEV) ||
+		!strings.Contains(err.Error(), "dpdk: device net_nope0: rte_eth_dev_get_port_by_name") {
+		t.Errorf("DeviceQueues(net_nope0): got %v", err)
+	}
+}
+
 func TestCreateErrors(t *testing.T) {
 	if _, err := NewPktmbufPool("test", 63, 0, 0, SocketAny); err == nil ||
 		!strings.Contains(err.Error(), `dpdk: mempool "test": rte_pktmbuf_pool_create: File exists`) {

@@ -28,10 +28,11 @@ import (
 
 // RegisterThread makes the calling OS thread a DPDK thread with its own
 // lcore id (rte_thread_register), so mempool operations on it use a
-// per-lcore cache. Preconditions: the goroutine has called
-// runtime.LockOSThread and stays locked until UnregisterThread, and
-// SetThreadAffinity was called first if the thread is to be pinned (DPDK
-// takes the thread's NUMA socket from its affinity at registration).
+// per-lcore cache. Precondition: the goroutine has called
+// runtime.LockOSThread and stays locked until UnregisterThread. It may come
+// before or after SetThreadAffinity: registration takes the NUMA socket
+// from the thread's affinity, and rte_thread_set_affinity updates it for a
+// registered thread.
 func RegisterThread() (lcore int, err error) {
 	ret := C.shim6_thread_register()
 	if ret < 0 {
