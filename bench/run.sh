@@ -13,7 +13,11 @@ WARM=${WARM:-3}        # seconds of warm-up before measuring
 OUT=bench/out
 mkdir -p $OUT
 PCAP=$(pwd)/$OUT/ipv6-udp.pcap
-"$BIN/pcapgen" -o "$PCAP" -n 1024 -size 78 -src 2001:db8:1::/48 -dst 2001:db8:ff::/48
+NCTX=${NCTX:-1000000}  # contexts for the shim row
+# Traffic of 8192 packets over the first NCTX synthetic contexts' ULID pairs
+# (bench/synth): forwarded plain while shim6d holds no contexts, rewritten
+# (locators + payload header) once it does.
+"$BIN/pcapgen" -o "$PCAP" -n 8192 -size 78 -synth "$NCTX" -seed 1
 
 HUGE_DIR=/dev/hugepages-shim6d-bench
 HP=/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
@@ -64,8 +68,12 @@ args = ["-l", "0-1", $(printf '"%s", ' "${MEM[@]}") "--no-pci", "--file-prefix",
 [daemon]
 workers = 1
 polling = "busy"
+mbufs = 32767
 admin_socket = "$sock"
 metrics_listen = ""
+[shim]
+contexts = 2097152
+mss_clamp = false
 [[port]]
 name = "inside"
 role = "inside"
@@ -82,22 +90,38 @@ addresses = ["2001:db8:ffff:1::2"]
 next_hop = "2001:db8:ffff:1::1"
 next_hop_mac = "02:00:00:00:00:20"
 TOML
-slog=$OUT/shim6d.log
-"$BIN/shim6d" --config "$cfg" ${PROFILE:+--cpuprofile "$PROFILE"} >"$slog" 2>&1 &
-spid=$!
-for _ in $(seq 100); do "$BIN/shim6ctl" status --socket "$sock" >/dev/null 2>&1 && break; sleep 0.1; done
-sleep "$WARM"
-txpk() { "$BIN/shim6ctl" ports --json --socket "$sock" | awk -F: '/"tx_packets"/ { gsub(/[ ,]/, "", $2); v = $2 } END { print v }'; }
-t0=$(date +%s.%N); c0=$(txpk)
-sleep "$DUR"
-t1=$(date +%s.%N); c1=$(txpk)
-kill -INT $spid; wait $spid 2>/dev/null || true
-spid=""
-shim=$(awk -v a="$c0" -v b="$c1" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.2f", (b - a) / (t1 - t0) / 1e6 }')
-ratio=$(awk -v a="$shim" -v b="$tpmd" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
 
-printf '\nforwarding, one core, net_pcap (78-byte IPv6/UDP, 1024 flows) -> net_null, %s, %ss after %ss warm-up\n\n' "$mode" "$DUR" "$WARM"
+# run_shim6d CONTEXTS: start shim6d, load CONTEXTS synthetic contexts, warm
+# up, and print the Mpps the uplink sent over DUR seconds.
+run_shim6d() {
+	local n=$1 slog=$OUT/shim6d-$1.log
+	"$BIN/shim6d" --config "$cfg" ${PROFILE:+--cpuprofile "$PROFILE.$n"} >"$slog" 2>&1 &
+	spid=$!
+	for _ in $(seq 100); do "$BIN/shim6ctl" status --socket "$sock" >/dev/null 2>&1 && break; sleep 0.1; done
+	if [ "$n" -gt 0 ]; then "$BIN/shim6ctl" synth --socket "$sock" --count "$n" --seed 1 >/dev/null; fi
+	sleep "$WARM"
+	local t0 c0 t1 c1 r0 r1
+	t0=$(date +%s.%N); c0=$(txpk); r0=$(rewritten)
+	sleep "$DUR"
+	t1=$(date +%s.%N); c1=$(txpk); r1=$(rewritten)
+	kill -INT $spid; wait $spid 2>/dev/null || true
+	spid=""
+	# Every packet counted must have been rewritten when contexts are loaded.
+	if [ "$n" -gt 0 ] && [ $((r1 - r0)) -lt $(((c1 - c0) * 99 / 100)) ]; then
+		echo "shim run: only $((r1 - r0)) of $((c1 - c0)) packets were rewritten" >&2
+	fi
+	awk -v a="$c0" -v b="$c1" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.2f", (b - a) / (t1 - t0) / 1e6 }'
+}
+txpk() { "$BIN/shim6ctl" ports --json --socket "$sock" | awk -F: '/"tx_packets"/ { gsub(/[ ,]/, "", $2); v = $2 } END { print v }'; }
+rewritten() { "$BIN/shim6ctl" stats --json --socket "$sock" | awk -F: '/"rewritten"/ { gsub(/[ ,]/, "", $2); s += $2 } END { print s + 0 }'; }
+ratio() { awk -v a="$1" -v b="$tpmd" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+
+fwd=$(run_shim6d 0)
+shim=$(run_shim6d "$NCTX")
+
+printf '\none forwarding core, net_pcap (78-byte IPv6/UDP, 8192 packets over %s host pairs) -> net_null, %s, %ss after %ss warm-up\n\n' "$NCTX" "$mode" "$DUR" "$WARM"
 printf '| %-34s | %8s | %6s |\n' "contender" "Mpps" "ratio"
 printf '|%s|%s|%s|\n' "------------------------------------" "----------" "--------"
 printf '| %-34s | %8s | %6s |\n' "dpdk-testpmd --forward-mode=macswap" "$tpmd" "1.00"
-printf '| %-34s | %8s | %6s |\n' "shim6d forward (inside -> uplink)" "$shim" "$ratio"
+printf '| %-34s | %8s | %6s |\n' "shim6d forward, no contexts" "$fwd" "$(ratio "$fwd")"
+printf '| %-34s | %8s | %6s |\n' "shim6d rewrite+insert, $NCTX ctx" "$shim" "$(ratio "$shim")"

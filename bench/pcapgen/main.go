@@ -16,6 +16,7 @@ import (
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
 
+	"shim6d/bench/synth"
 	"shim6d/dataplane/header"
 )
 
@@ -25,14 +26,18 @@ func main() {
 	size := flag.Int("size", 78, "frame size in bytes (>= 62)")
 	srcP := flag.String("src", "2001:db8:1::/48", "prefix the sources are drawn from")
 	dstP := flag.String("dst", "2001:db8:ff::/48", "prefix the destinations are drawn from")
+	nsynth := flag.Uint64("synth", 0, "draw the pairs from the first N synthetic contexts (bench/synth) instead of -src/-dst")
+	seed := flag.Uint64("seed", 1, "the synthetic plan's seed, as given to shim6ctl synth")
 	flag.Parse()
-	if err := run(*out, *n, *size, *srcP, *dstP); err != nil {
+	plan := synth.DefaultPlan
+	plan.Seed = *seed
+	if err := run(*out, *n, *size, *srcP, *dstP, *nsynth, plan); err != nil {
 		fmt.Fprintln(os.Stderr, "pcapgen:", err)
 		os.Exit(1)
 	}
 }
 
-func run(out string, n, size int, srcP, dstP string) error {
+func run(out string, n, size int, srcP, dstP string, nsynth uint64, plan synth.Plan) error {
 	if out == "" {
 		return fmt.Errorf("-o is required")
 	}
@@ -60,6 +65,10 @@ func run(out string, n, size int, srcP, dstP string) error {
 	frame := make([]byte, size)
 	for i := 0; i < n; i++ {
 		src, dst := randomIn(rng, sp), randomIn(rng, dp)
+		if nsynth > 0 {
+			c := plan.At(rng.Uint64N(nsynth))
+			src, dst = c.LocalULID.As16(), c.PeerULID.As16()
+		}
 		build(frame, &src, &dst, uint16(1024+i))
 		ci := gopacketCaptureInfo(len(frame))
 		if err := w.WritePacket(ci, frame); err != nil {

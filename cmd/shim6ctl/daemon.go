@@ -158,3 +158,21 @@ func printContexts(w io.Writer, v any) {
 	}
 	fmt.Fprintf(w, "%d contexts\n", len(cs))
 }
+
+func init() {
+	register("synth", "load N synthetic contexts (bench/synth's plan) for benchmarks and capacity tests", func(args []string, out io.Writer) error {
+		fs := flag.NewFlagSet("synth", flag.ContinueOnError)
+		sock := fs.String("socket", envOr("SHIM6D_SOCKET", defaultSocket), "admin socket of the daemon")
+		count := fs.Uint("count", 1000, "contexts to create")
+		seed := fs.Uint64("seed", 1, "the plan's seed (pcapgen -synth must use the same)")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		body, err := admin.NewClient(*sock).Post(fmt.Sprintf("/contexts/synth?count=%d&seed=%d", *count, *seed))
+		if err != nil {
+			return err
+		}
+		_, err = out.Write(body)
+		return err
+	})
+}

@@ -1,8 +1,12 @@
 package main
 
 import (
+	"net/http"
+	"strconv"
+
 	"fmt"
 	"net/netip"
+	"shim6d/bench/synth"
 	"time"
 
 	"shim6d/configs"
@@ -124,4 +128,50 @@ func (d *daemon) Contexts() []admin.Context {
 		return len(out) < 100000
 	})
 	return out
+}
+
+// synthContexts loads synthetic contexts (bench/synth's plan) for
+// benchmarks and capacity tests: POST /contexts/synth?count=N&seed=S. The
+// control core, the table's single writer, creates them.
+func (d *daemon) synthContexts(w http.ResponseWriter, r *http.Request) {
+	plan := synth.DefaultPlan
+	count, err := strconv.ParseUint(r.URL.Query().Get("count"), 10, 32)
+	if s := r.URL.Query().Get("seed"); err == nil && s != "" {
+		plan.Seed, err = strconv.ParseUint(s, 10, 64)
+	}
+	if err != nil {
+		http.Error(w, "want ?count=N[&seed=S] with whole numbers", http.StatusBadRequest)
+		return
+	}
+	egress := -1
+	for i := range d.cfg.Ports {
+		if p := &d.cfg.Ports[i]; p.Role == configs.RoleUplink && p.Prefix.Contains(plan.At(0).LocalLocator) {
+			egress = i
+		}
+	}
+	if egress < 0 {
+		http.Error(w, "no uplink holds the synthetic local locators "+plan.LocalLocators.String(), http.StatusConflict)
+		return
+	}
+	var made uint64
+	d.core.Query(func() {
+		for i := uint64(0); i < count; i++ {
+			c := plan.At(i)
+			_, _, err = d.contexts.Create(dataplane.ContextSpec{
+				PeerTag: c.PeerTag, EgressPort: uint16(egress),
+				ULIDLocal: c.LocalULID.As16(), ULIDPeer: c.PeerULID.As16(),
+				LocLocal: c.LocalLocator.As16(), LocPeer: c.PeerLocator.As16(),
+			})
+			if err != nil {
+				return
+			}
+			made++
+		}
+	})
+	d.contextCount.Store(int64(d.contexts.Len()))
+	if err != nil {
+		http.Error(w, fmt.Sprintf("created %d, then: %v", made, err), http.StatusInsufficientStorage)
+		return
+	}
+	fmt.Fprintf(w, "{\"created\": %d}\n", made)
 }

@@ -11,7 +11,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -215,7 +214,11 @@ func start(cfg *configs.Config, log *slog.Logger) (*daemon, error) {
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	// /metrics is on the admin socket too, so shim6ctl and the tests can
 	// read it wherever the TCP listener is (or is not).
-	if d.admin, err = admin.Listen(cfg.Daemon.AdminSocket, d, map[string]http.Handler{"GET /metrics": metrics}); err != nil {
+	extra := map[string]http.Handler{
+		"GET /metrics":         metrics,
+		"POST /contexts/synth": http.HandlerFunc(d.synthContexts),
+	}
+	if d.admin, err = admin.Listen(cfg.Daemon.AdminSocket, d, extra); err != nil {
 		return d, err
 	}
 	if cfg.Daemon.MetricsListen != "" {
@@ -239,8 +242,10 @@ func (d *daemon) runPinned(name string, cpu int, f func()) {
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
+		// Locked for good: the goroutine exits still locked, so the
+		// pinned thread dies with it instead of going back to the Go
+		// scheduler with a worker's affinity.
 		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
 		if _, err := dpdk.RegisterThread(); err != nil {
 			d.log.Warn("rte_thread_register failed; mempool caches unused on this thread", "thread", name, "err", err)
 		} else {
@@ -279,7 +284,7 @@ func (d *daemon) shutdown() {
 		d.pool.Free()
 	}
 	if d.eal {
-		if err := dpdk.EALCleanup(); err != nil && !errors.Is(err, os.ErrClosed) {
+		if err := dpdk.EALCleanup(); err != nil {
 			d.log.Warn("rte_eal_cleanup", "err", err)
 		}
 	}

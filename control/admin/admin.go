@@ -217,3 +217,17 @@ func (c *Client) GetRaw(route string) ([]byte, error) {
 	}
 	return body, err
 }
+
+// Post sends a POST to route and returns the answer's body.
+func (c *Client) Post(route string) ([]byte, error) {
+	resp, err := c.hc.Post("http://shim6d"+route, "text/plain", nil)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach shim6d at %s (is it running? is --socket right?): %w", c.path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("shim6d answered %s: %s", resp.Status, body)
+	}
+	return body, err
+}
