@@ -107,6 +107,9 @@ type ContextTable struct {
 	// Writer-only state.
 	free       []uint32
 	count      int
+	// live mirrors count for readers: a worker skips lookups while the
+	// table is empty, so an idle table costs no cache miss per packet.
+	live atomic.Int64
 	tombstones int
 	rng        *rand.Rand
 }
@@ -154,6 +157,42 @@ func (t *ContextTable) Capacity() int { return len(t.recs) }
 
 // Len is the number of live contexts (writer's view).
 func (t *ContextTable) Len() int { return t.count }
+
+// Empty reports whether the table holds no context. Safe from any
+// goroutine; workers check it once per burst.
+func (t *ContextTable) Empty() bool { return t.live.Load() == 0 }
+
+// TouchPair loads the index entry the pair (local, peer) hashes to and
+// returns it. A worker calls it for a whole burst before looking any packet
+// up: the loads are independent, so the CPU overlaps their cache misses,
+// which Go, without a prefetch instruction, cannot ask for otherwise.
+func (t *ContextTable) TouchPair(local, peer *[16]byte) uint64 {
+	ix := t.index.Load()
+	return ix.e[t.pairHash(local, peer)&ix.mask].Load()
+}
+
+// TouchEntry loads the first ULID word of the record an index entry (from
+// TouchPair) names, and returns it; 0 when the entry names none. The second
+// pass of a burst's prefetch.
+func (t *ContextTable) TouchEntry(e uint64) uint64 {
+	if e == 0 || e == tombstone {
+		return 0
+	}
+	slot := uint32(e&0xffffffff) - 1
+	if slot >= uint32(len(t.recs)) {
+		return 0
+	}
+	return t.recs[slot].w[recULIDL].Load()
+}
+
+// TouchTag loads the first word of the record a receiver tag names.
+func (t *ContextTable) TouchTag(tag uint64) uint64 {
+	slot := tag & t.slotMask
+	if slot >= uint64(len(t.recs)) {
+		return 0
+	}
+	return t.recs[slot].w[recLocalTag].Load()
+}
 
 // BytesPerContext is the table's memory (records, index, free list) over
 // its capacity.
@@ -241,22 +280,39 @@ func addrWords(a *[16]byte) (uint64, uint64) {
 	return binary.NativeEndian.Uint64(a[:8]), binary.NativeEndian.Uint64(a[8:])
 }
 
-// matchULIDs reports whether live record slot holds the ULID pair, reading
-// only the sequence, flags and ULID words: a probe that hits another pair's
-// fingerprint costs no full copy.
-func (t *ContextTable) matchULIDs(slot uint32, l0, l1, p0, p1 uint64) bool {
+// readPair copies record slot into out if it is live and holds the ULID
+// pair (l0 l1, p0 p1): one consistent read that checks the pair before it
+// decodes anything, so a probe that hits another pair's fingerprint is cheap.
+func (t *ContextTable) readPair(slot uint32, l0, l1, p0, p1 uint64, out *Context) bool {
 	r := &t.recs[slot]
 	for {
 		s1 := r.w[recSeq].Load()
 		if s1&1 != 0 {
 			continue
 		}
-		ok := r.w[recULIDL].Load() == l0 && r.w[recULIDL+1].Load() == l1 &&
-			r.w[recULIDP].Load() == p0 && r.w[recULIDP+1].Load() == p1 &&
-			uint16(r.w[recLocalTag].Load()>>flagShift)&CtxValid != 0
-		if r.w[recSeq].Load() == s1 {
-			return ok
+		w1 := r.w[recLocalTag].Load()
+		w2 := r.w[recPeerTag].Load()
+		ul0, ul1 := r.w[recULIDL].Load(), r.w[recULIDL+1].Load()
+		up0, up1 := r.w[recULIDP].Load(), r.w[recULIDP+1].Load()
+		ll0, ll1 := r.w[recLocL].Load(), r.w[recLocL+1].Load()
+		lp0, lp1 := r.w[recLocP].Load(), r.w[recLocP+1].Load()
+		if r.w[recSeq].Load() != s1 {
+			continue
 		}
+		flags := uint16(w1 >> flagShift)
+		if flags&CtxValid == 0 || ul0 != l0 || ul1 != l1 || up0 != p0 || up1 != p1 {
+			return false
+		}
+		out.Slot = slot
+		out.Flags = flags
+		out.LocalTag = w1 & tagMask
+		out.PeerTag = w2 & tagMask
+		out.EgressPort = uint16(w2 >> portShift)
+		putAddr(&out.ULIDLocal, ul0, ul1)
+		putAddr(&out.ULIDPeer, up0, up1)
+		putAddr(&out.LocLocal, ll0, ll1)
+		putAddr(&out.LocPeer, lp0, lp1)
+		return true
 	}
 }
 
@@ -287,8 +343,7 @@ func (t *ContextTable) LookupULIDs(local, peer *[16]byte, out *Context) bool {
 		if e == tombstone || e>>32 != fp {
 			continue
 		}
-		slot := uint32(e&0xffffffff) - 1
-		if t.matchULIDs(slot, l0, l1, p0, p1) && t.read(slot, out) && out.ULIDLocal == *local && out.ULIDPeer == *peer {
+		if t.readPair(uint32(e&0xffffffff)-1, l0, l1, p0, p1, out) {
 			return true
 		}
 	}
@@ -355,6 +410,7 @@ func (t *ContextTable) Create(c ContextSpec) (uint32, uint64, error) {
 	t.write(slot, flagsFor(&c), &c)
 	t.indexInsert(&c.ULIDLocal, &c.ULIDPeer, slot)
 	t.count++
+	t.live.Store(int64(t.count))
 	return slot, c.LocalTag, nil
 }
 
@@ -480,6 +536,7 @@ func (t *ContextTable) Delete(slot uint32) error {
 	t.write(slot, 0, &zero)
 	t.free = append(t.free, slot)
 	t.count--
+	t.live.Store(int64(t.count))
 	return nil
 }
 

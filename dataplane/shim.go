@@ -77,6 +77,40 @@ type shimState struct {
 	// unknown-tag event, so one source gets at most one event a tick.
 	tagLimit [tagLimitSlots]struct{ key, tick uint32 }
 	ev       Event
+	// active is false while the context table is empty (set per burst).
+	active bool
+	// entries and sink belong to prefetch.
+	entries [ports.MaxBurst]uint64
+	sink    uint64
+}
+
+// prefetch touches, for a whole burst, the context-table memory each
+// packet's lookup will need, in two passes of independent loads (index
+// entries, then records), so their cache misses overlap instead of stalling
+// one packet at a time. The lookups that follow then hit the cache. Packets
+// it cannot parse are left to classify, which counts them.
+func (w *Worker) prefetch(pkts []ports.Packet, outbound bool) {
+	t := w.shim.Contexts
+	var sink uint64
+	for i := range pkts {
+		w.sh.entries[i] = 0
+		f := pkts[i].Frame()
+		if len(f) < header.EthernetMinimumSize+header.IPv6MinimumSize {
+			continue
+		}
+		ip := header.IPv6(f[header.EthernetMinimumSize:])
+		if outbound {
+			w.sh.entries[i] = t.TouchPair(ip.Src(), ip.Dst())
+		} else if ip.NextHeader() == header.ProtoShim6 && len(ip) >= header.IPv6MinimumSize+header.Shim6PayloadSize {
+			sink += t.TouchTag(header.Shim6Payload(ip[header.IPv6MinimumSize:]).ContextTag())
+		} else {
+			w.sh.entries[i] = t.TouchPair(ip.Dst(), ip.Src())
+		}
+	}
+	for i := range pkts {
+		sink += t.TouchEntry(w.sh.entries[i])
+	}
+	w.sh.sink += sink
 }
 
 // outbound routes a packet from inside: its context decides whether it
@@ -86,15 +120,13 @@ func (w *Worker) outbound(p *ports.Packet, ip header.IPv6, f *Forwarding) (uint1
 	if f.InSite(dst) {
 		return outDrop, DropHairpin
 	}
-	if t := w.shim.Contexts; t != nil {
-		if t.LookupULIDs(src, dst, &w.sh.ctx) {
-			note(w.shim.Feedback.Sent, w.sh.ctx.Slot, w.sh.tick)
-			if w.sh.ctx.Flags&CtxRewrite != 0 {
-				return w.rewriteOut(p, ip, f)
-			}
-		} else if w.shim.EstablishAfter > 0 {
-			w.countForEstablish(p.Port, src, dst)
+	if t := w.shim.Contexts; w.sh.active && t.LookupULIDs(src, dst, &w.sh.ctx) {
+		note(w.shim.Feedback.Sent, w.sh.ctx.Slot, w.sh.tick)
+		if w.sh.ctx.Flags&CtxRewrite != 0 {
+			return w.rewriteOut(p, ip, f)
 		}
+	} else if w.shim.EstablishAfter > 0 && t != nil {
+		w.countForEstablish(p.Port, src, dst)
 	}
 	up := f.UplinkFor(src)
 	if up == nil {
@@ -159,7 +191,7 @@ func (w *Worker) inbound(p *ports.Packet, ip header.IPv6, f *Forwarding) (uint16
 		// the quote back to ULIDs before the host sees it.
 		return outControl, DropNone
 	}
-	if t := w.shim.Contexts; t != nil && t.LookupULIDs(dst, src, &w.sh.ctx) {
+	if t := w.shim.Contexts; w.sh.active && t.LookupULIDs(dst, src, &w.sh.ctx) {
 		note(w.shim.Feedback.Recv, w.sh.ctx.Slot, w.sh.tick)
 	}
 	return w.deliver(p, ip, f)
@@ -172,7 +204,7 @@ func (w *Worker) restoreIn(p *ports.Packet, ip header.IPv6, f *Forwarding, chain
 	}
 	tag := header.Shim6Payload(ip[off:]).ContextTag()
 	t := w.shim.Contexts
-	if t == nil || !t.LookupTag(tag, &w.sh.ctx) {
+	if !w.sh.active || !t.LookupTag(tag, &w.sh.ctx) {
 		w.unknownTag(p.Port, ip, tag)
 		return outDrop, DropUnknownTag
 	}

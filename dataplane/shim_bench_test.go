@@ -51,6 +51,7 @@ func runShimBench(b *testing.B, n int, mk func(pairs [][2][16]byte, tags []uint6
 	sb.w.shim.Contexts = tbl
 	sb.w.shim.Feedback = NewFeedback(n)
 	sb.w.shim.EstablishAfter = 0
+	sb.w.sh.active = true
 	f := sb.fwd.Load()
 	for h := 0; h < 256; h++ {
 		a := hostAddr.As16()
@@ -76,6 +77,7 @@ func runShimBench(b *testing.B, n int, mk func(pairs [][2][16]byte, tags []uint6
 			p.Off, p.Len, p.Port = 64, uint16(len(tmpl[j])), from
 			copy(p.Buf[64:], tmpl[j])
 		}
+		sb.w.prefetch(pk[base:base+ports.MaxBurst], from == 0)
 		for j := base; j < base+ports.MaxBurst; j++ {
 			if sb.w.classify(&pk[j], f) >= outControl {
 				b.Fatalf("packet %d not forwarded", j)

@@ -318,6 +318,18 @@ func TestShimMSSClamp(t *testing.T) {
 	}
 }
 
+func TestShimEstablishEventWithEmptyTable(t *testing.T) {
+	b := newShimbed(t, false)
+	b.tbl.Delete(b.slot)
+	for i := 0; i < 3; i++ {
+		b.run(t, 0, udpFrame(macInside, macHost, hostAddr, peerULID, 64, header.ProtoUDP, nil, "x"))
+	}
+	var e Event
+	if !b.events.Pop(&e) || e.Kind != EventEstablish {
+		t.Fatal("no establish event while the table is empty")
+	}
+}
+
 func TestShimEstablishEvent(t *testing.T) {
 	b := newShimbed(t, false)
 	other := netip.MustParseAddr("2001:db8:9::1")

@@ -172,6 +172,12 @@ func (w *Worker) Poll() int {
 // the tx buffers.
 func (w *Worker) processBurst(pkts []ports.Packet, port int, fwd *Forwarding) {
 	c := &w.Counters.local
+	if t := w.shim.Contexts; t != nil {
+		w.sh.active = !t.Empty()
+		if w.sh.active {
+			w.prefetch(pkts, uint16(port) == fwd.Inside)
+		}
+	}
 	var rxBytes uint64
 	first := w.classify(&pkts[0], fwd)
 	same := first < outControl
