@@ -105,11 +105,11 @@ type ContextTable struct {
 	seed  uint64
 
 	// Writer-only state.
-	free       []uint32
-	count      int
+	free  []uint32
+	count int
 	// live mirrors count for readers: a worker skips lookups while the
 	// table is empty, so an idle table costs no cache miss per packet.
-	live atomic.Int64
+	live       atomic.Int64
 	tombstones int
 	rng        *rand.Rand
 }
