@@ -71,7 +71,8 @@ type HBASet struct {
 }
 
 // ParametersFor returns the CGA Parameters of Addresses[i]: Params with
-// Prefixes[i] in the Subnet Prefix field (RFC 5535 §6 step 6.5).
+// Prefixes[i] in the Subnet Prefix field (RFC 5535 §6 step 6.5). i must be
+// an index of Prefixes.
 func (s *HBASet) ParametersFor(i int) []byte {
 	b := append([]byte(nil), s.Params...)
 	pfx, _ := prefix64(s.Prefixes[i])

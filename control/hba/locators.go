@@ -12,18 +12,19 @@ import (
 type Verdict uint8
 
 const (
-	// Refused: the locator is not bound to the ULID; LocatorResult.Reason
-	// says why.
+	// Refused means the locator is not bound to the ULID (RFC 5533 §7.2);
+	// LocatorResult.Reason says why.
 	Refused Verdict = iota
-	// VerifiedHBA: the locator is in the HBA set of the CGA Parameters
-	// (RFC 5535 §7.2).
+	// VerifiedHBA means the locator is in the HBA set of the CGA
+	// Parameters (RFC 5535 §7.2).
 	VerifiedHBA
-	// VerifiedCGA: the locator is covered by a valid CGA Signature from
-	// the CGA Parameters' key (RFC 5533 §5.15.5, RFC 3972 §6).
+	// VerifiedCGA means the locator is covered by a valid CGA Signature
+	// from the CGA Parameters' key (RFC 5533 §5.15.5, RFC 3972 §6).
 	VerifiedCGA
 )
 
-// String names the verdict.
+// String names the verdict after the verification method that passed (RFC
+// 5533 §5.15.2 Table 4), or "refused".
 func (v Verdict) String() string {
 	switch v {
 	case VerifiedHBA:
@@ -60,7 +61,8 @@ type Result struct {
 	Params *Parameters
 }
 
-// OK reports whether every locator was verified.
+// OK reports whether every locator was verified, by HBA or by CGA Signature
+// (RFC 5533 §7.2).
 func (r *Result) OK() bool { return r.Refused == 0 }
 
 // ListError is returned when a whole Locator List is refused: the CGA
@@ -81,7 +83,7 @@ type ListError struct {
 	Err error
 }
 
-// Error describes the failure.
+// Error describes the failure with its RFC step.
 func (e *ListError) Error() string {
 	s := "hba: Locator List refused: " + e.Reason.Error()
 	if e.Index >= 0 {
@@ -255,4 +257,35 @@ func refuseAll(list *wire.LocatorList, reason Reason) Result {
 	}
 	res.Refused = len(list.Locators)
 	return res
+}
+
+// Covers reports whether every address is in the HBA set of the parameters
+// (RFC 5535 §7.2), so that a Locator List of them can use HBA throughout and
+// needs no CGA Signature (RFC 5533 §5.15.5).
+func (p *Parameters) Covers(addrs []netip.Addr) bool {
+	for _, a := range addrs {
+		if p.VerifyHBA(a) != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// LocatorList builds our own Locator List (RFC 5533 §5.15.2) from addrs for
+// these parameters: HBA for each address in the HBA set (RFC 5535 §7.2),
+// CGA for the others, which then need SignLocators with the parameters'
+// private key. It fails with ReasonNoPublicKey when an address is outside
+// an HBA-only set, which nothing can vouch for (RFC 5535 §4).
+func (p *Parameters) LocatorList(generation uint32, addrs []netip.Addr) (*wire.LocatorList, error) {
+	l := &wire.LocatorList{Generation: generation, Locators: make([]wire.Locator, len(addrs))}
+	for i, a := range addrs {
+		l.Locators[i] = wire.Locator{Addr: a, Method: wire.VerifyHBA}
+		if p.VerifyHBA(a) != nil {
+			if !p.keyIn {
+				return nil, fmt.Errorf("hba: locator %v is outside an HBA-only set: %w", a, ReasonNoPublicKey)
+			}
+			l.Locators[i].Method = wire.VerifyCGA
+		}
+	}
+	return l, nil
 }

@@ -292,3 +292,37 @@ func TestReasons(t *testing.T) {
 		t.Error("out-of-range reason has a name")
 	}
 }
+
+// TestLocatorListFor builds our own lists: set addresses get HBA, others CGA
+// (and a signature), and an HBA-only set cannot vouch for a foreign one.
+func TestLocatorListFor(t *testing.T) {
+	set := cgaCompatibleSet(t)
+	p, err := hba.ParseParameters(set.Params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Covers(set.Addresses) || p.Covers(append(set.Addresses[:2:2], foreign)) {
+		t.Fatal("Covers")
+	}
+	l, err := p.LocatorList(42, append(set.Addresses[:2:2], foreign))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(&wire.LocatorList{Generation: 42, Locators: []wire.Locator{
+		{Addr: set.Addresses[0], Method: wire.VerifyHBA}, {Addr: set.Addresses[1], Method: wire.VerifyHBA},
+		{Addr: foreign, Method: wire.VerifyCGA}}}, l, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
+		t.Fatalf("(-want +got):\n%s", diff)
+	}
+	sig, err := hba.SignLocators(nil, testKey(t, "rsa2048").Private, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := p.VerifyLocators(set.Addresses[1], l, sig); err != nil || !res.OK() {
+		t.Fatalf("%v %v", verdicts(res), err)
+	}
+
+	only, _ := hba.ParseParameters(hbaOnlySet(t).Params)
+	if _, err := only.LocatorList(1, []netip.Addr{hbaOnlySet(t).Addresses[0], foreign}); !errors.Is(err, hba.ReasonNoPublicKey) {
+		t.Fatalf("foreign locator with an HBA-only set: %v", err)
+	}
+}

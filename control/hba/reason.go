@@ -91,7 +91,8 @@ var reasonText = [numReasons]struct{ name, help string }{
 	ReasonBadSignature:        {"bad_signature", "CGA Signature does not verify (RFC 3972 §6)"},
 }
 
-// String returns the reason's short name, fit for a counter label.
+// String returns the reason's short name, fit for a counter label; Error
+// gives the RFC step.
 func (r Reason) String() string {
 	if r < numReasons {
 		return reasonText[r].name
@@ -99,7 +100,8 @@ func (r Reason) String() string {
 	return "unknown"
 }
 
-// Error returns a sentence saying what failed, with the RFC step.
+// Error returns a sentence saying what failed, with the RFC step (RFC 3972
+// §5, RFC 5535 §7.2, RFC 5533 §5.15.5, §7.2).
 func (r Reason) Error() string {
 	if r < numReasons {
 		return reasonText[r].help

@@ -51,7 +51,8 @@ func (o *Options) rand() io.Reader {
 // collision for three collision counts in a row (RFC 3972 §4 step 8).
 var ErrCollisions = errors.New("hba: address collision with collision counts 0, 1 and 2 (RFC 3972 §4 step 8)")
 
-// ErrSec is returned for a Sec the generator cannot use.
+// ErrSec is returned for a Sec the generator cannot use: above 7 for a CGA
+// (RFC 3972 §2), above 2 for an HBA set (RFC 5535 §6).
 var ErrSec = errors.New("hba: Sec out of range")
 
 // Progress is a report from a running modifier search (RFC 3972 §4 steps
@@ -65,7 +66,8 @@ type Progress struct {
 	Elapsed time.Duration
 }
 
-// Rate returns the hashes per second so far.
+// Rate returns the Hash2 computations (RFC 3972 §4 step 2) per second so
+// far.
 func (p Progress) Rate() float64 {
 	if p.Elapsed <= 0 {
 		return 0

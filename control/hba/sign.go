@@ -15,7 +15,8 @@ import (
 
 // Shim6MessageTag is the 128-bit CGA Message Type tag of Shim6 (RFC 5533
 // §5.15.5 and §16), which prefixes everything a Shim6 CGA Signature signs
-// (RFC 3972 §6).
+// (RFC 3972 §6). It is a variable only because Go has no array constants;
+// do not modify it.
 var Shim6MessageTag = [16]byte{
 	0x4a, 0x30, 0x56, 0x62, 0x48, 0x58, 0x57, 0x4b,
 	0x36, 0x55, 0x41, 0x6f, 0x50, 0x6a, 0x6d, 0x48,
