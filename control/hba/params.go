@@ -180,6 +180,21 @@ func (p *Parameters) VerifyHBA(a netip.Addr) error {
 	return nil
 }
 
+// ParametersFor returns the encoded structure for a, an address of the HBA
+// set: the same with a's prefix in the Subnet Prefix field (RFC 5535 §6 step
+// 6.5), which a peer can check with plain CGA verification (§7.1). Send it
+// in the CGA Parameter Data Structure option when a is the ULID (RFC 5535
+// §8). It fails with the Reason when a is not in the set.
+func (p *Parameters) ParametersFor(a netip.Addr) ([]byte, error) {
+	if err := p.VerifyHBA(a); err != nil {
+		return nil, err
+	}
+	b := append([]byte(nil), p.raw...)
+	ab := a.As16()
+	copy(b[subnetPrefixOff:collisionCountOff], ab[:8])
+	return b, nil
+}
+
 // Contains reports whether a belongs to the HBA set of the parameters (RFC
 // 5535 §7.2); see VerifyHBA.
 func (p *Parameters) Contains(a netip.Addr) bool { return p.VerifyHBA(a) == nil }

@@ -232,3 +232,25 @@ func TestGenerateHBASetErrors(t *testing.T) {
 		t.Fatalf("255 prefixes: %v", err)
 	}
 }
+
+// TestParametersForAddress derives each address's own structure from the
+// set's (what a daemon sends for its ULID, RFC 5535 §8).
+func TestParametersForAddress(t *testing.T) {
+	set := cgaCompatibleSet(t)
+	p, err := hba.ParseParameters(set.Params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, a := range set.Addresses {
+		b, err := p.ParametersFor(a)
+		if err != nil || string(b) != string(set.ParametersFor(i)) {
+			t.Fatalf("ParametersFor(%v) = %x, %v", a, b, err)
+		}
+		if err := hba.VerifyCGA(a, b); err != nil {
+			t.Fatalf("VerifyCGA(%v) = %v", a, err)
+		}
+	}
+	if _, err := p.ParametersFor(withPrefix(set.Addresses[0], fourthPrefix)); err != hba.ReasonNotInSet {
+		t.Fatalf("outside the set: %v", err)
+	}
+}
