@@ -86,13 +86,14 @@ func ipv6Frame(dmac, smac [6]byte, src, dst netip.Addr, nh, hop byte, payload []
 func icmpFrame(dmac, smac [6]byte, src, dst netip.Addr, hop byte, icmp []byte) []byte {
 	f := ipv6Frame(dmac, smac, src, dst, header.ProtoICMPv6, hop, icmp)
 	ip := header.IPv6(f[14:])
-	setICMPChecksum(ip, ip[40:])
+	m := header.ICMPv6(ip[40:])
+	m.SetChecksum(m.CalculateChecksum(ip.Src(), ip.Dst()))
 	return f
 }
 
 func ns(target netip.Addr, slla [6]byte) []byte {
 	m := make([]byte, 32)
-	m[0] = icmpNS
+	m[0] = header.ICMPv6NeighborSolicitation
 	t := target.As16()
 	copy(m[8:], t[:])
 	m[24], m[25] = 1, 1
@@ -102,7 +103,7 @@ func ns(target netip.Addr, slla [6]byte) []byte {
 
 func na(target netip.Addr, tlla [6]byte, flags byte) []byte {
 	m := make([]byte, 32)
-	m[0], m[4] = icmpNA, flags
+	m[0], m[4] = header.ICMPv6NeighborAdvertisement, flags
 	t := target.As16()
 	copy(m[8:], t[:])
 	m[24], m[25] = 2, 1
@@ -121,10 +122,10 @@ func TestStartupResolvesNextHop(t *testing.T) {
 		t.Fatalf("want one NS on the uplink, got %d", len(sent))
 	}
 	ip := header.IPv6(sent[0][14:])
-	if got := netip.AddrFrom16(*ip.Dst()); got != solicitedNode(routerAddr) || ip.HopLimit() != 255 || ip[40] != icmpNS {
+	if got := netip.AddrFrom16(*ip.Dst()); got != solicitedNode(routerAddr) || ip.HopLimit() != 255 || ip[40] != header.ICMPv6NeighborSolicitation {
 		t.Fatalf("NS to %v hop %d type %d", got, ip.HopLimit(), ip[40])
 	}
-	if icmpChecksum(ip, ip[40:]) != 0 {
+	if !header.ICMPv6(ip[40:]).IsChecksumValid(ip.Src(), ip.Dst()) {
 		t.Fatal("NS checksum does not verify")
 	}
 	// Retransmitted after RetransTimer, not before.
@@ -159,10 +160,10 @@ func TestAnswersNSForOwnAddress(t *testing.T) {
 	eth := header.Ethernet(sent[0])
 	ip := header.IPv6(sent[0][14:])
 	icmp := ip[40:]
-	if *eth.Dst() != macHost || *eth.Src() != macInside || icmp[0] != icmpNA ||
+	if *eth.Dst() != macHost || *eth.Src() != macInside || icmp[0] != header.ICMPv6NeighborAdvertisement ||
 		icmp[4] != naFlagRouter|naFlagSolicited|naFlagOverride ||
 		netip.AddrFrom16(*ip.Src()) != insideAddr || netip.AddrFrom16(*ip.Dst()) != hostAddr ||
-		[6]byte(icmp[26:32]) != macInside || icmpChecksum(ip, icmp) != 0 {
+		[6]byte(icmp[26:32]) != macInside || !header.ICMPv6(icmp).IsChecksumValid(ip.Src(), ip.Dst()) {
 		t.Fatalf("bad NA % x", sent[0])
 	}
 	// The NS's source link-layer option taught us the host.
@@ -184,7 +185,7 @@ func TestAnswersNSForOwnAddress(t *testing.T) {
 
 func TestEchoReply(t *testing.T) {
 	b := newBed(t)
-	echo := []byte{icmpEchoRequest, 0, 0, 0, 0x12, 0x34, 0, 1, 'h', 'i'}
+	echo := []byte{header.ICMPv6EchoRequest, 0, 0, 0, 0x12, 0x34, 0, 1, 'h', 'i'}
 	b.toCore(t, 0, icmpFrame(macInside, macHost, hostAddr, insideAddr, 64, echo))
 	b.core.Poll()
 	sent := b.inside.Sent(1)
@@ -192,7 +193,7 @@ func TestEchoReply(t *testing.T) {
 		t.Fatalf("want one echo reply, got %d", len(sent))
 	}
 	ip := header.IPv6(sent[0][14:])
-	if ip[40] != icmpEchoReply || netip.AddrFrom16(*ip.Dst()) != hostAddr || string(ip[48:]) != "hi" || icmpChecksum(ip, ip[40:]) != 0 {
+	if ip[40] != header.ICMPv6EchoReply || netip.AddrFrom16(*ip.Dst()) != hostAddr || string(ip[48:]) != "hi" || !header.ICMPv6(ip[40:]).IsChecksumValid(ip.Src(), ip.Dst()) {
 		t.Fatalf("bad echo reply % x", sent[0])
 	}
 }
@@ -212,12 +213,12 @@ func TestTimeExceededAndPacketTooBig(t *testing.T) {
 		typ   byte
 		param uint32
 		quote int
-	}{{icmpTimeExceeded, 0, 40 + 16}, {icmpPacketTooBig, 1500, 1280 - 48}} {
+	}{{header.ICMPv6TimeExceeded, 0, 40 + 16}, {header.ICMPv6PacketTooBig, 1500, 1280 - 48}} {
 		ip := header.IPv6(sent[i][14:])
 		icmp := ip[40:]
 		if icmp[0] != want.typ || binary.BigEndian.Uint32(icmp[4:]) != want.param || len(icmp)-8 != want.quote ||
 			netip.AddrFrom16(*ip.Dst()) != hostAddr || netip.AddrFrom16(*ip.Src()) != insideAddr ||
-			*header.Ethernet(sent[i]).Dst() != macHost || icmpChecksum(ip, icmp) != 0 || 40+len(icmp) > 1280 {
+			*header.Ethernet(sent[i]).Dst() != macHost || !header.ICMPv6(icmp).IsChecksumValid(ip.Src(), ip.Dst()) || 40+len(icmp) > 1280 {
 			t.Fatalf("error %d: type %d param %d quote %d", i, icmp[0], binary.BigEndian.Uint32(icmp[4:]), len(icmp)-8)
 		}
 	}
@@ -243,7 +244,7 @@ func TestICMPErrorsAreRateLimited(t *testing.T) {
 		t.Fatalf("rate-limited = %d, want 20", got)
 	}
 	// No error about an error.
-	te := ipv6Frame(macInside, macHost, hostAddr, remoteAddr, header.ProtoICMPv6, 1, []byte{icmpTimeExceeded, 0, 0, 0, 0, 0, 0, 0})
+	te := ipv6Frame(macInside, macHost, hostAddr, remoteAddr, header.ProtoICMPv6, 1, []byte{header.ICMPv6TimeExceeded, 0, 0, 0, 0, 0, 0, 0})
 	b.toCore(t, 0, te)
 	b.core.Poll()
 	if n := len(b.inside.Sent(1)); n != 0 {
@@ -262,7 +263,7 @@ func TestResolutionQueuesAndReleases(t *testing.T) {
 	}
 	b.core.Poll()
 	sent := b.inside.Sent(1)
-	if len(sent) != 1 || header.IPv6(sent[0][14:])[40] != icmpNS {
+	if len(sent) != 1 || header.IPv6(sent[0][14:])[40] != header.ICMPv6NeighborSolicitation {
 		t.Fatalf("want one NS for the host, got %d frames", len(sent))
 	}
 	if b.core.Stats.NDQueueDrops.Load() != 1 {
@@ -303,4 +304,21 @@ func TestResolutionQueuesAndReleases(t *testing.T) {
 	if left != 0 || b.inside.Pool().Avail() != 128 {
 		t.Fatalf("absent host still in table (%d) or buffers leaked (%d free)", left, b.inside.Pool().Avail())
 	}
+}
+
+// NA flags (RFC 4861 §4.4).
+const (
+	naFlagRouter    = 0x80
+	naFlagSolicited = 0x40
+	naFlagOverride  = 0x20
+)
+
+func solicitedNode(a netip.Addr) netip.Addr {
+	b := a.As16()
+	return netip.AddrFrom16(header.SolicitedNodeMulticast(&b))
+}
+
+func multicastMAC(a netip.Addr) [6]byte {
+	b := a.As16()
+	return header.MulticastEthernetAddress(&b)
 }

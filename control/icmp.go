@@ -1,7 +1,6 @@
 package control
 
 import (
-	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"time"
@@ -11,30 +10,16 @@ import (
 	"shim6d/ports"
 )
 
-// ICMPv6 types and ND layout (RFC 4443 §2.1, RFC 4861 §4.3–4.4, §4.6.1).
+// What the control core originates.
 const (
-	icmpDstUnreachable = 1
-	icmpPacketTooBig   = 2
-	icmpTimeExceeded   = 3
-	icmpEchoRequest    = 128
-	icmpEchoReply      = 129
-	icmpNS             = 135
-	icmpNA             = 136
-
-	icmpHeaderSize = 8 // type, code, checksum, 4 bytes of message body
-	ndTargetOff    = 8 // NS/NA: target address after type..reserved
-	ndOptionsOff   = 24
-	ndOptSLLA      = 1
-	ndOptTLLA      = 2
-	ndHopLimit     = 255 // ND messages must arrive with 255 (RFC 4861 §7.1)
-
-	naFlagRouter    = 0x80
-	naFlagSolicited = 0x40
-	naFlagOverride  = 0x20
-
 	l3 = header.EthernetMinimumSize
+	// ndHopLimit: ND messages are sent, and must arrive, with 255
+	// (RFC 4861 §7.1).
+	ndHopLimit = 255
 	// errorHopLimit is the hop limit of packets the core originates.
 	errorHopLimit = 64
+	// ndMessageSize is an NS or NA with one link-layer address option.
+	ndMessageSize = header.NeighborSolicitationMinimumSize + header.NDLinkLayerAddressOptionSize
 )
 
 // handle deals with one control packet and reports whether it took the
@@ -64,14 +49,14 @@ func (c *Core) handle(p *ports.Packet, now time.Time) bool {
 		return false
 	}
 	if ip.HopLimit() <= 1 {
-		c.sendError(p, port, icmpTimeExceeded, 0, 0, now)
+		c.sendError(p, port, header.ICMPv6TimeExceeded, 0, 0, now)
 		return false
 	}
 	if mtu := fwd.Ports[out].MTU; header.IPv6MinimumSize+int(ip.PayloadLength())+grow > mtu {
 		// A packet of a rewriting context gets the MTU less the 8 bytes
 		// its payload header will take (RFC 5533 §11.4 leaves the host to
 		// learn that from us).
-		c.sendError(p, port, icmpPacketTooBig, 0, uint32(mtu-grow), now)
+		c.sendError(p, port, header.ICMPv6PacketTooBig, 0, uint32(mtu-grow), now)
 		return false
 	}
 	if grow > 0 {
@@ -150,65 +135,58 @@ func (c *Core) ownsOnPort(port int, a netip.Addr) bool {
 // handleLocal handles packets for our own or multicast addresses: ND and
 // echo. Everything else addressed to us is counted and dropped.
 func (c *Core) handleLocal(p *ports.Packet, port int, ip header.IPv6, now time.Time) bool {
-	if ip.NextHeader() != header.ProtoICMPv6 || len(ip) < header.IPv6MinimumSize+icmpHeaderSize {
+	if ip.NextHeader() != header.ProtoICMPv6 || len(ip) < header.IPv6MinimumSize+header.ICMPv6ErrorHeaderSize {
 		c.Stats.Unhandled.Add(1)
 		return false
 	}
-	icmp := ip[header.IPv6MinimumSize:]
-	if icmpChecksum(ip, icmp) != 0 {
+	icmp := header.ICMPv6(ip[header.IPv6MinimumSize:])
+	if !icmp.IsChecksumValid(ip.Src(), ip.Dst()) {
 		c.Stats.Malformed.Add(1)
 		return false
 	}
 	src := netip.AddrFrom16(*ip.Src())
-	switch icmp[0] {
-	case icmpNS:
-		if ip.HopLimit() != ndHopLimit || icmp[1] != 0 || len(icmp) < ndOptionsOff {
+	ethSrc := *header.Ethernet(p.Frame()).Src()
+	switch icmp.Type() {
+	case header.ICMPv6NeighborSolicitation:
+		ns := header.NeighborSolicitation(icmp)
+		slla, _, ok := ns.Options().LinkLayerAddresses()
+		if ip.HopLimit() != ndHopLimit || icmp.Code() != 0 || !ns.IsValid() || !ok {
 			c.Stats.Malformed.Add(1)
 			return false
 		}
 		c.Stats.NSReceived.Add(1)
-		target := netip.AddrFrom16([16]byte(icmp[ndTargetOff:ndOptionsOff]))
-		lla, ok := ndOption(icmp[ndOptionsOff:], ndOptSLLA)
-		if !ok {
-			c.Stats.Malformed.Add(1)
-			return false
-		}
+		target := netip.AddrFrom16(*ns.TargetAddress())
 		if !c.ownsOnPort(port, target) {
 			c.Stats.Unhandled.Add(1)
 			return false
 		}
-		var replyMAC [6]byte
-		copy(replyMAC[:], header.Ethernet(p.Frame()).Src()[:])
 		if src.IsUnspecified() {
 			// Duplicate Address Detection: answer to all-nodes, unsolicited.
 			c.sendNA(port, target, netip.IPv6LinkLocalAllNodes(), [6]byte{0x33, 0x33, 0, 0, 0, 1}, false)
 			return false
 		}
-		if lla != nil {
-			replyMAC = [6]byte(lla)
+		replyMAC := ethSrc
+		if slla != nil {
+			replyMAC = *slla
 			c.learn(port, src, replyMAC, false, true, true, now)
 		}
 		c.sendNA(port, target, src, replyMAC, true)
 		return false
-	case icmpNA:
-		if ip.HopLimit() != ndHopLimit || icmp[1] != 0 || len(icmp) < ndOptionsOff {
+	case header.ICMPv6NeighborAdvertisement:
+		na := header.NeighborAdvertisement(icmp)
+		_, tlla, ok := na.Options().LinkLayerAddresses()
+		if ip.HopLimit() != ndHopLimit || icmp.Code() != 0 || !na.IsValid() || !ok {
 			c.Stats.Malformed.Add(1)
 			return false
 		}
 		c.Stats.NAReceived.Add(1)
-		target := netip.AddrFrom16([16]byte(icmp[ndTargetOff:ndOptionsOff]))
-		lla, ok := ndOption(icmp[ndOptionsOff:], ndOptTLLA)
-		if !ok {
-			c.Stats.Malformed.Add(1)
-			return false
+		mac := ethSrc
+		if tlla != nil {
+			mac = *tlla
 		}
-		mac := [6]byte(header.Ethernet(p.Frame()).Src()[:])
-		if lla != nil {
-			mac = [6]byte(lla)
-		}
-		c.learn(port, target, mac, icmp[4]&naFlagSolicited != 0, icmp[4]&naFlagOverride != 0, false, now)
+		c.learn(port, netip.AddrFrom16(*na.TargetAddress()), mac, na.Solicited(), na.Override(), false, now)
 		return false
-	case icmpEchoRequest:
+	case header.ICMPv6EchoRequest:
 		if ip.Dst()[0] == 0xff || !c.echo.take(now) {
 			c.Stats.ICMPRateLimited.Add(1)
 			return false
@@ -218,11 +196,11 @@ func (c *Core) handleLocal(p *ports.Packet, port int, ip header.IPv6, now time.T
 		ip.SetSrc(&d)
 		ip.SetDst(&s)
 		ip.SetHopLimit(errorHopLimit)
-		icmp[0] = icmpEchoReply
-		setICMPChecksum(ip, icmp)
+		icmp.SetType(header.ICMPv6EchoReply)
+		icmp.SetChecksum(icmp.CalculateChecksum(ip.Src(), ip.Dst()))
 		eth := header.Ethernet(p.Frame())
-		es, ed := *eth.Src(), *eth.Dst()
-		eth.SetAddresses(&es, &ed)
+		ed := *eth.Dst()
+		eth.SetAddresses(&ethSrc, &ed)
 		c.Stats.EchoReplies.Add(1)
 		c.send(port, *p)
 		return true
@@ -231,40 +209,10 @@ func (c *Core) handleLocal(p *ports.Packet, port int, ip header.IPv6, now time.T
 	return false
 }
 
-// ndOption finds the link-layer address option of type typ. It reports false
-// for malformed options (zero length, overrunning the message, RFC 4861
-// §4.6) and returns nil when the option is absent.
-func ndOption(opts []byte, typ byte) ([]byte, bool) {
-	var found []byte
-	for len(opts) > 0 {
-		if len(opts) < 2 || opts[1] == 0 || int(opts[1])*8 > len(opts) {
-			return nil, false
-		}
-		n := int(opts[1]) * 8
-		if opts[0] == typ && n >= 8 {
-			found = opts[2:8]
-		}
-		opts = opts[n:]
-	}
-	return found, true
-}
-
-// icmpChecksum is the ICMPv6 checksum over icmp with ip's pseudo-header; 0
-// when the message's checksum field is right.
-func icmpChecksum(ip header.IPv6, icmp []byte) uint16 {
-	s := header.PseudoHeaderSum(ip.Src(), ip.Dst(), uint32(len(icmp)), header.ProtoICMPv6)
-	return ^header.ChecksumFold(header.ChecksumAdd(s, icmp))
-}
-
-func setICMPChecksum(ip header.IPv6, icmp []byte) {
-	icmp[2], icmp[3] = 0, 0
-	binary.BigEndian.PutUint16(icmp[2:], icmpChecksum(ip, icmp))
-}
-
 // newICMP allocates a packet for port and writes Ethernet and IPv6 headers
 // for an ICMPv6 message of icmpLen bytes; it returns the packet and the
 // ICMPv6 part to fill in. Call finishICMP after filling it.
-func (c *Core) newICMP(port int, dmac [6]byte, src, dst netip.Addr, hop uint8, icmpLen int) (ports.Packet, header.IPv6, []byte, bool) {
+func (c *Core) newICMP(port int, dmac [6]byte, src, dst netip.Addr, hop uint8, icmpLen int) (ports.Packet, header.IPv6, header.ICMPv6, bool) {
 	p, ok := c.alloc(port)
 	if !ok {
 		return p, nil, nil, false
@@ -281,7 +229,7 @@ func (c *Core) newICMP(port int, dmac [6]byte, src, dst netip.Addr, hop uint8, i
 	ip := header.IPv6(frame[l3:])
 	s, d := src.As16(), dst.As16()
 	ip.Encode(uint16(icmpLen), header.ProtoICMPv6, hop, &s, &d)
-	icmp := ip[header.IPv6MinimumSize:]
+	icmp := header.ICMPv6(ip[header.IPv6MinimumSize:])
 	clear(icmp)
 	return p, ip, icmp, true
 }
@@ -298,43 +246,40 @@ func (c *Core) sourceFor(port int, dst netip.Addr) netip.Addr {
 // sendNS sends a Neighbor Solicitation for target: to its solicited-node
 // group, or unicast to mac when probing a known entry.
 func (c *Core) sendNS(port int, target netip.Addr, mac *[6]byte) {
-	dst := solicitedNode(target)
-	dmac := multicastMAC(dst)
+	t := target.As16()
+	group := header.SolicitedNodeMulticast(&t)
+	dst, dmac := netip.AddrFrom16(group), header.MulticastEthernetAddress(&group)
 	if mac != nil {
 		dst, dmac = target, *mac
 	}
-	p, ip, icmp, ok := c.newICMP(port, dmac, c.sourceFor(port, target), dst, ndHopLimit, ndOptionsOff+8)
+	p, ip, icmp, ok := c.newICMP(port, dmac, c.sourceFor(port, target), dst, ndHopLimit, ndMessageSize)
 	if !ok {
 		return
 	}
-	icmp[0] = icmpNS
-	t := target.As16()
-	copy(icmp[ndTargetOff:], t[:])
+	icmp.SetType(header.ICMPv6NeighborSolicitation)
+	ns := header.NeighborSolicitation(icmp)
+	ns.SetTargetAddress(&t)
 	own := c.cfg.Ports[port].MAC()
-	icmp[ndOptionsOff], icmp[ndOptionsOff+1] = ndOptSLLA, 1
-	copy(icmp[ndOptionsOff+2:], own[:])
-	setICMPChecksum(ip, icmp)
+	header.PutLinkLayerAddressOption(ns.Options(), header.NDOptionSourceLinkLayerAddress, &own)
+	icmp.SetChecksum(icmp.CalculateChecksum(ip.Src(), ip.Dst()))
 	c.Stats.NSSent.Add(1)
 	c.send(port, p)
 }
 
 // sendNA answers for target, one of our addresses on port.
 func (c *Core) sendNA(port int, target, dst netip.Addr, dmac [6]byte, solicited bool) {
-	p, ip, icmp, ok := c.newICMP(port, dmac, target, dst, ndHopLimit, ndOptionsOff+8)
+	p, ip, icmp, ok := c.newICMP(port, dmac, target, dst, ndHopLimit, ndMessageSize)
 	if !ok {
 		return
 	}
-	icmp[0] = icmpNA
-	icmp[4] = naFlagRouter | naFlagOverride
-	if solicited {
-		icmp[4] |= naFlagSolicited
-	}
+	icmp.SetType(header.ICMPv6NeighborAdvertisement)
+	na := header.NeighborAdvertisement(icmp)
+	na.SetFlags(true, solicited, true)
 	t := target.As16()
-	copy(icmp[ndTargetOff:], t[:])
+	na.SetTargetAddress(&t)
 	own := c.cfg.Ports[port].MAC()
-	icmp[ndOptionsOff], icmp[ndOptionsOff+1] = ndOptTLLA, 1
-	copy(icmp[ndOptionsOff+2:], own[:])
-	setICMPChecksum(ip, icmp)
+	header.PutLinkLayerAddressOption(na.Options(), header.NDOptionTargetLinkLayerAddress, &own)
+	icmp.SetChecksum(icmp.CalculateChecksum(ip.Src(), ip.Dst()))
 	c.Stats.NASent.Add(1)
 	c.send(port, p)
 }
@@ -358,22 +303,23 @@ func (c *Core) sendError(p *ports.Packet, port int, typ, code uint8, param uint3
 		return
 	}
 	quote := ip[:header.IPv6MinimumSize+int(ip.PayloadLength())]
-	if room := header.IPv6MinimumMTU - header.IPv6MinimumSize - icmpHeaderSize; len(quote) > room {
+	if room := header.IPv6MinimumMTU - header.IPv6MinimumSize - header.ICMPv6ErrorHeaderSize; len(quote) > room {
 		quote = quote[:room]
 	}
 	back := [6]byte(header.Ethernet(frame).Src()[:])
-	q, eip, icmp, ok := c.newICMP(port, back, c.sourceFor(port, src), src, errorHopLimit, icmpHeaderSize+len(quote))
+	q, eip, icmp, ok := c.newICMP(port, back, c.sourceFor(port, src), src, errorHopLimit, header.ICMPv6ErrorHeaderSize+len(quote))
 	if !ok {
 		return
 	}
-	icmp[0], icmp[1] = typ, code
-	binary.BigEndian.PutUint32(icmp[4:], param)
-	copy(icmp[icmpHeaderSize:], quote)
-	setICMPChecksum(eip, icmp)
+	icmp.SetType(typ)
+	icmp.SetCode(code)
+	icmp.SetMTU(param) // the MTU of Packet Too Big; unused (zero) otherwise
+	copy(icmp[header.ICMPv6ErrorHeaderSize:], quote)
+	icmp.SetChecksum(icmp.CalculateChecksum(eip.Src(), eip.Dst()))
 	switch typ {
-	case icmpTimeExceeded:
+	case header.ICMPv6TimeExceeded:
 		c.Stats.TimeExceeded.Add(1)
-	case icmpPacketTooBig:
+	case header.ICMPv6PacketTooBig:
 		c.Stats.PacketTooBig.Add(1)
 	}
 	c.send(port, q)
@@ -383,18 +329,6 @@ func (c *Core) sendError(p *ports.Packet, port int, typ, code uint8, param uint3
 // Appendix A) a port answers for.
 func linkLocalFromMAC(m [6]byte) netip.Addr {
 	return netip.AddrFrom16([16]byte{0xfe, 0x80, 8: m[0] ^ 0x02, m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]})
-}
-
-// solicitedNode is a's solicited-node multicast address (RFC 4291 §2.7.1).
-func solicitedNode(a netip.Addr) netip.Addr {
-	b := a.As16()
-	return netip.AddrFrom16([16]byte{0xff, 0x02, 11: 0x01, 12: 0xff, 13: b[13], 14: b[14], 15: b[15]})
-}
-
-// multicastMAC maps an IPv6 multicast address to Ethernet (RFC 2464 §7).
-func multicastMAC(a netip.Addr) [6]byte {
-	b := a.As16()
-	return [6]byte{0x33, 0x33, b[12], b[13], b[14], b[15]}
 }
 
 func macString(m [6]byte) string {
