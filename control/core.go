@@ -89,6 +89,7 @@ type Stats struct {
 	Publishes       atomic.Uint64
 	EstablishEvents atomic.Uint64 // deferred-establishment triggers from the workers
 	UnknownTagEvent atomic.Uint64 // payload packets with unknown tags (R1bis candidates)
+	ICMPTranslated  atomic.Uint64 // ICMPv6 errors whose quoted packet was mapped back to ULIDs
 	// NeighborEntries is the neighbour table's size (a gauge).
 	NeighborEntries atomic.Int64
 }
@@ -109,6 +110,7 @@ type Core struct {
 	start time.Time
 	ev    dataplane.Event
 	ctx   dataplane.Context
+	peers map[peerKey]uint32 // see translateError
 
 	rx  [ports.MaxBurst]ports.Packet
 	tx  [dataplane.MaxPorts]txBuf
@@ -345,6 +347,7 @@ func (s *Stats) Each(f func(name, help string, v uint64)) {
 	f("publishes", "forwarding snapshots published", s.Publishes.Load())
 	f("establish_events", "deferred-establishment triggers from the workers", s.EstablishEvents.Load())
 	f("unknown_tag_events", "payload packets with unknown context tags reported by the workers", s.UnknownTagEvent.Load())
+	f("icmp_translated", "ICMPv6 errors quoting a rewritten packet, mapped back to ULIDs", s.ICMPTranslated.Load())
 }
 
 // shimRound advances the workers' tick and drains their events. Acting on

@@ -1,6 +1,7 @@
 package control
 
 import (
+	"bytes"
 	"encoding/binary"
 	"log/slog"
 	"net/netip"
@@ -10,6 +11,7 @@ import (
 
 	"shim6d/dataplane"
 	"shim6d/dataplane/header"
+	"shim6d/dataplane/pkttest"
 	"shim6d/ports"
 	"shim6d/ports/mem"
 )
@@ -321,4 +323,60 @@ func solicitedNode(a netip.Addr) netip.Addr {
 func multicastMAC(a netip.Addr) [6]byte {
 	b := a.As16()
 	return header.MulticastEthernetAddress(&b)
+}
+
+// TestICMPErrorQuotingRewrittenPacket: a router on the path answers a
+// packet this box rewrote (locators, payload header with the peer's tag)
+// with Packet Too Big. The host must get the error as if there were no
+// shim (RFC 5533 §8, Figure 9): to its ULID, quoting its own packet with
+// ULIDs and without the payload header, and an MTU 8 octets lower.
+func TestICMPErrorQuotingRewrittenPacket(t *testing.T) {
+	b := newBed(t)
+	tbl, _ := dataplane.NewContextTable(64)
+	b.core.cfg.Contexts = tbl
+	var (
+		peerULID = netip.MustParseAddr("2001:db8:3::20")
+		hostLoc  = netip.MustParseAddr("2001:db8:1::99")
+		peerLoc  = netip.MustParseAddr("2001:db8:4::20")
+		router   = netip.MustParseAddr("2001:db8:77::1")
+	)
+	if _, _, err := b.core.AddContext(dataplane.ContextSpec{PeerTag: 0x2002, ULIDLocal: hostAddr.As16(), ULIDPeer: peerULID.As16(),
+		LocLocal: hostLoc.As16(), LocPeer: peerLoc.As16(), EgressPort: 1}); err != nil {
+		t.Fatal(err)
+	}
+	// Learn the host and the router first.
+	b.core.Poll()
+	b.toCore(t, 0, icmpFrame(macInside, macHost, hostAddr, insideAddr, 255, ns(insideAddr, macHost)))
+	b.core.Poll()
+	b.inside.SentAll()
+	b.uplink.SentAll()
+
+	udp := pkttest.UDP(macRouter, macUplink, hostLoc, peerLoc, 63, header.ProtoShim6, pkttest.ShimPayload(header.ProtoUDP, 0x2002), "data", hostAddr, peerULID)
+	sent := udp[14:] // what we sent, as the router quotes it
+	ptb := append([]byte{header.ICMPv6PacketTooBig, 0, 0, 0, 0, 0, 0x05, 0x00}, sent...)
+	b.toCore(t, 1, icmpFrame(macUplink, macRouter, router, hostLoc, 60, ptb))
+	b.core.Poll()
+	got := b.inside.SentAll()
+	if len(got) != 1 {
+		t.Fatalf("want the translated error inside, got %d frames", len(got))
+	}
+	// Expected, written out: the host's own datagram as it sent it.
+	orig := pkttest.UDP(macRouter, macUplink, hostAddr, peerULID, 63, header.ProtoUDP, nil, "data", hostAddr, peerULID)[14:]
+	wantICMP := append([]byte{header.ICMPv6PacketTooBig, 0, 0, 0, 0, 0, 0x04, 0xf8}, orig...)
+	want := icmpFrame(macHost, macInside, router, hostAddr, 59, wantICMP)
+	if !bytes.Equal(got[0], want) {
+		t.Fatalf("translated error\n got %x\nwant %x", got[0], want)
+	}
+	if b.core.Stats.ICMPTranslated.Load() != 1 {
+		t.Fatal("translation not counted")
+	}
+	// An error quoting a packet of no context passes untranslated (it is
+	// for a locator no host has, so it goes nowhere).
+	other := append([]byte{header.ICMPv6PacketTooBig, 0, 0, 0, 0, 0, 0x05, 0x00}, sent...)
+	other[8+40+7] ^= 1 // another tag
+	b.toCore(t, 1, icmpFrame(macUplink, macRouter, router, hostLoc, 60, other))
+	b.core.Poll()
+	if b.core.Stats.ICMPTranslated.Load() != 1 {
+		t.Fatal("error for an unknown context was translated")
+	}
 }

@@ -37,6 +37,9 @@ func (c *Core) handle(p *ports.Packet, now time.Time) bool {
 	}
 	ip = ip[:header.IPv6MinimumSize+int(ip.PayloadLength())]
 	port := int(p.Port)
+	if c.cfg.Setup[port].Role == dataplane.RoleUplink && c.translateError(p, ip) {
+		ip = ip[:len(ip)-header.Shim6PayloadSize]
+	}
 	dst := netip.AddrFrom16(*ip.Dst())
 	if dst.IsMulticast() || c.isLocal(port, dst) {
 		return c.handleLocal(p, port, ip, now)

@@ -157,7 +157,7 @@ func (d *daemon) synthContexts(w http.ResponseWriter, r *http.Request) {
 	d.core.Query(func() {
 		for i := uint64(0); i < count; i++ {
 			c := plan.At(i)
-			_, _, err = d.contexts.Create(dataplane.ContextSpec{
+			_, _, err = d.core.AddContext(dataplane.ContextSpec{
 				PeerTag: c.PeerTag, EgressPort: uint16(egress),
 				ULIDLocal: c.LocalULID.As16(), ULIDPeer: c.PeerULID.As16(),
 				LocLocal: c.LocalLocator.As16(), LocPeer: c.PeerLocator.As16(),

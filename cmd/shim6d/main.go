@@ -171,10 +171,6 @@ func start(cfg *configs.Config, log *slog.Logger) (*daemon, error) {
 	if d.contexts, err = dataplane.NewContextTable(cfg.Shim.Contexts); err != nil {
 		return d, err
 	}
-	if err := addStaticContexts(cfg, d.contexts); err != nil {
-		return d, err
-	}
-	d.contextCount.Store(int64(d.contexts.Len()))
 	d.events = dataplane.NewEventRing(4096)
 	d.core = control.New(control.Config{
 		Ports: d.ports, Setup: portSetups(cfg), Static: staticNeighbors(cfg),
@@ -182,6 +178,12 @@ func start(cfg *configs.Config, log *slog.Logger) (*daemon, error) {
 		ICMPRate: cfg.Daemon.ICMPRateLimit, Reachable: cfg.Daemon.NeighborTimeout.Duration, Log: log,
 		Contexts: d.contexts, Tick: &d.tick, Events: d.events,
 	})
+	// The workers are not running yet, so the core's writer methods may
+	// be called from here.
+	if err := addStaticContexts(cfg, d.core); err != nil {
+		return d, err
+	}
+	d.contextCount.Store(int64(d.contexts.Len()))
 	clamp := uint16(0)
 	if cfg.Shim.MSSClampOn() {
 		clamp = mssClamp(cfg)
@@ -304,7 +306,7 @@ func mssClamp(cfg *configs.Config) uint16 {
 }
 
 // addStaticContexts puts the configured [[context]] entries in the table.
-func addStaticContexts(cfg *configs.Config, t *dataplane.ContextTable) error {
+func addStaticContexts(cfg *configs.Config, core *control.Core) error {
 	for i, x := range cfg.Contexts {
 		egress := -1
 		for pi := range cfg.Ports {
@@ -317,7 +319,7 @@ func addStaticContexts(cfg *configs.Config, t *dataplane.ContextTable) error {
 			ULIDLocal: x.LocalULID.As16(), ULIDPeer: x.PeerULID.As16(),
 			LocLocal: x.LocalLocator.As16(), LocPeer: x.PeerLocator.As16(),
 		}
-		if _, _, err := t.Create(spec); err != nil {
+		if _, _, err := core.AddContext(spec); err != nil {
 			return fmt.Errorf("%s: context[%d] (%s, %s): %w", cfg.Source, i, x.LocalULID, x.PeerULID, err)
 		}
 	}

@@ -1,0 +1,110 @@
+package control
+
+import (
+	"shim6d/dataplane"
+	"shim6d/dataplane/header"
+	"shim6d/ports"
+)
+
+// peerKey is what an ICMPv6 error's quoted packet identifies a context by:
+// the locators we sent from and to, and the peer's tag we put in its payload
+// header. RFC 5533 §8: <Source Locator, Destination Locator, CT(peer)> is
+// unique, since the peer must find one context from it.
+type peerKey struct {
+	src, dst [16]byte
+	tag      uint64
+}
+
+// AddContext creates a context in the fast-path table and indexes it for
+// ICMPv6 error translation. Every context is created through here, on the
+// core's goroutine (or before the core runs).
+func (c *Core) AddContext(spec dataplane.ContextSpec) (uint32, uint64, error) {
+	slot, tag, err := c.cfg.Contexts.Create(spec)
+	if err == nil {
+		c.indexPeer(spec.LocLocal, spec.LocPeer, spec.PeerTag, slot)
+	}
+	return slot, tag, err
+}
+
+// SetContextLocators switches a context's locator pair (RFC 5534
+// exploration, RFC 5533 §10 updates).
+func (c *Core) SetContextLocators(slot uint32, local, peer *[16]byte, egress uint16) error {
+	var old dataplane.Context
+	if !c.cfg.Contexts.Get(slot, &old) {
+		return dataplane.ErrNoSuchSlot
+	}
+	if err := c.cfg.Contexts.SetLocators(slot, local, peer, egress); err != nil {
+		return err
+	}
+	delete(c.peers, peerKey{old.LocLocal, old.LocPeer, old.PeerTag})
+	c.indexPeer(*local, *peer, old.PeerTag, slot)
+	return nil
+}
+
+// DeleteContext removes a context.
+func (c *Core) DeleteContext(slot uint32) error {
+	var old dataplane.Context
+	if !c.cfg.Contexts.Get(slot, &old) {
+		return dataplane.ErrNoSuchSlot
+	}
+	delete(c.peers, peerKey{old.LocLocal, old.LocPeer, old.PeerTag})
+	return c.cfg.Contexts.Delete(slot)
+}
+
+func (c *Core) indexPeer(src, dst [16]byte, tag uint64, slot uint32) {
+	if c.peers == nil {
+		c.peers = map[peerKey]uint32{}
+	}
+	c.peers[peerKey{src, dst, tag}] = slot
+}
+
+// translateError turns an ICMPv6 error that quotes a packet this box
+// rewrote back into the error its host would have got without the shim
+// (RFC 5533 §8, Figure 9): the quoted packet gets its ULIDs back and loses
+// its payload header, the error goes to the host's ULID, and a Packet Too
+// Big reports 8 octets less. It reports whether it changed the packet.
+func (c *Core) translateError(p *ports.Packet, ip header.IPv6) bool {
+	if c.cfg.Contexts == nil || ip.NextHeader() != header.ProtoICMPv6 {
+		return false
+	}
+	icmp := header.ICMPv6(ip[header.IPv6MinimumSize:])
+	const qoff = header.ICMPv6ErrorHeaderSize
+	if len(icmp) < qoff+header.IPv6MinimumSize+header.Shim6PayloadSize || icmp.Type() >= header.ICMPv6EchoRequest {
+		return false
+	}
+	q := header.IPv6(icmp[qoff:])
+	sh := header.Shim6Payload(q[header.IPv6MinimumSize:])
+	if q.NextHeader() != header.ProtoShim6 || !sh.IsValid() {
+		return false
+	}
+	slot, ok := c.peers[peerKey{*q.Src(), *q.Dst(), sh.ContextTag()}]
+	if !ok || !c.cfg.Contexts.Get(slot, &c.ctx) {
+		return false
+	}
+	// The quote: ULIDs back, payload header out, lengths down by 8.
+	q.SetNextHeader(sh.NextHeader())
+	q.SetSrc(&c.ctx.ULIDLocal)
+	q.SetDst(&c.ctx.ULIDPeer)
+	if pl := q.PayloadLength(); pl >= header.Shim6PayloadSize {
+		q.SetPayloadLength(pl - header.Shim6PayloadSize)
+	}
+	copy(q[header.IPv6MinimumSize:], q[header.IPv6MinimumSize+header.Shim6PayloadSize:])
+	ip.SetPayloadLength(ip.PayloadLength() - header.Shim6PayloadSize)
+	p.Len -= header.Shim6PayloadSize
+	icmp = icmp[:len(icmp)-header.Shim6PayloadSize]
+	if icmp.Type() == header.ICMPv6PacketTooBig && icmp.MTU() > header.Shim6PayloadSize {
+		icmp.SetMTU(icmp.MTU() - header.Shim6PayloadSize)
+	}
+	ip.SetDst(&c.ctx.ULIDLocal)
+	icmp.SetChecksum(icmp.CalculateChecksum(ip.Src(), ip.Dst()))
+	c.Stats.ICMPTranslated.Add(1)
+	return true
+}
+
+// ContextCount is the number of contexts in the table (core's view).
+func (c *Core) ContextCount() int {
+	if c.cfg.Contexts == nil {
+		return 0
+	}
+	return c.cfg.Contexts.Len()
+}
