@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -14,9 +16,9 @@ import (
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/pcapgo"
 
 	"shim6d/control/shim6layer"
-	"shim6d/control/shim6layer/pcapfile"
 	"shim6d/control/wire"
 )
 
@@ -49,13 +51,13 @@ func runDecode(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer f.Close()
-	r, err := pcapfile.NewReader(f)
+	r, err := newCaptureReader(f)
 	if err != nil {
 		return fmt.Errorf("%s: %w", files[0], err)
 	}
 	var st decodeStats
 	for n := 1; ; n++ {
-		pkt, err := r.Next()
+		data, ci, lt, err := r.next()
 		if err == io.EOF {
 			break
 		}
@@ -65,7 +67,7 @@ func runDecode(args []string, stdout io.Writer) error {
 			}
 			return fmt.Errorf("%s: packet %d: %w", files[0], n, err)
 		}
-		rep := describePacket(n, pkt)
+		rep := describePacket(n, lt, ci, data)
 		st.count(rep)
 		if rep.Kind == kindOther && !*all {
 			continue
@@ -82,6 +84,60 @@ func runDecode(args []string, stdout io.Writer) error {
 		st.print(stdout)
 	}
 	return nil
+}
+
+// pcapngSectionHeader is the block type that starts every pcapng file; it
+// reads the same in either byte order.
+const pcapngSectionHeader = 0x0a0d0d0a
+
+// captureReader reads a pcap or a pcapng file with pcapgo: exactly one of
+// pcap and ng is set.
+type captureReader struct {
+	pcap *pcapgo.Reader
+	ng   *pcapgo.NgReader
+}
+
+// newCaptureReader tells pcapng from pcap by the file's magic number and
+// reads the file header. Any other magic number is left to pcapgo's pcap
+// reader, which reports it (or reads the pcap inside a gzip stream).
+func newCaptureReader(r io.Reader) (*captureReader, error) {
+	br := bufio.NewReader(r)
+	magic, err := br.Peek(4)
+	if err != nil {
+		return nil, fmt.Errorf("not a pcap or pcapng file: %w", err)
+	}
+	if binary.BigEndian.Uint32(magic) == pcapngSectionHeader {
+		// Mixed link types let interfaces of any type, in any section,
+		// through; the default would drop or refuse those that differ
+		// from the first.
+		opts := pcapgo.DefaultNgReaderOptions
+		opts.WantMixedLinkType = true
+		ng, err := pcapgo.NewNgReader(br, opts)
+		if err != nil {
+			return nil, fmt.Errorf("pcapng: %w", err)
+		}
+		return &captureReader{ng: ng}, nil
+	}
+	p, err := pcapgo.NewReader(br)
+	if err != nil {
+		return nil, fmt.Errorf("pcap: %w", err)
+	}
+	return &captureReader{pcap: p}, nil
+}
+
+// next returns the next packet, its capture information and its link type,
+// or io.EOF after the last. data is valid until the next call.
+func (c *captureReader) next() (data []byte, ci gopacket.CaptureInfo, lt layers.LinkType, err error) {
+	if c.pcap != nil {
+		data, ci, err = c.pcap.ZeroCopyReadPacketData()
+		return data, ci, c.pcap.LinkType(), err
+	}
+	data, ci, err = c.ng.ZeroCopyReadPacketData()
+	if err != nil {
+		return nil, ci, 0, err
+	}
+	lt, _ = ci.AncillaryData[0].(layers.LinkType) // set by WantMixedLinkType
+	return data, ci, lt, nil
 }
 
 // jsonLine writes v as one line of JSON, leaving <, > and & readable.
@@ -150,13 +206,14 @@ type packetReport struct {
 	checksumOnly bool
 }
 
-func describePacket(n int, pkt pcapfile.Packet) *packetReport {
+// describePacket reports on packet n, captured as data with link type lt.
+func describePacket(n int, lt layers.LinkType, ci gopacket.CaptureInfo, data []byte) *packetReport {
 	rep := &packetReport{Packet: n, Kind: kindOther}
-	if !pkt.Timestamp.IsZero() {
-		rep.Time = pkt.Timestamp.UTC().Format("2006-01-02T15:04:05.000000Z")
+	if !ci.Timestamp.IsZero() { // pcapng Simple Packet Blocks carry none
+		rep.Time = ci.Timestamp.UTC().Format("2006-01-02T15:04:05.000000Z")
 	}
-	// The reader reuses pkt.Data; the report copies what it keeps.
-	p := gopacket.NewPacket(pkt.Data, layers.LinkType(pkt.LinkType), gopacket.DecodeOptions{NoCopy: true})
+	// The reader reuses data; the report copies what it keeps.
+	p := gopacket.NewPacket(data, lt, gopacket.DecodeOptions{NoCopy: true})
 	if ip, ok := p.Layer(layers.LayerTypeIPv6).(*layers.IPv6); ok {
 		rep.Src, rep.Dst = ip.SrcIP.String(), ip.DstIP.String()
 	}

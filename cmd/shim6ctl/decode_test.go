@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"io"
 	"net"
@@ -15,9 +16,9 @@ import (
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/pcapgo"
 
 	"shim6d/control/shim6layer"
-	"shim6d/control/shim6layer/pcapfile"
 	"shim6d/control/wire"
 )
 
@@ -103,25 +104,41 @@ func writeTestCapture(t *testing.T, ng, eth bool) (path string, msgs []wire.Mess
 		t.Fatal(err)
 	}
 	defer f.Close()
-	lt := pcapfile.LinkTypeRaw
+	lt := layers.LinkTypeRaw
 	if eth {
-		lt = pcapfile.LinkTypeEthernet
+		lt = layers.LinkTypeEthernet
 	}
-	var w *pcapfile.Writer
+	ts := time.Unix(1700000000, 0)
 	if ng {
-		w, err = pcapfile.NewNgWriter(f, lt)
-	} else {
-		w, err = pcapfile.NewWriter(f, lt)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, fr := range frames {
-		if err := w.WritePacket(time.Unix(1700000000, 0), fr); err != nil {
+		w, err := pcapgo.NewNgWriter(f, lt)
+		if err != nil {
 			t.Fatal(err)
+		}
+		for _, fr := range frames {
+			if err := w.WritePacket(captureInfo(ts, fr), fr); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		w := pcapgo.NewWriter(f)
+		if err := w.WriteFileHeader(65535, lt); err != nil {
+			t.Fatal(err)
+		}
+		for _, fr := range frames {
+			if err := w.WritePacket(captureInfo(ts, fr), fr); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	return path, msgs
+}
+
+// captureInfo describes frame fr captured whole at ts.
+func captureInfo(ts time.Time, fr []byte) gopacket.CaptureInfo {
+	return gopacket.CaptureInfo{Timestamp: ts, CaptureLength: len(fr), Length: len(fr)}
 }
 
 func binaryChecksum(m []byte) {
@@ -242,6 +259,9 @@ func TestDecodeJSON(t *testing.T) {
 			t.Errorf("packet %d: %v", i+1, o)
 		}
 	}
+	if got := objs[0]["time"]; got != "2023-11-14T22:13:20.000000Z" {
+		t.Errorf("time %v", got)
+	}
 	i2 := objs[2]
 	opts, _ := i2["options"].([]any)
 	if len(opts) != 6 {
@@ -284,5 +304,166 @@ func TestDecodeUnreadable(t *testing.T) {
 	out.Reset()
 	if err := runDecode([]string{cut}, &out); err == nil || !strings.Contains(out.String(), "Shim6 I1") {
 		t.Errorf("cut file: err %v, output %q", err, out.String())
+	}
+}
+
+// TestCapturePcap reads a classic pcap record in each byte order and
+// timestamp resolution, octet by octet: 2 octets captured of 5, 10 s and 7
+// units after the epoch, LINKTYPE_IPV6.
+func TestCapturePcap(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		order binary.ByteOrder
+		magic uint32
+		ts    time.Time
+	}{
+		{"little-endian-micro", binary.LittleEndian, 0xa1b2c3d4, time.Unix(10, 7000)},
+		{"little-endian-nano", binary.LittleEndian, 0xa1b23c4d, time.Unix(10, 7)},
+		{"big-endian-micro", binary.BigEndian, 0xa1b2c3d4, time.Unix(10, 7000)},
+		{"big-endian-nano", binary.BigEndian, 0xa1b23c4d, time.Unix(10, 7)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := make([]byte, 24+16, 24+16+2)
+			o := c.order
+			o.PutUint32(f[0:], c.magic)
+			o.PutUint16(f[4:], 2) // version 2.4
+			o.PutUint16(f[6:], 4)
+			o.PutUint32(f[16:], 0xffff) // snaplen
+			o.PutUint32(f[20:], 229)    // LINKTYPE_IPV6
+			o.PutUint32(f[24:], 10)
+			o.PutUint32(f[28:], 7)
+			o.PutUint32(f[32:], 2)
+			o.PutUint32(f[36:], 5)
+			f = append(f, 0xde, 0xad)
+			r, err := newCaptureReader(bytes.NewReader(f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, ci, lt, err := r.next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if lt != layers.LinkTypeIPv6 || !bytes.Equal(data, []byte{0xde, 0xad}) || ci.Length != 5 || !ci.Timestamp.Equal(c.ts) {
+				t.Errorf("link type %v, data %x, %+v", lt, data, ci)
+			}
+			if _, _, _, err := r.next(); err != io.EOF {
+				t.Errorf("after last packet: %v, want io.EOF", err)
+			}
+		})
+	}
+}
+
+// TestCapturePcapNG reads a big-endian pcapng section with an Ethernet
+// interface at nanosecond resolution, a Simple Packet Block, an unknown block
+// to skip and an Enhanced Packet Block, then a second, little-endian section
+// whose interface is raw IP at the default microsecond resolution.
+func TestCapturePcapNG(t *testing.T) {
+	var b bytes.Buffer
+	block := func(order binary.ByteOrder, typ uint32, body []byte) {
+		total := uint32(12 + len(body))
+		var h [8]byte
+		order.PutUint32(h[:], typ)
+		order.PutUint32(h[4:], total)
+		b.Write(h[:])
+		b.Write(body)
+		order.PutUint32(h[:], total)
+		b.Write(h[:4])
+	}
+	shb := func(order binary.ByteOrder) {
+		body := make([]byte, 16)
+		order.PutUint32(body, 0x1a2b3c4d) // byte-order magic
+		order.PutUint16(body[4:], 1)      // version 1.0
+		binary.BigEndian.PutUint64(body[8:], ^uint64(0))
+		block(order, pcapngSectionHeader, body)
+	}
+	be := binary.BigEndian
+	shb(be)
+	idb := make([]byte, 8+8+4)
+	be.PutUint16(idb, uint16(layers.LinkTypeEthernet))
+	be.PutUint16(idb[8:], 9) // if_tsresol
+	be.PutUint16(idb[10:], 1)
+	idb[12] = 9 // 10^-9; opt_endofopt in the last 4 octets
+	block(be, 1, idb)
+	block(be, 3, []byte{0, 0, 0, 3, 'a', 'b', 'c', 0})
+	block(be, 0x0bad, []byte{1, 2, 3, 4})
+	epb := make([]byte, 20, 24)
+	be.PutUint32(epb[8:], 1_500_000_000) // 1.5 s in ns
+	be.PutUint32(epb[12:], 2)
+	be.PutUint32(epb[16:], 2)
+	block(be, 6, append(epb, 'x', 'y', 0, 0))
+	le := binary.LittleEndian
+	shb(le)
+	idb2 := make([]byte, 8)
+	le.PutUint16(idb2, uint16(layers.LinkTypeRaw))
+	block(le, 1, idb2)
+	epb2 := make([]byte, 20)
+	le.PutUint32(epb2[8:], 2_000_000) // 2 s in µs
+	le.PutUint32(epb2[12:], 4)
+	le.PutUint32(epb2[16:], 60)
+	block(le, 6, append(epb2, 0x60, 0, 0, 0))
+
+	r, err := newCaptureReader(&b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, w := range []struct {
+		lt     layers.LinkType
+		data   []byte
+		length int
+		ts     time.Time
+	}{
+		{layers.LinkTypeEthernet, []byte("abc"), 3, time.Time{}},
+		{layers.LinkTypeEthernet, []byte("xy"), 2, time.Unix(1, 500_000_000)},
+		{layers.LinkTypeRaw, []byte{0x60, 0, 0, 0}, 60, time.Unix(2, 0)},
+	} {
+		data, ci, lt, err := r.next()
+		if err != nil {
+			t.Fatalf("packet %d: %v", i, err)
+		}
+		if lt != w.lt || !bytes.Equal(data, w.data) || ci.Length != w.length || !ci.Timestamp.Equal(w.ts) {
+			t.Errorf("packet %d: link type %v, data %q, %+v; want %+v", i, lt, data, ci, w)
+		}
+	}
+	if _, _, _, err := r.next(); err != io.EOF {
+		t.Errorf("end: %v, want io.EOF", err)
+	}
+}
+
+// TestCaptureBad checks that damaged files are refused rather than misread.
+func TestCaptureBad(t *testing.T) {
+	var good bytes.Buffer
+	w := pcapgo.NewWriter(&good)
+	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WritePacket(captureInfo(time.Unix(0, 0), make([]byte, 64)), make([]byte, 64)); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		in   []byte
+	}{
+		{"empty", nil},
+		{"not a capture", []byte("hello, world, this is text")},
+		{"header cut", good.Bytes()[:20]},
+	} {
+		if _, err := newCaptureReader(bytes.NewReader(c.in)); err == nil {
+			t.Errorf("%s: no error", c.name)
+		}
+	}
+	r, err := newCaptureReader(bytes.NewReader(good.Bytes()[:24+16+10]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := r.next(); err == nil || err == io.EOF {
+		t.Errorf("record cut: %v, want an error", err)
+	}
+	huge := append([]byte(nil), good.Bytes()[:24+16]...)
+	binary.LittleEndian.PutUint32(huge[24+8:], 1<<30)
+	if r, err = newCaptureReader(bytes.NewReader(huge)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := r.next(); err == nil || err == io.EOF {
+		t.Errorf("1 GiB record: %v, want an error", err)
 	}
 }

@@ -12,7 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"shim6d/control/shim6layer/pcapfile"
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/pcapgo"
+
 	"shim6d/control/wire"
 )
 
@@ -100,16 +103,21 @@ func writeCapture(t *testing.T, frames [][]byte) string {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	w, err := pcapfile.NewWriter(f, pcapfile.LinkTypeEthernet)
-	if err != nil {
+	w := pcapgo.NewWriter(f)
+	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
 		t.Fatal(err)
 	}
 	for i, fr := range frames {
-		if err := w.WritePacket(time.Unix(1700000000, int64(i)*1000), fr); err != nil {
+		if err := w.WritePacket(captureInfo(time.Unix(1700000000, int64(i)*1000), fr), fr); err != nil {
 			t.Fatal(err)
 		}
 	}
 	return path
+}
+
+// captureInfo describes frame fr captured whole at ts.
+func captureInfo(ts time.Time, fr []byte) gopacket.CaptureInfo {
+	return gopacket.CaptureInfo{Timestamp: ts, CaptureLength: len(fr), Length: len(fr)}
 }
 
 // TestTshark cross-checks our encoding with Debian's tshark 4.0. Only what
@@ -182,24 +190,27 @@ func TestTshark(t *testing.T) {
 	}
 }
 
-// TestTsharkReadsPcapNG checks the pcapng writer against tshark's reader.
+// TestTsharkReadsPcapNG checks pcapgo's pcapng writer against tshark's reader.
 func TestTsharkReadsPcapNG(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "shim6.pcapng")
 	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := pcapfile.NewNgWriter(f, pcapfile.LinkTypeEthernet)
+	defer f.Close()
+	w, err := pcapgo.NewNgWriter(f, layers.LinkTypeEthernet)
 	if err != nil {
 		t.Fatal(err)
 	}
 	frames := [][]byte{payloadFrame(t, 7, 49152, 49153, []byte("odd length")), controlFrame(t, allMessages(t)[0])}
 	for _, fr := range frames {
-		if err := w.WritePacket(time.Unix(1700000000, 0), fr); err != nil {
+		if err := w.WritePacket(captureInfo(time.Unix(1700000000, 0), fr), fr); err != nil {
 			t.Fatal(err)
 		}
 	}
-	f.Close()
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	ds := runTshark(t, path)
 	if len(ds) != 2 || ds[0].show["shim6.p"] != "1" || ds[1].show["shim6.type"] != "1" {
 		t.Fatalf("tshark read %d packets: %+v", len(ds), ds)
