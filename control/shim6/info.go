@@ -1,0 +1,95 @@
+package shim6
+
+import (
+	"net/netip"
+	"time"
+
+	"shim6d/control/wire"
+	"shim6d/dataplane"
+)
+
+// ContextInfo describes one context for operators (`shim6ctl contexts`):
+// the RFC 5533 §6.1 fields that matter when looking at a context.
+type ContextInfo struct {
+	// Slot is the context's slot in the fast path's table.
+	Slot uint32
+	// State is the context's state (§6.2).
+	State State
+	// LocalULID and PeerULID are ULID(local) and ULID(peer).
+	LocalULID, PeerULID netip.Addr
+	// LocalLocator and PeerLocator are the current pair Lp(local),
+	// Lp(peer); equal to the ULIDs until REAP switches.
+	LocalLocator, PeerLocator netip.Addr
+	// LocalTag and PeerTag are CT(local) and CT(peer) (0 until known).
+	LocalTag, PeerTag uint64
+	// LocalLocators is Ls(local), the proxied host's set.
+	LocalLocators []netip.Addr
+	// PeerLocators is Ls(peer) as last verified.
+	PeerLocators []netip.Addr
+	// PeerPreferences are the peer's Locator Preferences, if it sent any.
+	PeerPreferences []wire.Preference
+	// PeerGeneration is the peer's Locator List Generation (0 if it sent
+	// no list).
+	PeerGeneration uint32
+	// UpdatePending is set while our Update Request is unacknowledged
+	// (§10.2).
+	UpdatePending bool
+	// Age is the time since the context was created; InState the time
+	// since its last state change (to the timer resolution).
+	Age, InState time.Duration
+}
+
+// Contexts lists every context the machine holds. It walks all of them,
+// so it is for the admin API, not for a loop.
+func (m *Machine) Contexts() []ContextInfo {
+	m.clock()
+	var out []ContextInfo
+	for p, pg := range m.pages {
+		if pg == nil {
+			continue
+		}
+		for i := range pg {
+			if pg[i].state != Idle {
+				out = append(out, m.info(uint32(p)<<pageBits|uint32(i), &pg[i]))
+			}
+		}
+	}
+	return out
+}
+
+// Context describes the context of a ULID pair, if the machine holds one.
+func (m *Machine) Context(local, peer netip.Addr) (ContextInfo, bool) {
+	m.clock()
+	slot, c, _ := m.lookupPair(local, peer)
+	if c == nil {
+		return ContextInfo{}, false
+	}
+	return m.info(slot, c), true
+}
+
+func (m *Machine) info(slot uint32, c *ctx) ContextInfo {
+	var t dataplane.Context
+	m.cfg.Table.Get(slot, &t)
+	ci := ContextInfo{
+		Slot: slot, State: c.state,
+		LocalULID: netip.AddrFrom16(t.ULIDLocal), PeerULID: netip.AddrFrom16(t.ULIDPeer),
+		LocalLocator: netip.AddrFrom16(t.LocLocal), PeerLocator: netip.AddrFrom16(t.LocPeer),
+		LocalTag: t.LocalTag, PeerTag: t.PeerTag,
+		UpdatePending: c.flags&flagUpdating != 0,
+		Age:           time.Duration(m.cur-c.created) * m.res,
+		InState:       time.Duration(m.cur-c.since) * m.res,
+	}
+	if h := m.hosts[c.host]; h != nil {
+		for _, l := range h.list.Locators {
+			ci.LocalLocators = append(ci.LocalLocators, l.Addr)
+		}
+	}
+	for _, a := range m.peerAddrs(slot, t.ULIDPeer) {
+		ci.PeerLocators = append(ci.PeerLocators, netip.AddrFrom16(a))
+	}
+	if ps := m.peers[slot]; ps != nil {
+		ci.PeerPreferences = append([]wire.Preference(nil), ps.prefs...)
+		ci.PeerGeneration = ps.gen
+	}
+	return ci
+}
