@@ -1,0 +1,204 @@
+package shim6
+
+import (
+	"math/rand/v2"
+	"net/netip"
+	"runtime"
+	"testing"
+
+	"shim6d/control/wire"
+)
+
+// An I2 whose locator list the Verifier refuses (a locator not bound to
+// the initiator's ULID) creates nothing (RFC 5533 §7.13).
+func TestI2RefusedLocator(t *testing.T) {
+	n, a, b := pairNet(t)
+	b.verify.refuse[locA2] = true
+	_ = a.m.Establish(ulidA, ulidB)
+	n.run()
+	if b.m.Len() != 0 || b.table.Len() != 0 || b.m.Stats.VerificationFailures.Load() != 1 {
+		t.Fatalf("B holds %d contexts, %d verification failures", b.m.Len(), b.m.Stats.VerificationFailures.Load())
+	}
+	if n.count(b, wire.TypeR2) != 0 {
+		t.Fatal("B answered a refused I2")
+	}
+	if st := ctxOf(t, a, ulidA, ulidB).State; st != I2Sent {
+		t.Fatalf("A in %v", st)
+	}
+}
+
+// An I2 whose CGA parameters are not the peer ULID's is refused too.
+func TestI2ForeignParameters(t *testing.T) {
+	n, a, b := pairNet(t)
+	set := multihomed(ulidA, locA2)
+	set.Parameters = fakePDS(ulidB) // someone else's
+	a.hosts[ulidA] = set
+	_ = a.m.Establish(ulidA, ulidB)
+	n.run()
+	if b.m.Len() != 0 || b.m.Stats.VerificationFailures.Load() != 1 {
+		t.Fatal("I2 with foreign parameters accepted")
+	}
+}
+
+// captureI2 runs a handshake up to A's I2 and returns it undelivered.
+func captureI2(t *testing.T) (*network, *node, *node, sent) {
+	n, a, b := pairNet(t)
+	n.drop = func(s sent) bool { return s.t == wire.TypeI2 }
+	_ = a.m.Establish(ulidA, ulidB)
+	n.run()
+	n.drop = nil
+	i2, ok := n.last(a, wire.TypeI2)
+	if !ok {
+		t.Fatal("no I2")
+	}
+	return n, a, b, i2
+}
+
+// The Responder Validator: accepted under the current or the previous
+// secret, refused after two rotations, and refused when anything it
+// covers changes (RFC 5533 §7.10.1, §7.13).
+func TestValidator(t *testing.T) {
+	tamper := func(f func(*wire.I2)) func(sent) sent {
+		return func(s sent) sent {
+			m := s.msg().(*wire.I2)
+			f(m)
+			s.b, _ = wire.Marshal(m)
+			return s
+		}
+	}
+	cases := []struct {
+		name      string
+		rotations int
+		change    func(sent) sent
+		ok        bool
+	}{
+		{"as sent", 0, nil, true},
+		{"one rotation", 1, nil, true},
+		{"two rotations", 2, nil, false},
+		{"other initiator tag", 0, tamper(func(m *wire.I2) { m.InitiatorContextTag ^= 1 }), false},
+		{"other initiator nonce", 0, tamper(func(m *wire.I2) { m.InitiatorNonce++ }), false},
+		{"other responder nonce", 0, tamper(func(m *wire.I2) { m.ResponderNonce ^= 1 }), false},
+		{"forged validator", 0, tamper(func(m *wire.I2) { m.Options.ResponderValidator[3] ^= 0x40 }), false},
+		{"other ULID pair", 0, tamper(func(m *wire.I2) {
+			m.Options.ULIDPair = &wire.ULIDPair{Sender: ulidA3, Receiver: ulidB}
+		}), false},
+		{"other source locator", 0, func(s sent) sent { s.src = locA2; return s }, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			n, _, b, i2 := captureI2(t)
+			for range tc.rotations {
+				b.m.RotateSecret()
+			}
+			if tc.change != nil {
+				i2 = tc.change(i2)
+			}
+			n.deliver(i2)
+			if got := b.m.Len() == 1; got != tc.ok {
+				t.Fatalf("context made: %v, want %v", got, tc.ok)
+			}
+			if !tc.ok && (b.m.Stats.ValidatorFailures.Load() != 1 || n.count(b, wire.TypeR2) != 0) {
+				t.Fatalf("%d validator failures, %d R2", b.m.Stats.ValidatorFailures.Load(), n.count(b, wire.TypeR2))
+			}
+		})
+	}
+}
+
+// The secret rotates by itself every VALIDATOR_MIN_LIFETIME: an I2 held
+// for over two lifetimes is refused.
+func TestValidatorExpires(t *testing.T) {
+	n, a, b, i2 := captureI2(t)
+	a.m.cfg.Send = func(netip.Addr, netip.Addr, wire.Message) {} // keep A quiet
+	n.advance(61 * 1e9)
+	n.deliver(i2)
+	if b.m.Len() != 0 || b.m.Stats.ValidatorFailures.Load() != 1 {
+		t.Fatal("stale I2 accepted")
+	}
+}
+
+// A replayed I2 (same validator, within its lifetime) gets the same R2
+// and makes no second context.
+func TestI2Replay(t *testing.T) {
+	n, a, b, i2 := captureI2(t)
+	n.deliver(i2)
+	n.deliver(i2)
+	n.deliver(i2)
+	n.run()
+	if b.table.Len() != 1 || n.count(b, wire.TypeR2) != 3 {
+		t.Fatalf("%d contexts, %d R2", b.table.Len(), n.count(b, wire.TypeR2))
+	}
+	r2s := []uint64{}
+	for _, s := range n.log {
+		if s.t == wire.TypeR2 {
+			r2s = append(r2s, s.msg().(*wire.R2).ResponderContextTag)
+		}
+	}
+	if r2s[0] != r2s[1] || r2s[1] != r2s[2] {
+		t.Fatalf("R2 tags %x", r2s)
+	}
+	established(t, a, b, ulidA, ulidB)
+}
+
+// 100,000 I1s from spoofed sources: every one gets an R1 and none leaves
+// state behind (RFC 5533 §4.4, §7.10), and a legitimate handshake in the
+// middle of the flood completes.
+func TestSpoofedI1Flood(t *testing.T) {
+	flood := 100_000
+	if testing.Short() {
+		flood = 20_000
+	}
+	n, a, b := pairNet(t)
+	n.record = false
+	// A first context, so the pages and maps the legitimate handshake
+	// needs exist before the heap is measured.
+	_ = a.m.Establish(ulidA3, ulidB)
+	n.run()
+	rng := rand.New(rand.NewPCG(7, 7))
+	spoof := func() {
+		var s [16]byte
+		s[0], s[1] = 0x20, 0x01
+		for i := 2; i < 16; i++ {
+			s[i] = byte(rng.Uint32())
+		}
+		b1, _ := wire.Marshal(&wire.I1{InitiatorContextTag: rng.Uint64() & wire.MaxContextTag, InitiatorNonce: rng.Uint32()})
+		b.m.HandleMessage(netip.AddrFrom16(s), ulidB, b1)
+	}
+	for range 1000 {
+		spoof()
+	}
+	n.run()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	r1Before := b.m.Stats.Out(wire.TypeR1)
+	for i := range flood {
+		if i == flood/2 {
+			if err := a.m.Establish(ulidA, ulidB); err != nil {
+				t.Fatal(err)
+			}
+		}
+		spoof()
+		if i%1000 == 0 {
+			n.run() // the legitimate exchange interleaves with the flood
+		}
+	}
+	n.run()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if got := b.m.Stats.Out(wire.TypeR1) - r1Before; got != uint64(flood)+1 {
+		t.Fatalf("%d R1s for %d I1s and one real", got, flood)
+	}
+	established(t, a, b, ulidA, ulidB)
+	m := b.m
+	if m.Len() != 2 || b.table.Len() != 2 || len(m.hs) != 0 || len(m.byNonce) != 0 || len(m.peers) != 1 ||
+		len(m.peerTags) != 2 || len(m.hostIdx) != 1 || len(m.pdsByValue) != 1 {
+		t.Fatalf("B keeps state: %d contexts, %d handshakes, %d nonces, %d peer sets, %d peer tags, %d hosts, %d PDS",
+			m.Len(), len(m.hs), len(m.byNonce), len(m.peers), len(m.peerTags), len(m.hostIdx), len(m.pdsByValue))
+	}
+	grew := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	t.Logf("heap %d → %d bytes over %d spoofed I1s (%+d)", before.HeapAlloc, after.HeapAlloc, flood, grew)
+	if grew > 256<<10 {
+		t.Fatalf("heap grew by %d bytes during the flood", grew)
+	}
+	checkInvariants(t, b)
+}

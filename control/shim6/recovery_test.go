@@ -1,0 +1,150 @@
+package shim6
+
+import (
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"shim6d/control/wire"
+	"shim6d/dataplane"
+)
+
+func unknownTag(tag uint64, src, dst netip.Addr) *dataplane.Event {
+	return &dataplane.Event{Kind: dataplane.EventUnknownTag, Tag: tag, Src: src.As16(), Dst: dst.As16()}
+}
+
+// B restarts and loses every context; A's next payload packet carries
+// B's old tag, B's fast path reports the unknown tag, and R1bis → I2bis →
+// R2 re-creates the context (RFC 5533 §7.5 Figure 6, §7.17–§7.20).
+func TestRecoveryAfterRestart(t *testing.T) {
+	n, a, b := pairNet(t)
+	_ = a.m.Establish(ulidA, ulidB)
+	n.run()
+	ca, old := established(t, a, b, ulidA, ulidB)
+	n.restart(b, 64, nil)
+	n.log = nil
+
+	b.m.HandleEvent(unknownTag(old.LocalTag, ulidA, ulidB))
+	if b.m.Len() != 0 {
+		t.Fatal("R1bis made state")
+	}
+	n.run()
+	if got := n.types(); !slices.Equal(got, []wire.Type{wire.TypeR1bis, wire.TypeI2bis, wire.TypeR2}) {
+		t.Fatalf("exchange %v", got)
+	}
+	na, nb := established(t, a, b, ulidA, ulidB)
+	if na.LocalTag != ca.LocalTag {
+		t.Fatal("A's tag changed")
+	}
+	if nb.LocalTag == old.LocalTag {
+		t.Fatal("B reused the Packet Context Tag (RFC 5533 §7.20 says pick a new one)")
+	}
+	if !slices.Equal(nb.PeerLocators, []netip.Addr{ulidA, locA2}) {
+		t.Fatalf("B learnt %v from the I2bis", nb.PeerLocators)
+	}
+	if a.m.Stats.RecoveriesStarted.Load() != 1 || a.m.Stats.RecoveriesCompleted.Load() != 1 || b.m.Stats.RecoveredContexts.Load() != 1 {
+		t.Fatal("recovery counters")
+	}
+	checkInvariants(t, a)
+	checkInvariants(t, b)
+}
+
+// The same with a control message: A's Update Request names B's lost tag
+// (§10.4: R1bis), the context recovers, and the update then goes through.
+func TestRecoveryByUpdate(t *testing.T) {
+	n, a, b := pairNet(t)
+	_ = a.m.Establish(ulidA, ulidB)
+	n.run()
+	established(t, a, b, ulidA, ulidB)
+	n.restart(b, 64, nil)
+	a.hosts[ulidA] = multihomed(ulidA)
+	if err := a.m.SetLocalLocators(ulidA, a.hosts[ulidA]); err != nil {
+		t.Fatal(err)
+	}
+	n.run()
+	n.advance(10 * time.Second)
+	_, cb := established(t, a, b, ulidA, ulidB)
+	if !slices.Equal(cb.PeerLocators, []netip.Addr{ulidA}) {
+		t.Fatalf("B sees %v, want A's new set", cb.PeerLocators)
+	}
+	if b.m.Stats.R1bisRateLimited.Load() != 0 || n.count(b, wire.TypeR1bis) == 0 {
+		t.Fatal("no R1bis for the unknown tag")
+	}
+	checkInvariants(t, a)
+	checkInvariants(t, b)
+}
+
+// Losing the I2bis or the R2 is covered by I2bis retransmission (§7.19).
+func TestRecoveryWithLoss(t *testing.T) {
+	for _, typ := range []wire.Type{wire.TypeI2bis, wire.TypeR2} {
+		t.Run(typ.String(), func(t *testing.T) {
+			n, a, b := pairNet(t)
+			_ = a.m.Establish(ulidA, ulidB)
+			n.run()
+			_, old := established(t, a, b, ulidA, ulidB)
+			n.restart(b, 64, nil)
+			n.drop = dropFirst(typ, 1)
+			b.m.HandleEvent(unknownTag(old.LocalTag, ulidA, ulidB))
+			n.run()
+			if st := ctxOf(t, a, ulidA, ulidB).State; st != I2bisSent {
+				t.Fatalf("A in %v", st)
+			}
+			n.advance(10 * time.Second)
+			established(t, a, b, ulidA, ulidB)
+			if b.table.Len() != 1 {
+				t.Fatal("duplicate I2bis made a second context")
+			}
+		})
+	}
+}
+
+// R1bis is rate-limited and stateless: a flood of unknown tags costs a
+// bounded number of answers and no memory.
+func TestR1bisRateLimit(t *testing.T) {
+	n, _, b := pairNet(t)
+	for i := range 1000 {
+		b.m.HandleEvent(unknownTag(uint64(i+1), ap("2001:db8:ff::1"), ulidB))
+	}
+	sentR1bis := n.count(b, wire.TypeR1bis)
+	if sentR1bis != 10 || b.m.Stats.R1bisRateLimited.Load() != 990 {
+		t.Fatalf("%d R1bis sent, %d limited; want the burst of 10", sentR1bis, b.m.Stats.R1bisRateLimited.Load())
+	}
+	n.clock.t = n.clock.t.Add(time.Second)
+	b.m.HandleEvent(unknownTag(1, ap("2001:db8:ff::1"), ulidB))
+	if n.count(b, wire.TypeR1bis) != 11 || b.m.Len() != 0 {
+		t.Fatal("bucket did not refill, or state was kept")
+	}
+}
+
+// An R1bis for a context that is not ESTABLISHED, or from a locator pair
+// that is not the context's, is discarded (§7.18).
+func TestR1bisMismatch(t *testing.T) {
+	n, a, b := pairNet(t)
+	_ = a.m.Establish(ulidA, ulidB)
+	n.run()
+	ca, _ := established(t, a, b, ulidA, ulidB)
+	r1bis := &wire.R1bis{PacketContextTag: ca.PeerTag, ResponderNonce: 1,
+		Options: wire.Options{ResponderValidator: make([]byte, 16)}}
+	bs, _ := wire.Marshal(r1bis)
+	a.m.HandleMessage(locB2, ulidA, bs) // not Lp(peer)
+	r1bis.PacketContextTag++
+	bs2, _ := wire.Marshal(r1bis)
+	a.m.HandleMessage(ulidB, ulidA, bs2) // not CT(peer)
+	if st := ctxOf(t, a, ulidA, ulidB).State; st != Established || a.m.Stats.Unmatched.Load() != 2 {
+		t.Fatalf("state %v, unmatched %d", st, a.m.Stats.Unmatched.Load())
+	}
+	// A forged R1bis that matches: A tries I2bis, B refuses the validator,
+	// and A falls back to I1, which B (holding the context with the same
+	// CT(peer)) answers with R2 (§7.9): established again.
+	a.m.HandleMessage(ulidB, ulidA, bs)
+	n.run()
+	if st := ctxOf(t, a, ulidA, ulidB).State; st != I2bisSent || b.m.Stats.ValidatorFailures.Load() != 1 {
+		t.Fatalf("state %v, B validator failures %d", st, b.m.Stats.ValidatorFailures.Load())
+	}
+	n.advance(60 * time.Second)
+	established(t, a, b, ulidA, ulidB)
+	if b.table.Len() != 1 {
+		t.Fatal("B made a second context")
+	}
+}
