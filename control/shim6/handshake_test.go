@@ -160,7 +160,7 @@ func TestSimultaneousInitiation(t *testing.T) {
 	if a.table.Len() != 1 || b.table.Len() != 1 {
 		t.Fatal("more than one context per side")
 	}
-	if n.count(nil, wire.TypeR1) != 0 || n.count(nil, wire.TypeI2) != 0 {
+	if n.count(nil, wire.TypeR1) != 0 || n.count(nil, wire.TypeI2) != 0 || n.count(nil, wire.TypeUpdateRequest) != 0 {
 		t.Fatalf("crossing I1s should need no R1/I2: %v", n.types())
 	}
 	checkInvariants(t, a)

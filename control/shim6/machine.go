@@ -206,6 +206,8 @@ type Machine struct {
 	r1bis   tokenBucket
 	errs    tokenBucket
 	scratch scratch
+
+	testFire func(slot uint32, kind int) // replaces fire in the wheel's unit tests
 }
 
 // New makes a machine. Table and Send are required.
