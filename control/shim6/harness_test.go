@@ -191,12 +191,16 @@ func (n *network) run() {
 		if steps > 1_000_000 {
 			n.t.Fatal("network does not settle")
 		}
-		i := 0
+		var s sent
 		if n.reorder {
-			i = n.rng.IntN(len(n.queue))
+			i, last := n.rng.IntN(len(n.queue)), len(n.queue)-1
+			s = n.queue[i]
+			n.queue[i] = n.queue[last]
+			n.queue = n.queue[:last]
+		} else {
+			s = n.queue[0]
+			n.queue = n.queue[1:]
 		}
-		s := n.queue[i]
-		n.queue = append(n.queue[:i], n.queue[i+1:]...)
 		n.deliver(s)
 		if n.dup {
 			n.deliver(s)

@@ -50,7 +50,9 @@ func (e *soloEnv) r1() *wire.R1 {
 	return &wire.R1{InitiatorNonce: e.nonce(), ResponderNonce: 0x42, Options: wire.Options{ResponderValidator: []byte("v")}}
 }
 
-func (e *soloEnv) r2() *wire.R2 { return &wire.R2{ResponderContextTag: peerTag, InitiatorNonce: e.nonce()} }
+func (e *soloEnv) r2() *wire.R2 {
+	return &wire.R2{ResponderContextTag: peerTag, InitiatorNonce: e.nonce()}
+}
 
 // waitFor advances the clock until A has sent k more messages or d passed.
 func (e *soloEnv) waitFor(k int, d time.Duration) {
@@ -150,7 +152,9 @@ func TestTransitions(t *testing.T) {
 			e.inject(&wire.R1bis{PacketContextTag: peerTag, ResponderNonce: 1, Options: wire.Options{ResponderValidator: []byte("x")}})
 		}, I2bisSent, []wire.Type{wire.TypeI2bis}},
 		{Established, "R2 → discard", func(e *soloEnv) { e.inject(&wire.R2{ResponderContextTag: 3, InitiatorNonce: 0}) }, Established, nil},
-		{Established, "R1 → discard", func(e *soloEnv) { e.inject(&wire.R1{InitiatorNonce: 0, Options: wire.Options{ResponderValidator: []byte{1}}}) }, Established, nil},
+		{Established, "R1 → discard", func(e *soloEnv) {
+			e.inject(&wire.R1{InitiatorNonce: 0, Options: wire.Options{ResponderValidator: []byte{1}}})
+		}, Established, nil},
 		{Established, "I1 same tag → R2", i1(peerTag), Established, []wire.Type{wire.TypeR2}},
 		{Established, "I1 other tag → R1", i1(peerTag + 1), Established, []wire.Type{wire.TypeR1}},
 		{Established, "control message → processed", keepalive, Established, nil},
