@@ -92,6 +92,8 @@ type network struct {
 	dup, reorder bool
 	// delivered counts messages handed to a machine.
 	delivered int
+	// route, when set, replaces owner to find a destination's machine.
+	route func(netip.Addr) *node
 }
 
 func newNetwork(t testing.TB) *network {
@@ -177,7 +179,12 @@ func (n *network) deliver(s sent) {
 	if n.drop != nil && n.drop(s) {
 		return
 	}
-	to := n.owner[s.dst]
+	var to *node
+	if n.route != nil {
+		to = n.route(s.dst)
+	} else {
+		to = n.owner[s.dst]
+	}
 	if to == nil {
 		return // a spoofed source's answer goes nowhere
 	}
