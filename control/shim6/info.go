@@ -39,8 +39,8 @@ type ContextInfo struct {
 	Age, InState time.Duration
 }
 
-// Contexts lists every context the machine holds. It walks all of them,
-// so it is for the admin API, not for a loop.
+// Contexts lists every context the machine holds with its RFC 5533 §6.1
+// state. It walks all of them, so it is for the admin API, not for a loop.
 func (m *Machine) Contexts() []ContextInfo {
 	m.clock()
 	var out []ContextInfo
@@ -57,7 +57,8 @@ func (m *Machine) Contexts() []ContextInfo {
 	return out
 }
 
-// Context describes the context of a ULID pair, if the machine holds one.
+// Context describes the context of a ULID pair (RFC 5533 §6.1), if the
+// machine holds one.
 func (m *Machine) Context(local, peer netip.Addr) (ContextInfo, bool) {
 	m.clock()
 	slot, c, _ := m.lookupPair(local, peer)

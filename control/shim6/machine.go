@@ -32,10 +32,13 @@ type Verifier interface {
 // message with Error Code 2 points at its verification method octet (RFC
 // 5533 §5.14, §7.2).
 type LocatorError struct {
+	// Index is the locator's position in the Locator List, from 0.
 	Index int
-	Err   error
+	// Err says why it failed.
+	Err error
 }
 
+// Error names the locator (from 1) and the cause (RFC 5533 §7.2).
 func (e *LocatorError) Error() string { return fmt.Sprintf("locator %d: %v", e.Index+1, e.Err) }
 
 // Unwrap returns the cause (RFC 5533 §7.2 verification failure).
@@ -110,7 +113,9 @@ func (t *Timers) defaults() {
 	}
 }
 
-// Config connects a Machine to the control core.
+// Config connects a Machine to the control core: the table it publishes
+// contexts to, the ports it sends through, the clock, and the HBA/CGA
+// pieces (RFC 5533 §6.1 conceptual model, §7.2).
 type Config struct {
 	// Table is the fast path's context table; the machine is its only
 	// writer for the contexts it creates (RFC 5533 §7.1: the table picks
@@ -210,7 +215,8 @@ type Machine struct {
 	testFire func(slot uint32, kind int) // replaces fire in the wheel's unit tests
 }
 
-// New makes a machine. Table and Send are required.
+// New makes a machine that establishes and maintains contexts (RFC 5533
+// §7, §10) in cfg.Table. Table and Send are required.
 func New(cfg Config) (*Machine, error) {
 	if cfg.Table == nil || cfg.Send == nil {
 		return nil, errors.New("shim6: Config needs Table and Send")
@@ -280,7 +286,8 @@ func (m *Machine) RotateSecret() {
 	m.val.rotate(&m.rand, m.now)
 }
 
-// Len is the number of contexts the machine holds, in any state but IDLE.
+// Len is the number of contexts the machine holds, in any state but IDLE
+// (RFC 5533 §6.2).
 func (m *Machine) Len() int {
 	n := 0
 	for s := I1Sent; s < numStates; s++ {
