@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"shim6d/control/shim6"
 	"shim6d/dataplane"
 	"shim6d/ports"
 )
@@ -90,6 +91,9 @@ type Stats struct {
 	EstablishEvents atomic.Uint64 // deferred-establishment triggers from the workers
 	UnknownTagEvent atomic.Uint64 // payload packets with unknown tags (R1bis candidates)
 	ICMPTranslated  atomic.Uint64 // ICMPv6 errors whose quoted packet was mapped back to ULIDs
+	SignalReceived  atomic.Uint64 // Shim6 control messages from the uplinks
+	SignalSent      atomic.Uint64 // Shim6 control messages sent
+	SignalDrops     atomic.Uint64 // control messages not sent: no uplink for the source, unresolved next hop, encoding
 	// NeighborEntries is the neighbour table's size (a gauge).
 	NeighborEntries atomic.Int64
 }
@@ -111,6 +115,7 @@ type Core struct {
 	ev    dataplane.Event
 	ctx   dataplane.Context
 	peers map[peerKey]uint32 // see translateError
+	sig   *shim6.Machine     // see AttachSignalling
 
 	rx  [ports.MaxBurst]ports.Packet
 	tx  [dataplane.MaxPorts]txBuf
@@ -348,26 +353,32 @@ func (s *Stats) Each(f func(name, help string, v uint64)) {
 	f("establish_events", "deferred-establishment triggers from the workers", s.EstablishEvents.Load())
 	f("unknown_tag_events", "payload packets with unknown context tags reported by the workers", s.UnknownTagEvent.Load())
 	f("icmp_translated", "ICMPv6 errors quoting a rewritten packet, mapped back to ULIDs", s.ICMPTranslated.Load())
+	f("signal_received", "Shim6 control messages received on the uplinks", s.SignalReceived.Load())
+	f("signal_sent", "Shim6 control messages sent", s.SignalSent.Load())
+	f("signal_drops", "Shim6 control messages that could not be sent", s.SignalDrops.Load())
 }
 
-// shimRound advances the workers' tick and drains their events. Acting on
-// the events (I1, R1bis) is the signalling's job; until it runs here they
-// are counted.
+// shimRound advances the workers' tick, drains their events into the
+// signalling (I1 for establish events, R1bis for unknown tags) and runs its
+// timers.
 func (c *Core) shimRound(now time.Time) {
 	if c.cfg.Tick != nil {
 		if t := uint32(now.Sub(c.start) / TickPeriod); c.cfg.Tick.Load() != t {
 			c.cfg.Tick.Store(t)
 		}
 	}
-	if c.cfg.Events == nil {
-		return
-	}
-	for i := 0; i < ports.MaxBurst && c.cfg.Events.Pop(&c.ev); i++ {
+	for i := 0; c.cfg.Events != nil && i < ports.MaxBurst && c.cfg.Events.Pop(&c.ev); i++ {
 		switch c.ev.Kind {
 		case dataplane.EventEstablish:
 			c.Stats.EstablishEvents.Add(1)
 		case dataplane.EventUnknownTag:
 			c.Stats.UnknownTagEvent.Add(1)
 		}
+		if c.sig != nil {
+			c.sig.HandleEvent(&c.ev)
+		}
+	}
+	if c.sig != nil {
+		c.sig.Tick()
 	}
 }

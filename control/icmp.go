@@ -37,6 +37,9 @@ func (c *Core) handle(p *ports.Packet, now time.Time) bool {
 	}
 	ip = ip[:header.IPv6MinimumSize+int(ip.PayloadLength())]
 	port := int(p.Port)
+	if c.handleSignal(p, port, ip) {
+		return false
+	}
 	if c.cfg.Setup[port].Role == dataplane.RoleUplink && c.translateError(p, ip) {
 		ip = ip[:len(ip)-header.Shim6PayloadSize]
 	}
