@@ -158,6 +158,9 @@ func (t *ContextTable) Capacity() int { return len(t.recs) }
 // Len is the number of live contexts (writer's view).
 func (t *ContextTable) Len() int { return t.count }
 
+// Count is the number of live contexts, safe from any goroutine.
+func (t *ContextTable) Count() int { return int(t.live.Load()) }
+
 // Empty reports whether the table holds no context. Safe from any
 // goroutine; workers check it once per burst.
 func (t *ContextTable) Empty() bool { return t.live.Load() == 0 }

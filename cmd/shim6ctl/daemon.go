@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"sort"
 	"strings"
@@ -141,7 +142,7 @@ func init() {
 
 func printContexts(w io.Writer, v any) {
 	cs := *v.(*[]admin.Context)
-	fmt.Fprintln(w, "SLOT\tLOCAL ULID\tPEER ULID\tLOCAL LOCATOR\tPEER LOCATOR\tLOCAL TAG\tPEER TAG\tUPLINK\tSENT\tRECEIVED")
+	fmt.Fprintln(w, "SLOT\tSTATE\tLOCAL ULID\tPEER ULID\tLOCAL LOCATOR\tPEER LOCATOR\tLOCAL TAG\tPEER TAG\tUPLINK\tSENT\tRECEIVED")
 	ago := func(s float64) string {
 		if s < 0 {
 			return "never"
@@ -153,7 +154,7 @@ func printContexts(w io.Writer, v any) {
 		if !c.Rewriting {
 			loc, peer = "(= ULID)", "(= ULID)"
 		}
-		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Slot, c.LocalULID, c.PeerULID, loc, peer,
+		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Slot, c.State, c.LocalULID, c.PeerULID, loc, peer,
 			c.LocalTag, c.PeerTag, c.Uplink, ago(c.LastSentSec), ago(c.LastRecvSec))
 	}
 	fmt.Fprintf(w, "%d contexts\n", len(cs))
@@ -169,6 +170,26 @@ func init() {
 			return err
 		}
 		body, err := admin.NewClient(*sock).Post(fmt.Sprintf("/contexts/synth?count=%d&seed=%d", *count, *seed))
+		if err != nil {
+			return err
+		}
+		_, err = out.Write(body)
+		return err
+	})
+}
+
+func init() {
+	register("establish", "start a Shim6 context for a ULID pair: shim6ctl establish LOCAL-ULID PEER-ULID", func(args []string, out io.Writer) error {
+		fs := flag.NewFlagSet("establish", flag.ContinueOnError)
+		sock := fs.String("socket", envOr("SHIM6D_SOCKET", defaultSocket), "admin socket of the daemon")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if fs.NArg() != 2 {
+			return fmt.Errorf("want two addresses: the inside host's ULID and the peer's ULID")
+		}
+		q := url.Values{"local": {fs.Arg(0)}, "peer": {fs.Arg(1)}}
+		body, err := admin.NewClient(*sock).Post("/establish?" + q.Encode())
 		if err != nil {
 			return err
 		}

@@ -109,6 +109,12 @@ func (d *daemon) Contexts() []admin.Context {
 		}
 		return float64(now-best) * control.TickPeriod.Seconds()
 	}
+	states := map[uint32]string{}
+	d.core.Query(func() {
+		for _, ci := range d.sig.Contexts() {
+			states[ci.Slot] = ci.State.String()
+		}
+	})
 	var out []admin.Context
 	d.contexts.Each(func(c *dataplane.Context) bool {
 		ac := admin.Context{
@@ -117,6 +123,10 @@ func (d *daemon) Contexts() []admin.Context {
 			LocalLocator: netip.AddrFrom16(c.LocLocal), PeerLocator: netip.AddrFrom16(c.LocPeer),
 			LocalTag: fmt.Sprintf("%#x", c.LocalTag), PeerTag: fmt.Sprintf("%#x", c.PeerTag),
 			Rewriting: c.Flags&dataplane.CtxRewrite != 0,
+			State:     states[c.Slot],
+		}
+		if ac.State == "" {
+			ac.State = "STATIC"
 		}
 		if int(c.EgressPort) < len(d.cfg.Ports) {
 			ac.Uplink = d.cfg.Ports[c.EgressPort].Name
@@ -168,10 +178,27 @@ func (d *daemon) synthContexts(w http.ResponseWriter, r *http.Request) {
 			made++
 		}
 	})
-	d.contextCount.Store(int64(d.contexts.Len()))
 	if err != nil {
 		http.Error(w, fmt.Sprintf("created %d, then: %v", made, err), http.StatusInsufficientStorage)
 		return
 	}
 	fmt.Fprintf(w, "{\"created\": %d}\n", made)
+}
+
+// establish starts a Shim6 context for a ULID pair (RFC 5533 §7):
+// POST /establish?local=ULID&peer=ULID.
+func (d *daemon) establish(w http.ResponseWriter, r *http.Request) {
+	local, err1 := netip.ParseAddr(r.URL.Query().Get("local"))
+	peer, err2 := netip.ParseAddr(r.URL.Query().Get("peer"))
+	if err1 != nil || err2 != nil {
+		http.Error(w, "want ?local=ULID&peer=ULID (IPv6 addresses)", http.StatusBadRequest)
+		return
+	}
+	var err error
+	d.core.Query(func() { err = d.sig.Establish(local, peer) })
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusConflict)
+		return
+	}
+	fmt.Fprintf(w, "{\"establishing\": [%q, %q]}\n", local, peer)
 }

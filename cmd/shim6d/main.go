@@ -31,6 +31,7 @@ import (
 	"shim6d/configs"
 	"shim6d/control"
 	"shim6d/control/admin"
+	"shim6d/control/shim6"
 	"shim6d/dataplane"
 	"shim6d/dataplane/header"
 	"shim6d/ports"
@@ -105,16 +106,14 @@ type daemon struct {
 	contexts *dataplane.ContextTable
 	events   *dataplane.EventRing
 	tick     atomic.Uint32
-	// contextCount mirrors the table's size for scrapes; the table's own
-	// count is the control core's.
-	contextCount atomic.Int64
-	fwd          atomic.Pointer[dataplane.Forwarding]
-	core         *control.Core
-	workers      []*dataplane.Worker
-	wg           sync.WaitGroup
-	admin        *admin.Server
-	metrics      *http.Server
-	eal          bool
+	sig      *shim6.Machine
+	fwd      atomic.Pointer[dataplane.Forwarding]
+	core     *control.Core
+	workers  []*dataplane.Worker
+	wg       sync.WaitGroup
+	admin    *admin.Server
+	metrics  *http.Server
+	eal      bool
 }
 
 func start(cfg *configs.Config, log *slog.Logger) (*daemon, error) {
@@ -183,7 +182,13 @@ func start(cfg *configs.Config, log *slog.Logger) (*daemon, error) {
 	if err := addStaticContexts(cfg, d.core); err != nil {
 		return d, err
 	}
-	d.contextCount.Store(int64(d.contexts.Len()))
+	// The Shim6 signalling (RFC 5533) runs on the control core. Until the
+	// HBA sets of the inside hosts are configured, each host's locator set
+	// is its ULID, and peers' lists beyond their ULIDs are refused.
+	if d.sig, err = shim6.New(shim6.Config{Table: d.contexts, Send: d.core.SendControl}); err != nil {
+		return d, err
+	}
+	d.core.AttachSignalling(d.sig)
 	clamp := uint16(0)
 	if cfg.Shim.MSSClampOn() {
 		clamp = mssClamp(cfg)
@@ -219,6 +224,7 @@ func start(cfg *configs.Config, log *slog.Logger) (*daemon, error) {
 	extra := map[string]http.Handler{
 		"GET /metrics":         metrics,
 		"POST /contexts/synth": http.HandlerFunc(d.synthContexts),
+		"POST /establish":      http.HandlerFunc(d.establish),
 	}
 	if d.admin, err = admin.Listen(cfg.Daemon.AdminSocket, d, extra); err != nil {
 		return d, err

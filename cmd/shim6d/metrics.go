@@ -107,5 +107,5 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.shimPackets, d.sumCounter(dataplane.CounterStripped), "stripped")
 	counter(c.shimPackets, d.sumCounter(dataplane.CounterMSSClamped), "mss_clamped")
 	counter(c.shimPackets, d.sumCounter(dataplane.CounterEvents), "events")
-	gauge(c.contexts, float64(d.contextCount.Load()))
+	gauge(c.contexts, float64(d.contexts.Count()))
 }

@@ -72,7 +72,9 @@ type Worker struct {
 
 // Context is one element of GET /contexts.
 type Context struct {
-	Slot         uint32     `json:"slot"`
+	Slot uint32 `json:"slot"`
+	// State is the RFC 5533 §6.2 state, or STATIC for configured contexts.
+	State        string     `json:"state"`
 	LocalULID    netip.Addr `json:"local_ulid"`
 	PeerULID     netip.Addr `json:"peer_ulid"`
 	LocalLocator netip.Addr `json:"local_locator"`
