@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -88,9 +89,28 @@ type daemonProc struct {
 
 func startDaemon(t *testing.T, bin, netns string) *daemonProc {
 	t.Helper()
-	d := &daemonProc{sock: filepath.Join(t.TempDir(), "admin.sock"), ctl: bin + "/shim6ctl"}
-	cfg := filepath.Join(t.TempDir(), "lab.toml")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(labConfig, d.sock)), 0o644); err != nil {
+	sock := filepath.Join(t.TempDir(), "admin.sock")
+	return startDaemonWith(t, bin, netns, fmt.Sprintf(labConfig, sock), sock)
+}
+
+// startDaemonFile runs shim6d with a config file of the lab, its admin
+// socket moved to a temporary one.
+func startDaemonFile(t *testing.T, bin, netns, file string) *daemonProc {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(t.TempDir(), "admin.sock")
+	re := regexp.MustCompile(`(?m)^admin_socket = .*$`)
+	return startDaemonWith(t, bin, netns, re.ReplaceAllString(string(data), fmt.Sprintf("admin_socket = %q", sock)), sock)
+}
+
+func startDaemonWith(t *testing.T, bin, netns, config, sock string) *daemonProc {
+	t.Helper()
+	d := &daemonProc{sock: sock, ctl: bin + "/shim6ctl"}
+	cfg := filepath.Join(t.TempDir(), "shim6d.toml")
+	if err := os.WriteFile(cfg, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	d.cmd = exec.Command("ip", "netns", "exec", netns, bin+"/shim6d", "--config", cfg)

@@ -128,7 +128,7 @@ func (d *daemon) Contexts() []admin.Context {
 		if ac.State == "" {
 			ac.State = "STATIC"
 		}
-		if int(c.EgressPort) < len(d.cfg.Ports) {
+		if ac.Rewriting && int(c.EgressPort) < len(d.cfg.Ports) {
 			ac.Uplink = d.cfg.Ports[c.EgressPort].Name
 		}
 		slot := c.Slot
