@@ -124,6 +124,9 @@ func (w *Worker) Run() {
 			runtime.Gosched()
 			continue
 		}
+		// An idle worker still sends what the control core hands it:
+		// keep the published counters exact while it naps.
+		w.Counters.publish()
 		time.Sleep(sleep)
 		sleep = min(sleep*2, maxSleep)
 	}
@@ -138,7 +141,7 @@ func (w *Worker) Poll() int {
 	c[CounterPolls]++
 	fwd := w.cfg.Fwd.Load()
 	w.sh.tick = w.shim.Tick.Load()
-	total := 0
+	total, handed := 0, 0
 	for pi, p := range w.cfg.Ports {
 		n := p.RxBurst(w.cfg.RxQueue, w.rx[:])
 		if n == 0 {
@@ -154,9 +157,14 @@ func (w *Worker) Poll() int {
 		}
 		// The control core's packets join this worker's tx burst.
 		b := &w.tx[pi]
-		b.n += h.Dequeue(b.pkts[b.n:])
+		k := h.Dequeue(b.pkts[b.n:])
+		b.n += k
+		handed += k
 	}
 	w.flush()
+	if handed > 0 && total == 0 {
+		w.Counters.publish() // rare: control traffic on an idle worker
+	}
 	if total > 0 {
 		c[CounterRxPackets] += uint64(total)
 		w.bursts++

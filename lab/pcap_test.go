@@ -157,13 +157,13 @@ func TestStaticContextsThroughDPDK(t *testing.T) {
 	var st admin.Stats
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		if cl.Get("/ports", &ports) == nil && cl.Get("/stats", &st) == nil && len(st.Workers) > 0 && st.Workers[0].TxPackets >= 4 {
+		if cl.Get("/ports", &ports) == nil && cl.Get("/stats", &st) == nil && len(st.Workers) > 0 && st.Workers[0].TxPackets >= 5 && st.Control["signal_sent"] >= 1 {
 			break
 		}
 		if time.Now().After(deadline) {
 			cmd.Process.Kill()
 			cmd.Wait()
-			t.Fatalf("shim6d did not forward the 4 packets within 20 s (stats %+v)", st)
+			t.Fatalf("shim6d did not forward the 4 packets and answer the unknown tag within 20 s (stats %+v)", st)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -185,6 +185,29 @@ func TestStaticContextsThroughDPDK(t *testing.T) {
 		want [][]byte
 	}{{"out0.pcap", [][]byte{wantD}}, {"out1.pcap", [][]byte{wantB, wantC}}, {"out2.pcap", [][]byte{wantA}}} {
 		got := readPcap(t, filepath.Join(dir, tt.file))
+		if tt.file == "out2.pcap" {
+			// The unknown tag (E) is answered with R1bis (RFC 5533
+			// §7.17) from the locator it was sent to, which isp2 owns.
+			// Its nonce and validator are random, so it is checked by
+			// its header and set aside.
+			var rest [][]byte
+			r1bis := 0
+			for _, f := range got {
+				ip := header.IPv6(f[14:])
+				if ip.NextHeader() == header.ProtoShim6 && len(ip) > 42 && ip[42]&0x80 == 0 && ip[42]&0x7f == 5 {
+					if netip.AddrFrom16(*ip.Src()) != hostLoc || netip.AddrFrom16(*ip.Dst()) != peerLoc {
+						t.Errorf("R1bis from %v to %v, want %v to %v", netip.AddrFrom16(*ip.Src()), netip.AddrFrom16(*ip.Dst()), hostLoc, peerLoc)
+					}
+					r1bis++
+					continue
+				}
+				rest = append(rest, f)
+			}
+			if r1bis != 1 {
+				t.Errorf("out2.pcap: %d R1bis for the unknown tag, want 1", r1bis)
+			}
+			got = rest
+		}
 		if len(got) != len(tt.want) {
 			t.Errorf("%s: %d packets, want %d", tt.file, len(got), len(tt.want))
 			continue
