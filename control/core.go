@@ -116,6 +116,8 @@ type Core struct {
 	ctx   dataplane.Context
 	peers map[peerKey]uint32 // see translateError
 	sig   *shim6.Machine     // see AttachSignalling
+	// feedback are the workers' REAP arrays (see LastData).
+	feedback []*dataplane.Feedback
 
 	rx  [ports.MaxBurst]ports.Packet
 	tx  [dataplane.MaxPorts]txBuf

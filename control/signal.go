@@ -2,6 +2,7 @@ package control
 
 import (
 	"net/netip"
+	"time"
 
 	"shim6d/control/shim6"
 	"shim6d/control/wire"
@@ -80,4 +81,24 @@ func (c *Core) handleSignal(p *ports.Packet, port int, ip header.IPv6) bool {
 	}
 	c.sig.HandleMessage(netip.AddrFrom16(*ip.Src()), netip.AddrFrom16(*ip.Dst()), ip[off:])
 	return true
+}
+
+// SetFeedback gives the core the workers' REAP feedback arrays, for
+// LastData. Call before Run.
+func (c *Core) SetFeedback(fb []*dataplane.Feedback) { c.feedback = fb }
+
+// LastData is when a worker last saw a packet of the context in slot, to
+// the tick's resolution; the zero time if never. It is the state machine's
+// Config.LastData, so contexts that carry data are not collected as idle.
+func (c *Core) LastData(slot uint32) time.Time {
+	var last uint32
+	for _, fb := range c.feedback {
+		if int(slot) < len(fb.Sent) {
+			last = max(last, fb.Sent[slot].Load(), fb.Recv[slot].Load())
+		}
+	}
+	if last == 0 {
+		return time.Time{}
+	}
+	return c.start.Add(time.Duration(last) * TickPeriod)
 }

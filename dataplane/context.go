@@ -217,14 +217,19 @@ func (t *ContextTable) PairHash(l, p *[16]byte) uint64 { return t.pairHash(l, p)
 // pairHash hashes a ULID pair: two multiply-xorshift rounds over the four
 // words, keyed per table so remote parties cannot aim for long probe chains.
 func (t *ContextTable) pairHash(l, p *[16]byte) uint64 {
-	a, b := addrWords(l)
-	c, d := addrWords(p)
-	// Two independent multiplies the CPU runs in parallel, then a fold:
-	// enough mixing for table indices and fingerprints, and half the
-	// latency of two chained rounds.
-	x := (a ^ bits.RotateLeft64(c, 29) ^ t.seed) * 0x9e3779b97f4a7c15
-	y := (b ^ bits.RotateLeft64(d, 41) ^ t.seed) * 0xd6e8feb86659fd93
-	h := x ^ bits.RotateLeft64(y, 32)
+	// Big-endian loads: addresses differ most in their last bytes (hosts
+	// numbered ::1, ::2, ...), and a multiply carries low bits up, never
+	// down, so those bytes must be the words' low bits. Three independent
+	// multiplies run in parallel; the final round spreads every input bit
+	// over the index bits (low) and the fingerprint (high).
+	a, b := binary.BigEndian.Uint64(l[:8]), binary.BigEndian.Uint64(l[8:])
+	c, d := binary.BigEndian.Uint64(p[:8]), binary.BigEndian.Uint64(p[8:])
+	x := (b ^ t.seed) * 0x9e3779b97f4a7c15
+	y := (d ^ bits.RotateLeft64(t.seed, 17)) * 0xd6e8feb86659fd93
+	z := (a ^ bits.RotateLeft64(c, 31)) * 0xc2b2ae3d27d4eb4f
+	h := x ^ bits.RotateLeft64(y, 23) ^ bits.RotateLeft64(z, 47)
+	h ^= h >> 32
+	h *= 0x94d049bb133111eb
 	return h ^ h>>29
 }
 

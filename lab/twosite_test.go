@@ -58,6 +58,11 @@ func TestTwoSitesEstablish(t *testing.T) {
 	if ca[0].PeerTag != cb[0].LocalTag || cb[0].PeerTag != ca[0].LocalTag {
 		t.Fatalf("tags do not cross: A %s/%s, B %s/%s", ca[0].LocalTag, ca[0].PeerTag, cb[0].LocalTag, cb[0].PeerTag)
 	}
+	body, err := admin.NewClient(a.sock).GetRaw("/metrics")
+	if err != nil || !strings.Contains(string(body), "shim6d_shim6_handshakes_completed_total 1") ||
+		!strings.Contains(string(body), "shim6d_shim6_contexts_established 1") {
+		t.Fatalf("site A's metrics do not count the handshake (%v):\n%s", err, body)
+	}
 	if err := tshark.Wait(); err != nil {
 		t.Fatalf("tshark: %v\n%s", err, tsErr.String())
 	}

@@ -77,6 +77,7 @@ func (d *daemon) Stats() admin.Stats {
 		s.Drops[r.String()] = d.sumCounter(dataplane.DropCounter(r))
 	}
 	d.core.Stats.Each(func(name, _ string, v uint64) { s.Control[name] = v })
+	d.sig.Stats.Each(func(name, _ string, v uint64) { s.Control[name] = v })
 	return s
 }
 

@@ -177,6 +177,11 @@ func start(cfg *configs.Config, log *slog.Logger) (*daemon, error) {
 		ICMPRate: cfg.Daemon.ICMPRateLimit, Reachable: cfg.Daemon.NeighborTimeout.Duration, Log: log,
 		Contexts: d.contexts, Tick: &d.tick, Events: d.events,
 	})
+	feedback := make([]*dataplane.Feedback, nw)
+	for i := range feedback {
+		feedback[i] = dataplane.NewFeedback(cfg.Shim.Contexts)
+	}
+	d.core.SetFeedback(feedback)
 	// The workers are not running yet, so the core's writer methods may
 	// be called from here.
 	if err := addStaticContexts(cfg, d.core); err != nil {
@@ -185,7 +190,7 @@ func start(cfg *configs.Config, log *slog.Logger) (*daemon, error) {
 	// The Shim6 signalling (RFC 5533) runs on the control core. Until the
 	// HBA sets of the inside hosts are configured, each host's locator set
 	// is its ULID, and peers' lists beyond their ULIDs are refused.
-	if d.sig, err = shim6.New(shim6.Config{Table: d.contexts, Send: d.core.SendControl}); err != nil {
+	if d.sig, err = shim6.New(shim6.Config{Table: d.contexts, Send: d.core.SendControl, LastData: d.core.LastData}); err != nil {
 		return d, err
 	}
 	d.core.AttachSignalling(d.sig)
@@ -203,7 +208,7 @@ func start(cfg *configs.Config, log *slog.Logger) (*daemon, error) {
 			ID: i, Ports: d.ports, RxQueue: uint16(i), TxQueue: uint16(i),
 			Control: d.ring, Fwd: &d.fwd, Polling: polling,
 			Shim: dataplane.ShimConfig{
-				Contexts: d.contexts, Feedback: dataplane.NewFeedback(cfg.Shim.Contexts),
+				Contexts: d.contexts, Feedback: feedback[i],
 				Tick: &d.tick, Events: d.events, MSSClamp: clamp, EstablishAfter: cfg.Shim.EstablishAfter,
 			},
 		}
@@ -217,7 +222,7 @@ func start(cfg *configs.Config, log *slog.Logger) (*daemon, error) {
 	d.runPinned("control core", cpus[0], d.core.Run)
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(newCollector(d))
+	reg.MustRegister(newCollector(d), signalCollector{d})
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	// /metrics is on the admin socket too, so shim6ctl and the tests can
 	// read it wherever the TCP listener is (or is not).

@@ -109,3 +109,23 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.shimPackets, d.sumCounter(dataplane.CounterEvents), "events")
 	gauge(c.contexts, float64(d.contexts.Count()))
 }
+
+// signalCollector exports the Shim6 state machine's counters and gauges
+// under their own names (shim6d_shim6_handshakes_started_total, ...). It
+// describes nothing up front, which makes it an unchecked collector: the
+// machine's list of counters is its own to grow.
+type signalCollector struct{ d *daemon }
+
+// Describe implements prometheus.Collector.
+func (signalCollector) Describe(chan<- *prometheus.Desc) {}
+
+// Collect implements prometheus.Collector.
+func (s signalCollector) Collect(ch chan<- prometheus.Metric) {
+	st := &s.d.sig.Stats
+	st.Each(func(name, help string, v uint64) {
+		ch <- prometheus.MustNewConstMetric(prometheus.NewDesc("shim6d_"+name+"_total", help, nil, nil), prometheus.CounterValue, float64(v))
+	})
+	st.EachGauge(func(name, help string, v int64) {
+		ch <- prometheus.MustNewConstMetric(prometheus.NewDesc("shim6d_"+name, help, nil, nil), prometheus.GaugeValue, float64(v))
+	})
+}
