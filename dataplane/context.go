@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"math/rand/v2"
 	"sync/atomic"
+	"unsafe"
 )
 
 // The context table holds the host-pair contexts (RFC 5533 §2, the seed
@@ -145,6 +146,7 @@ func NewContextTable(capacity int) (*ContextTable, error) {
 		rng:      rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 	}
 	t.seed = t.rng.Uint64() | 1
+	adviseHuge(unsafe.Pointer(&t.recs[0]), uintptr(len(t.recs))*unsafe.Sizeof(t.recs[0]))
 	t.index.Store(newPairIndex(capacity))
 	for i := range t.free {
 		t.free[i] = uint32(capacity - 1 - i)
@@ -207,7 +209,9 @@ func (t *ContextTable) BytesPerContext() float64 {
 // so it is at most half full and probes stay short.
 func newPairIndex(capacity int) *pairIndex {
 	n := 1 << bits.Len(uint(2*capacity-1))
-	return &pairIndex{e: make([]atomic.Uint64, n), mask: uint64(n - 1)}
+	ix := &pairIndex{e: make([]atomic.Uint64, n), mask: uint64(n - 1)}
+	adviseHuge(unsafe.Pointer(&ix.e[0]), uintptr(n)*8)
+	return ix
 }
 
 // PairHash is the table's keyed hash of a ULID pair, for workers that keep

@@ -3,6 +3,7 @@ package dataplane
 import (
 	"encoding/binary"
 	"sync/atomic"
+	"unsafe"
 
 	"shim6d/dataplane/header"
 	"shim6d/ports"
@@ -41,7 +42,10 @@ type Feedback struct {
 
 // NewFeedback sizes feedback arrays for a context table.
 func NewFeedback(capacity int) *Feedback {
-	return &Feedback{Sent: make([]atomic.Uint32, capacity), Recv: make([]atomic.Uint32, capacity)}
+	f := &Feedback{Sent: make([]atomic.Uint32, capacity), Recv: make([]atomic.Uint32, capacity)}
+	adviseHuge(unsafe.Pointer(&f.Sent[0]), uintptr(capacity)*4)
+	adviseHuge(unsafe.Pointer(&f.Recv[0]), uintptr(capacity)*4)
+	return f
 }
 
 func note(a []atomic.Uint32, slot uint32, tick uint32) {
@@ -79,7 +83,8 @@ type shimState struct {
 	ev       Event
 	// active is false while the context table is empty (set per burst).
 	active bool
-	// entries and sink belong to prefetch.
+	// keys, entries and sink belong to prefetch.
+	keys    [ports.MaxBurst]uint64
 	entries [ports.MaxBurst]uint64
 	sink    uint64
 }
@@ -91,27 +96,59 @@ type shimState struct {
 // it cannot parse are left to classify, which counts them.
 func (w *Worker) prefetch(pkts []ports.Packet, outbound bool) {
 	t := w.shim.Contexts
-	var sink uint64
+	// Pass 1: hash every packet's key (or take its tag's slot). No memory
+	// but the packet headers, which the rx helper prefetched.
 	for i := range pkts {
-		w.sh.entries[i] = 0
+		w.sh.keys[i] = noKey
 		f := pkts[i].Frame()
 		if len(f) < header.EthernetMinimumSize+header.IPv6MinimumSize {
 			continue
 		}
 		ip := header.IPv6(f[header.EthernetMinimumSize:])
-		if outbound {
-			w.sh.entries[i] = t.TouchPair(ip.Src(), ip.Dst())
-		} else if ip.NextHeader() == header.ProtoShim6 && len(ip) >= header.IPv6MinimumSize+header.Shim6PayloadSize {
-			sink += t.TouchTag(header.Shim6Payload(ip[header.IPv6MinimumSize:]).ContextTag())
-		} else {
-			w.sh.entries[i] = t.TouchPair(ip.Dst(), ip.Src())
+		switch {
+		case outbound:
+			w.sh.keys[i] = t.pairHash(ip.Src(), ip.Dst())
+		case ip.NextHeader() == header.ProtoShim6 && len(ip) >= header.IPv6MinimumSize+header.Shim6PayloadSize:
+			w.sh.keys[i] = tagKey | header.Shim6Payload(ip[header.IPv6MinimumSize:]).ContextTag()&t.slotMask
+		default:
+			w.sh.keys[i] = t.pairHash(ip.Dst(), ip.Src())
 		}
 	}
+	// Pass 2: the index entries, in a loop of a few instructions a packet,
+	// so the CPU keeps many of these independent misses in flight.
+	ix := t.index.Load()
 	for i := range pkts {
-		sink += t.TouchEntry(w.sh.entries[i])
+		k := w.sh.keys[i]
+		if k&tagKey == 0 {
+			e := ix.e[k&ix.mask].Load()
+			w.sh.entries[i] = uint64(uint32(e&0xffffffff) - 1)
+		} else if k != noKey {
+			w.sh.entries[i] = k &^ tagKey
+		} else {
+			w.sh.entries[i] = noSlot
+		}
+	}
+	// Pass 3: the records and this worker's feedback words they name.
+	var sink uint64
+	n := uint64(len(t.recs))
+	for i := range pkts {
+		if slot := w.sh.entries[i]; slot < n {
+			// A record is 88 bytes, so it may straddle two cache lines:
+			// touch its first and last word.
+			r := &t.recs[slot]
+			sink += r.w[recSeq].Load() + r.w[recWords-1].Load()
+			sink += uint64(w.shim.Feedback.Sent[slot].Load())
+		}
 	}
 	w.sh.sink += sink
 }
+
+// Keys of prefetch: a pair hash, or tagKey with a slot, or noKey.
+const (
+	tagKey = 1 << 63
+	noKey  = ^uint64(0)
+	noSlot = ^uint64(0)
+)
 
 // outbound routes a packet from inside: its context decides whether it
 // leaves as it is or with locators and a payload header.
