@@ -150,6 +150,13 @@ type Shim struct {
 	// draft's §6): a host pair without a context that sends this many
 	// packets raises an establishment event. 0 (the default) never does.
 	EstablishAfter uint32 `toml:"establish_after"`
+	// EstablishPeers limits deferred establishment to peers whose ULID is
+	// under one of these prefixes; empty: any peer.
+	EstablishPeers []netip.Prefix `toml:"establish_peers"`
+	// EstablishRate caps the handshakes deferred establishment starts per
+	// second, so a host scanning the Internet cannot make the proxy flood
+	// it with I1s. Default 1000.
+	EstablishRate int `toml:"establish_rate"`
 }
 
 // Context is a static host-pair context: the fast path rewrites between its

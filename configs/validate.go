@@ -86,6 +86,9 @@ func (c *Config) applyDefaults(raw map[string]any) {
 	if sh, _ := lookup(raw, "shim"); !has(asTable(sh), "contexts") {
 		c.Shim.Contexts = defaultContexts
 	}
+	if sh, _ := lookup(raw, "shim"); !has(asTable(sh), "establish_rate") {
+		c.Shim.EstablishRate = defaultEstablishRate
+	}
 	for i, t := range rawTables(raw, "context") {
 		if i >= len(c.Contexts) {
 			break
@@ -633,13 +636,24 @@ func isPowerOfTwo(n uint64) bool { return n != 0 && n&(n-1) == 0 }
 // Shim limits.
 const (
 	defaultContexts = 1 << 20
-	maxContexts     = 1 << 24
-	maxTag          = 1<<47 - 1
+	// defaultEstablishRate is handshakes a second from deferred
+	// establishment.
+	defaultEstablishRate = 1000
+	maxContexts          = 1 << 24
+	maxTag               = 1<<47 - 1
 )
 
 func (v *validator) shim() error {
 	if n := v.c.Shim.Contexts; n < 1 || n > maxContexts {
 		return v.errorf("shim.contexts", "%d is out of range; write 1 to %d (default %d)", n, maxContexts, defaultContexts)
+	}
+	if r := v.c.Shim.EstablishRate; r < 1 || r > 1_000_000 {
+		return v.errorf("shim.establish_rate", "%d is out of range; write 1 to 1000000 handshakes a second (default %d)", r, defaultEstablishRate)
+	}
+	for i, p := range v.c.Shim.EstablishPeers {
+		if msg := prefixProblem(p); msg != "" {
+			return v.errorf(fmt.Sprintf("shim.establish_peers[%d]", i), "%s", msg)
+		}
 	}
 	return nil
 }

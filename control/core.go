@@ -63,6 +63,11 @@ type Config struct {
 	Tick *atomic.Uint32
 	// Events are the workers' establish and unknown-tag notices.
 	Events *dataplane.EventRing
+	// EstablishPeers and EstablishRate are the deferred-establishment
+	// policy (the seed draft's §6): which peers a worker's establish event
+	// may start a handshake with (empty: any), and how many a second.
+	EstablishPeers []netip.Prefix
+	EstablishRate  int
 }
 
 // TickPeriod is the resolution of the workers' REAP feedback: fine enough
@@ -94,6 +99,7 @@ type Stats struct {
 	SignalReceived  atomic.Uint64 // Shim6 control messages from the uplinks
 	SignalSent      atomic.Uint64 // Shim6 control messages sent
 	SignalDrops     atomic.Uint64 // control messages not sent: no uplink for the source, unresolved next hop, encoding
+	EstablishSkip   atomic.Uint64 // establish events refused by the policy (peer not listed, rate)
 	// NeighborEntries is the neighbour table's size (a gauge).
 	NeighborEntries atomic.Int64
 }
@@ -106,6 +112,7 @@ type Core struct {
 	nd       ndTable
 	icmp     tokenBucket
 	echo     tokenBucket
+	estab    tokenBucket
 	dirty    bool // the forwarding snapshot is out of date
 	queries  chan func()
 	stop     atomic.Bool
@@ -149,6 +156,11 @@ func New(cfg Config) *Core {
 	c.start = now
 	c.icmp = newTokenBucket(cfg.ICMPRate, now)
 	c.echo = newTokenBucket(cfg.ICMPRate, now)
+	if cfg.EstablishRate <= 0 {
+		cfg.EstablishRate = 1000
+		c.cfg.EstablishRate = 1000
+	}
+	c.estab = newTokenBucket(cfg.EstablishRate, now)
 	c.nd.init(len(cfg.Ports))
 	for i, p := range cfg.Ports {
 		c.linkLocs = append(c.linkLocs, linkLocalFromMAC(p.MAC()))
@@ -358,6 +370,7 @@ func (s *Stats) Each(f func(name, help string, v uint64)) {
 	f("signal_received", "Shim6 control messages received on the uplinks", s.SignalReceived.Load())
 	f("signal_sent", "Shim6 control messages sent", s.SignalSent.Load())
 	f("signal_drops", "Shim6 control messages that could not be sent", s.SignalDrops.Load())
+	f("establish_skipped", "establish events the policy refused (peer not listed, rate cap)", s.EstablishSkip.Load())
 }
 
 // shimRound advances the workers' tick, drains their events into the
@@ -373,6 +386,10 @@ func (c *Core) shimRound(now time.Time) {
 		switch c.ev.Kind {
 		case dataplane.EventEstablish:
 			c.Stats.EstablishEvents.Add(1)
+			if !c.mayEstablish(now) {
+				c.Stats.EstablishSkip.Add(1)
+				continue
+			}
 		case dataplane.EventUnknownTag:
 			c.Stats.UnknownTagEvent.Add(1)
 		}
@@ -383,4 +400,21 @@ func (c *Core) shimRound(now time.Time) {
 	if c.sig != nil {
 		c.sig.Tick()
 	}
+}
+
+// mayEstablish applies the deferred-establishment policy to the event in
+// c.ev: the peer must be under a listed prefix (if any are), and the
+// handshake rate must allow one more.
+func (c *Core) mayEstablish(now time.Time) bool {
+	if len(c.cfg.EstablishPeers) > 0 {
+		peer := netip.AddrFrom16(c.ev.Dst)
+		listed := false
+		for _, p := range c.cfg.EstablishPeers {
+			listed = listed || p.Contains(peer)
+		}
+		if !listed {
+			return false
+		}
+	}
+	return c.estab.take(now)
 }

@@ -122,3 +122,24 @@ func TestTwoSitesEstablishAndRecover(t *testing.T) {
 		t.Fatalf("tags after recovery do not cross: A %#x/%#x, B %#x/%#x", ca.LocalTag, ca.PeerTag, cb2.LocalTag, cb2.PeerTag)
 	}
 }
+
+func TestEstablishPolicy(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1000, 0)}
+	macA, macB := [6]byte{0x02, 0, 0, 0, 0, 0xa1}, [6]byte{0x02, 0, 0, 0, 0, 0xb1}
+	a := newSite(t, clock, macA, "2001:db8:1::/48", netip.MustParseAddr("2001:db8:1:ffff::1"), netip.MustParseAddr("2001:db8:3:ffff::1"), macB)
+	a.core.cfg.EstablishPeers = []netip.Prefix{netip.MustParsePrefix("2001:db8:3::/48")}
+	a.core.estab = newTokenBucket(20, clock.now()) // a burst of 2
+	host := netip.MustParseAddr("2001:db8:1::10").As16()
+	for i, peer := range []string{"2001:db8:3::1", "2001:db8:9::1", "2001:db8:3::2", "2001:db8:3::3"} {
+		a.events.Push(&dataplane.Event{Kind: dataplane.EventEstablish, Src: host, Dst: netip.MustParseAddr(peer).As16()})
+		_ = i
+	}
+	a.core.Poll()
+	// 2001:db8:9::1 is not listed; of the three listed, the rate allows two.
+	if got := a.sig.Stats.HandshakesStarted.Load(); got != 2 {
+		t.Fatalf("handshakes started = %d, want 2", got)
+	}
+	if got := a.core.Stats.EstablishSkip.Load(); got != 2 {
+		t.Fatalf("skipped = %d, want 2", got)
+	}
+}

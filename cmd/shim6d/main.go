@@ -176,6 +176,7 @@ func start(cfg *configs.Config, log *slog.Logger) (*daemon, error) {
 		TxQueue: uint16(nw), TxHandoff: d.handoff, Ring: d.ring, Fwd: &d.fwd,
 		ICMPRate: cfg.Daemon.ICMPRateLimit, Reachable: cfg.Daemon.NeighborTimeout.Duration, Log: log,
 		Contexts: d.contexts, Tick: &d.tick, Events: d.events,
+		EstablishPeers: cfg.Shim.EstablishPeers, EstablishRate: cfg.Shim.EstablishRate,
 	})
 	feedback := make([]*dataplane.Feedback, nw)
 	for i := range feedback {
