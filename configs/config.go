@@ -49,6 +49,7 @@ type Config struct {
 	Neighbors []Neighbor `toml:"neighbor"`
 	Shim      Shim       `toml:"shim"`
 	Contexts  []Context  `toml:"context"`
+	HBA       []HBASet   `toml:"hba"`
 	// Source is the file name the configuration came from, for messages.
 	Source string `toml:"-"`
 }
@@ -177,6 +178,23 @@ type Context struct {
 	LocalTag uint64 `toml:"local_tag"`
 	// PeerTag is the peer's receiver context tag (47 bits, not 0).
 	PeerTag uint64 `toml:"peer_tag"`
+}
+
+// HBASet is one inside host's Hash-Based Address set (RFC 5535): its
+// addresses under the site's prefixes, bound together by one CGA Parameter
+// Data Structure with the Multi-Prefix extension. The host uses one of the
+// addresses as its ULID; the proxy announces all of them as its locators.
+// `shim6ctl hba generate --toml` writes these tables.
+type HBASet struct {
+	// Prefixes are the /64s of the set, in the Multi-Prefix extension's
+	// order.
+	Prefixes []netip.Prefix `toml:"prefixes"`
+	// Parameters is the CGA Parameters structure, hex.
+	Parameters string `toml:"parameters"`
+	// Addresses are the set's addresses, Addresses[i] under Prefixes[i].
+	Addresses []netip.Addr `toml:"addresses"`
+	// Key is a PEM key file, for CGA-compatible sets; not used yet.
+	Key string `toml:"key"`
 }
 
 // MSSClampOn reports whether MSS clamping is on (the default).

@@ -1,6 +1,8 @@
 package configs
 
 import (
+	"encoding/hex"
+
 	"fmt"
 	"math"
 	"math/bits"
@@ -8,6 +10,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"regexp"
+	"shim6d/control/hba"
 	"strconv"
 	"strings"
 	"time"
@@ -167,7 +170,7 @@ func (c *Config) Validate() error { return c.validate(nil) }
 
 func (c *Config) validate(pos positions) error {
 	v := &validator{c: c, pos: pos}
-	for _, check := range []func() error{v.eal, v.daemon, v.ports, v.neighbors, v.mbufs, v.shim, v.contexts} {
+	for _, check := range []func() error{v.eal, v.daemon, v.ports, v.neighbors, v.mbufs, v.shim, v.contexts, v.hba} {
 		if err := check(); err != nil {
 			return err
 		}
@@ -727,4 +730,38 @@ func (v *validator) uplinkFor(a netip.Addr) int {
 		}
 	}
 	return -1
+}
+
+// hba checks every [[hba]] set: its parameters parse and every address is
+// an HBA of the set under its own prefix (RFC 5535 §7.2).
+func (v *validator) hba() error {
+	owner := map[netip.Addr]int{}
+	for i := range v.c.HBA {
+		h := &v.c.HBA[i]
+		key := func(k string) string { return fmt.Sprintf("hba[%d].%s", i, k) }
+		raw, err := hex.DecodeString(h.Parameters)
+		if err != nil || len(raw) == 0 {
+			return v.errorf(key("parameters"), "not hex; write the CGA Parameters that shim6ctl hba generate printed")
+		}
+		p, err := hba.ParseParameters(raw)
+		if err != nil {
+			return v.errorf(key("parameters"), "%v; write the CGA Parameters that shim6ctl hba generate printed", err)
+		}
+		if len(h.Addresses) == 0 || len(h.Addresses) != len(h.Prefixes) {
+			return v.errorf(key("addresses"), "%d addresses for %d prefixes; write one address under each prefix", len(h.Addresses), len(h.Prefixes))
+		}
+		for j, a := range h.Addresses {
+			if !h.Prefixes[j].Contains(a) {
+				return v.errorf(fmt.Sprintf("hba[%d].addresses[%d]", i, j), "%s is not under prefixes[%d] %s", a, j, h.Prefixes[j])
+			}
+			if err := p.VerifyHBA(a); err != nil {
+				return v.errorf(fmt.Sprintf("hba[%d].addresses[%d]", i, j), "%s is not in the set: %v; regenerate it with shim6ctl hba generate", a, err)
+			}
+			if k, dup := owner[a]; dup {
+				return v.errorf(fmt.Sprintf("hba[%d].addresses[%d]", i, j), "%s is also in hba[%d]; an address belongs to one host", a, k)
+			}
+			owner[a] = i
+		}
+	}
+	return nil
 }

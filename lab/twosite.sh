@@ -5,14 +5,18 @@
 #  s6a-host ── s6a-box ══ isp1 (2001:db8:1::/48) ══╗          ╔══ isp3 (2001:db8:3::/48) ══ s6b-box ── s6b-host
 #  ::1:0:0:0:10          ══ isp2 (2001:db8:2::/48) ══╬ s6-inet ╬══ isp4 (2001:db8:4::/48) ══          ::3:0:0:0:20
 #
-# Host A 2001:db8:1::10 (gateway 2001:db8:1::1, shim6d A's inside address)
-# Host B 2001:db8:3::20 (gateway 2001:db8:3::1)
+# Host A 2001:db8:1::10 and its HBA 2001:db8:1:0:183b:cc4f:5e88:1b6e
+#   (gateway 2001:db8:1::1, shim6d A's inside address)
+# Host B 2001:db8:3::20 and its HBA 2001:db8:3:0:1c07:f9d3:8800:1dc
+#   (gateway 2001:db8:3::1)
 # Uplink links 2001:db8:fN::/64: the Internet router is ::1, the shim6d ::2.
 #
 #   twosite.sh up | down
 set -euo pipefail
 
 NSS="s6a-host s6a-box s6-inet s6b-box s6b-host"
+HBA_A=2001:db8:1:0:183b:cc4f:5e88:1b6e
+HBA_B=2001:db8:3:0:1c07:f9d3:8800:1dc
 ns() { ip netns exec "$@"; }
 offloads_off() { ns "$1" ethtool -K "$2" tx off tso off gso off gro off >/dev/null 2>&1 || true; }
 
@@ -55,8 +59,12 @@ up() {
 	for d in b-in b-up3 b-up4; do dpdk_owned s6b-box $d; done
 
 	ns s6a-host ip -6 addr add 2001:db8:1::10/64 dev eth0 nodad
+	# The hosts' HBA addresses (lab/configs/site-*.toml [[hba]]): the ULIDs
+	# of their Shim6 contexts.
+	ns s6a-host ip -6 addr add $HBA_A/64 dev eth0 nodad
 	ns s6a-host ip -6 route add default via 2001:db8:1::1 dev eth0
 	ns s6b-host ip -6 addr add 2001:db8:3::20/64 dev eth0 nodad
+	ns s6b-host ip -6 addr add $HBA_B/64 dev eth0 nodad
 	ns s6b-host ip -6 route add default via 2001:db8:3::1 dev eth0
 
 	ns s6-inet sysctl -qw net.ipv6.conf.all.forwarding=1

@@ -2,12 +2,21 @@ package lab
 
 import (
 	"bytes"
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"shim6d/control/admin"
+)
+
+// The lab hosts' HBA addresses (lab/configs/site-*.toml).
+const (
+	hbaA  = "2001:db8:1:0:183b:cc4f:5e88:1b6e"
+	hbaA2 = "2001:db8:2:0:1873:d9ed:9dc8:9741"
+	hbaB  = "2001:db8:3:0:1c07:f9d3:8800:1dc"
+	hbaB4 = "2001:db8:4:0:40a:2bee:a813:188f"
 )
 
 // TestTwoSitesEstablish: host A's traffic to host B makes shim6d A start a
@@ -35,7 +44,9 @@ func TestTwoSitesEstablish(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(1500 * time.Millisecond) // tshark needs a moment to open the interface
-	out := run(t, "ip", "netns", "exec", "s6a-host", "ping", "-6", "-c", "5", "-i", "0.2", "-W", "3", "2001:db8:3::20")
+	// From host A's HBA ULID to host B's: both announce two locators,
+	// which each side verifies as HBAs (RFC 5535).
+	out := run(t, "ip", "netns", "exec", "s6a-host", "ping", "-6", "-c", "5", "-i", "0.2", "-W", "3", "-I", hbaA, hbaB)
 	if !strings.Contains(out, " 0% packet loss") {
 		t.Fatalf("site A's host cannot reach site B's:\n%s", out)
 	}
@@ -58,13 +69,21 @@ func TestTwoSitesEstablish(t *testing.T) {
 	if ca[0].PeerTag != cb[0].LocalTag || cb[0].PeerTag != ca[0].LocalTag {
 		t.Fatalf("tags do not cross: A %s/%s, B %s/%s", ca[0].LocalTag, ca[0].PeerTag, cb[0].LocalTag, cb[0].PeerTag)
 	}
+	// Each side learned and verified the other's two locators.
+	want := map[string][]string{"A": {hbaB, hbaB4}, "B": {hbaA, hbaA2}}
+	for side, c := range map[string]admin.Context{"A": ca[0], "B": cb[0]} {
+		got := fmt.Sprint(c.PeerLocators)
+		if len(c.PeerLocators) != 2 || !strings.Contains(got, want[side][0]) || !strings.Contains(got, want[side][1]) {
+			t.Fatalf("site %s's peer locators = %s, want %v", side, got, want[side])
+		}
+	}
 	body, err := admin.NewClient(a.sock).GetRaw("/metrics")
 	if err != nil || !strings.Contains(string(body), "shim6d_shim6_handshakes_completed_total 1") ||
 		!strings.Contains(string(body), "shim6d_shim6_contexts_established 1") {
 		t.Fatalf("site A's metrics do not count the handshake (%v):\n%s", err, body)
 	}
 	// Asking again by hand makes no second context.
-	exec.Command(bin+"/shim6ctl", "establish", "--socket", a.sock, "2001:db8:1::10", "2001:db8:3::20").Run()
+	exec.Command(bin+"/shim6ctl", "establish", "--socket", a.sock, hbaA, hbaB).Run()
 	time.Sleep(300 * time.Millisecond)
 	if !established(a) {
 		t.Fatal("shim6ctl establish for an established pair disturbed it")

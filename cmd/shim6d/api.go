@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"shim6d/bench/synth"
+	"shim6d/control/shim6"
 	"time"
 
 	"shim6d/configs"
@@ -110,10 +111,10 @@ func (d *daemon) Contexts() []admin.Context {
 		}
 		return float64(now-best) * control.TickPeriod.Seconds()
 	}
-	states := map[uint32]string{}
+	infos := map[uint32]shim6.ContextInfo{}
 	d.core.Query(func() {
 		for _, ci := range d.sig.Contexts() {
-			states[ci.Slot] = ci.State.String()
+			infos[ci.Slot] = ci
 		}
 	})
 	var out []admin.Context
@@ -124,9 +125,10 @@ func (d *daemon) Contexts() []admin.Context {
 			LocalLocator: netip.AddrFrom16(c.LocLocal), PeerLocator: netip.AddrFrom16(c.LocPeer),
 			LocalTag: fmt.Sprintf("%#x", c.LocalTag), PeerTag: fmt.Sprintf("%#x", c.PeerTag),
 			Rewriting: c.Flags&dataplane.CtxRewrite != 0,
-			State:     states[c.Slot],
 		}
-		if ac.State == "" {
+		if ci, ok := infos[c.Slot]; ok {
+			ac.State, ac.LocalLocators, ac.PeerLocators = ci.State.String(), ci.LocalLocators, ci.PeerLocators
+		} else {
 			ac.State = "STATIC"
 		}
 		if ac.Rewriting && int(c.EgressPort) < len(d.cfg.Ports) {

@@ -11,11 +11,13 @@
 package main
 
 import (
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime"
@@ -31,7 +33,9 @@ import (
 	"shim6d/configs"
 	"shim6d/control"
 	"shim6d/control/admin"
+	"shim6d/control/hba"
 	"shim6d/control/shim6"
+	"shim6d/control/wire"
 	"shim6d/dataplane"
 	"shim6d/dataplane/header"
 	"shim6d/ports"
@@ -188,10 +192,18 @@ func start(cfg *configs.Config, log *slog.Logger) (*daemon, error) {
 	if err := addStaticContexts(cfg, d.core); err != nil {
 		return d, err
 	}
-	// The Shim6 signalling (RFC 5533) runs on the control core. Until the
-	// HBA sets of the inside hosts are configured, each host's locator set
-	// is its ULID, and peers' lists beyond their ULIDs are refused.
-	if d.sig, err = shim6.New(shim6.Config{Table: d.contexts, Send: d.core.SendControl, LastData: d.core.LastData}); err != nil {
+	// The Shim6 signalling (RFC 5533) runs on the control core. A host
+	// with an [[hba]] set announces all its addresses as locators; any
+	// other inside host has its ULID alone. Peers' lists are verified by
+	// HBA (RFC 5535).
+	hosts, err := hbaHosts(cfg)
+	if err != nil {
+		return d, err
+	}
+	if d.sig, err = shim6.New(shim6.Config{
+		Table: d.contexts, Send: d.core.SendControl, LastData: d.core.LastData,
+		Verifier: control.HBAVerifier{}, LocalLocators: hosts.locators,
+	}); err != nil {
 		return d, err
 	}
 	d.core.AttachSignalling(d.sig)
@@ -369,4 +381,54 @@ func staticNeighbors(cfg *configs.Config) []control.StaticNeighbor {
 		}
 	}
 	return out
+}
+
+// hbaHostSet maps each configured HBA address to its set, so the state
+// machine can ask for a proxied host's locators by its ULID.
+type hbaHostSet map[netip.Addr]*hbaHost
+
+type hbaHost struct {
+	params    *hba.Parameters
+	addresses []netip.Addr
+}
+
+func hbaHosts(cfg *configs.Config) (hbaHostSet, error) {
+	m := hbaHostSet{}
+	for i := range cfg.HBA {
+		raw, err := hex.DecodeString(cfg.HBA[i].Parameters)
+		if err != nil {
+			return nil, err
+		}
+		p, err := hba.ParseParameters(raw)
+		if err != nil {
+			return nil, fmt.Errorf("hba[%d]: %w", i, err)
+		}
+		h := &hbaHost{params: p, addresses: cfg.HBA[i].Addresses}
+		for _, a := range h.addresses {
+			m[a] = h
+		}
+	}
+	return m, nil
+}
+
+// locators is the state machine's Config.LocalLocators: a host's HBA set,
+// or its ULID alone.
+func (m hbaHostSet) locators(ulid netip.Addr) (shim6.LocatorSet, error) {
+	h := m[ulid]
+	if h == nil {
+		return shim6.LocatorSet{}, nil
+	}
+	params, err := h.params.ParametersFor(ulid)
+	if err != nil {
+		return shim6.LocatorSet{}, err
+	}
+	set := shim6.LocatorSet{Parameters: params}
+	// The ULID first: it is the locator in use until REAP moves.
+	set.Locators = append(set.Locators, wire.Locator{Addr: ulid, Method: wire.VerifyHBA})
+	for _, a := range h.addresses {
+		if a != ulid {
+			set.Locators = append(set.Locators, wire.Locator{Addr: a, Method: wire.VerifyHBA})
+		}
+	}
+	return set, nil
 }

@@ -82,7 +82,11 @@ type Context struct {
 	LocalTag     string     `json:"local_tag"`
 	PeerTag      string     `json:"peer_tag"`
 	Rewriting    bool       `json:"rewriting"`
-	Uplink       string     `json:"uplink"`
+	// LocalLocators and PeerLocators are the locator sets the signalling
+	// knows (RFC 5533 §6.1 Ls(local), Ls(peer)); empty for static contexts.
+	LocalLocators []netip.Addr `json:"local_locators,omitempty"`
+	PeerLocators  []netip.Addr `json:"peer_locators,omitempty"`
+	Uplink        string       `json:"uplink"`
 	// LastSentSec and LastRecvSec are how long ago a worker last saw a
 	// packet of the context, -1 if never (REAP feedback, 0.1 s resolution).
 	LastSentSec float64 `json:"last_sent_s"`
