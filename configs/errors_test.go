@@ -373,3 +373,29 @@ func TestContextErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestHBAErrors(t *testing.T) {
+	const set = `
+[[hba]]
+prefixes = ["2001:db8:1::/64", "2001:db8:2::/64"]
+parameters = "c0d081a7b7222369abf9a6e3725dafdf20010db80001000000304c300d06092a864886f70d0101010500033b003038023100cd29c76481faeeca38915a504d9d9762cb0c909fa9845747e524507329e95289f1443439e3075ad525a3403cc839fb190203010001001200140000000020010db80001000020010db800020000"
+addresses = ["2001:db8:1:0:183b:cc4f:5e88:1b6e", "2001:db8:2:0:1873:d9ed:9dc8:9741"]
+`
+	if _, err := Parse("test.toml", []byte(testBase+set)); err != nil {
+		t.Fatalf("valid HBA set refused: %v", err)
+	}
+	for _, tt := range []struct{ name, doc, want string }{
+		{"address not in the set", strings.Replace(set, "9741", "9742", 1), "hba[0].addresses[1]: 2001:db8:2:0:1873:d9ed:9dc8:9742 is not in the set"},
+		{"parameters not hex", strings.Replace(set, `parameters = "c0`, `parameters = "zz`, 1), "hba[0].parameters: not hex"},
+		{"address under the wrong prefix", strings.Replace(set, `"2001:db8:2::/64"]`, `"2001:db8:5::/64"]`, 1), "hba[0].addresses[1]: 2001:db8:2:0:1873:d9ed:9dc8:9741 is not under prefixes[1] 2001:db8:5::/64"},
+		{"one address short", strings.Replace(set, `, "2001:db8:2:0:1873:d9ed:9dc8:9741"]`, `]`, 1), "hba[0].addresses: 1 addresses for 2 prefixes"},
+		{"same host twice", set + set, "hba[1].addresses[0]: 2001:db8:1:0:183b:cc4f:5e88:1b6e is also in hba[0]"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("test.toml", []byte(testBase+tt.doc))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v\nwant it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
