@@ -25,11 +25,11 @@ func (f fakeTraffic) Last(id ID) (time.Time, time.Time) {
 }
 
 type event struct {
-	at         time.Time
-	kind       string // "probe", "keepalive", "switch"
-	id         ID
-	src, dst   netip.Addr
-	probe      wire.Probe // deep copy
+	at       time.Time
+	kind     string // "probe", "keepalive", "switch"
+	id       ID
+	src, dst netip.Addr
+	probe    wire.Probe // deep copy
 }
 
 type recorder struct {

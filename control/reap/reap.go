@@ -94,18 +94,18 @@ func (s State) wire() wire.ReapState {
 
 // Protocol constants and defaults, RFC 5534 §7.
 const (
-	DefaultSendTimeout         = 15 * time.Second
-	InitialProbeTimeout        = 500 * time.Millisecond
-	NumberOfInitialProbes      = 4
-	MaxProbeTimeout            = 60 * time.Second
-	DefaultGranularity         = 10 * time.Millisecond
-	DefaultCheckInterval       = 2 * time.Second
-	DefaultExploreCheck        = 100 * time.Millisecond
-	DefaultJitter              = 0.1
-	reportsKept                = 4 // sent and received probe reports kept per exploration
-	maxLocators                = 15
-	defaultWheelSlots          = 1 << 13
-	never                int64 = -1 << 62
+	DefaultSendTimeout          = 15 * time.Second
+	InitialProbeTimeout         = 500 * time.Millisecond
+	NumberOfInitialProbes       = 4
+	MaxProbeTimeout             = 60 * time.Second
+	DefaultGranularity          = 10 * time.Millisecond
+	DefaultCheckInterval        = 2 * time.Second
+	DefaultExploreCheck         = 100 * time.Millisecond
+	DefaultJitter               = 0.1
+	reportsKept                 = 4 // sent and received probe reports kept per exploration
+	maxLocators                 = 15
+	defaultWheelSlots           = 1 << 13
+	never                 int64 = -1 << 62
 )
 
 // Clock is the time source; tests advance a fake one.
@@ -217,16 +217,16 @@ type report struct {
 
 // exploration is a context's exploration state (RFC 5534 §4.2–§4.3, §6.5).
 type exploration struct {
-	start     int64
-	probeDue  int64
-	probes    uint32 // probes sent in this exploration
-	nextFree  uint32
-	nextPair  uint16 // rank of the next pair to probe
-	good      int16  // rank of a pair whose probe the peer reported, -1 if none
-	nSent     uint8
-	nRecv     uint8
-	sent      [reportsKept]report // newest first
-	recv      [reportsKept]report // newest first, since the last move to Exploring
+	start    int64
+	probeDue int64
+	probes   uint32 // probes sent in this exploration
+	nextFree uint32
+	nextPair uint16 // rank of the next pair to probe
+	good     int16  // rank of a pair whose probe the peer reported, -1 if none
+	nSent    uint8
+	nRecv    uint8
+	sent     [reportsKept]report // newest first
+	recv     [reportsKept]report // newest first, since the last move to Exploring
 }
 
 // Machine runs REAP for every context. It is not safe for concurrent use
@@ -949,7 +949,7 @@ func (m *Machine) HandleProbe(id ID, src, dst netip.Addr, p *wire.Probe) {
 			m.setState(r, InboundOk, now)
 			r.sendDue = now + m.jit(m.sendTimeout) // START Send
 		} else {
-			m.setState(r, InboundOk, now) // STOP Keepalive
+			m.setState(r, InboundOk, now)          // STOP Keepalive
 			r.sendDue = now + m.jit(m.sendTimeout) // RESTART Send
 		}
 		m.sendProbe(id, r, now)
