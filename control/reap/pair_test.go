@@ -1,0 +1,219 @@
+package reap
+
+import (
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"shim6d/control/wire"
+)
+
+// node is one side of a back-to-back test: a Machine with one context
+// (id 1) whose output goes into the fake network.
+type node struct {
+	name    string
+	m       *Machine
+	traffic fakeTraffic
+	net     *fakeNet
+	peer    *node
+	states  []State // every state seen, in order, without repeats
+	log     []event
+}
+
+type delivery struct {
+	at       time.Time
+	to       *node
+	src, dst netip.Addr
+	probe    *wire.Probe // nil for a keepalive
+}
+
+// fakeNet delivers after a fixed delay whatever drop lets through.
+type fakeNet struct {
+	clock     *fakeClock
+	delay     time.Duration
+	drop      func(src, dst netip.Addr) bool
+	queue     []delivery
+	delivered []delivery
+}
+
+func (n *fakeNet) send(to *node, src, dst netip.Addr, p *wire.Probe) {
+	if n.drop(src, dst) {
+		return
+	}
+	n.queue = append(n.queue, delivery{at: n.clock.t.Add(n.delay), to: to, src: src, dst: dst, probe: p})
+}
+
+func (n *fakeNet) deliver() {
+	for len(n.queue) > 0 && !n.queue[0].at.After(n.clock.t) {
+		d := n.queue[0]
+		n.queue = n.queue[1:]
+		n.delivered = append(n.delivered, d)
+		if d.probe != nil {
+			d.to.m.HandleProbe(1, d.src, d.dst, d.probe)
+		} else {
+			d.to.m.HandleKeepalive(1, d.src, d.dst, &wire.Keepalive{})
+		}
+	}
+}
+
+func (nd *node) SendProbe(id ID, src, dst netip.Addr, p *wire.Probe) {
+	c := copyProbe(p)
+	nd.log = append(nd.log, event{at: nd.net.clock.t, kind: "probe", src: src, dst: dst, probe: c})
+	nd.net.send(nd.peer, src, dst, &c)
+}
+
+func (nd *node) SendKeepalive(id ID, src, dst netip.Addr, k *wire.Keepalive) {
+	nd.log = append(nd.log, event{at: nd.net.clock.t, kind: "keepalive", src: src, dst: dst})
+	nd.net.send(nd.peer, src, dst, nil)
+}
+
+func (nd *node) OnSwitch(id ID, local, peer netip.Addr) {
+	nd.log = append(nd.log, event{at: nd.net.clock.t, kind: "switch", src: local, dst: peer})
+	nd.checkRoundTrip(local, peer)
+}
+
+// checkRoundTrip asserts what a switch needs (RFC 5534 §4.2): a probe of
+// ours on (local, peer) was delivered, and the peer's probe reporting it
+// was delivered back to us.
+func (nd *node) checkRoundTrip(local, peer netip.Addr) {
+	var nonce uint32
+	found := false
+	for _, d := range nd.net.delivered {
+		if d.to == nd.peer && d.probe != nil && d.src == local && d.dst == peer {
+			nonce, found = d.probe.Sent[0].Nonce, true
+		}
+	}
+	if !found {
+		panic(nd.name + ": switch to a pair none of our probes crossed")
+	}
+	for _, d := range nd.net.delivered {
+		if d.to == nd && d.probe != nil && slices.ContainsFunc(d.probe.Received, func(r wire.ProbeReport) bool {
+			return r.Nonce == nonce && r.Source == local && r.Destination == peer
+		}) {
+			return
+		}
+	}
+	panic(nd.name + ": switch before the peer's report came back")
+}
+
+func newNode(t *testing.T, name string, n *fakeNet, local, peer []netip.Addr) *node {
+	nd := &node{name: name, traffic: fakeTraffic{1: &stamps{}}, net: n}
+	m, err := New(Config{Clock: n.clock, Traffic: nd.traffic, Output: nd, Capacity: 2, Rand: seqRand()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nd.m = m
+	if err := m.Add(1, Context{Local: locs(local...), Peer: locs(peer...), CurrentLocal: local[0], CurrentPeer: peer[0]}); err != nil {
+		t.Fatal(err)
+	}
+	nd.states = []State{Operational}
+	return nd
+}
+
+func (nd *node) note() {
+	if s := nd.m.State(1); s != nd.states[len(nd.states)-1] {
+		nd.states = append(nd.states, s)
+	}
+}
+
+// TestUnidirectionalFailure: A's packets from a1 are lost, everything else
+// gets through. A streams payload to B on its current pair; B only
+// answers with keepalives (FBD, RFC 5534 §4.1). A's Send timer expires, it
+// explores; B, hearing a probe, goes InboundOk and probes back with a
+// report; A switches to the pair its reported probe used, and both end
+// Operational with the traffic flowing (RFC 5534 §4.2, §6.7–§6.9).
+func TestUnidirectionalFailure(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	n := &fakeNet{clock: clock, delay: 20 * time.Millisecond}
+	broken := false
+	n.drop = func(src, dst netip.Addr) bool { return broken && src == a1 }
+	a := newNode(t, "A", n, []netip.Addr{a1, a2}, []netip.Addr{b1, b2})
+	b := newNode(t, "B", n, []netip.Addr{b1, b2}, []netip.Addr{a1, a2})
+	a.peer, b.peer = b, a
+
+	step := 10 * time.Millisecond
+	var brokeAt time.Time
+	for i := 0; clock.t.Before(time.Date(2026, 1, 1, 0, 3, 0, 0, time.UTC)); i++ {
+		clock.Advance(step)
+		if i == 3000 {
+			broken, brokeAt = true, clock.t
+		}
+		if i%10 == 0 { // A sends payload every 100 ms on its current pair
+			a.traffic[1].sent = clock.t
+			if l, p := a.m.Current(1); !n.drop(l, p) {
+				b.traffic[1].recv = clock.t
+			}
+		}
+		n.deliver()
+		a.m.Tick()
+		b.m.Tick()
+		a.note()
+		b.note()
+	}
+	if !slices.Equal(a.states, []State{Operational, Exploring, Operational}) {
+		t.Errorf("A went %v", a.states)
+	}
+	if !slices.Equal(b.states, []State{Operational, InboundOk, Operational}) {
+		t.Errorf("B went %v", b.states)
+	}
+	var switches []event
+	for _, e := range a.log {
+		if e.kind == "switch" {
+			switches = append(switches, e)
+		}
+	}
+	if len(switches) != 1 || switches[0].src != a2 {
+		t.Fatalf("A switched %+v", switches)
+	}
+	if d := switches[0].at.Sub(brokeAt); d < DefaultSendTimeout || d > DefaultSendTimeout+DefaultCheckInterval+5*time.Second {
+		t.Errorf("switch %v after the failure", d)
+	}
+	for _, e := range b.log {
+		if e.kind == "switch" {
+			t.Errorf("B switched: its pair never failed")
+		}
+	}
+	t.Logf("A: %d events, switch %v after the failure; B: %d events", len(a.log), switches[0].at.Sub(brokeAt), len(b.log))
+	// Every exploration ended; the stats say so.
+	for _, nd := range []*node{a, b} {
+		s := nd.m.Stats()
+		if s.explorationsStarted.Load() != 1 || s.explorationsSucceeded.Load() != 1 || s.states[Operational].Load() != 1 {
+			t.Errorf("%s: started %d succeeded %d operational %d", nd.name,
+				s.explorationsStarted.Load(), s.explorationsSucceeded.Load(), s.states[Operational].Load())
+		}
+	}
+	// After the switch, B's keepalives keep A's Send timer quiet.
+	lastProbe := time.Time{}
+	for _, e := range a.log {
+		if e.kind == "probe" {
+			lastProbe = e.at
+		}
+	}
+	if clock.t.Sub(lastProbe) < time.Minute {
+		t.Errorf("A still probing at %v", lastProbe.Sub(brokeAt))
+	}
+}
+
+func TestStatsEach(t *testing.T) {
+	f := newFixture(t, Config{})
+	f.enter(Exploring)
+	f.m.HandleProbe(ctx, b1, a1, peerProbe(wire.ReapOperational))
+	got := map[string]uint64{}
+	f.m.Stats().Each(func(name, help string, v uint64) {
+		if help == "" {
+			t.Errorf("%s without help", name)
+		}
+		got[name] = v
+	})
+	for name, want := range map[string]uint64{
+		"reap_probes_sent_total": 1, "reap_probes_received_total": 1,
+		"reap_explorations_started_total": 1, "reap_explorations_succeeded_total": 1,
+		"reap_contexts_operational": 1, "reap_contexts_exploring": 0,
+		"reap_exploration_duration_seconds_bucket_le_0.5": 1, "reap_exploration_duration_seconds_bucket_le_inf": 1,
+	} {
+		if got[name] != want {
+			t.Errorf("%s = %d, want %d", name, got[name], want)
+		}
+	}
+}
