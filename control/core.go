@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"shim6d/control/ratelimit"
 	"shim6d/control/shim6"
 	"shim6d/dataplane"
 	"shim6d/ports"
@@ -110,9 +111,9 @@ type Core struct {
 	Stats Stats
 
 	nd       ndTable
-	icmp     tokenBucket
-	echo     tokenBucket
-	estab    tokenBucket
+	icmp     ratelimit.Bucket
+	echo     ratelimit.Bucket
+	estab    ratelimit.Bucket
 	dirty    bool // the forwarding snapshot is out of date
 	queries  chan func()
 	stop     atomic.Bool
@@ -154,13 +155,13 @@ func New(cfg Config) *Core {
 	c := &Core{cfg: cfg, queries: make(chan func(), 16)}
 	now := cfg.Now()
 	c.start = now
-	c.icmp = newTokenBucket(cfg.ICMPRate, now)
-	c.echo = newTokenBucket(cfg.ICMPRate, now)
+	c.icmp = ratelimit.New(cfg.ICMPRate, now)
+	c.echo = ratelimit.New(cfg.ICMPRate, now)
 	if cfg.EstablishRate <= 0 {
 		cfg.EstablishRate = 1000
 		c.cfg.EstablishRate = 1000
 	}
-	c.estab = newTokenBucket(cfg.EstablishRate, now)
+	c.estab = ratelimit.New(cfg.EstablishRate, now)
 	c.nd.init(len(cfg.Ports))
 	for i, p := range cfg.Ports {
 		c.linkLocs = append(c.linkLocs, linkLocalFromMAC(p.MAC()))
@@ -323,28 +324,6 @@ func (c *Core) publish() {
 	c.Stats.Publishes.Add(1)
 }
 
-// tokenBucket limits ICMPv6 errors as RFC 4443 §2.4(f) asks: a rate with a
-// small burst.
-type tokenBucket struct {
-	tokens, rate, burst float64
-	last                time.Time
-}
-
-func newTokenBucket(perSecond int, now time.Time) tokenBucket {
-	b := float64(max(perSecond/10, 1))
-	return tokenBucket{tokens: b, rate: float64(perSecond), burst: b, last: now}
-}
-
-func (t *tokenBucket) take(now time.Time) bool {
-	t.tokens = min(t.burst, t.tokens+now.Sub(t.last).Seconds()*t.rate)
-	t.last = now
-	if t.tokens < 1 {
-		return false
-	}
-	t.tokens--
-	return true
-}
-
 // Each calls f with every counter's metric name, help and value, so the
 // exporters (Prometheus, admin API) list them without knowing the fields.
 func (s *Stats) Each(f func(name, help string, v uint64)) {
@@ -416,5 +395,5 @@ func (c *Core) mayEstablish(now time.Time) bool {
 			return false
 		}
 	}
-	return c.estab.take(now)
+	return c.estab.Take(now)
 }

@@ -193,7 +193,7 @@ func (c *Core) handleLocal(p *ports.Packet, port int, ip header.IPv6, now time.T
 		c.learn(port, netip.AddrFrom16(*na.TargetAddress()), mac, na.Solicited(), na.Override(), false, now)
 		return false
 	case header.ICMPv6EchoRequest:
-		if ip.Dst()[0] == 0xff || !c.echo.take(now) {
+		if ip.Dst()[0] == 0xff || !c.echo.Take(now) {
 			c.Stats.ICMPRateLimited.Add(1)
 			return false
 		}
@@ -304,7 +304,7 @@ func (c *Core) sendError(p *ports.Packet, port int, typ, code uint8, param uint3
 	if ip.NextHeader() == header.ProtoICMPv6 && len(ip) > header.IPv6MinimumSize && ip[header.IPv6MinimumSize] < 128 {
 		return
 	}
-	if !c.icmp.take(now) {
+	if !c.icmp.Take(now) {
 		c.Stats.ICMPRateLimited.Add(1)
 		return
 	}

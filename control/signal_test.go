@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"shim6d/control/ratelimit"
 	"shim6d/control/shim6"
 	"shim6d/dataplane"
 	"shim6d/ports"
@@ -128,7 +129,7 @@ func TestEstablishPolicy(t *testing.T) {
 	macA, macB := [6]byte{0x02, 0, 0, 0, 0, 0xa1}, [6]byte{0x02, 0, 0, 0, 0, 0xb1}
 	a := newSite(t, clock, macA, "2001:db8:1::/48", netip.MustParseAddr("2001:db8:1:ffff::1"), netip.MustParseAddr("2001:db8:3:ffff::1"), macB)
 	a.core.cfg.EstablishPeers = []netip.Prefix{netip.MustParsePrefix("2001:db8:3::/48")}
-	a.core.estab = newTokenBucket(20, clock.now()) // a burst of 2
+	a.core.estab = ratelimit.New(20, clock.now()) // a burst of 2
 	host := netip.MustParseAddr("2001:db8:1::10").As16()
 	for i, peer := range []string{"2001:db8:3::1", "2001:db8:9::1", "2001:db8:3::2", "2001:db8:3::3"} {
 		a.events.Push(&dataplane.Event{Kind: dataplane.EventEstablish, Src: host, Dst: netip.MustParseAddr(peer).As16()})

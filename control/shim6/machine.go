@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"shim6d/control/ratelimit"
 	"time"
 
 	"shim6d/control/wire"
@@ -208,8 +209,8 @@ type Machine struct {
 
 	rand    rng
 	val     validators
-	r1bis   tokenBucket
-	errs    tokenBucket
+	r1bis   ratelimit.Bucket
+	errs    ratelimit.Bucket
 	scratch scratch
 
 	testFire func(slot uint32, kind int) // replaces fire in the wheel's unit tests
@@ -257,8 +258,8 @@ func New(cfg Config) (*Machine, error) {
 	m.clock()
 	m.idleTicks = m.ticks(cfg.IdleTimeout)
 	m.val.rotate(&m.rand, m.now)
-	m.r1bis = newTokenBucket(cfg.R1bisRate, m.now)
-	m.errs = newTokenBucket(cfg.ErrorRate, m.now)
+	m.r1bis = ratelimit.New(cfg.R1bisRate, m.now)
+	m.errs = ratelimit.New(cfg.ErrorRate, m.now)
 	m.Stats.states[Idle].Store(0)
 	return m, nil
 }
@@ -680,28 +681,4 @@ func (m *Machine) checkIdle(slot uint32, c *ctx) {
 	}
 	m.Stats.IdleRemoved.Add(1)
 	m.setState(slot, c, Idle)
-}
-
-// tokenBucket limits R1bis and Error messages: a rate with a burst of a
-// tenth of it (as the control core limits ICMPv6 errors, RFC 4443 §2.4).
-type tokenBucket struct {
-	tokens, rate, burst float64
-	last                time.Time
-}
-
-func newTokenBucket(perSecond int, now time.Time) tokenBucket {
-	b := float64(max(perSecond/10, 1))
-	return tokenBucket{tokens: b, rate: float64(perSecond), burst: b, last: now}
-}
-
-func (t *tokenBucket) take(now time.Time) bool {
-	if now.After(t.last) {
-		t.tokens = min(t.burst, t.tokens+now.Sub(t.last).Seconds()*t.rate)
-		t.last = now
-	}
-	if t.tokens < 1 {
-		return false
-	}
-	t.tokens--
-	return true
 }

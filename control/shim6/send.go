@@ -123,7 +123,7 @@ func (m *Machine) sendR1(i1 *wire.I1, fii uint32, local, peer, src, dst netip.Ad
 // keeps no state and is rate-limited: spoofed payload packets must not
 // make us a reflector.
 func (m *Machine) sendR1bis(tag uint64, src, dst netip.Addr) {
-	if !m.r1bis.take(m.now) {
+	if !m.r1bis.Take(m.now) {
 		m.Stats.R1bisRateLimited.Add(1)
 		return
 	}
@@ -169,7 +169,7 @@ func (m *Machine) sendUpdate(slot uint32, c *ctx, h *host) {
 // in between are not reproduced), so pointer, relative to b, is moved by
 // the 40 octets of that header.
 func (m *Machine) sendError(code wire.ErrorCode, pointer int, src, dst netip.Addr, b []byte) {
-	if !m.errs.take(m.now) {
+	if !m.errs.Take(m.now) {
 		m.Stats.ErrorsRateLimited.Add(1)
 		return
 	}
