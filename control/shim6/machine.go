@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"shim6d/control/ratelimit"
 	"time"
 
+	"shim6d/control/ratelimit"
 	"shim6d/control/wire"
 	"shim6d/dataplane"
 )
