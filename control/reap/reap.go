@@ -197,8 +197,7 @@ type record struct {
 	kaDue        int64 // Keepalive deadline, never when nothing is owed (§4.1)
 	seenS, seenR int64 // newest traffic stamps already acted on
 	tag          uint64
-	wnext, wprev uint32
-	wslot        uint32
+	wtick        uint64 // the wheel tick it is queued for, 0 when none
 	explore      uint32 // index into Machine.explores, none when not exploring
 	locOff       uint32 // locals then peers in Machine.locs
 	kaTimeout    uint16 // the Keepalive Timeout in seconds (§5.3, §7)
@@ -250,6 +249,7 @@ type Machine struct {
 	locs     [][16]byte
 	locDead  int
 	down     [][16]byte
+	prio     []uint8 // scratch for setLocators
 
 	probe     wire.Probe
 	sentBuf   [reportsKept]wire.ProbeReport
@@ -309,7 +309,7 @@ func New(cfg Config) (*Machine, error) {
 	}
 	m.wheel = newWheel(slots, def(cfg.Granularity, DefaultGranularity), m.now())
 	for i := range m.recs {
-		m.recs[i].wslot, m.recs[i].wnext, m.recs[i].wprev, m.recs[i].explore = none, none, none, none
+		m.recs[i].explore = none
 	}
 	m.stats.states[Operational].Store(0)
 	return m, nil
@@ -390,7 +390,7 @@ func (m *Machine) Add(id ID, c Context) error {
 	if r.flags&flagInUse != 0 {
 		return ErrInUse
 	}
-	*r = record{wslot: none, wnext: none, wprev: none, explore: none, locOff: none,
+	*r = record{explore: none, locOff: none,
 		flags: flagInUse, tag: c.PeerTag, kaTimeout: kaSeconds(c.KeepaliveTimeout),
 		sendDue: never, kaDue: never}
 	if err := m.setLocators(r, c.Local, c.Peer, c.CurrentLocal, c.CurrentPeer); err != nil {
@@ -412,7 +412,7 @@ func (m *Machine) Remove(id ID) {
 	if r == nil {
 		return
 	}
-	m.unlink(uint32(id))
+	m.unschedule(uint32(id))
 	m.freeExploration(r)
 	m.stats.states[r.state].Add(^uint64(0))
 	m.locDead += int(r.nLocal) + int(r.nPeer)
@@ -475,28 +475,32 @@ func (m *Machine) setLocators(r *record, local, peer []Locator, curLocal, curPee
 	cl, cp := -1, -1
 	for side, list := range [2][]Locator{local, peer} {
 		start := len(m.locs)
-		// stable insertion by priority
-		for p := 0; p <= 255; p++ {
-			for _, l := range list {
-				if int(l.Priority) != p {
-					continue
+		for _, l := range list {
+			if !l.Addr.Is6() || l.Addr.Is4In6() {
+				m.locs = m.locs[:off]
+				return fmt.Errorf("%w: %v is not IPv6", ErrLocators, l.Addr)
+			}
+			// insertion sort, stable: after every locator of lower or equal priority
+			i := len(m.locs)
+			m.locs = append(m.locs, l.Addr.As16())
+			m.prio = append(m.prio[:i-start], l.Priority)
+			for i > start && m.prio[i-start-1] > l.Priority {
+				m.locs[i], m.locs[i-1] = m.locs[i-1], m.locs[i]
+				m.prio[i-start], m.prio[i-start-1] = m.prio[i-start-1], m.prio[i-start]
+				i--
+			}
+		}
+		cur := curLocal.As16()
+		if side == 1 {
+			cur = curPeer.As16()
+		}
+		for i := start; i < len(m.locs); i++ {
+			if m.locs[i] == cur && (curLocal.Is6() && side == 0 || curPeer.Is6() && side == 1) {
+				if side == 0 {
+					cl = i - start
+				} else {
+					cp = i - start
 				}
-				if !l.Addr.Is6() || l.Addr.Is4In6() {
-					m.locs = m.locs[:off]
-					return fmt.Errorf("%w: %v is not IPv6", ErrLocators, l.Addr)
-				}
-				cur := curLocal
-				if side == 1 {
-					cur = curPeer
-				}
-				if l.Addr == cur {
-					if side == 0 {
-						cl = len(m.locs) - start
-					} else {
-						cp = len(m.locs) - start
-					}
-				}
-				m.locs = append(m.locs, l.Addr.As16())
 			}
 		}
 	}
@@ -769,40 +773,6 @@ func (m *Machine) rearm(id uint32, r *record) {
 	}
 	r.due = due
 	m.schedule(id)
-}
-
-// Tick runs every timer that is due. Call it about every Granularity.
-func (m *Machine) Tick() {
-	now := m.now()
-	w := &m.wheel
-	target := uint64(now / w.gran)
-	if target < w.next {
-		return
-	}
-	n := target - w.next + 1
-	if n > uint64(len(w.heads)) {
-		n = uint64(len(w.heads))
-	}
-	// w.next moves past target first, so that every record re-linked
-	// below lands on a tick still to come.
-	first := target + 1 - n
-	w.next = target + 1
-	for t := first; t <= target; t++ {
-		s := uint32(t & w.mask)
-		id := w.heads[s]
-		w.heads[s] = none
-		for id != none {
-			r := &m.recs[id]
-			next := r.wnext
-			r.wslot, r.wnext, r.wprev = none, none, none
-			if r.due <= now {
-				m.fire(id, r, now)
-			} else {
-				m.link(id)
-			}
-			id = next
-		}
-	}
 }
 
 // Poll looks at context id's traffic stamps now instead of at its next

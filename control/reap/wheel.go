@@ -1,14 +1,16 @@
 package reap
 
-// wheel is a hashed timing wheel over the context records: each record is
-// on at most one slot's intrusive doubly linked list (indices, not
-// pointers), so arming, re-arming and cancelling cost O(1) and the wheel
-// holds no pointers for the garbage collector to scan. A slot holds the
-// records whose deadline rounds up to one of its ticks; a record whose
-// deadline lies beyond one turn of the wheel is visited and re-linked once
-// per turn until it is due.
+// wheel is a hashed timing wheel over the context records. Each slot is a
+// flat array of record indices (no pointers inside, appended to, walked in
+// order), so a visit streams through the array and the processor can
+// overlap the loads of the records it names instead of chasing a linked
+// list. A record remembers the one tick it is queued for (wtick); entries
+// left behind by re-arming are stale and dropped when their slot is
+// visited, which makes cancelling free. A record whose tick lies beyond
+// one turn of the wheel stays in its slot until its turn comes.
 type wheel struct {
-	heads []uint32 // per slot, the first record or none
+	slots [][]uint32
+	spare []uint32
 	mask  uint64
 	gran  int64  // nanoseconds per tick
 	next  uint64 // the next tick Tick has to process
@@ -21,12 +23,7 @@ func newWheel(slots int, gran int64, now int64) wheel {
 	for n < slots {
 		n <<= 1
 	}
-	w := wheel{heads: make([]uint32, n), mask: uint64(n - 1), gran: gran}
-	for i := range w.heads {
-		w.heads[i] = none
-	}
-	w.next = uint64(now/gran) + 1
-	return w
+	return wheel{slots: make([][]uint32, n), mask: uint64(n - 1), gran: gran, next: uint64(now/gran) + 1}
 }
 
 // tickOf is the first tick at or after deadline ns, never before w.next.
@@ -38,38 +35,61 @@ func (w *wheel) tickOf(ns int64) uint64 {
 	return t
 }
 
-func (m *Machine) link(id uint32) {
+// schedule queues record id for its due time, unless it already is.
+func (m *Machine) schedule(id uint32) {
 	r := &m.recs[id]
-	s := uint32(m.wheel.tickOf(r.due) & m.wheel.mask)
-	r.wslot = s
-	r.wprev = none
-	r.wnext = m.wheel.heads[s]
-	if r.wnext != none {
-		m.recs[r.wnext].wprev = id
-	}
-	m.wheel.heads[s] = id
-}
-
-func (m *Machine) unlink(id uint32) {
-	r := &m.recs[id]
-	if r.wslot == none {
+	if r.due == never {
+		r.wtick = 0
 		return
 	}
-	if r.wprev != none {
-		m.recs[r.wprev].wnext = r.wnext
-	} else {
-		m.wheel.heads[r.wslot] = r.wnext
+	t := m.wheel.tickOf(r.due)
+	if t == r.wtick {
+		return
 	}
-	if r.wnext != none {
-		m.recs[r.wnext].wprev = r.wprev
-	}
-	r.wslot, r.wnext, r.wprev = none, none, none
+	r.wtick = t
+	s := t & m.wheel.mask
+	m.wheel.slots[s] = append(m.wheel.slots[s], id)
 }
 
-// schedule re-arms record id for its due time.
-func (m *Machine) schedule(id uint32) {
-	m.unlink(id)
-	if m.recs[id].due != never {
-		m.link(id)
+// unschedule cancels record id's timer; its entry goes stale.
+func (m *Machine) unschedule(id uint32) { m.recs[id].wtick = 0 }
+
+// Tick runs every timer that is due. Call it about every Granularity.
+func (m *Machine) Tick() {
+	now := m.now()
+	w := &m.wheel
+	target := uint64(now / w.gran)
+	if target < w.next {
+		return
+	}
+	n := target - w.next + 1
+	if n > uint64(len(w.slots)) {
+		n = uint64(len(w.slots))
+	}
+	// w.next moves past target first, so that every record queued below
+	// lands on a tick still to come.
+	first := target + 1 - n
+	w.next = target + 1
+	for t := first; t <= target; t++ {
+		s := t & w.mask
+		list := w.slots[s]
+		w.slots[s] = w.spare[:0]
+		for _, id := range list {
+			r := &m.recs[id]
+			switch {
+			case r.wtick == 0 || r.wtick&w.mask != s:
+				// stale: cancelled or re-armed elsewhere
+			case r.wtick > target:
+				w.slots[s] = append(w.slots[s], id) // a later turn
+			default:
+				r.wtick = 0
+				if r.due <= now {
+					m.fire(id, r, now)
+				} else {
+					m.schedule(id)
+				}
+			}
+		}
+		w.spare = list[:0]
 	}
 }
