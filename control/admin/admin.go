@@ -191,43 +191,32 @@ func NewClient(path string) *Client {
 
 // Get fetches route and decodes the JSON answer into v.
 func (c *Client) Get(route string, v any) error {
-	resp, err := c.hc.Get("http://shim6d" + route)
-	if err != nil {
-		var op *net.OpError
-		if errors.As(err, &op) {
-			return fmt.Errorf("cannot reach shim6d at %s (is it running? is --socket right?): %w", c.path, op.Err)
-		}
-		return err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	body, err := c.GetRaw(route)
 	if err != nil {
 		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("shim6d answered %s: %s", resp.Status, body)
 	}
 	return json.Unmarshal(body, v)
 }
 
 // GetRaw fetches route and returns the body as it came (for /metrics).
-func (c *Client) GetRaw(route string) ([]byte, error) {
-	resp, err := c.hc.Get("http://shim6d" + route)
-	if err != nil {
-		return nil, fmt.Errorf("cannot reach shim6d at %s (is it running? is --socket right?): %w", c.path, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err == nil && resp.StatusCode != http.StatusOK {
-		err = fmt.Errorf("shim6d answered %s: %s", resp.Status, body)
-	}
-	return body, err
-}
+func (c *Client) GetRaw(route string) ([]byte, error) { return c.do(http.MethodGet, route) }
 
 // Post sends a POST to route and returns the answer's body.
-func (c *Client) Post(route string) ([]byte, error) {
-	resp, err := c.hc.Post("http://shim6d"+route, "text/plain", nil)
+func (c *Client) Post(route string) ([]byte, error) { return c.do(http.MethodPost, route) }
+
+// do makes one request and turns transport failures and non-200 answers
+// into errors an operator can act on.
+func (c *Client) do(method, route string) ([]byte, error) {
+	req, err := http.NewRequest(method, "http://shim6d"+route, nil)
 	if err != nil {
+		return nil, err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) {
+			err = op.Err
+		}
 		return nil, fmt.Errorf("cannot reach shim6d at %s (is it running? is --socket right?): %w", c.path, err)
 	}
 	defer resp.Body.Close()
