@@ -100,7 +100,7 @@ const (
 	MaxProbeTimeout             = 60 * time.Second
 	DefaultGranularity          = 10 * time.Millisecond
 	DefaultCheckInterval        = 2 * time.Second
-	DefaultExploreCheck         = 100 * time.Millisecond
+	DefaultExploreCheck         = 500 * time.Millisecond
 	DefaultJitter               = 0.1
 	reportsKept                 = 4 // sent and received probe reports kept per exploration
 	maxLocators                 = 15
@@ -146,7 +146,9 @@ type Config struct {
 	// looked at (2 s when 0); at most a third of the Keepalive Timeout.
 	CheckInterval time.Duration
 	// ExploreCheck is how often an exploring context's stamps are looked
-	// at, to see returning payload (§6.1); 100 ms when 0.
+	// at, to see returning payload (§6.1); 500 ms (the Initial Probe
+	// Timeout) when 0: after a site failure every active context explores,
+	// so this sets the control core's load then.
 	ExploreCheck time.Duration
 	// Granularity is the wheel's tick, 10 ms when 0.
 	Granularity time.Duration
@@ -703,8 +705,8 @@ func (m *Machine) sendProbe(id ID, r *record, now int64) {
 	li, pi := int(r.curLocal), int(r.curPeer)
 	if r.state == Operational {
 		// the answer of §6.8 goes on the current pair
-	} else if e.good >= 0 {
-		li, pi = pairAt(int(e.good), nl, np)
+	} else if l, p := pairAt(int(e.good), nl, np); e.good >= 0 && !m.isDown(m.locs[int(r.locOff)+l]) {
+		li, pi = l, p
 	} else {
 		found := false
 		for try := 0; try < nl*np; try++ {

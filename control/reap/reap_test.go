@@ -390,3 +390,25 @@ func TestAddErrors(t *testing.T) {
 		t.Errorf("current %v %v", l, p)
 	}
 }
+
+// TestTickLag: a Tick after a pause longer than a turn of the wheel still
+// runs every timer that fell due.
+func TestTickLag(t *testing.T) {
+	f := newFixture(t, Config{Jitter: -1})
+	f.add(ctx)
+	f.run(time.Second)
+	f.sendPayload(ctx)
+	f.m.Poll(ctx)
+	f.clock.Advance(100 * time.Second) // the wheel spans 81.92 s
+	f.m.Tick()
+	if s := f.m.State(ctx); s != Exploring {
+		t.Fatalf("state %v", s)
+	}
+	if n := len(f.out.of("probe")); n != 1 {
+		t.Fatalf("%d probes", n)
+	}
+	f.run(600 * time.Millisecond)
+	if n := len(f.out.of("probe")); n != 2 {
+		t.Fatalf("%d probes after the first gap", n)
+	}
+}
