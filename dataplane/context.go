@@ -246,39 +246,47 @@ func mix(x uint64) uint64 {
 	return x
 }
 
-// read copies record slot into out if it is live; it retries while the
-// writer is in the middle of an update.
-func (t *ContextTable) read(slot uint32, out *Context) bool {
+// load takes a consistent snapshot of record slot's words (all but the
+// sequence), retrying while the writer is in the middle of an update.
+func (t *ContextTable) load(slot uint32, w *[recWords]uint64) {
 	r := &t.recs[slot]
 	for {
 		s1 := r.w[recSeq].Load()
 		if s1&1 != 0 {
 			continue
 		}
-		w1 := r.w[recLocalTag].Load()
-		w2 := r.w[recPeerTag].Load()
-		var a [8]uint64
-		for i := range a {
-			a[i] = r.w[recULIDL+i].Load()
+		for i := recLocalTag; i < recWords; i++ {
+			w[i] = r.w[i].Load()
 		}
-		if r.w[recSeq].Load() != s1 {
-			continue
+		if r.w[recSeq].Load() == s1 {
+			return
 		}
-		flags := uint16(w1 >> flagShift)
-		if flags&CtxValid == 0 {
-			return false
-		}
-		out.Slot = slot
-		out.Flags = flags
-		out.LocalTag = w1 & tagMask
-		out.PeerTag = w2 & tagMask
-		out.EgressPort = uint16(w2 >> portShift)
-		putAddr(&out.ULIDLocal, a[0], a[1])
-		putAddr(&out.ULIDPeer, a[2], a[3])
-		putAddr(&out.LocLocal, a[4], a[5])
-		putAddr(&out.LocPeer, a[6], a[7])
-		return true
 	}
+}
+
+// decode fills out from a snapshot and reports whether the record is live.
+func decode(slot uint32, w *[recWords]uint64, out *Context) bool {
+	flags := uint16(w[recLocalTag] >> flagShift)
+	if flags&CtxValid == 0 {
+		return false
+	}
+	out.Slot = slot
+	out.Flags = flags
+	out.LocalTag = w[recLocalTag] & tagMask
+	out.PeerTag = w[recPeerTag] & tagMask
+	out.EgressPort = uint16(w[recPeerTag] >> portShift)
+	putAddr(&out.ULIDLocal, w[recULIDL], w[recULIDL+1])
+	putAddr(&out.ULIDPeer, w[recULIDP], w[recULIDP+1])
+	putAddr(&out.LocLocal, w[recLocL], w[recLocL+1])
+	putAddr(&out.LocPeer, w[recLocP], w[recLocP+1])
+	return true
+}
+
+// read copies record slot into out if it is live.
+func (t *ContextTable) read(slot uint32, out *Context) bool {
+	var w [recWords]uint64
+	t.load(slot, &w)
+	return decode(slot, &w, out)
 }
 
 // Addresses are stored as two words in the machine's byte order: only
@@ -296,36 +304,12 @@ func addrWords(a *[16]byte) (uint64, uint64) {
 // pair (l0 l1, p0 p1): one consistent read that checks the pair before it
 // decodes anything, so a probe that hits another pair's fingerprint is cheap.
 func (t *ContextTable) readPair(slot uint32, l0, l1, p0, p1 uint64, out *Context) bool {
-	r := &t.recs[slot]
-	for {
-		s1 := r.w[recSeq].Load()
-		if s1&1 != 0 {
-			continue
-		}
-		w1 := r.w[recLocalTag].Load()
-		w2 := r.w[recPeerTag].Load()
-		ul0, ul1 := r.w[recULIDL].Load(), r.w[recULIDL+1].Load()
-		up0, up1 := r.w[recULIDP].Load(), r.w[recULIDP+1].Load()
-		ll0, ll1 := r.w[recLocL].Load(), r.w[recLocL+1].Load()
-		lp0, lp1 := r.w[recLocP].Load(), r.w[recLocP+1].Load()
-		if r.w[recSeq].Load() != s1 {
-			continue
-		}
-		flags := uint16(w1 >> flagShift)
-		if flags&CtxValid == 0 || ul0 != l0 || ul1 != l1 || up0 != p0 || up1 != p1 {
-			return false
-		}
-		out.Slot = slot
-		out.Flags = flags
-		out.LocalTag = w1 & tagMask
-		out.PeerTag = w2 & tagMask
-		out.EgressPort = uint16(w2 >> portShift)
-		putAddr(&out.ULIDLocal, ul0, ul1)
-		putAddr(&out.ULIDPeer, up0, up1)
-		putAddr(&out.LocLocal, ll0, ll1)
-		putAddr(&out.LocPeer, lp0, lp1)
-		return true
+	var w [recWords]uint64
+	t.load(slot, &w)
+	if w[recULIDL] != l0 || w[recULIDL+1] != l1 || w[recULIDP] != p0 || w[recULIDP+1] != p1 {
+		return false
 	}
+	return decode(slot, &w, out)
 }
 
 // LookupTag finds the context whose local tag is tag (the receiver context
