@@ -252,6 +252,7 @@ type Machine struct {
 	locDead  int
 	down     [][16]byte
 	prio     []uint8 // scratch for setLocators
+	sink     uint64  // keeps Tick's touch loads alive
 
 	probe     wire.Probe
 	sentBuf   [reportsKept]wire.ProbeReport

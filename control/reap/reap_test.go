@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -410,5 +411,13 @@ func TestTickLag(t *testing.T) {
 	f.run(600 * time.Millisecond)
 	if n := len(f.out.of("probe")); n != 2 {
 		t.Fatalf("%d probes after the first gap", n)
+	}
+}
+
+// TestRecordSize: the per-context record stays small and pointer-free
+// (STYLE habit 6): 1,000,000 contexts cost under 100 MB.
+func TestRecordSize(t *testing.T) {
+	if n := unsafe.Sizeof(record{}); n > 88 {
+		t.Errorf("record is %d bytes", n)
 	}
 }
