@@ -217,3 +217,63 @@ func TestStatsEach(t *testing.T) {
 		}
 	}
 }
+
+// TestReturnPathFailure: the other direction breaks: B's packets from b1
+// are lost. A streams payload, B's keepalives vanish, A's Send timer
+// expires and A explores; A's probes reach B, which goes InboundOk and
+// probes back over its pairs until one from b2 gets through, carrying the
+// report of A's probe. A learns its own direction works (any pair it
+// switches to was reported), answers Operational with B's probe reported,
+// and B switches to a pair from b2 (RFC 5534 §4.2, §6.7–§6.9).
+func TestReturnPathFailure(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	n := &fakeNet{clock: clock, delay: 20 * time.Millisecond}
+	broken := false
+	n.drop = func(src, dst netip.Addr) bool { return broken && src == b1 }
+	a := newNode(t, "A", n, []netip.Addr{a1, a2}, []netip.Addr{b1, b2})
+	b := newNode(t, "B", n, []netip.Addr{b1, b2}, []netip.Addr{a1, a2})
+	a.peer, b.peer = b, a
+	for i := 0; i < 18000; i++ {
+		clock.Advance(10 * time.Millisecond)
+		broken = i >= 3000
+		if i%10 == 0 {
+			a.traffic[1].sent = clock.t
+			if l, p := a.m.Current(1); !n.drop(l, p) {
+				b.traffic[1].recv = clock.t
+			}
+		}
+		n.deliver()
+		a.m.Tick()
+		b.m.Tick()
+		a.note()
+		b.note()
+	}
+	if a.m.State(1) != Operational || b.m.State(1) != Operational {
+		t.Fatalf("ended %v / %v", a.m.State(1), b.m.State(1))
+	}
+	if !slices.Contains(b.states, InboundOk) || !slices.Contains(a.states, Exploring) {
+		t.Errorf("A went %v, B went %v", a.states, b.states)
+	}
+	var bsw []event
+	for _, e := range b.log {
+		if e.kind == "switch" {
+			bsw = append(bsw, e)
+		}
+	}
+	if len(bsw) != 1 || bsw[0].src != b2 {
+		t.Fatalf("B switched %+v", bsw)
+	}
+	if l, _ := b.m.Current(1); l != b2 {
+		t.Errorf("B's current local %v", l)
+	}
+	// Quiet at the end: the last minute has no probes on either side.
+	for _, nd := range []*node{a, b} {
+		for _, e := range nd.log {
+			if e.kind == "probe" && clock.t.Sub(e.at) < time.Minute {
+				t.Errorf("%s probing %v before the end", nd.name, clock.t.Sub(e.at))
+			}
+		}
+	}
+	t.Logf("A: %d events, states %v; B: %d events, states %v, switch at +%v", len(a.log), a.states, len(b.log), b.states,
+		bsw[0].at.Sub(time.Date(2026, 1, 1, 0, 0, 30, 0, time.UTC)))
+}
