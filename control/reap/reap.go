@@ -121,6 +121,7 @@ type Traffic interface {
 
 // Output receives what the Machine decides. The messages passed are the
 // Machine's and valid only during the call: marshal them, do not keep them.
+// The methods must not call back into the Machine (queue instead).
 type Output interface {
 	// SendProbe sends a REAP Probe from src to dst (RFC 5534 §5.2).
 	SendProbe(id ID, src, dst netip.Addr, p *wire.Probe)
