@@ -238,7 +238,8 @@ type Machine struct {
 	traffic Traffic
 	out     Output
 	epoch   time.Time
-	rnd     func() uint64
+	rnd     func() uint64 // nonces
+	fast    *rand.PCG     // jitter, seeded from rnd: cheap, not secret
 
 	sendTimeout  int64
 	checkEvery   int64
@@ -307,6 +308,7 @@ func New(cfg Config) (*Machine, error) {
 		}
 		m.rnd = rand.NewChaCha8(seed).Uint64
 	}
+	m.fast = rand.NewPCG(m.rnd(), m.rnd())
 	slots := cfg.WheelSlots
 	if slots <= 0 {
 		slots = defaultWheelSlots
@@ -337,7 +339,7 @@ func (m *Machine) jit(d int64) int64 {
 	if span <= 0 {
 		return d
 	}
-	return d - span + int64(m.rnd()%uint64(2*span+1))
+	return d - span + int64(m.fast.Uint64()%uint64(2*span+1))
 }
 
 // KeepaliveTimeoutOption returns the Keepalive Timeout option this side
@@ -372,7 +374,7 @@ func (m *Machine) SetKeepaliveTimeout(id ID, v wire.KeepaliveTimeout) {
 func (m *Machine) keepaliveInterval(r *record) int64 {
 	kt := int64(r.kaTimeout) * int64(time.Second)
 	lo := kt / 3
-	d := lo + int64(m.rnd()%uint64(kt/2-lo+1))
+	d := lo + int64(m.fast.Uint64()%uint64(kt/2-lo+1))
 	return max(d, int64(time.Second))
 }
 
@@ -405,7 +407,7 @@ func (m *Machine) Add(id ID, c Context) error {
 	r.seenS, r.seenR = m.ns(s), m.ns(rv)
 	m.stats.states[Operational].Add(1)
 	now := m.now()
-	r.check = now + int64(m.rnd()%uint64(m.checkEvery)) // spread the checks over the wheel
+	r.check = now + int64(m.fast.Uint64()%uint64(m.checkEvery)) // spread the checks over the wheel
 	m.rearm(uint32(id), r)
 	return nil
 }
