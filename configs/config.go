@@ -158,6 +158,11 @@ type Shim struct {
 	// second, so a host scanning the Internet cannot make the proxy flood
 	// it with I1s. Default 1000.
 	EstablishRate int `toml:"establish_rate"`
+	// SendTimeout is REAP's Send Timeout (RFC 5534 §7): how long a context
+	// may send without hearing back before its locator pair is explored.
+	// Default 15s, the RFC's; shorter values are announced to peers with
+	// the Keepalive Timeout option. 1s to 10m.
+	SendTimeout Duration `toml:"send_timeout"`
 }
 
 // Context is a static host-pair context: the fast path rewrites between its

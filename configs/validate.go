@@ -92,6 +92,9 @@ func (c *Config) applyDefaults(raw map[string]any) {
 	if sh, _ := lookup(raw, "shim"); !has(asTable(sh), "establish_rate") {
 		c.Shim.EstablishRate = defaultEstablishRate
 	}
+	if sh, _ := lookup(raw, "shim"); !has(asTable(sh), "send_timeout") {
+		c.Shim.SendTimeout = Duration{15 * time.Second}
+	}
 	for i, t := range rawTables(raw, "context") {
 		if i >= len(c.Contexts) {
 			break
@@ -652,6 +655,9 @@ func (v *validator) shim() error {
 	}
 	if r := v.c.Shim.EstablishRate; r < 1 || r > 1_000_000 {
 		return v.errorf("shim.establish_rate", "%d is out of range; write 1 to 1000000 handshakes a second (default %d)", r, defaultEstablishRate)
+	}
+	if d := v.c.Shim.SendTimeout.Duration; d < time.Second || d > 10*time.Minute {
+		return v.errorf("shim.send_timeout", "%s is out of range; write 1s to 10m (RFC 5534's default is 15s)", d)
 	}
 	for i, p := range v.c.Shim.EstablishPeers {
 		if msg := prefixProblem(p); msg != "" {

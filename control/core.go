@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"shim6d/control/ratelimit"
+	"shim6d/control/reap"
 	"shim6d/control/shim6"
 	"shim6d/dataplane"
 	"shim6d/ports"
@@ -101,6 +102,7 @@ type Stats struct {
 	SignalSent      atomic.Uint64 // Shim6 control messages sent
 	SignalDrops     atomic.Uint64 // control messages not sent: no uplink for the source, unresolved next hop, encoding
 	EstablishSkip   atomic.Uint64 // establish events refused by the policy (peer not listed, rate)
+	Switches        atomic.Uint64 // contexts moved to another locator pair by REAP
 	// NeighborEntries is the neighbour table's size (a gauge).
 	NeighborEntries atomic.Int64
 }
@@ -124,6 +126,7 @@ type Core struct {
 	ctx   dataplane.Context
 	peers map[peerKey]uint32 // see translateError
 	sig   *shim6.Machine     // see AttachSignalling
+	reap  *reap.Machine      // see AttachREAP
 	// feedback are the workers' REAP arrays (see LastData).
 	feedback []*dataplane.Feedback
 
@@ -350,6 +353,7 @@ func (s *Stats) Each(f func(name, help string, v uint64)) {
 	f("signal_sent", "Shim6 control messages sent", s.SignalSent.Load())
 	f("signal_drops", "Shim6 control messages that could not be sent", s.SignalDrops.Load())
 	f("establish_skipped", "establish events the policy refused (peer not listed, rate cap)", s.EstablishSkip.Load())
+	f("failovers", "contexts moved to another locator pair by REAP (RFC 5534)", s.Switches.Load())
 }
 
 // shimRound advances the workers' tick, drains their events into the
@@ -378,6 +382,9 @@ func (c *Core) shimRound(now time.Time) {
 	}
 	if c.sig != nil {
 		c.sig.Tick()
+	}
+	if c.reap != nil {
+		c.reap.Tick()
 	}
 }
 

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os/exec"
 	"strings"
@@ -120,5 +121,83 @@ func TestTwoSitesEstablish(t *testing.T) {
 	}
 	if !strings.Contains(dec, " 0 malformed") || strings.Contains(dec, "checksum BAD") {
 		t.Fatalf("shim6ctl decode found problems:\n%s", dec)
+	}
+}
+
+// cutISP1 silently drops everything through isp1's link in the Internet
+// namespace, both ways: no link goes down, nothing tells the daemons.
+func cutISP1(t *testing.T) {
+	t.Helper()
+	run(t, "ip", "netns", "exec", "s6-inet", "nft", "add", "table", "ip6", "cut")
+	run(t, "ip", "netns", "exec", "s6-inet", "nft", "add", "chain", "ip6", "cut", "c", "{ type filter hook forward priority 0; }")
+	run(t, "ip", "netns", "exec", "s6-inet", "nft", "add", "rule", "ip6", "cut", "c", "iifname", "i-a1", "drop")
+	run(t, "ip", "netns", "exec", "s6-inet", "nft", "add", "rule", "ip6", "cut", "c", "oifname", "i-a1", "drop")
+}
+
+// TestTwoSitesFailover is the mission: a TCP connection between the two
+// sites' hosts carries on when ISP1 silently stops carrying packets. REAP
+// (RFC 5534, Send Timeout 1 s in the lab) notices, probes the other pairs,
+// and both daemons move the context to a pair through isp2; the same
+// connection delivers every byte in order, with a stall under 2 s.
+func TestTwoSitesFailover(t *testing.T) {
+	needLab(t)
+	if _, err := exec.LookPath("nft"); err != nil {
+		t.Skip("needs nft (Debian nftables)")
+	}
+	bin := buildAll(t)
+	run(t, "./twosite.sh", "up")
+	t.Cleanup(func() { exec.Command("./twosite.sh", "down").Run() })
+	a := startDaemonFile(t, bin, "s6a-box", "configs/site-a.toml")
+	b := startDaemonFile(t, bin, "s6b-box", "configs/site-b.toml")
+	run(t, "ip", "netns", "exec", "s6a-host", "ping", "-6", "-c", "5", "-i", "0.2", "-W", "3", "-I", hbaA, hbaB)
+
+	const n = 60 << 20 // 60 MB at 100 Mbit/s: about 5 s
+	srv := exec.Command("ip", "netns", "exec", "s6b-host", bin+"/tcpcheck", "serve",
+		"-listen", "["+hbaB+"]:5001", "-bytes", fmt.Sprint(n), "-timeout", "60s")
+	var srvOut bytes.Buffer
+	srv.Stdout = &srvOut
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	snd := exec.Command("ip", "netns", "exec", "s6a-host", bin+"/tcpcheck", "send", "-to", "["+hbaB+"]:5001",
+		"-from", hbaA, "-bytes", fmt.Sprint(n), "-mbps", "100", "-timeout", "60s")
+	var sndOut bytes.Buffer
+	snd.Stdout, snd.Stderr = &sndOut, &sndOut
+	if err := snd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	cut := time.Now()
+	cutISP1(t)
+	if err := snd.Wait(); err != nil {
+		t.Fatalf("sender: %v\n%s", err, sndOut.String())
+	}
+	srv.Wait()
+	var res struct {
+		Bytes       int64   `json:"bytes"`
+		Verified    bool    `json:"verified"`
+		MaxStallMS  float64 `json:"max_stall_ms"`
+		Connections int     `json:"connections"`
+		Error       string  `json:"error"`
+	}
+	if err := json.Unmarshal(srvOut.Bytes(), &res); err != nil {
+		t.Fatalf("tcpcheck output %q: %v", srvOut.String(), err)
+	}
+	t.Logf("cut at %s; transfer: %d bytes, verified %v, one connection %v, stall %.0f ms",
+		cut.Format("15:04:05.000"), res.Bytes, res.Verified, res.Connections == 1, res.MaxStallMS)
+	if !res.Verified || res.Bytes != n || res.Connections != 1 {
+		t.Fatalf("the connection did not survive: %+v", res)
+	}
+	if res.MaxStallMS >= 2000 {
+		t.Fatalf("stall %.0f ms, want under 2000", res.MaxStallMS)
+	}
+	// Both sides moved to a pair through isp2.
+	for side, d := range map[string]*daemonProc{"A": a, "B": b} {
+		var cs []admin.Context
+		d.get(t, "/contexts", &cs)
+		if len(cs) != 1 || (side == "A" && cs[0].LocalLocator.String() != hbaA2) || (side == "B" && cs[0].PeerLocator.String() != hbaA2) {
+			t.Fatalf("site %s context after the cut: %+v", side, cs)
+		}
 	}
 }

@@ -128,4 +128,7 @@ func (s signalCollector) Collect(ch chan<- prometheus.Metric) {
 	st.EachGauge(func(name, help string, v int64) {
 		ch <- prometheus.MustNewConstMetric(prometheus.NewDesc("shim6d_"+name, help, nil, nil), prometheus.GaugeValue, float64(v))
 	})
+	s.d.reap.Stats().Each(func(name, help string, v uint64) {
+		ch <- prometheus.MustNewConstMetric(prometheus.NewDesc("shim6d_reap_"+name, help, nil, nil), prometheus.UntypedValue, float64(v))
+	})
 }

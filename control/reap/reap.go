@@ -450,6 +450,26 @@ func (m *Machine) peer(r *record, i int) netip.Addr {
 	return netip.AddrFrom16(m.locs[int(r.locOff)+int(r.nLocal)+i])
 }
 
+// pairIndex is the position of the pair (local, peer) in r's exploration
+// order, if both are r's locators.
+func (m *Machine) pairIndex(r *record, local, peer netip.Addr) (int, bool) {
+	li, pi := -1, -1
+	for i := 0; i < int(r.nLocal); i++ {
+		if m.local(r, i) == local {
+			li = i
+		}
+	}
+	for i := 0; i < int(r.nPeer); i++ {
+		if m.peer(r, i) == peer {
+			pi = i
+		}
+	}
+	if li < 0 || pi < 0 {
+		return 0, false
+	}
+	return rank(li, pi, int(r.nLocal), int(r.nPeer)), true
+}
+
 // SetLocators replaces a context's candidate locators, after an Update
 // Request (RFC 5533 §10.4). The current pair must be among them.
 func (m *Machine) SetLocators(id ID, local, peer []Locator, curLocal, curPeer netip.Addr) error {
@@ -553,6 +573,23 @@ func rank(l, p, nl, np int) int {
 		}
 	}
 	return 0
+}
+
+// firstPair is where an exploration of our own starts in the pair order.
+// The current pair is what just failed (Send Timeout, a link down), and it
+// is not known which end broke, so the first probe goes
+// to the first pair that shares neither locator with it, then on through
+// the order, the current pair last. RFC 5534 §4.3 leaves such local
+// ordering to the node and asks only that pairs be tried one at a time.
+// Trying the disjoint pair first is what lets a single-ISP failure heal
+// before TCP's third retransmission (1.4 s) with a 1 s Send Timeout.
+func firstPair(cl, cp, nl, np int) int {
+	for k := 0; k < nl*np; k++ {
+		if l, p := pairAt(k, nl, np); l != cl && p != cp {
+			return k
+		}
+	}
+	return (rank(cl, cp, nl, np) + 1) % (nl * np)
 }
 
 func pairAt(k, nl, np int) (int, int) {
@@ -667,8 +704,13 @@ func (m *Machine) startExploration(r *record, now int64) *exploration {
 		i = uint32(len(m.explores))
 		m.explores = append(m.explores, exploration{})
 	}
-	m.explores[i] = exploration{start: now, probeDue: never, nextFree: none, good: -1,
-		nextPair: uint16(rank(int(r.curLocal), int(r.curPeer), int(r.nLocal), int(r.nPeer)))}
+	next := rank(int(r.curLocal), int(r.curPeer), int(r.nLocal), int(r.nPeer))
+	if r.state == Exploring {
+		// Our own path failed; a peer's exploration (InboundOk) starts on
+		// the current pair, which works from here.
+		next = firstPair(int(r.curLocal), int(r.curPeer), int(r.nLocal), int(r.nPeer))
+	}
+	m.explores[i] = exploration{start: now, probeDue: never, nextFree: none, good: -1, nextPair: uint16(next)}
 	r.explore = i
 	return &m.explores[i]
 }
@@ -921,6 +963,14 @@ func (m *Machine) HandleProbe(id ID, src, dst netip.Addr, p *wire.Probe) {
 	}
 	switch p.State {
 	case wire.ReapExploring: // §6.7
+		// The peer's probe got here, so the reverse of its pair is the
+		// likeliest to carry our answer: probe it first, and the peer
+		// learns of a working pair in one round trip.
+		if e := m.exp(r); e != nil && e.good < 0 {
+			if k, ok := m.pairIndex(r, dst, src); ok {
+				e.nextPair = uint16(k)
+			}
+		}
 		if r.state == Exploring {
 			m.setState(r, InboundOk, now)
 			r.sendDue = now + m.jit(m.sendTimeout) // START Send

@@ -199,8 +199,10 @@ func TestSendTimeoutStartsExploration(t *testing.T) {
 	if d := probes[0].at.Sub(t0); d < DefaultSendTimeout || d > DefaultSendTimeout+DefaultCheckInterval {
 		t.Errorf("exploration %v after the payload", d)
 	}
-	if p := probes[0]; p.src != a1 || p.dst != b1 || p.probe.ReceiverContextTag != 0x1234+uint64(ctx) {
-		t.Errorf("first probe %v → %v tag %#x, want the current pair", p.src, p.dst, p.probe.ReceiverContextTag)
+	// The first probe goes to the first pair sharing no locator with the
+	// failed one (firstPair).
+	if p := probes[0]; p.src != a2 || p.dst != b2 || p.probe.ReceiverContextTag != 0x1234+uint64(ctx) {
+		t.Errorf("first probe %v → %v tag %#x, want (a2, b2)", p.src, p.dst, p.probe.ReceiverContextTag)
 	}
 }
 
@@ -285,9 +287,10 @@ func TestBackoff(t *testing.T) {
 		if len(probes) < len(wantGaps) {
 			t.Fatalf("jitter %v: %d probes", jitter, len(probes))
 		}
-		// enter sent probe 1 on (a1,b1); retransmissions continue the
-		// diagonal order (a1,b2), (a2,b1), (a2,b2), (a1,b1), ...
-		order := [][2]netip.Addr{{a1, b2}, {a2, b1}, {a2, b2}, {a1, b1}}
+		// enter sent probe 1 on (a2,b2), the first pair disjoint from the
+		// failed (a1,b1); retransmissions continue the diagonal order
+		// (a1,b1), (a1,b2), (a2,b1), (a2,b2), ...
+		order := [][2]netip.Addr{{a1, b1}, {a1, b2}, {a2, b1}, {a2, b2}}
 		for i, p := range probes[:len(wantGaps)] {
 			if want := order[i%4]; p.src != want[0] || p.dst != want[1] {
 				t.Errorf("jitter %v: probe %d on %v → %v, want %v", jitter, i+2, p.src, p.dst, want)
@@ -320,16 +323,16 @@ func TestBackoff(t *testing.T) {
 func TestNoSwitchWithoutRoundTrip(t *testing.T) {
 	f := newFixture(t, Config{})
 	f.enter(Exploring)
-	f.run(700 * time.Millisecond) // a second probe, on (a1, b2)
+	f.run(700 * time.Millisecond) // a second probe, on (a1, b1)
 	probes := f.out.of("probe")
-	if len(probes) != 1 || probes[0].src != a1 || probes[0].dst != b2 {
+	if len(probes) != 1 || probes[0].src != a1 || probes[0].dst != b1 {
 		t.Fatalf("probes %+v", probes)
 	}
 	ours := probes[0].probe.Sent[0]
 	bad := []wire.ProbeReport{
-		{Source: a1, Destination: b2, Nonce: ours.Nonce + 1},
-		{Source: a2, Destination: b2, Nonce: ours.Nonce},
-		{Source: a1, Destination: b1, Nonce: ours.Nonce},
+		{Source: a1, Destination: b1, Nonce: ours.Nonce + 1},
+		{Source: a2, Destination: b1, Nonce: ours.Nonce},
+		{Source: a1, Destination: b2, Nonce: ours.Nonce},
 	}
 	for _, rep := range bad {
 		p := peerProbe(wire.ReapInboundOK)

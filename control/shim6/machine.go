@@ -147,6 +147,11 @@ type Config struct {
 	// matched an established context (RFC 5533 §12.4), for REAP. Nil
 	// drops them after matching.
 	OnREAP func(slot uint32, src, dst netip.Addr, msg wire.Message)
+	// OnEstablished is told when a context becomes ESTABLISHED (§7),
+	// with its locator sets, so failure detection (RFC 5534) can take it
+	// over; OnClosed when it leaves ESTABLISHED. Both may be nil.
+	OnEstablished func(ContextInfo)
+	OnClosed      func(slot uint32)
 	// Rand is the source of nonces, secrets and jitter; default
 	// crypto/rand.Reader.
 	Rand io.Reader

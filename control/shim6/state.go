@@ -85,6 +85,12 @@ func (m *Machine) setState(slot uint32, c *ctx, next State) {
 		}
 		c.state = next
 		c.since = m.cur
+		if prev == Established && m.cfg.OnClosed != nil {
+			m.cfg.OnClosed(slot)
+		}
+		if next == Established && m.cfg.OnEstablished != nil {
+			m.cfg.OnEstablished(m.info(slot, c))
+		}
 	}
 	if !next.pending() {
 		m.forgetHandshake(slot, c)

@@ -63,6 +63,8 @@ func main() {
 	to := fs.String("to", "", "address to connect to (send)")
 	n := fs.Int64("bytes", 100<<20, "bytes to transfer")
 	timeout := fs.Duration("timeout", 120*time.Second, "give up after this long")
+	from := fs.String("from", "", "local address to send from (send)")
+	rate := fs.Float64("mbps", 0, "pace the sender to this many Mbit/s; 0: as fast as TCP goes (send)")
 	fs.Parse(os.Args[2:])
 	switch os.Args[1] {
 	case "serve":
@@ -72,7 +74,7 @@ func main() {
 			os.Exit(1)
 		}
 	case "send":
-		if err := send(*to, *n, *timeout); err != nil {
+		if err := send(*to, *from, *n, *rate, *timeout); err != nil {
 			fmt.Fprintln(os.Stderr, "tcpcheck send:", err)
 			os.Exit(1)
 		}
@@ -146,11 +148,19 @@ func serve(addr string, n int64, timeout time.Duration) Result {
 	return r
 }
 
-func send(addr string, n int64, timeout time.Duration) error {
+func send(addr, from string, n int64, mbps float64, timeout time.Duration) error {
 	if addr == "" {
 		return errors.New("-to is required")
 	}
-	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	d := net.Dialer{Timeout: 10 * time.Second}
+	if from != "" {
+		ip := net.ParseIP(from)
+		if ip == nil {
+			return fmt.Errorf("-from %q is not an IP address", from)
+		}
+		d.LocalAddr = &net.TCPAddr{IP: ip}
+	}
+	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		return err
 	}
@@ -158,6 +168,7 @@ func send(addr string, n int64, timeout time.Duration) error {
 	c.SetDeadline(time.Now().Add(timeout))
 	g := stream{seed}
 	buf := make([]byte, chunk)
+	start := time.Now()
 	for off := int64(0); off < n; {
 		k := int(min(int64(chunk), n-off))
 		g.fill(buf[:k], off)
@@ -165,6 +176,11 @@ func send(addr string, n int64, timeout time.Duration) error {
 			return fmt.Errorf("after %d bytes: %w", off, err)
 		}
 		off += int64(k)
+		if mbps > 0 {
+			// Pacing, so a lab can cut a path in the middle of a transfer.
+			due := start.Add(time.Duration(float64(off*8) / (mbps * 1e6) * float64(time.Second)))
+			time.Sleep(time.Until(due))
+		}
 	}
 	return c.(*net.TCPConn).CloseWrite()
 }

@@ -1,0 +1,119 @@
+package control
+
+import (
+	"net/netip"
+	"time"
+
+	"shim6d/control/reap"
+	"shim6d/control/shim6"
+	"shim6d/control/wire"
+)
+
+// AttachREAP gives the core the failure detector (RFC 5534). Contexts join
+// it when the signalling establishes them and leave when they close; its
+// probes and keepalives go out like every control message; a pair it
+// proves in both directions is published to the workers at once.
+func (c *Core) AttachREAP(r *reap.Machine) { c.reap = r }
+
+// REAPTraffic is the reap.Traffic the core offers: the workers' feedback
+// ticks, newest over all workers, as times.
+func (c *Core) REAPTraffic() reap.Traffic { return coreTraffic{c} }
+
+// REAPOutput is the reap.Output the core offers.
+func (c *Core) REAPOutput() reap.Output { return coreOutput{c} }
+
+type coreTraffic struct{ c *Core }
+
+func (t coreTraffic) Last(id reap.ID) (sent, recv time.Time) {
+	var s, r uint32
+	for _, fb := range t.c.feedback {
+		if int(id) < len(fb.Sent) {
+			s, r = max(s, fb.Sent[id].Load()), max(r, fb.Recv[id].Load())
+		}
+	}
+	at := func(tick uint32) time.Time {
+		if tick == 0 {
+			return time.Time{}
+		}
+		return t.c.start.Add(time.Duration(tick) * TickPeriod)
+	}
+	return at(s), at(r)
+}
+
+type coreOutput struct{ c *Core }
+
+func (o coreOutput) SendProbe(_ reap.ID, src, dst netip.Addr, p *wire.Probe) {
+	o.c.SendControl(src, dst, p)
+}
+
+func (o coreOutput) SendKeepalive(_ reap.ID, src, dst netip.Addr, k *wire.Keepalive) {
+	o.c.SendControl(src, dst, k)
+}
+
+// OnSwitch moves the context to the proven pair, leaving by the uplink
+// that owns the new local locator.
+func (o coreOutput) OnSwitch(id reap.ID, local, peer netip.Addr) {
+	c := o.c
+	l, p := local.As16(), peer.As16()
+	up := c.cfg.Fwd.Load().UplinkFor(&l)
+	if up == nil {
+		c.cfg.Log.Warn("REAP chose a local locator no uplink owns", "local", local)
+		return
+	}
+	if err := c.SetContextLocators(uint32(id), &l, &p, up.Port); err != nil {
+		c.cfg.Log.Warn("cannot switch context", "slot", id, "err", err)
+		return
+	}
+	c.Stats.Switches.Add(1)
+	c.cfg.Log.Info("context switched locator pair", "slot", id, "local", local, "peer", peer, "uplink", c.cfg.Setup[up.Port].Name)
+}
+
+// OnEstablished is the signalling's hook: the context joins REAP with both
+// locator sets, on the pair the handshake used.
+func (c *Core) OnEstablished(ci shim6.ContextInfo) {
+	if c.reap == nil {
+		return
+	}
+	locs := func(as []netip.Addr, cur netip.Addr) []reap.Locator {
+		if len(as) == 0 {
+			as = []netip.Addr{cur}
+		}
+		out := make([]reap.Locator, 0, len(as))
+		for i, a := range as {
+			if i == 15 { // the Probe format's limit
+				break
+			}
+			out = append(out, reap.Locator{Addr: a})
+		}
+		return out
+	}
+	err := c.reap.Add(reap.ID(ci.Slot), reap.Context{
+		PeerTag: ci.PeerTag,
+		Local:   locs(ci.LocalLocators, ci.LocalLocator), Peer: locs(ci.PeerLocators, ci.PeerLocator),
+		CurrentLocal: ci.LocalLocator, CurrentPeer: ci.PeerLocator,
+	})
+	if err != nil {
+		c.cfg.Log.Warn("context not watched by REAP", "slot", ci.Slot, "err", err)
+	}
+}
+
+// OnClosed is the signalling's hook for a context leaving ESTABLISHED.
+func (c *Core) OnClosed(slot uint32) {
+	if c.reap != nil {
+		c.reap.Remove(reap.ID(slot))
+	}
+}
+
+// OnREAPMessage is the signalling's hook for Keepalive and Probe messages
+// that matched a context (RFC 5533 §12.4).
+func (c *Core) OnREAPMessage(slot uint32, src, dst netip.Addr, msg wire.Message) {
+	if c.reap == nil {
+		return
+	}
+	switch m := msg.(type) {
+	case *wire.Probe:
+		c.reap.HandleProbe(reap.ID(slot), src, dst, m)
+	case *wire.Keepalive:
+		c.reap.HandleKeepalive(reap.ID(slot), src, dst, m)
+	}
+}
