@@ -1,6 +1,6 @@
 # shim6d — build, test, run and benchmark on a fresh Debian 12 machine.
 #
-#   make run     set up, build, and run the one-site lab on the embedded default config
+#   make run     set up, build, and run the two-site failover lab (the mission)
 #   make test    set up, build, and pass the tests
 #   make bench   set up, build, and print the forwarding benchmark table
 
@@ -12,7 +12,7 @@ LDFLAGS := -X main.version=$(VERSION)
 # Debian packages the build, the tests and the lab need.
 DEBS := libdpdk-dev dpdk-dev pkg-config tshark iproute2 ethtool iputils-ping iperf3 nftables
 
-.PHONY: all deps build test run bench vet fmt clean
+.PHONY: all deps build test run run-forwarding bench vet fmt clean
 
 all: build
 
@@ -37,7 +37,12 @@ test: deps build vet
 	$(GO) test -count=1 -timeout 20m ./...
 	$(GO) test -count=1 -race -timeout 10m ./dataplane/... ./control/... ./ports/mem/
 
+# The mission: two sites, a TCP transfer, ISP1 cut, the connection carries on.
 run: deps build
+	lab/failover.sh
+
+# The one-site forwarding lab (ND, ping, a verified 100 MB transfer).
+run-forwarding: deps build
 	lab/run.sh
 
 bench: deps build
