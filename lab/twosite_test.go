@@ -134,12 +134,26 @@ func cutISP1(t *testing.T) {
 	run(t, "ip", "netns", "exec", "s6-inet", "nft", "add", "rule", "ip6", "cut", "c", "oifname", "i-a1", "drop")
 }
 
+// blackholeISP1 makes the Internet drop what it would send to isp1's
+// prefix: site A's packets still leave by isp1, nothing comes back that
+// way (a one-way failure).
+func blackholeISP1(t *testing.T) {
+	t.Helper()
+	run(t, "ip", "netns", "exec", "s6-inet", "ip", "-6", "route", "replace", "blackhole", "2001:db8:1::/48")
+}
+
 // TestTwoSitesFailover is the mission: a TCP connection between the two
-// sites' hosts carries on when ISP1 silently stops carrying packets. REAP
-// (RFC 5534, Send Timeout 1 s in the lab) notices, probes the other pairs,
-// and both daemons move the context to a pair through isp2; the same
-// connection delivers every byte in order, with a stall under 2 s.
+// sites' hosts carries on when ISP1 silently stops carrying packets, both
+// ways or one way. REAP (RFC 5534, Send Timeout 1 s in the lab) notices,
+// probes the other pairs, and both daemons move the context to a pair
+// through isp2; the same connection delivers every byte in order, with a
+// stall under 2 s.
 func TestTwoSitesFailover(t *testing.T) {
+	t.Run("both ways (nftables drop)", func(t *testing.T) { failover(t, cutISP1) })
+	t.Run("one way (blackhole toward isp1)", func(t *testing.T) { failover(t, blackholeISP1) })
+}
+
+func failover(t *testing.T, cut func(*testing.T)) {
 	needLab(t)
 	if _, err := exec.LookPath("nft"); err != nil {
 		t.Skip("needs nft (Debian nftables)")
@@ -168,8 +182,8 @@ func TestTwoSitesFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(1500 * time.Millisecond)
-	cut := time.Now()
-	cutISP1(t)
+	cutAt := time.Now()
+	cut(t)
 	if err := snd.Wait(); err != nil {
 		t.Fatalf("sender: %v\n%s", err, sndOut.String())
 	}
@@ -185,7 +199,7 @@ func TestTwoSitesFailover(t *testing.T) {
 		t.Fatalf("tcpcheck output %q: %v", srvOut.String(), err)
 	}
 	t.Logf("cut at %s; transfer: %d bytes, verified %v, one connection %v, stall %.0f ms",
-		cut.Format("15:04:05.000"), res.Bytes, res.Verified, res.Connections == 1, res.MaxStallMS)
+		cutAt.Format("15:04:05.000"), res.Bytes, res.Verified, res.Connections == 1, res.MaxStallMS)
 	if !res.Verified || res.Bytes != n || res.Connections != 1 {
 		t.Fatalf("the connection did not survive: %+v", res)
 	}
