@@ -103,6 +103,7 @@ type Stats struct {
 	SignalDrops     atomic.Uint64 // control messages not sent: no uplink for the source, unresolved next hop, encoding
 	EstablishSkip   atomic.Uint64 // establish events refused by the policy (peer not listed, rate)
 	Switches        atomic.Uint64 // contexts moved to another locator pair by REAP
+	UplinkDowns     atomic.Uint64 // uplink link-down events that started explorations
 	// NeighborEntries is the neighbour table's size (a gauge).
 	NeighborEntries atomic.Int64
 }
@@ -127,6 +128,10 @@ type Core struct {
 	peers map[peerKey]uint32 // see translateError
 	sig   *shim6.Machine     // see AttachSignalling
 	reap  *reap.Machine      // see AttachREAP
+	// nextLinkCheck and linkDown belong to checkLinks: the locators a
+	// down uplink took out, per port (nil while the link is up).
+	nextLinkCheck time.Time
+	linkDown      [][]netip.Addr
 	// feedback are the workers' REAP arrays (see LastData).
 	feedback []*dataplane.Feedback
 
@@ -354,6 +359,7 @@ func (s *Stats) Each(f func(name, help string, v uint64)) {
 	f("signal_drops", "Shim6 control messages that could not be sent", s.SignalDrops.Load())
 	f("establish_skipped", "establish events the policy refused (peer not listed, rate cap)", s.EstablishSkip.Load())
 	f("failovers", "contexts moved to another locator pair by REAP (RFC 5534)", s.Switches.Load())
+	f("uplink_link_downs", "uplink link-down events that started explorations at once", s.UplinkDowns.Load())
 }
 
 // shimRound advances the workers' tick, drains their events into the
@@ -384,6 +390,7 @@ func (c *Core) shimRound(now time.Time) {
 		c.sig.Tick()
 	}
 	if c.reap != nil {
+		c.checkLinks(now)
 		c.reap.Tick()
 	}
 }

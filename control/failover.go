@@ -7,6 +7,7 @@ import (
 	"shim6d/control/reap"
 	"shim6d/control/shim6"
 	"shim6d/control/wire"
+	"shim6d/dataplane"
 )
 
 // AttachREAP gives the core the failure detector (RFC 5534). Contexts join
@@ -116,4 +117,66 @@ func (c *Core) OnREAPMessage(slot uint32, src, dst netip.Addr, msg wire.Message)
 	case *wire.Keepalive:
 		c.reap.HandleKeepalive(reap.ID(slot), src, dst, m)
 	}
+}
+
+// linkCheckEvery is how often the core looks at the uplinks' link state:
+// cheap (one nowait query per uplink), and fast next to any REAP timer.
+const linkCheckEvery = 100 * time.Millisecond
+
+// checkLinks turns an uplink's link going down into an immediate
+// exploration for every context with a local locator under its prefix
+// (RFC 5534 §3.2: the locator is no longer locally operational), and its
+// return into LinkUp.
+func (c *Core) checkLinks(now time.Time) {
+	if c.reap == nil || now.Before(c.nextLinkCheck) {
+		return
+	}
+	c.nextLinkCheck = now.Add(linkCheckEvery)
+	if c.linkDown == nil {
+		c.linkDown = make([][]netip.Addr, len(c.cfg.Ports))
+	}
+	for i, p := range c.cfg.Ports {
+		s := &c.cfg.Setup[i]
+		if s.Role != dataplane.RoleUplink {
+			continue
+		}
+		up := p.Link().Up
+		switch {
+		case !up && c.linkDown[i] == nil:
+			addrs := c.localLocatorsUnder(s.Prefix)
+			c.linkDown[i] = append(addrs, netip.Addr{}) // non-nil even when empty
+			for _, a := range addrs {
+				c.reap.LinkDown(a)
+			}
+			c.Stats.UplinkDowns.Add(1)
+			c.cfg.Log.Warn("uplink link down: exploring other pairs", "port", s.Name, "locators", len(addrs))
+		case up && c.linkDown[i] != nil:
+			for _, a := range c.linkDown[i] {
+				if a.IsValid() {
+					c.reap.LinkUp(a)
+				}
+			}
+			c.linkDown[i] = nil
+			c.cfg.Log.Info("uplink link up", "port", s.Name)
+		}
+	}
+}
+
+// localLocatorsUnder lists the distinct local locators of the signalling's
+// contexts under prefix p.
+func (c *Core) localLocatorsUnder(p netip.Prefix) []netip.Addr {
+	if c.sig == nil {
+		return nil
+	}
+	seen := map[netip.Addr]bool{}
+	var out []netip.Addr
+	for _, ci := range c.sig.Contexts() {
+		for _, a := range append(ci.LocalLocators, ci.LocalULID) {
+			if p.Contains(a) && !seen[a] {
+				seen[a] = true
+				out = append(out, a)
+			}
+		}
+	}
+	return out
 }

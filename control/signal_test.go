@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"shim6d/control/ratelimit"
+	"shim6d/control/reap"
 	"shim6d/control/shim6"
 	"shim6d/dataplane"
 	"shim6d/ports"
@@ -142,5 +143,53 @@ func TestEstablishPolicy(t *testing.T) {
 	}
 	if got := a.core.Stats.EstablishSkip.Load(); got != 2 {
 		t.Fatalf("skipped = %d, want 2", got)
+	}
+}
+
+// fakeWall is the REAP clock over the test's fake clock.
+type fakeWall struct{ c *fakeClock }
+
+func (f fakeWall) Now() time.Time { return f.c.now() }
+
+// TestUplinkDownStartsExploration: when an uplink's link goes down, every
+// context with a local locator under its prefix explores at once (RFC 5534
+// §3.2), without waiting for the Send Timeout.
+func TestUplinkDownStartsExploration(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1000, 0)}
+	macA, macB := [6]byte{0x02, 0, 0, 0, 0, 0xa1}, [6]byte{0x02, 0, 0, 0, 0, 0xb1}
+	upA, upB := netip.MustParseAddr("2001:db8:1:ffff::1"), netip.MustParseAddr("2001:db8:3:ffff::1")
+	hostA, hostB := netip.MustParseAddr("2001:db8:1::10"), netip.MustParseAddr("2001:db8:3::20")
+	a := newSite(t, clock, macA, "2001:db8:1::/48", upA, upB, macB)
+	b := newSite(t, clock, macB, "2001:db8:3::/48", upB, upA, macA)
+	r, err := reap.New(reap.Config{Clock: fakeWall{clock}, Traffic: a.core.REAPTraffic(), Output: a.core.REAPOutput(), Capacity: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.core.AttachREAP(r)
+	a.sig, _ = shim6.New(shim6.Config{Table: a.table, Send: a.core.SendControl, Now: clock.now,
+		OnEstablished: a.core.OnEstablished, OnClosed: a.core.OnClosed, OnREAP: a.core.OnREAPMessage})
+	a.core.AttachSignalling(a.sig)
+	if err := a.sig.Establish(hostA, hostB); err != nil {
+		t.Fatal(err)
+	}
+	pump(t, clock, a, b, 20)
+	ci, ok := a.sig.Context(hostA, hostB)
+	if !ok || ci.State != shim6.Established || r.State(reap.ID(ci.Slot)) != reap.Operational {
+		t.Fatalf("context %+v, REAP state %v", ci, r.State(reap.ID(ci.Slot)))
+	}
+	a.uplink.SetLink(false)
+	clock.advance(200 * time.Millisecond)
+	a.core.Poll()
+	if s := r.State(reap.ID(ci.Slot)); s != reap.Exploring {
+		t.Fatalf("REAP state %v after the uplink went down, want Exploring", s)
+	}
+	if a.core.Stats.UplinkDowns.Load() != 1 {
+		t.Fatal("link down not counted")
+	}
+	a.uplink.SetLink(true)
+	clock.advance(200 * time.Millisecond)
+	a.core.Poll()
+	if a.core.linkDown[1] != nil {
+		t.Fatal("link up not noticed")
 	}
 }
