@@ -197,3 +197,40 @@ func init() {
 		return err
 	})
 }
+
+func init() {
+	register("context", "show one context in full: shim6ctl context SLOT", func(args []string, out io.Writer) error {
+		fs := flag.NewFlagSet("context", flag.ContinueOnError)
+		sock := fs.String("socket", envOr("SHIM6D_SOCKET", defaultSocket), "admin socket of the daemon")
+		asJSON := fs.Bool("json", false, "print JSON")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if fs.NArg() != 1 {
+			return fmt.Errorf("want one context slot (the SLOT column of shim6ctl contexts)")
+		}
+		var cs []admin.Context
+		if err := admin.NewClient(*sock).Get("/contexts", &cs); err != nil {
+			return err
+		}
+		for _, c := range cs {
+			if fmt.Sprint(c.Slot) != fs.Arg(0) {
+				continue
+			}
+			if *asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(c)
+			}
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintf(tw, "slot\t%d\nstate\t%s\n", c.Slot, c.State)
+			fmt.Fprintf(tw, "ULIDs\t%s (local) ↔ %s (peer)\n", c.LocalULID, c.PeerULID)
+			fmt.Fprintf(tw, "current pair\t%s → %s (uplink %s, rewriting %v)\n", c.LocalLocator, c.PeerLocator, c.Uplink, c.Rewriting)
+			fmt.Fprintf(tw, "tags\t%s (local), %s (peer)\n", c.LocalTag, c.PeerTag)
+			fmt.Fprintf(tw, "local locators\t%v\npeer locators\t%v\n", c.LocalLocators, c.PeerLocators)
+			fmt.Fprintf(tw, "last sent / received\t%.1fs / %.1fs ago\n", c.LastSentSec, c.LastRecvSec)
+			return tw.Flush()
+		}
+		return fmt.Errorf("no context in slot %s", fs.Arg(0))
+	})
+}
