@@ -83,6 +83,9 @@ func TestTwoSitesEstablish(t *testing.T) {
 		!strings.Contains(string(body), "shim6d_shim6_contexts_established 1") {
 		t.Fatalf("site A's metrics do not count the handshake (%v):\n%s", err, body)
 	}
+	if out := run(t, bin+"/shim6ctl", "context", "--socket", a.sock, fmt.Sprint(ca[0].Slot)); !strings.Contains(out, "ESTABLISHED") || !strings.Contains(out, hbaB4) {
+		t.Fatalf("shim6ctl context:\n%s", out)
+	}
 	// Asking again by hand makes no second context.
 	exec.Command(bin+"/shim6ctl", "establish", "--socket", a.sock, hbaA, hbaB).Run()
 	time.Sleep(300 * time.Millisecond)
