@@ -66,8 +66,9 @@ func (c *Core) handle(p *ports.Packet, now time.Time) bool {
 		return false
 	}
 	if grow > 0 {
-		// Waiting for the uplink's next hop; the packet goes out plain
-		// from here (the workers rewrite it when it next comes around).
+		// A rewriting context's uplink has no resolved next hop: the
+		// core does not rewrite, so the packet is dropped (counted) and
+		// the next ones go out through the workers once ND resolves it.
 		c.Stats.Unhandled.Add(1)
 		return false
 	}
