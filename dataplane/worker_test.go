@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"shim6d/dataplane/header"
+	"shim6d/dataplane/pkttest"
 	"shim6d/ports"
 	"shim6d/ports/mem"
 )
@@ -58,23 +60,10 @@ func newTestbed(t testing.TB) *testbed {
 	return tb
 }
 
-// frame builds Ethernet + IPv6 + UDP (ports 1000 → 2000, 4 payload bytes).
-//
-//	 0                   1                   2                   3
-//	|Version| Traffic Class |           Flow Label                  |
-//	|         Payload Length        |  Next Header  |   Hop Limit   |
-//	|                        Source Address (16)                    |
-//	|                     Destination Address (16)                  |
+// frame builds Ethernet + IPv6 + UDP (ports 1000 → 2000, 4 payload bytes,
+// checksummed over its own addresses) with pkttest, from the RFC layouts.
 func frame(dmac, smac [6]byte, src, dst netip.Addr, hop byte) []byte {
-	b := append([]byte{}, dmac[:]...)
-	b = append(b, smac[:]...)
-	b = append(b, 0x86, 0xdd)
-	b = append(b, 0x60, 0x00, 0x00, 0x00, 0x00, 12, 17, hop)
-	s, d := src.As16(), dst.As16()
-	b = append(b, s[:]...)
-	b = append(b, d[:]...)
-	b = append(b, 0x03, 0xe8, 0x07, 0xd0, 0x00, 12, 0x00, 0x00, 'd', 'a', 't', 'a')
-	return b
+	return pkttest.UDP(dmac, smac, src, dst, hop, header.ProtoUDP, nil, "data", src, dst)
 }
 
 func TestForwardGolden(t *testing.T) {
