@@ -163,6 +163,13 @@ type Shim struct {
 	// Default 15s, the RFC's; shorter values are announced to peers with
 	// the Keepalive Timeout option. 1s to 10m.
 	SendTimeout Duration `toml:"send_timeout"`
+	// Failback is what a context does after REAP moved it off its
+	// preferred pair (its ULIDs): "return" (default) tries the preferred
+	// pair again once it has been off it for FailbackHold, and every
+	// FailbackHold after that; "stay" keeps the working pair.
+	Failback string `toml:"failback"`
+	// FailbackHold is that hold time, 1s to 1h. Default 30s.
+	FailbackHold Duration `toml:"failback_hold"`
 }
 
 // Context is a static host-pair context: the fast path rewrites between its

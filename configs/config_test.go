@@ -47,7 +47,8 @@ func TestDefault(t *testing.T) {
 				MTU:       1500, RxDesc: 1024, TxDesc: 1024, Promiscuous: boolp(true),
 			},
 		},
-		Shim:   Shim{Contexts: 65536, EstablishRate: 1000, SendTimeout: Duration{15 * time.Second}},
+		Shim: Shim{Contexts: 65536, EstablishRate: 1000, SendTimeout: Duration{15 * time.Second},
+			Failback: "return", FailbackHold: Duration{30 * time.Second}},
 		Source: "lab.toml",
 	}
 	if diff := cmp.Diff(want, got, cmpAddrs); diff != "" {

@@ -95,6 +95,12 @@ func (c *Config) applyDefaults(raw map[string]any) {
 	if sh, _ := lookup(raw, "shim"); !has(asTable(sh), "send_timeout") {
 		c.Shim.SendTimeout = Duration{15 * time.Second}
 	}
+	if sh, _ := lookup(raw, "shim"); !has(asTable(sh), "failback") {
+		c.Shim.Failback = "return"
+	}
+	if sh, _ := lookup(raw, "shim"); !has(asTable(sh), "failback_hold") {
+		c.Shim.FailbackHold = Duration{30 * time.Second}
+	}
 	for i, t := range rawTables(raw, "context") {
 		if i >= len(c.Contexts) {
 			break
@@ -655,6 +661,12 @@ func (v *validator) shim() error {
 	}
 	if r := v.c.Shim.EstablishRate; r < 1 || r > 1_000_000 {
 		return v.errorf("shim.establish_rate", "%d is out of range; write 1 to 1000000 handshakes a second (default %d)", r, defaultEstablishRate)
+	}
+	if f := v.c.Shim.Failback; f != "return" && f != "stay" {
+		return v.errorf("shim.failback", "%q is not a failback policy; write \"return\" (back to the preferred pair after failback_hold) or \"stay\"", f)
+	}
+	if d := v.c.Shim.FailbackHold.Duration; d < time.Second || d > time.Hour {
+		return v.errorf("shim.failback_hold", "%s is out of range; write 1s to 1h (default 30s)", d)
 	}
 	if d := v.c.Shim.SendTimeout.Duration; d < time.Second || d > 10*time.Minute {
 		return v.errorf("shim.send_timeout", "%s is out of range; write 1s to 10m (RFC 5534's default is 15s)", d)

@@ -70,6 +70,11 @@ type Config struct {
 	// may start a handshake with (empty: any), and how many a second.
 	EstablishPeers []netip.Prefix
 	EstablishRate  int
+	// Failback is FailbackStay or FailbackReturn (the default: "" is
+	// stay), FailbackHold how long a context stays off its preferred pair
+	// before it tries it again.
+	Failback     string
+	FailbackHold time.Duration
 }
 
 // TickPeriod is the resolution of the workers' REAP feedback: fine enough
@@ -104,6 +109,7 @@ type Stats struct {
 	EstablishSkip   atomic.Uint64 // establish events refused by the policy (peer not listed, rate)
 	Switches        atomic.Uint64 // contexts moved to another locator pair by REAP
 	UplinkDowns     atomic.Uint64 // uplink link-down events that started explorations
+	FailbackTries   atomic.Uint64 // explorations started to return to a preferred pair
 	// NeighborEntries is the neighbour table's size (a gauge).
 	NeighborEntries atomic.Int64
 }
@@ -132,6 +138,10 @@ type Core struct {
 	// down uplink took out, per port (nil while the link is up).
 	nextLinkCheck time.Time
 	linkDown      [][]netip.Addr
+	// offPreferred holds the contexts REAP moved off their ULID pair, with
+	// when they moved or last tried to return (see failback).
+	offPreferred map[uint32]time.Time
+	nextFailback time.Time
 	// feedback are the workers' REAP arrays (see LastData).
 	feedback []*dataplane.Feedback
 
@@ -360,6 +370,7 @@ func (s *Stats) Each(f func(name, help string, v uint64)) {
 	f("establish_skipped", "establish events the policy refused (peer not listed, rate cap)", s.EstablishSkip.Load())
 	f("failovers", "contexts moved to another locator pair by REAP (RFC 5534)", s.Switches.Load())
 	f("uplink_link_downs", "uplink link-down events that started explorations at once", s.UplinkDowns.Load())
+	f("failback_tries", "explorations started to return a context to its preferred pair", s.FailbackTries.Load())
 }
 
 // shimRound advances the workers' tick, drains their events into the
@@ -391,6 +402,7 @@ func (c *Core) shimRound(now time.Time) {
 	}
 	if c.reap != nil {
 		c.checkLinks(now)
+		c.failback(now)
 		c.reap.Tick()
 	}
 }

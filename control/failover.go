@@ -67,6 +67,53 @@ func (o coreOutput) OnSwitch(id reap.ID, local, peer netip.Addr) {
 	}
 	c.Stats.Switches.Add(1)
 	c.cfg.Log.Info("context switched locator pair", "slot", id, "local", local, "peer", peer, "uplink", c.cfg.Setup[up.Port].Name)
+	// Off its preferred pair (the ULIDs), a context is a failback
+	// candidate from now on; back on it, it is not.
+	var ctx dataplane.Context
+	if c.cfg.Contexts.Get(uint32(id), &ctx) && (ctx.LocLocal != ctx.ULIDLocal || ctx.LocPeer != ctx.ULIDPeer) {
+		if c.offPreferred == nil {
+			c.offPreferred = map[uint32]time.Time{}
+		}
+		c.offPreferred[uint32(id)] = c.cfg.Now()
+	} else {
+		delete(c.offPreferred, uint32(id))
+	}
+}
+
+// Failback policies.
+const (
+	// FailbackStay keeps a context on the pair REAP moved it to.
+	FailbackStay = "stay"
+	// FailbackReturn tries the preferred pair (the ULIDs) again once the
+	// context has been off it for the hold time, and every hold time
+	// after that while it stays off.
+	FailbackReturn = "return"
+)
+
+// failback tries the preferred pair of contexts that have been off it for
+// the hold time (RFC 5534 §4.3 leaves the choice of pair to the node). The
+// try is a probe on that pair; nothing moves unless it goes through both
+// ways. Only contexts off their preferred pair are looked at.
+func (c *Core) failback(now time.Time) {
+	if c.reap == nil || c.cfg.Failback != FailbackReturn || now.Before(c.nextFailback) {
+		return
+	}
+	c.nextFailback = now.Add(time.Second)
+	var ctx dataplane.Context
+	for slot, since := range c.offPreferred {
+		if now.Sub(since) < c.cfg.FailbackHold {
+			continue
+		}
+		if !c.cfg.Contexts.Get(slot, &ctx) {
+			delete(c.offPreferred, slot)
+			continue
+		}
+		l, p := netip.AddrFrom16(ctx.ULIDLocal), netip.AddrFrom16(ctx.ULIDPeer)
+		if c.reap.TryPair(reap.ID(slot), l, p) {
+			c.Stats.FailbackTries.Add(1)
+		}
+		c.offPreferred[slot] = now // next try one hold time from now
+	}
 }
 
 // OnEstablished is the signalling's hook: the context joins REAP with both
@@ -100,6 +147,7 @@ func (c *Core) OnEstablished(ci shim6.ContextInfo) {
 
 // OnClosed is the signalling's hook for a context leaving ESTABLISHED.
 func (c *Core) OnClosed(slot uint32) {
+	delete(c.offPreferred, slot)
 	if c.reap != nil {
 		c.reap.Remove(reap.ID(slot))
 	}

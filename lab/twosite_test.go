@@ -152,23 +152,49 @@ func blackholeISP1(t *testing.T) {
 // through isp2; the same connection delivers every byte in order, with a
 // stall under 2 s.
 func TestTwoSitesFailover(t *testing.T) {
-	t.Run("both ways (nftables drop)", func(t *testing.T) { failover(t, nil, cutISP1, 2*time.Second, "") })
-	t.Run("one way (blackhole toward isp1)", func(t *testing.T) { failover(t, nil, blackholeISP1, 2*time.Second, "") })
+	t.Run("both ways (nftables drop)", func(t *testing.T) {
+		failover(t, failoverCase{cut: cutISP1, maxStall: 2 * time.Second})
+	})
+	t.Run("one way (blackhole toward isp1)", func(t *testing.T) {
+		failover(t, failoverCase{cut: blackholeISP1, maxStall: 2 * time.Second})
+	})
 	// Site B announces isp4's locator, but nothing gets through isp4: REAP
 	// must find the pair through isp2 and isp3 and never use b4 for data.
 	t.Run("a peer locator that is announced but unreachable", func(t *testing.T) {
-		failover(t, func(t *testing.T) { drop(t, "i-b4") }, cutISP1, 0, hbaB) // B's ULID, under isp3
+		failover(t, failoverCase{before: func(t *testing.T) { drop(t, "i-b4") }, cut: cutISP1, wantPeer: hbaB})
 	})
 	// Both of site A's uplinks fail; the connection stalls and resumes
 	// when isp2 comes back.
 	t.Run("both uplinks down, then one back", func(t *testing.T) {
-		failover(t, nil, func(t *testing.T) {
+		failover(t, failoverCase{cut: func(t *testing.T) {
 			drop(t, "i-a1")
 			drop(t, "i-a2")
 			time.Sleep(3 * time.Second)
 			run(t, "ip", "netns", "exec", "s6-inet", "nft", "delete", "table", "ip6", "cut-i-a2")
-		}, 0, "")
+		}})
 	})
+	// ISP1 comes back: after failback_hold (3 s in the lab) the context
+	// returns to its preferred pair, the ULIDs through isp1 and isp3.
+	t.Run("failback when isp1 returns", func(t *testing.T) {
+		failover(t, failoverCase{bytes: 120 << 20, maxStall: 2 * time.Second, wantLocal: hbaA, wantPeer: hbaB,
+			cut: func(t *testing.T) {
+				cutISP1(t)
+				time.Sleep(2 * time.Second)
+				run(t, "ip", "netns", "exec", "s6-inet", "nft", "delete", "table", "ip6", "cut")
+			}})
+	})
+}
+
+// failoverCase is one failure of the two-site lab.
+type failoverCase struct {
+	before, cut func(*testing.T)
+	// maxStall bounds the transfer's longest stall (0: no bound).
+	maxStall time.Duration
+	// bytes is the transfer's size at 100 Mbit/s; 60 MB (5 s) if 0.
+	bytes int64
+	// wantLocal is site A's local locator at the end (isp2's, hbaA2, if
+	// ""); wantPeer its peer locator (any if "").
+	wantLocal, wantPeer string
 }
 
 // drop makes the Internet drop everything through one of its links, both
@@ -182,11 +208,10 @@ func drop(t *testing.T, link string) {
 	run(t, "ip", "netns", "exec", "s6-inet", "nft", "add", "rule", "ip6", table, "c", "oifname", link, "drop")
 }
 
-// failover streams 60 MB from host A to host B, applies before (if any)
-// first, cut mid-transfer, and checks that the same connection delivers
-// every byte, within maxStall (0: no bound), and that both contexts end on
-// a pair through isp2, with site A's peer locator wantPeer (if not "").
-func failover(t *testing.T, before, cut func(*testing.T), maxStall time.Duration, wantPeer string) {
+// failover streams from host A to host B, applies fc.before (if any)
+// first and fc.cut mid-transfer, and checks that the same connection
+// delivers every byte within fc.maxStall, and where both contexts end.
+func failover(t *testing.T, fc failoverCase) {
 	needLab(t)
 	if _, err := exec.LookPath("nft"); err != nil {
 		t.Skip("needs nft (Debian nftables)")
@@ -196,14 +221,20 @@ func failover(t *testing.T, before, cut func(*testing.T), maxStall time.Duration
 	t.Cleanup(func() { exec.Command("./twosite.sh", "down").Run() })
 	a := startDaemonFile(t, bin, "s6a-box", "configs/site-a.toml")
 	b := startDaemonFile(t, bin, "s6b-box", "configs/site-b.toml")
-	if before != nil {
-		before(t)
+	if fc.before != nil {
+		fc.before(t)
+	}
+	if fc.wantLocal == "" {
+		fc.wantLocal = hbaA2
+	}
+	n := fc.bytes
+	if n == 0 {
+		n = 60 << 20 // 60 MB at 100 Mbit/s: about 5 s
 	}
 	run(t, "ip", "netns", "exec", "s6a-host", "ping", "-6", "-c", "5", "-i", "0.2", "-W", "3", "-I", hbaA, hbaB)
 
-	const n = 60 << 20 // 60 MB at 100 Mbit/s: about 5 s
 	srv := exec.Command("ip", "netns", "exec", "s6b-host", bin+"/tcpcheck", "serve",
-		"-listen", "["+hbaB+"]:5001", "-bytes", fmt.Sprint(n), "-timeout", "60s")
+		"-listen", "["+hbaB+"]:5001", "-bytes", fmt.Sprint(n), "-timeout", "90s")
 	var srvOut bytes.Buffer
 	srv.Stdout = &srvOut
 	if err := srv.Start(); err != nil {
@@ -219,7 +250,7 @@ func failover(t *testing.T, before, cut func(*testing.T), maxStall time.Duration
 	}
 	time.Sleep(1500 * time.Millisecond)
 	cutAt := time.Now()
-	cut(t)
+	fc.cut(t)
 	if err := snd.Wait(); err != nil {
 		t.Fatalf("sender: %v\n%s", err, sndOut.String())
 	}
@@ -239,19 +270,18 @@ func failover(t *testing.T, before, cut func(*testing.T), maxStall time.Duration
 	if !res.Verified || res.Bytes != n || res.Connections != 1 {
 		t.Fatalf("the connection did not survive: %+v", res)
 	}
-	if maxStall > 0 && res.MaxStallMS >= float64(maxStall.Milliseconds()) {
-		t.Fatalf("stall %.0f ms, want under %v", res.MaxStallMS, maxStall)
+	if fc.maxStall > 0 && res.MaxStallMS >= float64(fc.maxStall.Milliseconds()) {
+		t.Fatalf("stall %.0f ms, want under %v", res.MaxStallMS, fc.maxStall)
 	}
-	// Both sides moved to a pair through isp2; the unreachable b4, if it
-	// was, is nobody's current locator.
+	// Both sides agree on where site A's end of the pair is now.
 	for side, d := range map[string]*daemonProc{"A": a, "B": b} {
 		var cs []admin.Context
 		d.get(t, "/contexts", &cs)
-		if len(cs) != 1 || (side == "A" && cs[0].LocalLocator.String() != hbaA2) || (side == "B" && cs[0].PeerLocator.String() != hbaA2) {
+		if len(cs) != 1 || (side == "A" && cs[0].LocalLocator.String() != fc.wantLocal) || (side == "B" && cs[0].PeerLocator.String() != fc.wantLocal) {
 			t.Fatalf("site %s context after the cut: %+v", side, cs)
 		}
-		if side == "A" && wantPeer != "" && cs[0].PeerLocator.String() != wantPeer {
-			t.Fatalf("site A uses peer locator %s, want %s", cs[0].PeerLocator, wantPeer)
+		if side == "A" && fc.wantPeer != "" && cs[0].PeerLocator.String() != fc.wantPeer {
+			t.Fatalf("site A uses peer locator %s, want %s", cs[0].PeerLocator, fc.wantPeer)
 		}
 	}
 }

@@ -280,3 +280,45 @@ func TestReturnPathFailure(t *testing.T) {
 	t.Logf("A: %d events, states %v; B: %d events, states %v, switch at +%v", len(a.log), a.states, len(b.log), b.states,
 		bsw[0].at.Sub(time.Date(2026, 1, 1, 0, 0, 30, 0, time.UTC)))
 }
+
+// TestTryPair: an Operational context is asked to try another pair (the
+// core's failback); the first probe goes there, and once it is answered
+// both ways the context switches to it and both ends are Operational.
+func TestTryPair(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	n := &fakeNet{clock: clock, delay: 20 * time.Millisecond}
+	n.drop = func(src, dst netip.Addr) bool { return false }
+	a := newNode(t, "A", n, []netip.Addr{a1, a2}, []netip.Addr{b1, b2})
+	b := newNode(t, "B", n, []netip.Addr{b1, b2}, []netip.Addr{a1, a2})
+	a.peer, b.peer = b, a
+	if a.m.TryPair(1, a1, b1) {
+		t.Fatal("TryPair of the pair in use started an exploration")
+	}
+	if !a.m.TryPair(1, a2, b2) {
+		t.Fatal("TryPair did not start")
+	}
+	for i := 0; i < 300; i++ {
+		clock.Advance(10 * time.Millisecond)
+		n.deliver()
+		a.m.Tick()
+		b.m.Tick()
+		a.note()
+		b.note()
+	}
+	var first *event
+	for i := range a.log {
+		if a.log[i].kind == "probe" {
+			first = &a.log[i]
+			break
+		}
+	}
+	if first == nil || first.src != a2 || first.dst != b2 {
+		t.Fatalf("first probe %+v, want a2 → b2", first)
+	}
+	if l, p := a.m.Current(1); l != a2 || p != b2 {
+		t.Fatalf("A on %v → %v after TryPair, want a2 → b2", l, p)
+	}
+	if a.m.State(1) != Operational || b.m.State(1) != Operational {
+		t.Fatalf("states A %v, B %v", a.m.State(1), b.m.State(1))
+	}
+}

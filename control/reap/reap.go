@@ -1040,3 +1040,28 @@ func (m *Machine) find(r *record, local, peer [16]byte) (int, int) {
 	}
 	return li, pi
 }
+
+// TryPair explores starting with the pair (local, peer), for an Operational
+// context on another pair: failback to a preferred uplink that may have
+// come back (RFC 5534 §4.3 leaves the order of pairs to the node). The
+// first probe goes to that pair; if it is answered both ways the context
+// switches to it, otherwise the exploration goes on through the other pairs
+// as any does, and ends on one that works, possibly the one in use now. It
+// reports whether an exploration started.
+func (m *Machine) TryPair(id ID, local, peer netip.Addr) bool {
+	r := m.rec(id)
+	if r == nil || r.state != Operational {
+		return false
+	}
+	k, ok := m.pairIndex(r, local, peer)
+	if !ok || (m.local(r, int(r.curLocal)) == local && m.peer(r, int(r.curPeer)) == peer) || m.isDown(local.As16()) {
+		return false
+	}
+	now := m.now()
+	e := m.startExploration(r, now)
+	e.nextPair = uint16(k)
+	m.setState(r, Exploring, now)
+	m.sendProbe(id, r, now)
+	m.rearm(uint32(id), r)
+	return true
+}
