@@ -108,7 +108,7 @@ type Stats struct {
 	SignalDrops     atomic.Uint64 // control messages not sent: no uplink for the source, unresolved next hop, encoding
 	EstablishSkip   atomic.Uint64 // establish events refused by the policy (peer not listed, rate)
 	Switches        atomic.Uint64 // contexts moved to another locator pair by REAP
-	UplinkDowns     atomic.Uint64 // uplink link-down events that started explorations
+	UplinkDowns     atomic.Uint64 // uplinks found unusable (link or next hop down): explorations started
 	FailbackTries   atomic.Uint64 // explorations started to return to a preferred pair
 	// NeighborEntries is the neighbour table's size (a gauge).
 	NeighborEntries atomic.Int64
@@ -369,7 +369,7 @@ func (s *Stats) Each(f func(name, help string, v uint64)) {
 	f("signal_drops", "Shim6 control messages that could not be sent", s.SignalDrops.Load())
 	f("establish_skipped", "establish events the policy refused (peer not listed, rate cap)", s.EstablishSkip.Load())
 	f("failovers", "contexts moved to another locator pair by REAP (RFC 5534)", s.Switches.Load())
-	f("uplink_link_downs", "uplink link-down events that started explorations at once", s.UplinkDowns.Load())
+	f("uplink_downs", "uplinks found unusable (link down or next hop unreachable), explorations started at once", s.UplinkDowns.Load())
 	f("failback_tries", "explorations started to return a context to its preferred pair", s.FailbackTries.Load())
 }
 

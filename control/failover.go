@@ -171,10 +171,11 @@ func (c *Core) OnREAPMessage(slot uint32, src, dst netip.Addr, msg wire.Message)
 // cheap (one nowait query per uplink), and fast next to any REAP timer.
 const linkCheckEvery = 100 * time.Millisecond
 
-// checkLinks turns an uplink's link going down into an immediate
-// exploration for every context with a local locator under its prefix
-// (RFC 5534 §3.2: the locator is no longer locally operational), and its
-// return into LinkUp.
+// checkLinks turns an uplink becoming unusable (its link down, or its next
+// hop no longer answering Neighbor Discovery) into an immediate exploration
+// for every context with a local locator under its prefix (RFC 5534 §3.2:
+// the locator is no longer locally operational), and its return into
+// LinkUp.
 func (c *Core) checkLinks(now time.Time) {
 	if c.reap == nil || now.Before(c.nextLinkCheck) {
 		return
@@ -188,24 +189,27 @@ func (c *Core) checkLinks(now time.Time) {
 		if s.Role != dataplane.RoleUplink {
 			continue
 		}
-		up := p.Link().Up
+		up := p.Link().Up && c.nextHopUsable(i)
 		switch {
 		case !up && c.linkDown[i] == nil:
 			addrs := c.localLocatorsUnder(s.Prefix)
-			c.linkDown[i] = append(addrs, netip.Addr{}) // non-nil even when empty
+			if len(addrs) == 0 {
+				// No context uses it (yet): nothing to move, nothing to
+				// say (a next hop still resolving at start-up lands here).
+				continue
+			}
+			c.linkDown[i] = addrs
 			for _, a := range addrs {
 				c.reap.LinkDown(a)
 			}
 			c.Stats.UplinkDowns.Add(1)
-			c.cfg.Log.Warn("uplink link down: exploring other pairs", "port", s.Name, "locators", len(addrs))
+			c.cfg.Log.Warn("uplink down (link or next hop): exploring other pairs", "port", s.Name, "locators", len(addrs))
 		case up && c.linkDown[i] != nil:
 			for _, a := range c.linkDown[i] {
-				if a.IsValid() {
-					c.reap.LinkUp(a)
-				}
+				c.reap.LinkUp(a)
 			}
 			c.linkDown[i] = nil
-			c.cfg.Log.Info("uplink link up", "port", s.Name)
+			c.cfg.Log.Info("uplink usable again", "port", s.Name)
 		}
 	}
 }
@@ -227,4 +231,15 @@ func (c *Core) localLocatorsUnder(p netip.Prefix) []netip.Addr {
 		}
 	}
 	return out
+}
+
+// nextHopUsable reports whether uplink port's next hop has a usable
+// neighbour entry (static, or resolved and not given up on).
+func (c *Core) nextHopUsable(port int) bool {
+	nh := c.cfg.Setup[port].NextHop
+	if !nh.IsValid() {
+		return true
+	}
+	e := c.nd.ports[port][nh]
+	return e != nil && e.usable()
 }

@@ -161,14 +161,19 @@ func TestUplinkDownStartsExploration(t *testing.T) {
 	hostA, hostB := netip.MustParseAddr("2001:db8:1::10"), netip.MustParseAddr("2001:db8:3::20")
 	a := newSite(t, clock, macA, "2001:db8:1::/48", upA, upB, macB)
 	b := newSite(t, clock, macB, "2001:db8:3::/48", upB, upA, macA)
-	r, err := reap.New(reap.Config{Clock: fakeWall{clock}, Traffic: a.core.REAPTraffic(), Output: a.core.REAPOutput(), Capacity: 1024})
-	if err != nil {
-		t.Fatal(err)
+	withREAP := func(s *site) *reap.Machine {
+		r, err := reap.New(reap.Config{Clock: fakeWall{clock}, Traffic: s.core.REAPTraffic(), Output: s.core.REAPOutput(), Capacity: 1024})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.core.AttachREAP(r)
+		s.sig, _ = shim6.New(shim6.Config{Table: s.table, Send: s.core.SendControl, Now: clock.now,
+			OnEstablished: s.core.OnEstablished, OnClosed: s.core.OnClosed, OnREAP: s.core.OnREAPMessage})
+		s.core.AttachSignalling(s.sig)
+		return r
 	}
-	a.core.AttachREAP(r)
-	a.sig, _ = shim6.New(shim6.Config{Table: a.table, Send: a.core.SendControl, Now: clock.now,
-		OnEstablished: a.core.OnEstablished, OnClosed: a.core.OnClosed, OnREAP: a.core.OnREAPMessage})
-	a.core.AttachSignalling(a.sig)
+	r := withREAP(a)
+	withREAP(b)
 	if err := a.sig.Establish(hostA, hostB); err != nil {
 		t.Fatal(err)
 	}
@@ -191,5 +196,18 @@ func TestUplinkDownStartsExploration(t *testing.T) {
 	a.core.Poll()
 	if a.core.linkDown[1] != nil {
 		t.Fatal("link up not noticed")
+	}
+
+	// The next hop stops answering ND (its entry is given up on): the
+	// same, without any link signal.
+	pump(t, clock, a, b, 300) // REAP settles back to Operational
+	if s := r.State(reap.ID(ci.Slot)); s != reap.Operational {
+		t.Fatalf("REAP state %v before the next hop fails", s)
+	}
+	a.core.nd.ports[1][upB].state = ndIncomplete
+	clock.advance(200 * time.Millisecond)
+	a.core.Poll()
+	if s := r.State(reap.ID(ci.Slot)); s != reap.Exploring || a.core.Stats.UplinkDowns.Load() != 2 {
+		t.Fatalf("REAP state %v, uplink downs %d after the next hop failed", s, a.core.Stats.UplinkDowns.Load())
 	}
 }
