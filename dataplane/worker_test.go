@@ -14,16 +14,11 @@ import (
 	"shim6d/ports/mem"
 )
 
+// Short names for pkttest's addressing plan.
 var (
-	macInside   = [6]byte{0x02, 0, 0, 0, 0, 0x01}
-	macUplink   = [6]byte{0x02, 0, 0, 0, 0, 0x02}
-	macHost     = [6]byte{0x02, 0, 0, 0, 0, 0x10}
-	macNextHop  = [6]byte{0x02, 0, 0, 0, 0, 0x20}
-	hostAddr    = netip.MustParseAddr("2001:db8:1::10")
-	remoteAddr  = netip.MustParseAddr("2001:db8:ff::1")
-	insideAddr  = netip.MustParseAddr("2001:db8:1::1")
-	uplinkAddr  = netip.MustParseAddr("2001:db8:ffff:1::2")
-	unknownHost = netip.MustParseAddr("2001:db8:1::99")
+	macInside, macUplink, macHost, macNextHop    = pkttest.MACInside, pkttest.MACUplink, pkttest.MACHost, pkttest.MACNextHop
+	hostAddr, remoteAddr, insideAddr, uplinkAddr = pkttest.HostAddr, pkttest.RemoteAddr, pkttest.InsideAddr, pkttest.UplinkAddr
+	unknownHost                                  = netip.MustParseAddr("2001:db8:1::99")
 )
 
 // testbed is one worker between an inside port (0) and an uplink (1).

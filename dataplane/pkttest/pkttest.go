@@ -71,3 +71,19 @@ func TCPSyn(src, dst netip.Addr, mss uint16) []byte {
 	binary.BigEndian.PutUint16(tcp[16:], ULPChecksum(src, dst, header.ProtoTCP, tcp))
 	return tcp
 }
+
+// The test sites' addressing plan, shared by the dataplane and control
+// tests: one site behind an inside port and an uplink to isp1
+// (2001:db8:1::/48), with a host, the uplink's next hop and a remote
+// server.
+var (
+	MACInside  = [6]byte{0x02, 0, 0, 0, 0, 0x01}
+	MACUplink  = [6]byte{0x02, 0, 0, 0, 0, 0x02}
+	MACHost    = [6]byte{0x02, 0, 0, 0, 0, 0x10}
+	MACNextHop = [6]byte{0x02, 0, 0, 0, 0, 0x20}
+	HostAddr   = netip.MustParseAddr("2001:db8:1::10")
+	RemoteAddr = netip.MustParseAddr("2001:db8:ff::1")
+	InsideAddr = netip.MustParseAddr("2001:db8:1::1")
+	UplinkAddr = netip.MustParseAddr("2001:db8:ffff:1::2")
+	NextHop    = netip.MustParseAddr("2001:db8:ffff:1::1")
+)
