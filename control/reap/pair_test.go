@@ -139,17 +139,7 @@ func TestUnidirectionalFailure(t *testing.T) {
 		if i == 3000 {
 			broken, brokeAt = true, clock.t
 		}
-		if i%10 == 0 { // A sends payload every 100 ms on its current pair
-			a.traffic[1].sent = clock.t
-			if l, p := a.m.Current(1); !n.drop(l, p) {
-				b.traffic[1].recv = clock.t
-			}
-		}
-		n.deliver()
-		a.m.Tick()
-		b.m.Tick()
-		a.note()
-		b.note()
+		round(clock, n, a, b, i%10 == 0)
 	}
 	if !slices.Equal(a.states, []State{Operational, Exploring, Operational}) {
 		t.Errorf("A went %v", a.states)
@@ -239,17 +229,7 @@ func TestReturnPathFailure(t *testing.T) {
 	for i := 0; i < 18000; i++ {
 		clock.Advance(10 * time.Millisecond)
 		broken = i >= 3000
-		if i%10 == 0 {
-			a.traffic[1].sent = clock.t
-			if l, p := a.m.Current(1); !n.drop(l, p) {
-				b.traffic[1].recv = clock.t
-			}
-		}
-		n.deliver()
-		a.m.Tick()
-		b.m.Tick()
-		a.note()
-		b.note()
+		round(clock, n, a, b, i%10 == 0)
 	}
 	if a.m.State(1) != Operational || b.m.State(1) != Operational {
 		t.Fatalf("ended %v / %v", a.m.State(1), b.m.State(1))
@@ -299,11 +279,7 @@ func TestTryPair(t *testing.T) {
 	}
 	for i := 0; i < 300; i++ {
 		clock.Advance(10 * time.Millisecond)
-		n.deliver()
-		a.m.Tick()
-		b.m.Tick()
-		a.note()
-		b.note()
+		round(clock, n, a, b, false)
 	}
 	var first *event
 	for i := range a.log {
@@ -321,4 +297,22 @@ func TestTryPair(t *testing.T) {
 	if a.m.State(1) != Operational || b.m.State(1) != Operational {
 		t.Fatalf("states A %v, B %v", a.m.State(1), b.m.State(1))
 	}
+}
+
+// round is one step of the two-node world after the clock moved: A sends
+// payload on its current pair if stream is set (B sees it unless the
+// network drops that pair), the network delivers, both machines tick, and
+// their states are noted.
+func round(clock *fakeClock, n *fakeNet, a, b *node, stream bool) {
+	if stream {
+		a.traffic[1].sent = clock.t
+		if l, p := a.m.Current(1); !n.drop(l, p) {
+			b.traffic[1].recv = clock.t
+		}
+	}
+	n.deliver()
+	a.m.Tick()
+	b.m.Tick()
+	a.note()
+	b.note()
 }
