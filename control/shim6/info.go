@@ -37,6 +37,13 @@ type ContextInfo struct {
 	// Age is the time since the context was created; InState the time
 	// since its last state change (to the timer resolution).
 	Age, InState time.Duration
+	// ViaLocal and ViaPeer, set only for OnEstablished, are the locator
+	// pair the establishing exchange went over when that was not the
+	// ULIDs (an initial failure of the ULID pair, seed draft §8.4). The
+	// exchange proved it both ways: the peer's validator binds the pair
+	// its R1 or R1bis went to, and only an answer from that pair
+	// completes. Zero when the exchange used the ULIDs.
+	ViaLocal, ViaPeer netip.Addr
 }
 
 // Contexts lists every context the machine holds with its RFC 5533 §6.1

@@ -152,6 +152,18 @@ type Config struct {
 	// over; OnClosed when it leaves ESTABLISHED. Both may be nil.
 	OnEstablished func(ContextInfo)
 	OnClosed      func(slot uint32)
+	// OnLocators is told when an established context's locator sets or
+	// preferences change: the peer's by an accepted Update Request
+	// (§10.4), ours by SetLocalLocators or RefreshLocalLocators. May be
+	// nil.
+	OnLocators func(ContextInfo)
+	// LocalUsable reports whether a local locator is known to work (its
+	// uplink is up): the I1 of a new context leaves from the ULID when
+	// it is, otherwise from the first of the host's locators that is, and
+	// each I1 retransmission moves to the next one, so that a ULID pair
+	// broken from the start (seed draft §8.4) still gets a context over
+	// another pair. Nil: every locator is tried in turn.
+	LocalUsable func(netip.Addr) bool
 	// Rand is the source of nonces, secrets and jitter; default
 	// crypto/rand.Reader.
 	Rand io.Reader
@@ -211,6 +223,10 @@ type Machine struct {
 	hosts      []*host
 	hostIdx    map[[16]byte]uint32
 	freeHosts  []uint32
+
+	// via is the pair a context being established went over, for the
+	// OnEstablished of the setState that follows (ContextInfo.ViaLocal).
+	via [2]netip.Addr
 
 	rand    rng
 	val     validators
@@ -337,7 +353,11 @@ func (m *Machine) Establish(local, peer netip.Addr) error {
 		return err
 	}
 	m.Stats.HandshakesStarted.Add(1)
-	m.startHandshake(slot, c, local, peer)
+	from := local
+	if m.cfg.LocalUsable != nil && !m.cfg.LocalUsable(local) {
+		from = m.nextI1Source(m.hosts[hi], local)
+	}
+	m.startHandshake(slot, c, from, peer)
 	m.setState(slot, c, I1Sent)
 	m.sendI1(slot, c)
 	return nil
@@ -595,6 +615,9 @@ func (m *Machine) changeHost(i uint32, set LocatorSet) error {
 		next := c.hostNext
 		if c.state == Established {
 			m.startUpdate(s, c, h)
+			if m.cfg.OnLocators != nil {
+				m.cfg.OnLocators(m.info(s, c))
+			}
 		}
 		s = next
 	}
@@ -621,6 +644,9 @@ func (m *Machine) fire(slot uint32, kind int) {
 		}
 		c.retries++
 		m.Stats.Retransmissions.Add(1)
+		if hs := m.hs[slot]; hs != nil {
+			hs.from = m.nextI1Source(m.hosts[c.host], hs.from)
+		}
 		m.sendI1(slot, c)
 		m.arm(slot, timerState, m.backoff(t.I1Timeout, c.retries, 0))
 	case I2Sent, I2bisSent:
@@ -653,6 +679,31 @@ func (m *Machine) fire(slot uint32, kind int) {
 	case EFailed, NoSupport:
 		m.setState(slot, c, Idle)
 	}
+}
+
+// nextI1Source is the local locator the next I1 leaves from, after one
+// from cur went unanswered: the next of h's locators that LocalUsable
+// does not rule out, in the order of h's list, round again to cur itself
+// when no other qualifies. The peer's locators are not known before its
+// R2, so the I1 always goes to its ULID; what the proxy can vary is its
+// own side: another uplink, another ISP. RFC 5533 §7.7 lets the I1 go
+// over any pair as long as the ULID Pair option names the ULIDs.
+func (m *Machine) nextI1Source(h *host, cur netip.Addr) netip.Addr {
+	locs := h.list.Locators
+	at := -1
+	for i := range locs {
+		if locs[i].Addr == cur {
+			at = i
+			break
+		}
+	}
+	for k := 1; k <= len(locs); k++ {
+		a := locs[(at+k+len(locs))%len(locs)].Addr
+		if m.cfg.LocalUsable == nil || m.cfg.LocalUsable(a) {
+			return a
+		}
+	}
+	return cur
 }
 
 // fallBack: I2 or I2bis retries are exhausted; try I1 again (RFC 5533

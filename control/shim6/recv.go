@@ -162,6 +162,10 @@ func (m *Machine) onR1(msg *wire.R1, src, dst netip.Addr) {
 	hs := m.hs[slot]
 	hs.respNonce = msg.ResponderNonce
 	hs.validator = append(hs.validator[:0], msg.Options.ResponderValidator...)
+	// The validator is bound to the pair of the I1 it answers (§7.10.1),
+	// so the I2 goes back over that pair: after a retransmission from
+	// another locator, an R1 to an earlier I1 may be the one that came.
+	hs.from, hs.to = dst, src
 	c.lastRx = m.cur
 	m.setState(slot, c, I2Sent)
 	m.sendI2(slot, c)
@@ -256,6 +260,9 @@ func (m *Machine) accept(bis bool, local, peer, src, dst netip.Addr, peerTag uin
 	c.lastRx = m.cur
 	m.confusion(slot, peerTag) // §7.14: before the R2
 	m.sendR2(slot, c, nonce, src, dst)
+	// The validator binds the pair our R1 or R1bis went to, so an I2 or
+	// I2bis on it proves the pair both ways.
+	m.via = [2]netip.Addr{dst, src}
 	switch c.state {
 	case I1Sent:
 		m.Stats.HandshakesCompleted.Add(1)
@@ -263,6 +270,7 @@ func (m *Machine) accept(bis bool, local, peer, src, dst netip.Addr, peerTag uin
 	case Idle, EFailed, NoSupport:
 		m.setState(slot, c, Established)
 	}
+	m.via = [2]netip.Addr{}
 }
 
 // onR2 completes a pending context (RFC 5533 §7.16): verify the peer's
@@ -285,6 +293,9 @@ func (m *Machine) onR2(msg *wire.R2, src, dst netip.Addr) {
 	m.setPeerSet(slot, o.LocatorList, o.LocatorPreferences, o.CGAParameterDataStructure)
 	c.lastRx = m.cur
 	m.confusion(slot, msg.ResponderContextTag)
+	if hs := m.hs[slot]; hs != nil && src == hs.to && dst == hs.from {
+		m.via = [2]netip.Addr{dst, src} // our I2 went out on it, its R2 came back
+	}
 	if c.state == I2bisSent {
 		m.Stats.RecoveriesCompleted.Add(1)
 	} else {
@@ -424,6 +435,9 @@ func (m *Machine) onUpdateRequest(msg *wire.UpdateRequest, src, dst netip.Addr, 
 	m.Stats.UpdatesAccepted.Add(1)
 	m.scratch.ack = wire.UpdateAck{ReceiverContextTag: t.PeerTag, RequestNonce: msg.RequestNonce}
 	m.send(dst, src, &m.scratch.ack)
+	if c.state == Established && m.cfg.OnLocators != nil && (o.LocatorList != nil || o.LocatorPreferences != nil) {
+		m.cfg.OnLocators(m.info(slot, c))
+	}
 }
 
 // onUpdateAck completes our outstanding Update Request if the nonce is

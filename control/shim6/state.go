@@ -1,6 +1,9 @@
 package shim6
 
-import "strconv"
+import (
+	"net/netip"
+	"strconv"
+)
 
 // State is the state of one ULID-pair context (RFC 5533 §6.2; transitions
 // in Appendix B, whose tables the handlers follow and cite).
@@ -89,9 +92,14 @@ func (m *Machine) setState(slot uint32, c *ctx, next State) {
 			m.cfg.OnClosed(slot)
 		}
 		if next == Established && m.cfg.OnEstablished != nil {
-			m.cfg.OnEstablished(m.info(slot, c))
+			ci := m.info(slot, c)
+			if t := m.table(slot); m.via[0].IsValid() && (m.via[0].As16() != t.ULIDLocal || m.via[1].As16() != t.ULIDPeer) {
+				ci.ViaLocal, ci.ViaPeer = m.via[0], m.via[1]
+			}
+			m.cfg.OnEstablished(ci)
 		}
 	}
+	m.via = [2]netip.Addr{}
 	if !next.pending() {
 		m.forgetHandshake(slot, c)
 	}
