@@ -134,6 +134,20 @@ type Port struct {
 	TxDesc uint16 `toml:"tx_desc"` // see RxDesc
 	// Promiscuous puts the port in promiscuous mode. Default true.
 	Promiscuous *bool `toml:"promiscuous"`
+	// Priority ranks an uplink in the Locator Preferences the site
+	// announces to peers for its hosts' locators under Prefix (RFC 5533
+	// §5.15.3, with DNS SRV's meaning): lower is preferred; contexts use
+	// the best-ranked uplinks that work. 0 to 254. Default 1.
+	Priority int `toml:"priority"`
+	// Weight shares traffic among uplinks of the same priority (SRV
+	// weight): with Shim.Spread, contexts are spread over them in
+	// proportion. 0 to 255; 0 takes contexts only when no uplink of its
+	// priority has weight. Default 1.
+	Weight int `toml:"weight"`
+	// Backup makes an uplink backup-only: announced with priority 255,
+	// below every other, so contexts use it only while no other uplink
+	// works. Default false.
+	Backup bool `toml:"backup"`
 }
 
 // Shim holds the shim's fast-path settings.
@@ -170,6 +184,12 @@ type Shim struct {
 	Failback string `toml:"failback"`
 	// FailbackHold is that hold time, 1s to 1h. Default 30s.
 	FailbackHold Duration `toml:"failback_hold"`
+	// Spread spreads established contexts over the working uplinks of the
+	// best priority in proportion to their weights (the seed draft's load
+	// sharing), each context moving to its pair only after a probe there
+	// was answered. Default false: a context stays on its ULID's uplink
+	// while that is among the best-ranked.
+	Spread bool `toml:"spread"`
 }
 
 // Context is a static host-pair context: the fast path rewrites between its
@@ -293,6 +313,18 @@ func (c *Config) PortIndex(name string) int {
 		}
 	}
 	return -1
+}
+
+// BackupPriority is the priority a backup uplink announces: the last rank.
+const BackupPriority = 255
+
+// AnnouncedPriority is the priority peers are told for the uplink's
+// locators: BackupPriority for a backup uplink, Priority otherwise.
+func (p *Port) AnnouncedPriority() uint8 {
+	if p.Backup {
+		return BackupPriority
+	}
+	return uint8(p.Priority)
 }
 
 // IsPromiscuous reports whether the port is to be put in promiscuous mode:

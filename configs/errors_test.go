@@ -135,6 +135,18 @@ func TestErrors(t *testing.T) {
 			`test.toml:31: port[2].next_hop_mac: "02:00:zz:00:00:01" is not a MAC address; write six hex bytes, e.g. 02:00:00:00:00:01`},
 		{"multicast MAC", func(t *testing.T) string { return testBase + `next_hop_mac = "01:00:5e:00:00:01"` + "\n" },
 			`test.toml:31: port[2].next_hop_mac: 01:00:5e:00:00:01 is a multicast MAC; write the router's unicast MAC`},
+		{"priority out of range", func(t *testing.T) string { return testBase + "priority = 255\n" },
+			`test.toml:31: port[2].priority: 255 is out of range; write 0 to 254, lower is preferred (255 is for backup = true)`},
+		{"backup with a priority", func(t *testing.T) string { return testBase + "backup = true\npriority = 3\n" },
+			`test.toml:32: port[2].priority: a backup uplink is announced with priority 255, after every other; delete priority, or backup = true`},
+		{"weight out of range", func(t *testing.T) string { return testBase + "weight = 300\n" },
+			`test.toml:31: port[2].weight: 300 is out of range; write 0 to 255`},
+		{"weight on the inside port", func(t *testing.T) string {
+			return edit(t, `addresses = ["2001:db8:1::1"]`, "addresses = [\"2001:db8:1::1\"]\nweight = 2")
+		}, `test.toml:14: port[0].weight: weight ranks an uplink in the site's Locator Preferences; an inside port has none, delete it`},
+		{"every uplink backup", func(t *testing.T) string {
+			return edit(t, `prefix = "2001:db8:1::/48"`, "prefix = \"2001:db8:1::/48\"\nbackup = true") + "backup = true\n"
+		}, `test.toml:21: port[1].backup: every uplink is backup; leave at least one without backup = true`},
 		{"bad duration", func(t *testing.T) string { return edit(t, `polling = "adaptive"`, `neighbor_timeout = "30"`) },
 			`test.toml:6: daemon.neighbor_timeout: "30" is not a duration; write a number with a unit, e.g. "30s" or "500ms"`},
 		{"duration out of range", func(t *testing.T) string { return edit(t, `polling = "adaptive"`, `neighbor_timeout = "2h"`) },

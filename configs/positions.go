@@ -52,6 +52,16 @@ func (ps positions) line(path string) int {
 	}
 }
 
+// written reports whether path itself is in the file.
+func (ps positions) written(path string) bool {
+	for _, p := range ps {
+		if p.path == path {
+			return true
+		}
+	}
+	return false
+}
+
 // locate finds where each of keys (from toml.MetaData, in document order) is
 // written. Both lists are in document order, so each key is matched to the
 // first unused entry with the same name after the previous match; the

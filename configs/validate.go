@@ -82,6 +82,12 @@ func (c *Config) applyDefaults(raw map[string]any) {
 			on := true
 			p.Promiscuous = &on
 		}
+		if p.Role == RoleUplink && !has(t, "priority") {
+			p.Priority = 1
+		}
+		if p.Role == RoleUplink && !has(t, "weight") {
+			p.Weight = 1
+		}
 		if p.Role == RoleInside && has(t, "prefixes") {
 			insidePrefixes = false
 		}
@@ -308,6 +314,18 @@ func (v *validator) ports() error {
 	if len(c.Uplinks()) == 0 {
 		return v.errorf("port", "no port has role = \"uplink\"; add a [[port]] with role = \"uplink\", prefix and next_hop for each ISP")
 	}
+	first, primary := -1, false
+	for i := range c.Ports {
+		if p := &c.Ports[i]; p.Role == RoleUplink {
+			if p.Backup && first < 0 {
+				first = i
+			}
+			primary = primary || !p.Backup
+		}
+	}
+	if !primary {
+		return v.errorf(fmt.Sprintf("port[%d].backup", first), "every uplink is backup; leave at least one without backup = true")
+	}
 	return v.insidePrefixes(inside)
 }
 
@@ -364,6 +382,11 @@ func (v *validator) port(i int, inside *int) error {
 			return v.errorf(key("next_hop"), "an inside port has no next hop (next_hop is an uplink's ISP router); delete it")
 		case p.NextHopMAC != MAC{}:
 			return v.errorf(key("next_hop_mac"), "an inside port has no next hop (next_hop_mac is for an uplink's ISP router); delete it, or add a [[neighbor]] for a host")
+		}
+		for _, k := range []string{"priority", "weight", "backup"} {
+			if v.pos.written(key(k)) {
+				return v.errorf(key(k), "%s ranks an uplink in the site's Locator Preferences; an inside port has none, delete it", k)
+			}
 		}
 	} else {
 		if err := v.uplink(i, key); err != nil {
@@ -482,6 +505,14 @@ func (v *validator) uplink(i int, key func(string) string) error {
 	}
 	if m := p.NextHopMAC; m != (MAC{}) && !m.IsUnicast() {
 		return v.errorf(key("next_hop_mac"), "%s is a multicast MAC; write the router's unicast MAC, or delete the key to resolve it by Neighbor Discovery", m)
+	}
+	switch {
+	case p.Backup && v.pos.written(key("priority")):
+		return v.errorf(key("priority"), "a backup uplink is announced with priority %d, after every other; delete priority, or backup = true", BackupPriority)
+	case p.Priority < 0 || p.Priority >= BackupPriority:
+		return v.errorf(key("priority"), "%d is out of range; write 0 to %d, lower is preferred (%d is for backup = true)", p.Priority, BackupPriority-1, BackupPriority)
+	case p.Weight < 0 || p.Weight > 255:
+		return v.errorf(key("weight"), "%d is out of range; write 0 to 255 (a share among uplinks of the same priority)", p.Weight)
 	}
 	return nil
 }
