@@ -45,7 +45,7 @@ func TestDefault(t *testing.T) {
 				Prefix:    netip.MustParsePrefix("2001:db8:1::/48"),
 				NextHop:   netip.MustParseAddr("2001:db8:ffff:1::1"),
 				MTU:       1500, RxDesc: 1024, TxDesc: 1024, Promiscuous: boolp(true),
-				Priority:  1, Weight: 1,
+				Priority: 1, Weight: 1,
 			},
 		},
 		Shim: Shim{Contexts: 65536, EstablishRate: 1000, SendTimeout: Duration{15 * time.Second},

@@ -34,6 +34,10 @@ type PortSetup struct {
 	NextHop    netip.Addr
 	NextHopMAC *[6]byte
 	MTU        int
+	// Priority and Weight are an uplink's Locator Preferences (RFC 5533
+	// §5.15.3); Backup announces priority 255 instead of Priority.
+	Priority, Weight uint8
+	Backup           bool
 }
 
 // StaticNeighbor is a neighbour entry from config that ND never changes.
@@ -75,6 +79,14 @@ type Config struct {
 	// before it tries it again.
 	Failback     string
 	FailbackHold time.Duration
+	// Spread spreads contexts over the best-ranked uplinks by weight (see
+	// PreferredPair); off, a context stays on its ULIDs while they rank
+	// best.
+	Spread bool
+	// HostLocators returns a proxied host's own locator set, before the
+	// site policy (drained uplinks, preferences) is applied to it; nil:
+	// every host has its ULID alone. See LocalLocators.
+	HostLocators func(ulid netip.Addr) (shim6.LocatorSet, error)
 }
 
 // TickPeriod is the resolution of the workers' REAP feedback: fine enough
@@ -110,6 +122,8 @@ type Stats struct {
 	Switches        atomic.Uint64 // contexts moved to another locator pair by REAP
 	UplinkDowns     atomic.Uint64 // uplinks found unusable (link or next hop down): explorations started
 	FailbackTries   atomic.Uint64 // explorations started to return to a preferred pair
+	PolicyMoves     atomic.Uint64 // explorations started by the site policy (spreading, a change, a broken pair)
+	InitialSwitches atomic.Uint64 // contexts established over a pair other than their ULIDs (seed §8.4)
 	// NeighborEntries is the neighbour table's size (a gauge).
 	NeighborEntries atomic.Int64
 }
@@ -138,10 +152,14 @@ type Core struct {
 	// down uplink took out, per port (nil while the link is up).
 	nextLinkCheck time.Time
 	linkDown      [][]netip.Addr
-	// offPreferred holds the contexts REAP moved off their ULID pair, with
-	// when they moved or last tried to return (see failback).
+	// offPreferred holds the contexts off their preferred pair, with when
+	// they left it or last tried to return (see failback); moveNow those
+	// a policy change or a broken pair asks to move at once.
 	offPreferred map[uint32]time.Time
+	moveNow      []uint32
 	nextFailback time.Time
+	uplinks      []uplinkState // per port; see policy.go
+	wasUp        uint64        // bit per port: usable at least once (checkLinks)
 	// feedback are the workers' REAP arrays (see LastData).
 	feedback []*dataplane.Feedback
 
@@ -181,6 +199,7 @@ func New(cfg Config) *Core {
 	}
 	c.estab = ratelimit.New(cfg.EstablishRate, now)
 	c.nd.init(len(cfg.Ports))
+	c.initPolicy()
 	for i, p := range cfg.Ports {
 		c.linkLocs = append(c.linkLocs, linkLocalFromMAC(p.MAC()))
 		s := cfg.Setup[i]
@@ -371,6 +390,8 @@ func (s *Stats) Each(f func(name, help string, v uint64)) {
 	f("failovers", "contexts moved to another locator pair by REAP (RFC 5534)", s.Switches.Load())
 	f("uplink_downs", "uplinks found unusable (link down or next hop unreachable), explorations started at once", s.UplinkDowns.Load())
 	f("failback_tries", "explorations started to return a context to its preferred pair", s.FailbackTries.Load())
+	f("policy_moves", "explorations started to move a context to the pair the site policy prefers (spreading, an uplink change)", s.PolicyMoves.Load())
+	f("initial_switches", "contexts established over another locator pair than their ULIDs (the ULID pair failed from the start)", s.InitialSwitches.Load())
 }
 
 // shimRound advances the workers' tick, drains their events into the
@@ -403,6 +424,7 @@ func (c *Core) shimRound(now time.Time) {
 	if c.reap != nil {
 		c.checkLinks(now)
 		c.failback(now)
+		c.movePending()
 		c.reap.Tick()
 	}
 }

@@ -67,16 +67,11 @@ func (o coreOutput) OnSwitch(id reap.ID, local, peer netip.Addr) {
 	}
 	c.Stats.Switches.Add(1)
 	c.cfg.Log.Info("context switched locator pair", "slot", id, "local", local, "peer", peer, "uplink", c.cfg.Setup[up.Port].Name)
-	// Off its preferred pair (the ULIDs), a context is a failback
-	// candidate from now on; back on it, it is not.
-	var ctx dataplane.Context
-	if c.cfg.Contexts.Get(uint32(id), &ctx) && (ctx.LocLocal != ctx.ULIDLocal || ctx.LocPeer != ctx.ULIDPeer) {
-		if c.offPreferred == nil {
-			c.offPreferred = map[uint32]time.Time{}
-		}
-		c.offPreferred[uint32(id)] = c.cfg.Now()
-	} else {
-		delete(c.offPreferred, uint32(id))
+	// Off its preferred pair, a context is a failback candidate from now
+	// on; back on it, it is not.
+	delete(c.offPreferred, uint32(id))
+	if ci, ok := c.contextInfo(uint32(id)); ok {
+		c.track(&ci, false)
 	}
 }
 
@@ -99,55 +94,56 @@ func (c *Core) failback(now time.Time) {
 		return
 	}
 	c.nextFailback = now.Add(time.Second)
-	var ctx dataplane.Context
 	for slot, since := range c.offPreferred {
 		if now.Sub(since) < c.cfg.FailbackHold {
 			continue
 		}
-		if !c.cfg.Contexts.Get(slot, &ctx) {
-			delete(c.offPreferred, slot)
-			continue
-		}
-		l, p := netip.AddrFrom16(ctx.ULIDLocal), netip.AddrFrom16(ctx.ULIDPeer)
-		if c.reap.TryPair(reap.ID(slot), l, p) {
+		if c.tryPreferred(slot) {
 			c.Stats.FailbackTries.Add(1)
 		}
-		c.offPreferred[slot] = now // next try one hold time from now
+		if _, still := c.offPreferred[slot]; still {
+			c.offPreferred[slot] = now // next try one hold time from now
+		}
 	}
 }
 
 // OnEstablished is the signalling's hook: the context joins REAP with both
-// locator sets, on the pair the handshake used.
+// locator sets. It starts on the pair the establishing exchange proved when
+// that was not the ULIDs (an initial failure, seed draft §8.4), so the
+// host's first packets already take a path that works; then, if the site
+// policy prefers another pair (spreading, a better-ranked uplink), REAP
+// probes that one before any data goes there.
 func (c *Core) OnEstablished(ci shim6.ContextInfo) {
+	if ci.ViaLocal.IsValid() {
+		l, p := ci.ViaLocal.As16(), ci.ViaPeer.As16()
+		if up := c.cfg.Fwd.Load().UplinkFor(&l); up != nil {
+			if err := c.SetContextLocators(ci.Slot, &l, &p, up.Port); err == nil {
+				ci.LocalLocator, ci.PeerLocator = ci.ViaLocal, ci.ViaPeer
+				c.Stats.InitialSwitches.Add(1)
+				c.cfg.Log.Info("context established over another pair than its ULIDs", "slot", ci.Slot,
+					"local", ci.ViaLocal, "peer", ci.ViaPeer, "uplink", c.cfg.Setup[up.Port].Name)
+			}
+		}
+	}
 	if c.reap == nil {
 		return
 	}
-	locs := func(as []netip.Addr, cur netip.Addr) []reap.Locator {
-		if len(as) == 0 {
-			as = []netip.Addr{cur}
-		}
-		out := make([]reap.Locator, 0, len(as))
-		for i, a := range as {
-			if i == 15 { // the Probe format's limit
-				break
-			}
-			out = append(out, reap.Locator{Addr: a})
-		}
-		return out
-	}
 	err := c.reap.Add(reap.ID(ci.Slot), reap.Context{
-		PeerTag: ci.PeerTag,
-		Local:   locs(ci.LocalLocators, ci.LocalLocator), Peer: locs(ci.PeerLocators, ci.PeerLocator),
+		PeerTag:      ci.PeerTag,
+		Local:        c.reapLocators(ci.LocalLocators, ci.LocalLocator, nil, true),
+		Peer:         c.reapLocators(ci.PeerLocators, ci.PeerLocator, ci.PeerPreferences, false),
 		CurrentLocal: ci.LocalLocator, CurrentPeer: ci.PeerLocator,
 	})
 	if err != nil {
 		c.cfg.Log.Warn("context not watched by REAP", "slot", ci.Slot, "err", err)
+		return
 	}
+	c.track(&ci, true)
 }
 
 // OnClosed is the signalling's hook for a context leaving ESTABLISHED.
 func (c *Core) OnClosed(slot uint32) {
-	delete(c.offPreferred, slot)
+	delete(c.offPreferred, slot) // moveNow entries find no context and drop
 	if c.reap != nil {
 		c.reap.Remove(reap.ID(slot))
 	}
@@ -175,7 +171,8 @@ const linkCheckEvery = 100 * time.Millisecond
 // hop no longer answering Neighbor Discovery) into an immediate exploration
 // for every context with a local locator under its prefix (RFC 5534 §3.2:
 // the locator is no longer locally operational), and its return into
-// LinkUp.
+// LinkUp. Either way the hosts' Locator Preferences change (BROKEN while
+// down), and peers hear it in Update Requests.
 func (c *Core) checkLinks(now time.Time) {
 	if c.reap == nil || now.Before(c.nextLinkCheck) {
 		return
@@ -184,6 +181,7 @@ func (c *Core) checkLinks(now time.Time) {
 	if c.linkDown == nil {
 		c.linkDown = make([][]netip.Addr, len(c.cfg.Ports))
 	}
+	changed := false
 	for i, p := range c.cfg.Ports {
 		s := &c.cfg.Setup[i]
 		if s.Role != dataplane.RoleUplink {
@@ -191,28 +189,46 @@ func (c *Core) checkLinks(now time.Time) {
 		}
 		up := p.Link().Up && c.nextHopUsable(i)
 		switch {
-		case !up && c.linkDown[i] == nil:
-			addrs := c.localLocatorsUnder(s.Prefix)
-			if len(addrs) == 0 {
-				// No context uses it (yet): nothing to move, nothing to
-				// say (a next hop still resolving at start-up lands here).
+		case !up && !c.uplinks[i].down:
+			c.uplinks[i].down, changed = true, true
+			if !c.everUp(i) {
+				// Its next hop still resolving at start-up, or an
+				// uplink down from the start: nothing uses it yet, and
+				// new contexts will not until it comes up.
+				c.cfg.Log.Info("uplink not usable yet (link or next hop)", "port", s.Name)
 				continue
 			}
+			addrs := c.localLocatorsUnder(s.Prefix)
 			c.linkDown[i] = addrs
 			for _, a := range addrs {
 				c.reap.LinkDown(a)
 			}
 			c.Stats.UplinkDowns.Add(1)
 			c.cfg.Log.Warn("uplink down (link or next hop): exploring other pairs", "port", s.Name, "locators", len(addrs))
-		case up && c.linkDown[i] != nil:
+		case up && c.uplinks[i].down:
+			if c.everUp(i) {
+				c.cfg.Log.Info("uplink usable again", "port", s.Name)
+			} else {
+				c.cfg.Log.Info("uplink usable", "port", s.Name)
+			}
+			c.markUp(i)
 			for _, a := range c.linkDown[i] {
 				c.reap.LinkUp(a)
 			}
 			c.linkDown[i] = nil
-			c.cfg.Log.Info("uplink usable again", "port", s.Name)
+			c.uplinks[i].down, changed = false, true
+		case up:
+			c.markUp(i)
 		}
 	}
+	if changed {
+		c.policyChanged(false)
+	}
 }
+
+// everUp and markUp remember which uplinks have been usable once.
+func (c *Core) everUp(port int) bool { return c.wasUp&(1<<port) != 0 }
+func (c *Core) markUp(port int)      { c.wasUp |= 1 << port }
 
 // localLocatorsUnder lists the distinct local locators of the signalling's
 // contexts under prefix p.

@@ -177,6 +177,14 @@ func start(cfg *configs.Config, log *slog.Logger) (*daemon, error) {
 		return d, err
 	}
 	d.events = dataplane.NewEventRing(4096)
+	// The Shim6 signalling (RFC 5533) runs on the control core. A host
+	// with an [[hba]] set announces all its addresses as locators; any
+	// other inside host has its ULID alone. Peers' lists are verified by
+	// HBA (RFC 5535).
+	hosts, err := hbaHosts(cfg)
+	if err != nil {
+		return d, err
+	}
 	d.core = control.New(control.Config{
 		Ports: d.ports, Setup: portSetups(cfg), Static: staticNeighbors(cfg),
 		TxQueue: uint16(nw), TxHandoff: d.handoff, Ring: d.ring, Fwd: &d.fwd,
@@ -184,6 +192,7 @@ func start(cfg *configs.Config, log *slog.Logger) (*daemon, error) {
 		Contexts: d.contexts, Tick: &d.tick, Events: d.events,
 		EstablishPeers: cfg.Shim.EstablishPeers, EstablishRate: cfg.Shim.EstablishRate,
 		Failback: cfg.Shim.Failback, FailbackHold: cfg.Shim.FailbackHold.Duration,
+		Spread: cfg.Shim.Spread, HostLocators: hosts.locators,
 	})
 	feedback := make([]*dataplane.Feedback, nw)
 	for i := range feedback {
@@ -193,14 +202,6 @@ func start(cfg *configs.Config, log *slog.Logger) (*daemon, error) {
 	// The workers are not running yet, so the core's writer methods may
 	// be called from here.
 	if err := addStaticContexts(cfg, d.core); err != nil {
-		return d, err
-	}
-	// The Shim6 signalling (RFC 5533) runs on the control core. A host
-	// with an [[hba]] set announces all its addresses as locators; any
-	// other inside host has its ULID alone. Peers' lists are verified by
-	// HBA (RFC 5535).
-	hosts, err := hbaHosts(cfg)
-	if err != nil {
 		return d, err
 	}
 	// REAP (RFC 5534) watches every established context. Its traffic
@@ -219,8 +220,9 @@ func start(cfg *configs.Config, log *slog.Logger) (*daemon, error) {
 	d.core.AttachREAP(d.reap)
 	if d.sig, err = shim6.New(shim6.Config{
 		Table: d.contexts, Send: d.core.SendControl, LastData: d.core.LastData,
-		Verifier: control.HBAVerifier{}, LocalLocators: hosts.locators,
+		Verifier: control.HBAVerifier{}, LocalLocators: d.core.LocalLocators, LocalUsable: d.core.LocalUsable,
 		OnEstablished: d.core.OnEstablished, OnClosed: d.core.OnClosed, OnREAP: d.core.OnREAPMessage,
+		OnLocators: d.core.OnLocators,
 	}); err != nil {
 		return d, err
 	}
@@ -379,6 +381,7 @@ func portSetups(cfg *configs.Config) []control.PortSetup {
 		} else {
 			s.Role = dataplane.RoleUplink
 			s.Prefix, s.NextHop = pc.Prefix, pc.NextHop
+			s.Priority, s.Weight, s.Backup = uint8(pc.Priority), uint8(pc.Weight), pc.Backup
 			if pc.NextHopMAC != (configs.MAC{}) {
 				m := [6]byte(pc.NextHopMAC)
 				s.NextHopMAC = &m
