@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"shim6d/control/reap"
 	"shim6d/dataplane"
 )
 
@@ -128,7 +129,29 @@ func (s signalCollector) Collect(ch chan<- prometheus.Metric) {
 	st.EachGauge(func(name, help string, v int64) {
 		ch <- prometheus.MustNewConstMetric(prometheus.NewDesc("shim6d_"+name, help, nil, nil), prometheus.GaugeValue, float64(v))
 	})
-	s.d.reap.Stats().Each(func(name, help string, v uint64) {
+	reapCollector{s.d.reap.Stats()}.Collect(ch)
+}
+
+// explorationDuration is the one REAP metric with a fixed shape, so it is
+// described once.
+var explorationDuration = prometheus.NewDesc("shim6d_reap_exploration_duration_seconds",
+	"Time from a context starting to explore (RFC 5534 §4.2) to its return to Operational over a working pair (§6.8, §6.9). Explorations given up on (§4.3) are counted in shim6d_reap_reap_explorations_failed_total instead.",
+	nil, nil)
+
+// reapCollector exports REAP's counters and gauges (RFC 5534) as untyped
+// samples under shim6d_reap_, and its exploration durations as a real
+// histogram, so that quantiles come from histogram_quantile. Like
+// signalCollector it describes nothing up front.
+type reapCollector struct{ stats *reap.Stats }
+
+// Describe implements prometheus.Collector.
+func (reapCollector) Describe(chan<- *prometheus.Desc) {}
+
+// Collect implements prometheus.Collector.
+func (r reapCollector) Collect(ch chan<- prometheus.Metric) {
+	r.stats.Each(func(name, help string, v uint64) {
 		ch <- prometheus.MustNewConstMetric(prometheus.NewDesc("shim6d_reap_"+name, help, nil, nil), prometheus.UntypedValue, float64(v))
 	})
+	count, sum, buckets := r.stats.ExplorationDurations()
+	ch <- prometheus.MustNewConstHistogram(explorationDuration, count, sum, buckets)
 }

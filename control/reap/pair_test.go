@@ -203,11 +203,13 @@ func TestStatsEach(t *testing.T) {
 		"reap_probes_sent_total": 1, "reap_probes_received_total": 1,
 		"reap_explorations_started_total": 1, "reap_explorations_succeeded_total": 1,
 		"reap_contexts_operational": 1, "reap_contexts_exploring": 0,
-		"reap_exploration_duration_seconds_bucket_le_0.5": 1, "reap_exploration_duration_seconds_bucket_le_inf": 1,
 	} {
 		if got[name] != want {
 			t.Errorf("%s = %d, want %d", name, got[name], want)
 		}
+	}
+	if count, _, buckets := f.m.Stats().ExplorationDurations(); count != 1 || buckets[0.5] != 1 {
+		t.Errorf("exploration durations: %d in all, %d within 0.5 s; want the one", count, buckets[0.5])
 	}
 }
 

@@ -1,14 +1,13 @@
 package reap
 
 import (
-	"strconv"
 	"sync/atomic"
 	"time"
 )
 
 // durationBounds are the upper bounds of the exploration duration
 // histogram's buckets (RFC 5534 §4.3: Send Timeout 15 s, probes backing
-// off to 60 s); the last bucket is +Inf.
+// off to 60 s); a last bucket, not listed, counts the rest (+Inf).
 var durationBounds = [...]time.Duration{
 	500 * time.Millisecond, time.Second, 2 * time.Second, 5 * time.Second,
 	10 * time.Second, 30 * time.Second, 60 * time.Second, 5 * time.Minute,
@@ -24,8 +23,8 @@ type Stats struct {
 	explorationsFailed                 atomic.Uint64
 	switches                           atomic.Uint64
 	states                             [numStates]atomic.Uint64
-	duration                           [len(durationBounds) + 1]atomic.Uint64
-	durationSum                        atomic.Uint64 // milliseconds
+	duration                           [len(durationBounds) + 1]atomic.Uint64 // not cumulative
+	durationSum                        atomic.Uint64                          // nanoseconds: 584 years fit
 }
 
 // Stats returns the Machine's counters.
@@ -37,12 +36,30 @@ func (s *Stats) observe(d int64) {
 		i++
 	}
 	s.duration[i].Add(1)
-	s.durationSum.Add(uint64(max(d, 0) / int64(time.Millisecond)))
+	s.durationSum.Add(uint64(max(d, 0)))
+}
+
+// ExplorationDurations returns the histogram of how long explorations took,
+// from entering Exploring or InboundOk to the return to Operational over a
+// working pair (RFC 5534 §4.2, §6.8, §6.9), in the form of Prometheus's
+// const histograms: buckets maps each upper bound in seconds to the
+// explorations that ended within it (cumulative, +Inf left out), count is
+// every ended exploration and sum their total in seconds. Explorations
+// still running, or given up on (§4.3), are not in it. A reader racing the
+// Machine may see one exploration in count but not yet in sum.
+func (s *Stats) ExplorationDurations() (count uint64, sum float64, buckets map[float64]uint64) {
+	buckets = make(map[float64]uint64, len(durationBounds))
+	for i := range s.duration {
+		count += s.duration[i].Load()
+		if i < len(durationBounds) {
+			buckets[durationBounds[i].Seconds()] = count
+		}
+	}
+	return count, time.Duration(s.durationSum.Load()).Seconds(), buckets
 }
 
 // Each calls f for every counter and gauge: name, help text and value.
-// Histogram buckets are cumulative, named
-// reap_exploration_duration_seconds_bucket_le_<bound>.
+// The exploration duration histogram is apart, in ExplorationDurations.
 func (s *Stats) Each(f func(name, help string, v uint64)) {
 	f("reap_probes_sent_total", "REAP Probe messages sent (RFC 5534 §5.2).", s.probesSent.Load())
 	f("reap_probes_received_total", "REAP Probe messages received (RFC 5534 §5.2).", s.probesReceived.Load())
@@ -55,14 +72,4 @@ func (s *Stats) Each(f func(name, help string, v uint64)) {
 	for st := range numStates {
 		f("reap_contexts_"+State(st).String(), "Contexts in this REAP state (RFC 5534 §6).", s.states[st].Load())
 	}
-	var cum uint64
-	for i := range s.duration {
-		cum += s.duration[i].Load()
-		le := "inf"
-		if i < len(durationBounds) {
-			le = strconv.FormatFloat(durationBounds[i].Seconds(), 'g', -1, 64)
-		}
-		f("reap_exploration_duration_seconds_bucket_le_"+le, "Explorations that ended within this duration (cumulative).", cum)
-	}
-	f("reap_exploration_duration_milliseconds_sum", "Total duration of ended explorations.", s.durationSum.Load())
 }
