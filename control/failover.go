@@ -138,7 +138,9 @@ func (c *Core) OnEstablished(ci shim6.ContextInfo) {
 		c.cfg.Log.Warn("context not watched by REAP", "slot", ci.Slot, "err", err)
 		return
 	}
-	c.track(&ci, true)
+	// A context that had to start elsewhere than its ULIDs just saw the
+	// ULID pair fail: going back to it waits for failback, like any.
+	c.track(&ci, !ci.ViaLocal.IsValid())
 }
 
 // OnClosed is the signalling's hook for a context leaving ESTABLISHED.

@@ -227,6 +227,9 @@ func init() {
 			fmt.Fprintf(tw, "ULIDs\t%s (local) ↔ %s (peer)\n", c.LocalULID, c.PeerULID)
 			fmt.Fprintf(tw, "current pair\t%s → %s (uplink %s, rewriting %v)\n", c.LocalLocator, c.PeerLocator, c.Uplink, c.Rewriting)
 			fmt.Fprintf(tw, "tags\t%s (local), %s (peer)\n", c.LocalTag, c.PeerTag)
+			if c.PreferredLocal != nil {
+				fmt.Fprintf(tw, "preferred pair\t%s → %s (site policy)\n", c.PreferredLocal, c.PreferredPeer)
+			}
 			fmt.Fprintf(tw, "local locators\t%v\npeer locators\t%v\n", c.LocalLocators, c.PeerLocators)
 			fmt.Fprintf(tw, "last sent / received\t%.1fs / %.1fs ago\n", c.LastSentSec, c.LastRecvSec)
 			return tw.Flush()

@@ -112,9 +112,13 @@ func (d *daemon) Contexts() []admin.Context {
 		return float64(now-best) * control.TickPeriod.Seconds()
 	}
 	infos := map[uint32]shim6.ContextInfo{}
+	preferred := map[uint32][2]netip.Addr{}
 	d.core.Query(func() {
 		for _, ci := range d.sig.Contexts() {
 			infos[ci.Slot] = ci
+			if l, p, ok := d.core.PreferredPair(&ci); ok && ci.State == shim6.Established {
+				preferred[ci.Slot] = [2]netip.Addr{l, p}
+			}
 		}
 	})
 	var out []admin.Context
@@ -128,6 +132,9 @@ func (d *daemon) Contexts() []admin.Context {
 		}
 		if ci, ok := infos[c.Slot]; ok {
 			ac.State, ac.LocalLocators, ac.PeerLocators = ci.State.String(), ci.LocalLocators, ci.PeerLocators
+			if pp, ok := preferred[c.Slot]; ok {
+				ac.PreferredLocal, ac.PreferredPeer = &pp[0], &pp[1]
+			}
 		} else {
 			ac.State = "STATIC"
 		}

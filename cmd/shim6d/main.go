@@ -255,7 +255,7 @@ func start(cfg *configs.Config, log *slog.Logger) (*daemon, error) {
 	d.runPinned("control core", cpus[0], d.core.Run)
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(newCollector(d), signalCollector{d})
+	reg.MustRegister(newCollector(d), signalCollector{d}, uplinkCollector{d})
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	// /metrics is on the admin socket too, so shim6ctl and the tests can
 	// read it wherever the TCP listener is (or is not).
@@ -263,6 +263,8 @@ func start(cfg *configs.Config, log *slog.Logger) (*daemon, error) {
 		"GET /metrics":         metrics,
 		"POST /contexts/synth": http.HandlerFunc(d.synthContexts),
 		"POST /establish":      http.HandlerFunc(d.establish),
+		"GET /uplinks":         http.HandlerFunc(d.getUplinks),
+		"POST /uplinks/{name}": http.HandlerFunc(d.setUplink),
 	}
 	if d.admin, err = admin.Listen(cfg.Daemon.AdminSocket, d, extra); err != nil {
 		return d, err

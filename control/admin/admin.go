@@ -86,11 +86,35 @@ type Context struct {
 	// knows (RFC 5533 §6.1 Ls(local), Ls(peer)); empty for static contexts.
 	LocalLocators []netip.Addr `json:"local_locators,omitempty"`
 	PeerLocators  []netip.Addr `json:"peer_locators,omitempty"`
-	Uplink        string       `json:"uplink"`
+	// PreferredLocal and PreferredPeer are the pair the site policy wants
+	// the context on (priorities, weights, spreading); absent when no
+	// pair qualifies or the context is static.
+	PreferredLocal *netip.Addr `json:"preferred_local,omitempty"`
+	PreferredPeer  *netip.Addr `json:"preferred_peer,omitempty"`
+	Uplink         string      `json:"uplink"`
 	// LastSentSec and LastRecvSec are how long ago a worker last saw a
 	// packet of the context, -1 if never (REAP feedback, 0.1 s resolution).
 	LastSentSec float64 `json:"last_sent_s"`
 	LastRecvSec float64 `json:"last_recv_s"`
+}
+
+// Uplink is one element of GET /uplinks: an uplink's site policy (RFC 5533
+// §5.15.3 Locator Preferences), its condition, and how many contexts use
+// it now (the spread).
+type Uplink struct {
+	Name   string       `json:"name"`
+	Prefix netip.Prefix `json:"prefix"`
+	// Priority is as announced: lower preferred, 255 for a backup uplink.
+	Priority uint8 `json:"priority"`
+	Weight   uint8 `json:"weight"`
+	Backup   bool  `json:"backup"`
+	// Down: link down or next hop unreachable; Drained: withdrawn by the
+	// operator (its locators are no longer announced).
+	Down    bool `json:"down"`
+	Drained bool `json:"drained"`
+	// Contexts counts the contexts whose current local locator is under
+	// the uplink's prefix.
+	Contexts int `json:"contexts"`
 }
 
 // Stats is GET /stats.
