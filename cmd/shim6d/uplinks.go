@@ -60,7 +60,12 @@ func (d *daemon) setUplink(w http.ResponseWriter, r *http.Request) {
 		key string
 		set func(string) error
 	}{
-		{"priority", func(v string) error { n, err := strconv.ParseUint(v, 10, 8); x := uint8(n); p.Priority = &x; return err }},
+		{"priority", func(v string) error {
+			n, err := strconv.ParseUint(v, 10, 8)
+			x := uint8(n)
+			p.Priority = &x
+			return err
+		}},
 		{"weight", func(v string) error { n, err := strconv.ParseUint(v, 10, 8); x := uint8(n); p.Weight = &x; return err }},
 		{"backup", func(v string) error { b, err := strconv.ParseBool(v); p.Backup = &b; return err }},
 		{"drained", func(v string) error { b, err := strconv.ParseBool(v); p.Drained = &b; return err }},
