@@ -38,6 +38,10 @@ type PortSetup struct {
 	// §5.15.3); Backup announces priority 255 instead of Priority.
 	Priority, Weight uint8
 	Backup           bool
+	// Carrier, when set, is asked besides the device's link status: for
+	// devices whose link status says nothing (af_packet reports up
+	// whatever its interface does), the kernel interface's carrier.
+	Carrier func() bool
 }
 
 // StaticNeighbor is a neighbour entry from config that ND never changes.

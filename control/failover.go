@@ -189,7 +189,7 @@ func (c *Core) checkLinks(now time.Time) {
 		if s.Role != dataplane.RoleUplink {
 			continue
 		}
-		up := p.Link().Up && c.nextHopUsable(i)
+		up := p.Link().Up && (s.Carrier == nil || s.Carrier()) && c.nextHopUsable(i)
 		switch {
 		case !up && !c.uplinks[i].down:
 			c.uplinks[i].down, changed = true, true

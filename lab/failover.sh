@@ -6,6 +6,8 @@
 # on. Prints a timeline and both daemons' contexts; cleans up on exit.
 #
 #   CUT=blackhole lab/failover.sh   # cut with blackhole routes instead
+#   CUT=linkdown lab/failover.sh    # take isp1's link down: shim6d sees the
+#                                   # carrier go and explores at once
 set -euo pipefail
 cd "$(dirname "$0")"
 BIN=${BIN:-../bin}
@@ -60,7 +62,10 @@ snd=$!
 say "TCP transfer started: $BYTES bytes at $MBPS Mbit/s, every byte verified at B"
 sleep 1.5
 
-if [ "${CUT:-nft}" = blackhole ]; then
+if [ "${CUT:-nft}" = linkdown ]; then
+	ip netns exec s6-inet ip link set i-a1 down
+	say "ISP1 cut: its link goes down (site A's a-up1 loses carrier)"
+elif [ "${CUT:-nft}" = blackhole ]; then
 	ip netns exec s6-inet ip -6 route replace blackhole 2001:db8:1::/48
 	ip netns exec s6-inet ip -6 route add blackhole 2001:db8:3::/48 from 2001:db8:1::/48 2>/dev/null || true
 	say "ISP1 cut: blackhole route for 2001:db8:1::/48 in the Internet"

@@ -155,6 +155,14 @@ func TestTwoSitesFailover(t *testing.T) {
 	t.Run("both ways (nftables drop)", func(t *testing.T) {
 		failover(t, failoverCase{cut: cutISP1, maxStall: 2 * time.Second})
 	})
+	// ISP1's link goes down: site A's af_packet port loses carrier, the
+	// daemon sees it within 100 ms and explores at once (RFC 5534 §3.2),
+	// without waiting for the Send Timeout.
+	t.Run("link down", func(t *testing.T) {
+		failover(t, failoverCase{cut: func(t *testing.T) {
+			run(t, "ip", "netns", "exec", "s6-inet", "ip", "link", "set", "i-a1", "down")
+		}, maxStall: time.Second})
+	})
 	t.Run("one way (blackhole toward isp1)", func(t *testing.T) {
 		failover(t, failoverCase{cut: blackholeISP1, maxStall: 2 * time.Second})
 	})

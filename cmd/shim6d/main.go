@@ -22,6 +22,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -384,6 +385,7 @@ func portSetups(cfg *configs.Config) []control.PortSetup {
 			s.Role = dataplane.RoleUplink
 			s.Prefix, s.NextHop = pc.Prefix, pc.NextHop
 			s.Priority, s.Weight, s.Backup = uint8(pc.Priority), uint8(pc.Weight), pc.Backup
+			s.Carrier = kernelCarrier(pc)
 			if pc.NextHopMAC != (configs.MAC{}) {
 				m := [6]byte(pc.NextHopMAC)
 				s.NextHopMAC = &m
@@ -392,6 +394,39 @@ func portSetups(cfg *configs.Config) []control.PortSetup {
 		out = append(out, s)
 	}
 	return out
+}
+
+// kernelCarrier gives an af_packet uplink the carrier of its kernel
+// interface: DPDK's af_packet PMD reports its link up whatever the
+// interface does, so a pulled cable (or a veth whose peer went down) would
+// otherwise go unseen until REAP's timers. Other devices report their own
+// link status; nil for them.
+func kernelCarrier(pc *configs.Port) func() bool {
+	if !strings.HasPrefix(pc.Device, "net_af_packet") {
+		return nil
+	}
+	iface := ""
+	for _, kv := range strings.Split(pc.Devargs, ",") {
+		if v, ok := strings.CutPrefix(kv, "iface="); ok {
+			iface = v
+		}
+	}
+	if iface == "" || strings.ContainsAny(iface, "/.") {
+		return nil
+	}
+	path := "/sys/class/net/" + iface + "/carrier"
+	var buf [4]byte
+	return func() bool {
+		f, err := os.Open(path)
+		if err != nil {
+			return true // no sysfs view: trust the device, as without
+		}
+		defer f.Close()
+		n, err := f.Read(buf[:])
+		// "0\n" without carrier; reading fails with EINVAL while the
+		// interface is administratively down.
+		return err == nil && n > 0 && buf[0] == '1'
+	}
 }
 
 func staticNeighbors(cfg *configs.Config) []control.StaticNeighbor {
