@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -163,6 +164,64 @@ func TestTwoSitesSpread(t *testing.T) {
 	}
 	if bad := pingAll(); len(bad) > 0 {
 		t.Fatalf("hosts that no longer reach B on their spread pair:\n%s", strings.Join(bad, "\n"))
+	}
+
+	// The operator withdraws isp2 (RFC 5533 §10: a prefix withdrawn):
+	// Update Requests take A's isp2 locators out of B's view of every
+	// context, and the contexts on isp2 move to isp1, probed first.
+	run(t, bin+"/shim6ctl", "uplink", "isp2", "--drain", "--socket", a.sock)
+	isp2 := netip.MustParsePrefix("2001:db8:2::/48")
+	drained := func() bool {
+		var ca, cb []admin.Context
+		if admin.NewClient(a.sock).Get("/contexts", &ca) != nil || admin.NewClient(b.sock).Get("/contexts", &cb) != nil {
+			return false
+		}
+		for _, c := range ca {
+			if isp2.Contains(c.LocalLocator) {
+				return false
+			}
+		}
+		for _, c := range cb {
+			if isp2.Contains(c.PeerLocator) || len(c.PeerLocators) != 1 {
+				return false
+			}
+		}
+		return len(ca) == 16 && len(cb) == 16
+	}
+	waitFor(t, 15*time.Second, drained, func() string {
+		return "isp2 still in use or announced after the drain:\nA:\n" + run(t, bin+"/shim6ctl", "contexts", "--socket", a.sock) +
+			"B:\n" + run(t, bin+"/shim6ctl", "contexts", "--socket", b.sock)
+	})
+	if bad := pingAll(); len(bad) > 0 {
+		t.Fatalf("hosts that do not reach B with isp2 drained:\n%s", strings.Join(bad, "\n"))
+	}
+	// Back: B learns the isp2 locators again and the spread returns.
+	run(t, bin+"/shim6ctl", "uplink", "isp2", "--undrain", "--socket", a.sock)
+	waitFor(t, 30*time.Second, func() bool {
+		_, okA := settled(a)
+		_, okB := settled(b)
+		var cb []admin.Context
+		b.get(t, "/contexts", &cb)
+		for _, c := range cb {
+			if len(c.PeerLocators) != 2 {
+				return false
+			}
+		}
+		return okA && okB
+	}, func() string { return "the spread did not come back after undrain:\n" + run(t, bin+"/shim6ctl", "uplinks", "--socket", a.sock) })
+	t.Logf("after drain and undrain:\n%s", run(t, bin+"/shim6ctl", "uplinks", "--socket", a.sock))
+}
+
+// waitFor polls cond every 200 ms until it holds, or fails with what()
+// after d.
+func waitFor(t *testing.T, d time.Duration, cond func() bool, what func() string) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal(what())
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 
