@@ -2,6 +2,7 @@ package main
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -135,11 +136,11 @@ func (s signalCollector) Collect(ch chan<- prometheus.Metric) {
 // explorationDuration is the one REAP metric with a fixed shape, so it is
 // described once.
 var explorationDuration = prometheus.NewDesc("shim6d_reap_exploration_duration_seconds",
-	"Time from a context starting to explore (RFC 5534 §4.2) to its return to Operational over a working pair (§6.8, §6.9). Explorations given up on (§4.3) are counted in shim6d_reap_reap_explorations_failed_total instead.",
+	"Time from a context starting to explore (RFC 5534 §4.2) to its return to Operational over a working pair (§6.8, §6.9). Explorations given up on (§4.3) are counted in shim6d_reap_explorations_failed_total instead.",
 	nil, nil)
 
 // reapCollector exports REAP's counters and gauges (RFC 5534) as untyped
-// samples under shim6d_reap_, and its exploration durations as a real
+// counters and gauges under shim6d_reap_, and its exploration durations as a real
 // histogram, so that quantiles come from histogram_quantile. Like
 // signalCollector it describes nothing up front.
 type reapCollector struct{ stats *reap.Stats }
@@ -149,8 +150,14 @@ func (reapCollector) Describe(chan<- *prometheus.Desc) {}
 
 // Collect implements prometheus.Collector.
 func (r reapCollector) Collect(ch chan<- prometheus.Metric) {
+	// REAP names its samples reap_*: counters end in _total, the rest
+	// (contexts per state) are gauges.
 	r.stats.Each(func(name, help string, v uint64) {
-		ch <- prometheus.MustNewConstMetric(prometheus.NewDesc("shim6d_reap_"+name, help, nil, nil), prometheus.UntypedValue, float64(v))
+		typ := prometheus.GaugeValue
+		if strings.HasSuffix(name, "_total") {
+			typ = prometheus.CounterValue
+		}
+		ch <- prometheus.MustNewConstMetric(prometheus.NewDesc("shim6d_"+name, help, nil, nil), typ, float64(v))
 	})
 	count, sum, buckets := r.stats.ExplorationDurations()
 	ch <- prometheus.MustNewConstHistogram(explorationDuration, count, sum, buckets)
