@@ -188,7 +188,7 @@ func (w *Worker) rewriteOut(p *ports.Packet, ip header.IPv6, f *Forwarding) (uin
 		return outControl, DropNone
 	}
 	w.clampMSS(ip)
-	off, n, r := header.InsertShim6Payload(p.Buf, int(p.Off), int(p.Len), header.EthernetMinimumSize, ctx.PeerTag)
+	off, n, r := header.InsertShim6Payload(p.Buffer(), int(p.Off), int(p.Len), header.EthernetMinimumSize, ctx.PeerTag)
 	if r != header.ShimOK {
 		return outDrop, shimDrop(r)
 	}
@@ -245,7 +245,7 @@ func (w *Worker) restoreIn(p *ports.Packet, ip header.IPv6, f *Forwarding, chain
 		w.unknownTag(p.Port, ip, tag)
 		return outDrop, DropUnknownTag
 	}
-	o, n, r := header.StripShim6PayloadWithChain(p.Buf, int(p.Off), int(p.Len), header.EthernetMinimumSize, chain)
+	o, n, r := header.StripShim6PayloadWithChain(p.Buffer(), int(p.Off), int(p.Len), header.EthernetMinimumSize, chain)
 	if r != header.ShimOK {
 		return outDrop, shimDrop(r)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"shim6d/dataplane/header"
 	"shim6d/ports"
+	"shim6d/ports/mem"
 )
 
 // benchTable fills a table of n contexts with random ULID pairs under the
@@ -64,17 +65,19 @@ func runShimBench(b *testing.B, n int, mk func(pairs [][2][16]byte, tags []uint6
 	for i := range tmpl {
 		tmpl[i] = mk(pairs, tags, rng.IntN(len(pairs)))
 	}
-	bufs := make([]byte, nframes*256)
+	bufs := mem.NewPort(mem.Config{Pool: mem.NewPool(nframes, 256)})
 	pk := make([]ports.Packet, nframes)
+	if bufs.Alloc(pk) != nframes {
+		b.Fatal("pool too small")
+	}
 	b.ResetTimer()
 	pkts := 0
 	for i := 0; pkts < b.N; i++ {
 		base := (i * ports.MaxBurst) % nframes
 		for j := base; j < base+ports.MaxBurst; j++ {
 			p := &pk[j]
-			p.Buf = bufs[j*256 : (j+1)*256]
 			p.Off, p.Len, p.Port = 64, uint16(len(tmpl[j])), from
-			copy(p.Buf[64:], tmpl[j])
+			copy(p.Frame(), tmpl[j])
 		}
 		sb.w.prefetch(pk[base:base+ports.MaxBurst], from == 0)
 		for j := base; j < base+ports.MaxBurst; j++ {

@@ -7,7 +7,10 @@
 // the worker, so receiving and transmitting allocate nothing.
 package ports
 
-import "errors"
+import (
+	"errors"
+	"unsafe"
+)
 
 // MaxBurst is the largest burst any backend hands out or accepts in one call.
 // 32 is DPDK's customary burst: large enough to amortise the per-call cost,
@@ -22,24 +25,50 @@ const Headroom = 128
 
 // Packet is a view of one packet buffer owned by a backend.
 //
-// Buf spans the whole buffer including headroom; the frame is
-// Buf[Off:Off+Len]. Handle identifies the buffer to its backend (an
+// The buffer is BufLen bytes at Addr, headroom included; the frame is the
+// Len bytes at Off. Handle identifies the buffer to its backend (an
 // rte_mbuf pointer for DPDK, a pool index for ports/mem) and must be passed
 // back through TxBurst or Free exactly once.
+//
+// A Packet holds no Go pointer, only integers, for speed: the DPDK backend's
+// C code fills and reads bursts of them in place, in Go memory, which cgo
+// allows without checking pointer-free memory, and no burst array is ever
+// scanned by the garbage collector or pays write barriers. The price is
+// that Addr is invisible to the garbage collector: a backend must keep its
+// buffers alive and in place itself (DPDK's are C memory; ports/mem's one
+// pool array is held by its Pool) for as long as they are handed out.
+// 24 bytes, so a burst of MaxBurst fills 12 cache lines.
 type Packet struct {
-	Buf    []byte
 	Handle uintptr
+	// Addr is the address of the buffer's first byte.
+	Addr   uintptr
 	Off    uint16
 	Len    uint16
+	BufLen uint16
 	// Port is the index of the port the packet was received on.
 	Port uint16
-	// Queue is the rx queue it arrived on; backends fill it, the worker may
-	// reuse it as scratch.
-	Queue uint16
 }
 
-// Frame returns the packet's bytes (starting at the Ethernet header).
-func (p *Packet) Frame() []byte { return p.Buf[p.Off : p.Off+p.Len] }
+// mem turns Addr back into a pointer. Reading the word as a pointer, rather
+// than converting it, states that the address is of memory the garbage
+// collector does not move or free under us (see Packet); vet's unsafeptr
+// rule, which is about uintptrs computed from Go pointers that the
+// collector might since have freed, cannot tell the difference.
+func (p *Packet) mem() unsafe.Pointer {
+	return *(*unsafe.Pointer)(unsafe.Pointer(&p.Addr))
+}
+
+// Frame returns the packet's bytes (starting at the Ethernet header). Its
+// capacity reaches the end of the buffer.
+func (p *Packet) Frame() []byte {
+	return unsafe.Slice((*byte)(unsafe.Add(p.mem(), p.Off)), p.BufLen-p.Off)[:p.Len]
+}
+
+// Buffer returns the whole buffer, headroom included: the frame is
+// Buffer()[Off:Off+Len].
+func (p *Packet) Buffer() []byte {
+	return unsafe.Slice((*byte)(p.mem()), p.BufLen)
+}
 
 // Prepend grows the frame by n bytes at the front and returns the new frame.
 // It reports false, leaving the packet unchanged, when the headroom is
@@ -67,7 +96,7 @@ func (p *Packet) Adj(n int) bool {
 // SetLen sets the frame length. It reports false when the buffer cannot hold
 // Off+n bytes.
 func (p *Packet) SetLen(n int) bool {
-	if n < 0 || int(p.Off)+n > len(p.Buf) {
+	if n < 0 || int(p.Off)+n > int(p.BufLen) {
 		return false
 	}
 	p.Len = uint16(n)

@@ -191,7 +191,7 @@ func (p *Port) setup() error {
 	// it on every call (DESIGN §10: ~155 ns per empty rx burst versus ~35).
 	sock := sockOrAny(p.socket)
 	for q := range p.cfg.RxQueues {
-		rq := C.shim6_rxq_new(p.id, C.uint16_t(q), sock)
+		rq := C.shim6_rxq_new(p.id, C.uint16_t(q), C.uint16_t(p.cfg.Index), sock)
 		if rq == nil {
 			return &Error{Object: p.obj, Op: "rte_zmalloc_socket(rx queue)", Errno: C.ENOMEM}
 		}

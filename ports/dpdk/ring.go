@@ -5,6 +5,7 @@ package dpdk
 #include "shim.h"
 #cgo noescape shim6_ring_mp_enqueue
 #cgo nocallback shim6_ring_mp_enqueue
+#cgo noescape shim6_ring_sc_dequeue
 #cgo nocallback shim6_ring_sc_dequeue
 */
 import "C"
@@ -19,8 +20,7 @@ import (
 // Ring is a DPDK rte_ring of mbufs with lock-free multi-producer enqueue and
 // single-consumer dequeue (RING_F_SC_DEQ). It implements ports.Ring. A
 // packet's Off, Len and Port travel in its mbuf (data_off, data_len,
-// port), so a dequeued Packet is the view the producer enqueued, except
-// Queue, which is 0.
+// port), so a dequeued Packet is the view the producer enqueued.
 type Ring struct {
 	r    *C.struct_shim6_ring
 	name string
@@ -48,32 +48,24 @@ func (r *Ring) Name() string { return r.name }
 
 // MpEnqueueBurst enqueues up to min(len(pkts), ports.MaxBurst) packets and
 // returns how many the ring took; the caller still owns pkts[n:]. Safe for
-// concurrent producers: the per-call arrays are on each caller's stack (Go's
-// for the handles, C's for the pointer array), never shared.
+// concurrent producers: C reads pkts in place and builds its pointer array
+// on its own stack.
 func (r *Ring) MpEnqueueBurst(pkts []ports.Packet) int {
-	var in [ports.MaxBurst]C.struct_shim6_pkt
 	n := min(len(pkts), ports.MaxBurst)
-	for i := range pkts[:n] {
-		in[i] = C.struct_shim6_pkt{
-			mbuf:     C.uintptr_t(pkts[i].Handle),
-			data_off: C.uint16_t(pkts[i].Off),
-			data_len: C.uint16_t(pkts[i].Len),
-			port:     C.uint16_t(pkts[i].Port),
-		}
+	if n == 0 {
+		return 0
 	}
-	return int(C.shim6_ring_mp_enqueue(r.r, &in[0], C.uint(n)))
+	return int(C.shim6_ring_mp_enqueue(r.r, cpkts(pkts), C.uint(n)))
 }
 
-// ScDequeueBurst dequeues up to min(len(pkts), ports.MaxBurst) packets.
-// Single consumer only: it uses the ring's one set of C-memory arrays.
+// ScDequeueBurst dequeues up to min(len(pkts), ports.MaxBurst) packets into
+// pkts. Single consumer only: it uses the ring's one C-memory array.
 func (r *Ring) ScDequeueBurst(pkts []ports.Packet) int {
 	n := min(len(pkts), ports.MaxBurst)
-	got := int(C.shim6_ring_sc_dequeue(r.r, C.uint(n)))
-	for i := range pkts[:got] {
-		pk := &r.r.pkts[i]
-		view(&pkts[i], pk, uint16(pk.port), 0)
+	if n == 0 {
+		return 0
 	}
-	return got
+	return int(C.shim6_ring_sc_dequeue(r.r, cpkts(pkts), C.uint(n)))
 }
 
 // Count returns the number of packets in the ring; approximate while

@@ -84,19 +84,19 @@ struct txq_priv {
 	struct rte_mbuf *mbufs[SHIM6_MAX_BURST];
 };
 
-struct ring_priv {
-	struct shim6_ring pub;
+struct shim6_ring {
 	struct rte_ring *ring;
-	void *objs[SHIM6_MAX_BURST];
+	void *objs[SHIM6_MAX_BURST]; /* the single consumer's */
 };
 
-struct shim6_rxq *shim6_rxq_new(uint16_t port, uint16_t queue, int socket)
+struct shim6_rxq *shim6_rxq_new(uint16_t port, uint16_t queue, uint16_t index, int socket)
 {
 	struct rxq_priv *q = rte_zmalloc_socket(NULL, sizeof(*q), RTE_CACHE_LINE_SIZE, socket);
 	if (q == NULL)
 		return NULL;
 	q->pub.port_id = port;
 	q->pub.queue_id = queue;
+	q->pub.index = index;
 	return &q->pub;
 }
 
@@ -112,7 +112,7 @@ struct shim6_txq *shim6_txq_new(uint16_t port, uint16_t queue, int socket)
 
 struct shim6_ring *shim6_ring_create(const char *name, unsigned count, int *err)
 {
-	struct ring_priv *r = rte_zmalloc(NULL, sizeof(*r), RTE_CACHE_LINE_SIZE);
+	struct shim6_ring *r = rte_zmalloc(NULL, sizeof(*r), RTE_CACHE_LINE_SIZE);
 	if (r == NULL) {
 		*err = ENOMEM;
 		return NULL;
@@ -127,14 +127,13 @@ struct shim6_ring *shim6_ring_create(const char *name, unsigned count, int *err)
 		rte_free(r);
 		return NULL;
 	}
-	return &r->pub;
+	return r;
 }
 
 void shim6_ring_free(struct shim6_ring *r)
 {
-	struct ring_priv *p = (struct ring_priv *)r;
-	rte_ring_free(p->ring);
-	rte_free(p);
+	rte_ring_free(r->ring);
+	rte_free(r);
 }
 
 int shim6_port_configure(uint16_t port, uint16_t nrx, uint16_t ntx, uint64_t rss_hf)
@@ -207,13 +206,23 @@ static inline void fill_pkt(struct shim6_pkt *p, struct rte_mbuf *m, uint16_t po
 {
 	p->mbuf = (uintptr_t)m;
 	p->buf_addr = (uintptr_t)m->buf_addr;
-	p->buf_len = m->buf_len;
 	p->data_off = m->data_off;
 	p->data_len = m->data_len;
+	p->buf_len = m->buf_len;
 	p->port = port;
 }
 
-uint16_t shim6_rx_burst(struct shim6_rxq *q, uint16_t n)
+/* Go's view of the frame back into the mbuf, single segment. */
+static inline struct rte_mbuf *store_pkt(const struct shim6_pkt *p)
+{
+	struct rte_mbuf *m = (struct rte_mbuf *)p->mbuf;
+	m->data_off = p->data_off;
+	m->data_len = p->data_len;
+	m->pkt_len = p->data_len;
+	return m;
+}
+
+uint16_t shim6_rx_burst(struct shim6_rxq *q, struct shim6_pkt *out, uint16_t n)
 {
 	struct rte_mbuf **ms = ((struct rxq_priv *)q)->mbufs;
 	uint16_t got = rte_eth_rx_burst(q->port_id, q->queue_id, ms, n);
@@ -233,27 +242,21 @@ uint16_t shim6_rx_burst(struct shim6_rxq *q, uint16_t n)
 		}
 		/* Go has no prefetch; the worker reads the headers next. */
 		rte_prefetch0(rte_pktmbuf_mtod(m, void *));
-		fill_pkt(&q->pkts[k++], m, 0);
+		fill_pkt(&out[k++], m, q->index);
 	}
 	return k;
 }
 
-uint16_t shim6_tx_burst(struct shim6_txq *q, uint16_t n)
+uint16_t shim6_tx_burst(struct shim6_txq *q, const struct shim6_pkt *in, uint16_t n)
 {
 	struct rte_mbuf **ms = ((struct txq_priv *)q)->mbufs;
 
-	for (uint16_t i = 0; i < n; i++) {
-		const struct shim6_pkt *p = &q->pkts[i];
-		struct rte_mbuf *m = (struct rte_mbuf *)p->mbuf;
-		m->data_off = p->data_off;
-		m->data_len = p->data_len;
-		m->pkt_len = p->data_len;
-		ms[i] = m;
-	}
+	for (uint16_t i = 0; i < n; i++)
+		ms[i] = store_pkt(&in[i]);
 	return rte_eth_tx_burst(q->port_id, q->queue_id, ms, n);
 }
 
-uint16_t shim6_alloc(uintptr_t pool, struct shim6_pkt *out, uint16_t n)
+uint16_t shim6_alloc(uintptr_t pool, struct shim6_pkt *out, uint16_t n, uint16_t port)
 {
 	struct rte_mempool *mp = (struct rte_mempool *)pool;
 	struct rte_mbuf *ms[SHIM6_MAX_BURST];
@@ -268,17 +271,16 @@ uint16_t shim6_alloc(uintptr_t pool, struct shim6_pkt *out, uint16_t n)
 		}
 	}
 	for (uint16_t i = 0; i < got; i++)
-		fill_pkt(&out[i], ms[i], 0);
+		fill_pkt(&out[i], ms[i], port);
 	return got;
 }
 
-void shim6_free(const uintptr_t *h, uint16_t n)
+void shim6_free(const struct shim6_pkt *in, uint16_t n)
 {
-	/* A copy, rather than a cast of h, keeps to C's aliasing rules. */
 	struct rte_mbuf *ms[SHIM6_MAX_BURST];
 
 	for (uint16_t i = 0; i < n; i++)
-		ms[i] = (struct rte_mbuf *)h[i];
+		ms[i] = (struct rte_mbuf *)in[i].mbuf;
 	rte_pktmbuf_free_bulk(ms, n);
 }
 
@@ -291,35 +293,31 @@ unsigned shim6_ring_mp_enqueue(struct shim6_ring *r, const struct shim6_pkt *in,
 	void *objs[SHIM6_MAX_BURST];
 
 	for (unsigned i = 0; i < n; i++) {
-		struct rte_mbuf *m = (struct rte_mbuf *)in[i].mbuf;
-		m->data_off = in[i].data_off;
-		m->data_len = in[i].data_len;
-		m->pkt_len = in[i].data_len;
+		struct rte_mbuf *m = store_pkt(&in[i]);
 		m->port = in[i].port;
 		objs[i] = m;
 	}
-	return rte_ring_mp_enqueue_burst(((struct ring_priv *)r)->ring, objs, n, NULL);
+	return rte_ring_mp_enqueue_burst(r->ring, objs, n, NULL);
 }
 
-unsigned shim6_ring_sc_dequeue(struct shim6_ring *r, unsigned n)
+unsigned shim6_ring_sc_dequeue(struct shim6_ring *r, struct shim6_pkt *out, unsigned n)
 {
-	struct ring_priv *p = (struct ring_priv *)r;
-	unsigned got = rte_ring_sc_dequeue_burst(p->ring, p->objs, n, NULL);
+	unsigned got = rte_ring_sc_dequeue_burst(r->ring, r->objs, n, NULL);
 
 	for (unsigned i = 0; i < got; i++) {
-		struct rte_mbuf *m = p->objs[i];
+		struct rte_mbuf *m = r->objs[i];
 		rte_prefetch0(rte_pktmbuf_mtod(m, void *));
-		fill_pkt(&r->pkts[i], m, m->port);
+		fill_pkt(&out[i], m, m->port);
 	}
 	return got;
 }
 
 unsigned shim6_ring_count(struct shim6_ring *r)
 {
-	return rte_ring_count(((struct ring_priv *)r)->ring);
+	return rte_ring_count(r->ring);
 }
 
 unsigned shim6_ring_capacity(struct shim6_ring *r)
 {
-	return rte_ring_get_capacity(((struct ring_priv *)r)->ring);
+	return rte_ring_get_capacity(r->ring);
 }

@@ -31,48 +31,46 @@
 _Static_assert(RTE_PKTMBUF_HEADROOM == 128, "RTE_PKTMBUF_HEADROOM must equal ports.Headroom");
 
 /*
- * One packet as Go sees it. Every field is an integer, none a pointer, so
- * an array of these may live on a goroutine's stack and be passed to C
- * without cgo's pointer check having anything to scan.
+ * One packet exactly as Go's ports.Packet lays it out (package dpdk checks
+ * every offset at compile time): the burst functions read and write Go's
+ * packet arrays in place. Every field is an integer, none a pointer, so
+ * cgo has nothing to check when Go passes an array of them to C.
  */
 struct shim6_pkt {
-	uintptr_t mbuf;
-	uintptr_t buf_addr;
-	uint16_t buf_len;
-	uint16_t data_off;
-	uint16_t data_len;
-	uint16_t port;
+	uintptr_t mbuf;     /* Handle */
+	uintptr_t buf_addr; /* Addr */
+	uint16_t data_off;  /* Off */
+	uint16_t data_len;  /* Len */
+	uint16_t buf_len;   /* BufLen */
+	uint16_t port;      /* Port */
 };
 
 /*
- * The burst state of one rx queue, tx queue or ring consumer, allocated
- * once in C memory. What Go sees of each (these structs) holds integers
- * only: cgo then has no pointer to check when Go passes one to C, a check
- * that costs about 9 ns per call even for C memory. The pointers (the
- * rte_mbuf arrays, the ring) sit in a larger private struct in shim.c
- * whose first member is this one.
+ * The burst state of one rx or tx queue, allocated once in C memory. What
+ * Go sees of each (these structs) holds integers only: cgo then has no
+ * pointer to check when Go passes one to C, a check that costs about 9 ns
+ * per call even for C memory. The rte_mbuf pointer arrays sit in a larger
+ * private struct in shim.c whose first member is this one.
  */
 
 /* One rx queue, polled by one worker. */
 struct shim6_rxq {
-	struct shim6_pkt pkts[SHIM6_MAX_BURST];
 	/* Chained mbufs dropped; written only by the queue's poller. */
 	uint64_t multiseg_drops;
 	uint16_t port_id;
 	uint16_t queue_id;
+	/* Our index of the port, for shim6_pkt.port. */
+	uint16_t index;
 };
 
-/* One tx queue: Go fills pkts[i].mbuf, data_off and data_len. */
+/* One tx queue. */
 struct shim6_txq {
-	struct shim6_pkt pkts[SHIM6_MAX_BURST];
 	uint16_t port_id;
 	uint16_t queue_id;
 };
 
-/* A ring; pkts belongs to its single consumer. */
-struct shim6_ring {
-	struct shim6_pkt pkts[SHIM6_MAX_BURST];
-};
+/* A ring. */
+struct shim6_ring;
 
 struct shim6_stats {
 	uint64_t ipackets, opackets, ibytes, obytes;
@@ -95,16 +93,20 @@ int shim6_link(uint16_t port, int *up, uint32_t *speed);
 int shim6_mac(uint16_t port, uint8_t *mac);
 int shim6_stats_get(uint16_t port, struct shim6_stats *s);
 int shim6_dev_info(uint16_t port, uint16_t *max_rx, uint16_t *max_tx, uint64_t *rss);
-struct shim6_rxq *shim6_rxq_new(uint16_t port, uint16_t queue, int socket);
+struct shim6_rxq *shim6_rxq_new(uint16_t port, uint16_t queue, uint16_t index, int socket);
 struct shim6_txq *shim6_txq_new(uint16_t port, uint16_t queue, int socket);
 
-uint16_t shim6_rx_burst(struct shim6_rxq *q, uint16_t n);
-uint16_t shim6_tx_burst(struct shim6_txq *q, uint16_t n);
+/*
+ * The burst functions take and fill arrays of struct shim6_pkt in Go
+ * memory (a burst of ports.Packet), at most SHIM6_MAX_BURST long.
+ */
+uint16_t shim6_rx_burst(struct shim6_rxq *q, struct shim6_pkt *out, uint16_t n);
+uint16_t shim6_tx_burst(struct shim6_txq *q, const struct shim6_pkt *in, uint16_t n);
 /* The pool travels as an integer for the same reason as above. */
-uint16_t shim6_alloc(uintptr_t pool, struct shim6_pkt *out, uint16_t n);
-void shim6_free(const uintptr_t *mbufs, uint16_t n);
+uint16_t shim6_alloc(uintptr_t pool, struct shim6_pkt *out, uint16_t n, uint16_t port);
+void shim6_free(const struct shim6_pkt *in, uint16_t n);
 unsigned shim6_ring_mp_enqueue(struct shim6_ring *r, const struct shim6_pkt *in, unsigned n);
-unsigned shim6_ring_sc_dequeue(struct shim6_ring *r, unsigned n);
+unsigned shim6_ring_sc_dequeue(struct shim6_ring *r, struct shim6_pkt *out, unsigned n);
 unsigned shim6_ring_count(struct shim6_ring *r);
 unsigned shim6_ring_capacity(struct shim6_ring *r);
 

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"shim6d/ports"
 )
@@ -31,8 +32,16 @@ type Pool struct {
 	inUse   []bool // catches double frees, which would corrupt a real mempool
 }
 
-// NewPool makes a pool of n buffers of bufSize bytes each.
+// NewPool makes a pool of n buffers of bufSize bytes each; bufSize is at
+// most 65535, like an mbuf's.
+//
+// Packets address their buffers by integer (ports.Packet), so the pool's
+// one array must stay where it is while buffers are out: the Pool holds
+// it, and Go's collector does not move heap objects.
 func NewPool(n, bufSize int) *Pool {
+	if bufSize <= ports.Headroom || bufSize > 0xffff {
+		panic(fmt.Sprintf("mem: buffer size %d: want %d..65535", bufSize, ports.Headroom+1))
+	}
 	p := &Pool{
 		data:    make([]byte, n*bufSize),
 		bufSize: bufSize,
@@ -60,9 +69,10 @@ func (p *Pool) alloc(pkts []ports.Packet) int {
 		p.free = p.free[:len(p.free)-1]
 		p.inUse[h] = true
 		pkts[i] = ports.Packet{
-			Buf:    p.data[int(h)*p.bufSize : int(h+1)*p.bufSize : int(h+1)*p.bufSize],
 			Handle: uintptr(h),
+			Addr:   uintptr(unsafe.Pointer(&p.data[int(h)*p.bufSize])),
 			Off:    ports.Headroom,
+			BufLen: uint16(p.bufSize),
 		}
 	}
 	p.mu.Unlock()
@@ -231,7 +241,6 @@ func (p *Port) RxBurst(q uint16, pkts []ports.Packet) int {
 	var bytes uint64
 	for i := 0; i < n; i++ {
 		pkts[i].Port = p.cfg.Index
-		pkts[i].Queue = q
 		bytes += uint64(pkts[i].Len)
 	}
 	p.rxPackets.Add(uint64(n))
