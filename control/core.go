@@ -105,6 +105,7 @@ type Stats struct {
 	NASent          atomic.Uint64
 	NSSent          atomic.Uint64
 	NAReceived      atomic.Uint64
+	NDProxied       atomic.Uint64 // NS on an uplink for a site address, answered as the site's edge
 	EchoReplies     atomic.Uint64
 	TimeExceeded    atomic.Uint64
 	PacketTooBig    atomic.Uint64
@@ -379,6 +380,7 @@ func (s *Stats) Each(f func(name, help string, v uint64)) {
 	f("icmp_rate_limited", "ICMPv6 messages suppressed by the rate limit", s.ICMPRateLimited.Load())
 	f("unhandled", "control packets the core had no use for", s.Unhandled.Load())
 	f("malformed", "ND or ICMPv6 messages that failed validation", s.Malformed.Load())
+	f("nd_proxied", "Neighbor Solicitations on an uplink for a site address, answered as the site's edge", s.NDProxied.Load())
 	f("nd_queue_drops", "packets dropped while waiting for neighbor resolution", s.NDQueueDrops.Load())
 	f("nd_table_full", "resolutions refused because the neighbor table was full", s.NDTableFull.Load())
 	f("tx_drops", "packets the control core's tx queues did not take", s.TxDrops.Load())

@@ -180,6 +180,38 @@ func TestAnswersNSForOwnAddress(t *testing.T) {
 	}
 }
 
+// An ISP router resolving a site address on the uplink (it treats the
+// site's prefix as on-link) gets the box's MAC, as from the site's edge,
+// without the Override flag (RFC 4861 §7.2.8). Not on the inside port,
+// where the host answers for itself, and not for foreign addresses.
+func TestProxyNDOnUplink(t *testing.T) {
+	b := newBed(t)
+	b.core.Poll()
+	b.uplink.Sent(1)
+	b.toCore(t, 1, icmpFrame(multicastMAC(solicitedNode(hostAddr)), macRouter, routerAddr, solicitedNode(hostAddr), 255, ns(hostAddr, macRouter)))
+	b.core.Poll()
+	sent := b.uplink.Sent(1)
+	if len(sent) != 1 {
+		t.Fatalf("want one NA on the uplink, got %d", len(sent))
+	}
+	ip := header.IPv6(sent[0][14:])
+	icmp := ip[40:]
+	if icmp[0] != header.ICMPv6NeighborAdvertisement || icmp[4] != naFlagRouter|naFlagSolicited ||
+		[16]byte(icmp[8:24]) != hostAddr.As16() || [6]byte(icmp[26:32]) != macUplink ||
+		netip.AddrFrom16(*ip.Dst()) != routerAddr || !header.ICMPv6(icmp).IsChecksumValid(ip.Src(), ip.Dst()) {
+		t.Fatalf("bad proxy NA % x", sent[0])
+	}
+	if b.core.Stats.NDProxied.Load() != 1 {
+		t.Fatal("proxy answer not counted")
+	}
+	b.toCore(t, 1, icmpFrame(multicastMAC(solicitedNode(remoteAddr)), macRouter, routerAddr, solicitedNode(remoteAddr), 255, ns(remoteAddr, macRouter)))
+	b.toCore(t, 0, icmpFrame(multicastMAC(solicitedNode(hostAddr)), macHost, insideAddr, solicitedNode(hostAddr), 255, ns(hostAddr, macHost)))
+	b.core.Poll()
+	if n := len(b.uplink.Sent(1)) + len(b.inside.Sent(1)); n != 0 {
+		t.Fatalf("answered %d NS that are not the edge's to answer", n)
+	}
+}
+
 func TestEchoReply(t *testing.T) {
 	b := newBed(t)
 	echo := []byte{header.ICMPv6EchoRequest, 0, 0, 0, 0x12, 0x34, 0, 1, 'h', 'i'}

@@ -139,6 +139,30 @@ func (c *Core) ownsOnPort(port int, a netip.Addr) bool {
 	return false
 }
 
+// proxiesOnPort reports whether the core answers Neighbor Discovery for a
+// on uplink port as the site's edge: a is a site address (under a prefix
+// the inside port serves) under the uplink's own prefix. An ISP router
+// that treats the site's prefix as on-link finds the hosts' locators
+// behind shim6d, which is where the site routes them (proxy ND, RFC 4389
+// §4.1 in spirit: the box answers with its own link-layer address).
+func (c *Core) proxiesOnPort(port int, a netip.Addr) bool {
+	s := &c.cfg.Setup[port]
+	if s.Role != dataplane.RoleUplink || !s.Prefix.Contains(a) || a.IsLinkLocalUnicast() {
+		return false
+	}
+	for _, in := range c.cfg.Setup {
+		if in.Role != dataplane.RoleInside {
+			continue
+		}
+		for _, pr := range in.Prefixes {
+			if pr.Contains(a) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // handleLocal handles packets for our own or multicast addresses: ND and
 // echo. Everything else addressed to us is counted and dropped.
 func (c *Core) handleLocal(p *ports.Packet, port int, ip header.IPv6, now time.Time) bool {
@@ -163,13 +187,17 @@ func (c *Core) handleLocal(p *ports.Packet, port int, ip header.IPv6, now time.T
 		}
 		c.Stats.NSReceived.Add(1)
 		target := netip.AddrFrom16(*ns.TargetAddress())
+		proxy := false
 		if !c.ownsOnPort(port, target) {
-			c.Stats.Unhandled.Add(1)
-			return false
+			if proxy = c.proxiesOnPort(port, target); !proxy {
+				c.Stats.Unhandled.Add(1)
+				return false
+			}
+			c.Stats.NDProxied.Add(1)
 		}
 		if src.IsUnspecified() {
 			// Duplicate Address Detection: answer to all-nodes, unsolicited.
-			c.sendNA(port, target, netip.IPv6LinkLocalAllNodes(), [6]byte{0x33, 0x33, 0, 0, 0, 1}, false)
+			c.sendNA(port, target, netip.IPv6LinkLocalAllNodes(), [6]byte{0x33, 0x33, 0, 0, 0, 1}, false, proxy)
 			return false
 		}
 		replyMAC := ethSrc
@@ -177,7 +205,7 @@ func (c *Core) handleLocal(p *ports.Packet, port int, ip header.IPv6, now time.T
 			replyMAC = *slla
 			c.learn(port, src, replyMAC, false, true, true, now)
 		}
-		c.sendNA(port, target, src, replyMAC, true)
+		c.sendNA(port, target, src, replyMAC, true, proxy)
 		return false
 	case header.ICMPv6NeighborAdvertisement:
 		na := header.NeighborAdvertisement(icmp)
@@ -274,14 +302,16 @@ func (c *Core) sendNS(port int, target netip.Addr, mac *[6]byte) {
 }
 
 // sendNA answers for target, one of our addresses on port.
-func (c *Core) sendNA(port int, target, dst netip.Addr, dmac [6]byte, solicited bool) {
+func (c *Core) sendNA(port int, target, dst netip.Addr, dmac [6]byte, solicited, proxy bool) {
 	p, ip, icmp, ok := c.newICMP(port, dmac, target, dst, ndHopLimit, ndMessageSize)
 	if !ok {
 		return
 	}
 	icmp.SetType(header.ICMPv6NeighborAdvertisement)
 	na := header.NeighborAdvertisement(icmp)
-	na.SetFlags(true, solicited, true)
+	// A proxy's answer does not override an entry the owner itself
+	// advertised (RFC 4861 §7.2.8).
+	na.SetFlags(true, solicited, !proxy)
 	t := target.As16()
 	na.SetTargetAddress(&t)
 	own := c.cfg.Ports[port].MAC()

@@ -8,6 +8,8 @@
 #   CUT=blackhole lab/failover.sh   # cut with blackhole routes instead
 #   CUT=linkdown lab/failover.sh    # take isp1's link down: shim6d sees the
 #                                   # carrier go and explores at once
+#   SEND_TIMEOUT=15s lab/failover.sh  # REAP's Send Timeout (RFC 5534's
+#                                   # default is 15 s; the lab's 1 s)
 set -euo pipefail
 cd "$(dirname "$0")"
 BIN=${BIN:-../bin}
@@ -27,6 +29,7 @@ cleanup() {
 	sleep 1
 	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
 	./twosite.sh down
+	[ -n "${SEND_TIMEOUT:-}" ] && rm -f "${CFGA:-}" "${CFGB:-}"
 	echo "daemon logs: $LOGA $LOGB"
 }
 trap cleanup EXIT
@@ -38,14 +41,22 @@ say() { printf '[%s] %s\n' "$(ts)" "$*"; }
 
 ./twosite.sh up
 say "lab up: host A $HA (isp1, isp2) — Internet — host B $HB (isp3, isp4)"
-ip netns exec s6a-box "$BIN/shim6d" --config configs/site-a.toml >"$LOGA" 2>&1 &
+CFGA=configs/site-a.toml
+CFGB=configs/site-b.toml
+if [ -n "${SEND_TIMEOUT:-}" ]; then
+	CFGA=$(mktemp /tmp/shim6d-site-a.XXXXXX.toml)
+	CFGB=$(mktemp /tmp/shim6d-site-b.XXXXXX.toml)
+	sed "s/^send_timeout = .*/send_timeout = \"$SEND_TIMEOUT\"/" configs/site-a.toml >"$CFGA"
+	sed "s/^send_timeout = .*/send_timeout = \"$SEND_TIMEOUT\"/" configs/site-b.toml >"$CFGB"
+fi
+ip netns exec s6a-box "$BIN/shim6d" --config "$CFGA" >"$LOGA" 2>&1 &
 pids+=($!)
-ip netns exec s6b-box "$BIN/shim6d" --config configs/site-b.toml >"$LOGB" 2>&1 &
+ip netns exec s6b-box "$BIN/shim6d" --config "$CFGB" >"$LOGB" 2>&1 &
 pids+=($!)
 for s in $SA $SB; do
 	for _ in $(seq 100); do "$BIN/shim6ctl" status --socket $s >/dev/null 2>&1 && break; sleep 0.1; done
 done
-say "shim6d A and B running (REAP Send Timeout 1 s)"
+say "shim6d A and B running (REAP Send Timeout ${SEND_TIMEOUT:-1s})"
 
 ip netns exec s6a-host ping -6 -c 4 -i 0.2 -W 2 -I $HA $HB >/dev/null
 for _ in $(seq 50); do
