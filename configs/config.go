@@ -190,6 +190,11 @@ type Shim struct {
 	// was answered. Default false: a context stays on its ULID's uplink
 	// while that is among the best-ranked.
 	Spread bool `toml:"spread"`
+	// IdleTimeout removes a context that has carried neither data nor
+	// control messages for this long (RFC 5533 §9), 10s to 24h. Default
+	// 5m. Each end collects on its own; a packet after that brings R1bis
+	// and recovery.
+	IdleTimeout Duration `toml:"idle_timeout"`
 }
 
 // Context is a static host-pair context: the fast path rewrites between its

@@ -49,7 +49,7 @@ func TestDefault(t *testing.T) {
 			},
 		},
 		Shim: Shim{Contexts: 65536, EstablishRate: 1000, SendTimeout: Duration{15 * time.Second},
-			Failback: "return", FailbackHold: Duration{30 * time.Second}},
+			Failback: "return", FailbackHold: Duration{30 * time.Second}, IdleTimeout: Duration{5 * time.Minute}},
 		Source: "lab.toml",
 	}
 	if diff := cmp.Diff(want, got, cmpAddrs); diff != "" {

@@ -107,6 +107,9 @@ func (c *Config) applyDefaults(raw map[string]any) {
 	if sh, _ := lookup(raw, "shim"); !has(asTable(sh), "failback_hold") {
 		c.Shim.FailbackHold = Duration{30 * time.Second}
 	}
+	if sh, _ := lookup(raw, "shim"); !has(asTable(sh), "idle_timeout") {
+		c.Shim.IdleTimeout = Duration{5 * time.Minute}
+	}
 	for i, t := range rawTables(raw, "context") {
 		if i >= len(c.Contexts) {
 			break
@@ -698,6 +701,9 @@ func (v *validator) shim() error {
 	}
 	if d := v.c.Shim.FailbackHold.Duration; d < time.Second || d > time.Hour {
 		return v.errorf("shim.failback_hold", "%s is out of range; write 1s to 1h (default 30s)", d)
+	}
+	if d := v.c.Shim.IdleTimeout.Duration; d < 10*time.Second || d > 24*time.Hour {
+		return v.errorf("shim.idle_timeout", "%s is out of range; write 10s to 24h (default 5m)", d)
 	}
 	if d := v.c.Shim.SendTimeout.Duration; d < time.Second || d > 10*time.Minute {
 		return v.errorf("shim.send_timeout", "%s is out of range; write 1s to 10m (RFC 5534's default is 15s)", d)

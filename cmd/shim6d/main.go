@@ -223,7 +223,7 @@ func start(cfg *configs.Config, log *slog.Logger) (*daemon, error) {
 		Table: d.contexts, Send: d.core.SendControl, LastData: d.core.LastData,
 		Verifier: control.HBAVerifier{}, LocalLocators: d.core.LocalLocators, LocalUsable: d.core.LocalUsable,
 		OnEstablished: d.core.OnEstablished, OnClosed: d.core.OnClosed, OnREAP: d.core.OnREAPMessage,
-		OnLocators: d.core.OnLocators,
+		OnLocators: d.core.OnLocators, IdleTimeout: cfg.Shim.IdleTimeout.Duration,
 	}); err != nil {
 		return d, err
 	}
