@@ -152,15 +152,15 @@ const (
 
 // outbound routes a packet from inside: its context decides whether it
 // leaves as it is or with locators and a payload header.
-func (w *Worker) outbound(p *ports.Packet, ip header.IPv6, f *Forwarding) (uint16, DropReason) {
-	src, dst := ip.Src(), ip.Dst()
+func (w *Worker) outbound(p *ports.Packet, h *fixed, f *Forwarding) (uint16, DropReason) {
+	src, dst := h.ip().Src(), h.ip().Dst()
 	if f.InSite(dst) {
 		return outDrop, DropHairpin
 	}
 	if t := w.shim.Contexts; w.sh.active && t.LookupULIDs(src, dst, &w.sh.ctx) {
 		note(w.shim.Feedback.Sent, w.sh.ctx.Slot, w.sh.tick)
 		if w.sh.ctx.Flags&CtxRewrite != 0 {
-			return w.rewriteOut(p, ip, f)
+			return w.rewriteOut(p, packetIP(p), f)
 		}
 	} else if w.shim.EstablishAfter > 0 && t != nil {
 		w.countForEstablish(p.Port, src, dst)
@@ -172,7 +172,7 @@ func (w *Worker) outbound(p *ports.Packet, ip header.IPv6, f *Forwarding) (uint1
 	if !up.Resolved {
 		return outControl, DropNone
 	}
-	return w.forward(p, ip, f, up.Port, &up.NextHopMAC)
+	return w.forward(p, h, f, up.Port, &up.NextHopMAC)
 }
 
 // rewriteOut gives an outbound packet its context's locators and the
@@ -187,7 +187,9 @@ func (w *Worker) rewriteOut(p *ports.Packet, ip header.IPv6, f *Forwarding) (uin
 		// control core looks the context up again and knows which.
 		return outControl, DropNone
 	}
-	w.clampMSS(ip)
+	if w.shim.MSSClamp != 0 {
+		w.clampMSS(ip)
+	}
 	off, n, r := header.InsertShim6Payload(p.Buffer(), int(p.Off), int(p.Len), header.EthernetMinimumSize, ctx.PeerTag)
 	if r != header.ShimOK {
 		return outDrop, shimDrop(r)
@@ -205,7 +207,8 @@ func (w *Worker) rewriteOut(p *ports.Packet, ip header.IPv6, f *Forwarding) (uin
 
 // inbound routes a packet from an uplink: payload packets are restored to
 // their ULIDs, control messages and ICMPv6 errors go to the control core.
-func (w *Worker) inbound(p *ports.Packet, ip header.IPv6, f *Forwarding) (uint16, DropReason) {
+func (w *Worker) inbound(p *ports.Packet, h *fixed, f *Forwarding) (uint16, DropReason) {
+	ip := packetIP(p)
 	src, dst := ip.Src(), ip.Dst()
 	if !f.InSite(dst) {
 		return outDrop, DropNotForSite
@@ -231,7 +234,7 @@ func (w *Worker) inbound(p *ports.Packet, ip header.IPv6, f *Forwarding) (uint16
 	if t := w.shim.Contexts; w.sh.active && t.LookupULIDs(dst, src, &w.sh.ctx) {
 		note(w.shim.Feedback.Recv, w.sh.ctx.Slot, w.sh.tick)
 	}
-	return w.deliver(p, ip, f)
+	return w.deliver(p, h, f)
 }
 
 // restoreIn handles a packet with a Shim6 header at off.
@@ -250,33 +253,38 @@ func (w *Worker) restoreIn(p *ports.Packet, ip header.IPv6, f *Forwarding, chain
 		return outDrop, shimDrop(r)
 	}
 	p.Off, p.Len = uint16(o), uint16(n)
-	ip = header.IPv6(p.Frame()[header.EthernetMinimumSize:])
-	ip.SetSrc(&w.sh.ctx.ULIDPeer)
-	ip.SetDst(&w.sh.ctx.ULIDLocal)
+	// The frame lost 8 bytes but still holds the fixed headers in full.
+	h := (*fixed)(p.Frame())
+	h.ip().SetSrc(&w.sh.ctx.ULIDPeer)
+	h.ip().SetDst(&w.sh.ctx.ULIDLocal)
 	note(w.shim.Feedback.Recv, w.sh.ctx.Slot, w.sh.tick)
 	w.Counters.local[CounterStripped]++
-	return w.deliver(p, ip, f)
+	return w.deliver(p, h, f)
 }
 
 // deliver sends a packet to its inside destination.
-func (w *Worker) deliver(p *ports.Packet, ip header.IPv6, f *Forwarding) (uint16, DropReason) {
-	mac, ok := f.Neighbors[*ip.Dst()]
+func (w *Worker) deliver(p *ports.Packet, h *fixed, f *Forwarding) (uint16, DropReason) {
+	mac, ok := f.Neighbors[*h.ip().Dst()]
 	if !ok {
 		return outControl, DropNone
 	}
-	return w.forward(p, ip, f, f.Inside, &mac)
+	return w.forward(p, h, f, f.Inside, &mac)
 }
 
 // forward finishes an ordinary hop: hop limit, MTU, MSS clamp, MACs.
-func (w *Worker) forward(p *ports.Packet, ip header.IPv6, f *Forwarding, out uint16, dmac *[6]byte) (uint16, DropReason) {
+func (w *Worker) forward(p *ports.Packet, h *fixed, f *Forwarding, out uint16, dmac *[6]byte) (uint16, DropReason) {
+	port := &f.Ports[out]
+	ip := h.ip()
 	// Hop limit expiry and packets too big for the egress link become
 	// ICMPv6 errors, which the control core builds and rate-limits.
-	if ip.HopLimit() <= 1 || header.IPv6MinimumSize+int(ip.PayloadLength()) > f.Ports[out].MTU {
+	if ip.HopLimit() <= 1 || header.IPv6MinimumSize+int(ip.PayloadLength()) > port.MTU {
 		return outControl, DropNone
 	}
-	w.clampMSS(ip)
+	if w.shim.MSSClamp != 0 {
+		w.clampMSS(packetIP(p))
+	}
 	ip.SetHopLimit(ip.HopLimit() - 1)
-	header.Ethernet(p.Frame()).SetAddresses(dmac, &f.Ports[out].MAC)
+	h.eth().SetAddresses(dmac, &port.MAC)
 	return out, DropNone
 }
 
@@ -293,7 +301,8 @@ const (
 )
 
 // clampMSS lowers the MSS option of a TCP SYN to w.shim.MSSClamp and fixes
-// the checksum incrementally (RFC 1624). Packet Too Big is often filtered,
+// the checksum incrementally (RFC 1624); callers skip the call when
+// MSSClamp is 0, as on the fast path it mostly is. Packet Too Big is often filtered,
 // and without the clamp the 8 bytes a context adds break full-sized
 // segments for good. Only TCP right after the fixed header is looked at:
 // SYNs with extension headers are rare enough to leave to PMTUD.

@@ -180,6 +180,31 @@ func (w *Worker) Poll() int {
 // the tx buffers.
 func (w *Worker) processBurst(pkts []ports.Packet, port int, fwd *Forwarding) {
 	c := &w.Counters.local
+	first, same := w.classifyBurst(pkts, port, fwd)
+	if same && w.tx[first].n == 0 {
+		// The usual case: the whole burst leaves by one port. Send it from
+		// the rx array as it is, without copying it into a tx buffer.
+		w.transmit(int(first), pkts)
+		return
+	}
+	for i := range pkts {
+		switch out := w.next[i]; out {
+		case outDrop:
+			c[PortCounter(port, PortDrops)]++
+			w.put(&w.drop, pkts[i])
+		case outControl:
+			w.put(&w.ctl, pkts[i])
+		default:
+			w.put(&w.tx[out], pkts[i])
+		}
+	}
+}
+
+// classifyBurst is processBurst's first pass: it classifies (and rewrites)
+// every packet of a non-empty burst into w.next, and reports the first
+// packet's verdict and whether every packet leaves by that same port.
+func (w *Worker) classifyBurst(pkts []ports.Packet, port int, fwd *Forwarding) (uint16, bool) {
+	c := &w.Counters.local
 	if t := w.shim.Contexts; t != nil {
 		w.sh.active = !t.Empty()
 		if w.sh.active {
@@ -198,23 +223,7 @@ func (w *Worker) processBurst(pkts []ports.Packet, port int, fwd *Forwarding) {
 		same = same && out == first
 	}
 	c[PortCounter(port, PortRxBytes)] += rxBytes
-	if same && w.tx[first].n == 0 {
-		// The usual case: the whole burst leaves by one port. Send it from
-		// the rx array as it is, without copying it into a tx buffer.
-		w.transmit(int(first), pkts)
-		return
-	}
-	for i := range pkts {
-		switch out := w.next[i]; out {
-		case outDrop:
-			c[PortCounter(port, PortDrops)]++
-			w.put(&w.drop, pkts[i])
-		case outControl:
-			w.put(&w.ctl, pkts[i])
-		default:
-			w.put(&w.tx[out], pkts[i])
-		}
-	}
+	return first, same
 }
 
 func (w *Worker) put(b *txBuf, p ports.Packet) {
@@ -290,33 +299,52 @@ func (w *Worker) classify(p *ports.Packet, f *Forwarding) uint16 {
 	return out
 }
 
+// fixedHeaders is what every routed frame starts with: Ethernet and the
+// fixed IPv6 header.
+const fixedHeaders = header.EthernetMinimumSize + header.IPv6MinimumSize
+
+// fixed is the fixed headers of a frame route has checked. Views of it have
+// constant lengths, so the compiler drops the bounds checks of their
+// accessors: the common paths read and write only these 54 bytes and take
+// the whole packet (packetIP) only where they need more.
+type fixed [fixedHeaders]byte
+
+func (h *fixed) eth() header.Ethernet { return h[:header.EthernetMinimumSize] }
+
+// ip is the fixed IPv6 header alone, not the packet.
+func (h *fixed) ip() header.IPv6 { return h[header.EthernetMinimumSize:] }
+
+// packetIP returns the IPv6 packet of a frame route has checked and
+// trimmed.
+func packetIP(p *ports.Packet) header.IPv6 {
+	return header.IPv6(p.Frame()[header.EthernetMinimumSize:])
+}
+
 func (w *Worker) route(p *ports.Packet, f *Forwarding) (uint16, DropReason) {
 	frame := p.Frame()
-	if len(frame) < header.EthernetMinimumSize {
-		return outDrop, DropTruncatedEthernet
+	if len(frame) < fixedHeaders {
+		return outDrop, shortFrame(frame)
 	}
-	eth := header.Ethernet(frame)
-	if eth.EtherType() != header.EtherTypeIPv6 {
+	h := (*fixed)(frame)
+	if h.eth().EtherType() != header.EtherTypeIPv6 {
 		return outDrop, DropNotIPv6
 	}
-	ip := header.IPv6(frame[header.EthernetMinimumSize:])
-	switch ip.Check() {
-	case header.IPv6Truncated:
-		return outDrop, DropTruncatedIPv6
-	case header.IPv6BadVersion:
+	ip := h.ip()
+	if ip.Version() != 6 {
 		return outDrop, DropBadVersion
-	case header.IPv6BadLength:
-		return outDrop, DropBadLength
 	}
 	// Drop Ethernet padding, so that what we forward (and rewrite) is
 	// exactly the IPv6 packet.
-	p.Len = uint16(header.EthernetMinimumSize + header.IPv6MinimumSize + int(ip.PayloadLength()))
-	ip = ip[:header.IPv6MinimumSize+int(ip.PayloadLength())]
+	n := fixedHeaders + int(ip.PayloadLength())
+	if n > len(frame) {
+		return outDrop, DropBadLength
+	}
+	p.Len = uint16(n)
 	src, dst := ip.Src(), ip.Dst()
 	if dst[0] == 0xff {
 		// Multicast: Neighbor Discovery and MLD go to the control core, the
 		// rest is not ours to route.
-		if ip.NextHeader() == header.ProtoICMPv6 || ip.NextHeader() == header.ProtoHopByHop {
+		if nh := ip.NextHeader(); nh == header.ProtoICMPv6 || nh == header.ProtoHopByHop {
 			return outControl, DropNone
 		}
 		return outDrop, DropMulticast
@@ -328,9 +356,20 @@ func (w *Worker) route(p *ports.Packet, f *Forwarding) (uint16, DropReason) {
 		return outDrop, DropLinkLocal
 	}
 	if p.Port == f.Inside {
-		return w.outbound(p, ip, f)
+		return w.outbound(p, h, f)
 	}
-	return w.inbound(p, ip, f)
+	return w.inbound(p, h, f)
+}
+
+// shortFrame says why a frame too short for the fixed headers is dropped.
+func shortFrame(frame []byte) DropReason {
+	switch {
+	case len(frame) < header.EthernetMinimumSize:
+		return DropTruncatedEthernet
+	case header.Ethernet(frame).EtherType() != header.EtherTypeIPv6:
+		return DropNotIPv6
+	}
+	return DropTruncatedIPv6
 }
 
 func isLinkLocal(a *[16]byte) bool { return a[0] == 0xfe && a[1]&0xc0 == 0x80 }

@@ -32,8 +32,9 @@ func (e Ethernet) SetEtherType(t uint16) { binary.BigEndian.PutUint16(e[ethType:
 
 // SetAddresses writes both MAC addresses.
 func (e Ethernet) SetAddresses(dst, src *[6]byte) {
-	copy(e[ethDst:ethDst+6], dst[:])
-	copy(e[ethSrc:ethSrc+6], src[:])
+	// Array assignments, not copy: no overlap test, no length arithmetic.
+	*(*[6]byte)(e[ethDst:]) = *dst
+	*(*[6]byte)(e[ethSrc:]) = *src
 }
 
 // IPv6 is a view of an IPv6 fixed header (RFC 8200 §3). Precondition for
