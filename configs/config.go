@@ -17,6 +17,7 @@ import (
 	"io/fs"
 	"net/netip"
 	"os"
+	"path/filepath"
 )
 
 //go:embed lab.toml
@@ -230,8 +231,25 @@ type HBASet struct {
 	Parameters string `toml:"parameters"`
 	// Addresses are the set's addresses, Addresses[i] under Prefixes[i].
 	Addresses []netip.Addr `toml:"addresses"`
-	// Key is a PEM key file, for CGA-compatible sets; not used yet.
+	// Key is the PEM file of the set's RSA private key (a CGA-compatible
+	// set, RFC 5535 §4: `shim6ctl hba generate --key`), relative to the
+	// configuration file's directory unless absolute. It signs the host's
+	// Locator Lists when they carry CGALocators (RFC 5533 §5.15.5).
 	Key string `toml:"key"`
+	// CGALocators are more locators of the host outside the HBA set (a
+	// prefix added after the set was made), each under an uplink's prefix:
+	// announced with verification method CGA and covered by a CGA
+	// Signature with Key (RFC 3972 §6), which peers check. Needs Key.
+	CGALocators []netip.Addr `toml:"cga_locators"`
+}
+
+// File resolves a file name written in the configuration: relative names
+// are relative to the configuration file's directory.
+func (c *Config) File(name string) string {
+	if name == "" || filepath.IsAbs(name) || c.Source == "" {
+		return name
+	}
+	return filepath.Join(filepath.Dir(c.Source), name)
 }
 
 // MSSClampOn reports whether MSS clamping is on (the default).

@@ -1,7 +1,10 @@
 package configs
 
 import (
+	"bytes"
 	"encoding/hex"
+	"errors"
+	"os"
 
 	"fmt"
 	"math"
@@ -816,6 +819,56 @@ func (v *validator) hba() error {
 				return v.errorf(fmt.Sprintf("hba[%d].addresses[%d]", i, j), "%s is also in hba[%d]; an address belongs to one host", a, k)
 			}
 			owner[a] = i
+		}
+		if err := v.hbaKey(i, p, owner); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// hbaKey checks a set's key and CGA locators: the key file holds the RSA
+// private key whose public half is in the set's parameters (else it could
+// sign nothing a peer accepts, RFC 3972 §5 step 2), and each CGA locator
+// is a unicast address under an uplink's prefix, so that what peers send
+// to it arrives here.
+func (v *validator) hbaKey(i int, p *hba.Parameters, owner map[netip.Addr]int) error {
+	h := &v.c.HBA[i]
+	key := func(k string) string { return fmt.Sprintf("hba[%d].%s", i, k) }
+	if h.Key == "" {
+		if len(h.CGALocators) > 0 {
+			return v.errorf(key("cga_locators"), "locators outside the HBA set need a CGA Signature; add key = \"FILE.pem\" (the set's private key, shim6ctl hba generate --key)")
+		}
+		return nil
+	}
+	data, err := os.ReadFile(v.c.File(h.Key))
+	if err != nil {
+		return v.errorf(key("key"), "cannot read %s: %v; write the PEM file of the set's RSA private key", v.c.File(h.Key), errors.Unwrap(err))
+	}
+	k, err := hba.ParseKeyPEM(data)
+	switch {
+	case err != nil:
+		return v.errorf(key("key"), "%s: %v; write the PEM file of the set's RSA private key", h.Key, err)
+	case k.Private == nil:
+		return v.errorf(key("key"), "%s holds only a public key; the daemon signs with the private key", h.Key)
+	case !p.PublicKeyIncluded() || !bytes.Equal(p.Decoded().PublicKey, k.Public):
+		return v.errorf(key("key"), "%s is not the key in the set's parameters; give the key the set was generated with (shim6ctl hba generate --key)", h.Key)
+	}
+	for j, a := range h.CGALocators {
+		ak := fmt.Sprintf("hba[%d].cga_locators[%d]", i, j)
+		if msg := unicastProblem(a); msg != "" {
+			return v.errorf(ak, "%s", msg)
+		}
+		if k, dup := owner[a]; dup {
+			return v.errorf(ak, "%s is already hba[%d]'s; each locator belongs to one host, once", a, k)
+		}
+		owner[a] = i
+		under := false
+		for _, u := range v.c.Uplinks() {
+			under = under || u.Prefix.Contains(a)
+		}
+		if !under {
+			return v.errorf(ak, "%s is under no uplink's prefix, so nothing sent to it would arrive; give an address under one", a)
 		}
 	}
 	return nil

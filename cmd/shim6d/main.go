@@ -11,6 +11,7 @@
 package main
 
 import (
+	"crypto/rsa"
 	"encoding/hex"
 	"flag"
 	"fmt"
@@ -224,6 +225,7 @@ func start(cfg *configs.Config, log *slog.Logger) (*daemon, error) {
 		Verifier: control.HBAVerifier{}, LocalLocators: d.core.LocalLocators, LocalUsable: d.core.LocalUsable,
 		OnEstablished: d.core.OnEstablished, OnClosed: d.core.OnClosed, OnREAP: d.core.OnREAPMessage,
 		OnLocators: d.core.OnLocators, IdleTimeout: cfg.Shim.IdleTimeout.Duration,
+		Sign: hosts.signer(),
 	}); err != nil {
 		return d, err
 	}
@@ -448,12 +450,17 @@ type hbaHostSet map[netip.Addr]*hbaHost
 type hbaHost struct {
 	params    *hba.Parameters
 	addresses []netip.Addr
+	// cga are locators outside the set, signed for with key (a
+	// CGA-compatible set, RFC 5535 §4).
+	cga []netip.Addr
+	key *rsa.PrivateKey
 }
 
 func hbaHosts(cfg *configs.Config) (hbaHostSet, error) {
 	m := hbaHostSet{}
 	for i := range cfg.HBA {
-		raw, err := hex.DecodeString(cfg.HBA[i].Parameters)
+		c := &cfg.HBA[i]
+		raw, err := hex.DecodeString(c.Parameters)
 		if err != nil {
 			return nil, err
 		}
@@ -461,7 +468,19 @@ func hbaHosts(cfg *configs.Config) (hbaHostSet, error) {
 		if err != nil {
 			return nil, fmt.Errorf("hba[%d]: %w", i, err)
 		}
-		h := &hbaHost{params: p, addresses: cfg.HBA[i].Addresses}
+		h := &hbaHost{params: p, addresses: c.Addresses, cga: c.CGALocators}
+		if c.Key != "" {
+			// configs checked the file; it is read again here, once.
+			data, err := os.ReadFile(cfg.File(c.Key))
+			if err != nil {
+				return nil, fmt.Errorf("hba[%d].key: %w", i, err)
+			}
+			k, err := hba.ParseKeyPEM(data)
+			if err != nil || k.Private == nil {
+				return nil, fmt.Errorf("hba[%d].key: no private key: %v", i, err)
+			}
+			h.key = k.Private
+		}
 		for _, a := range h.addresses {
 			m[a] = h
 		}
@@ -469,8 +488,8 @@ func hbaHosts(cfg *configs.Config) (hbaHostSet, error) {
 	return m, nil
 }
 
-// locators is the state machine's Config.LocalLocators: a host's HBA set,
-// or its ULID alone.
+// locators is the hosts' own locator sets (control.Config.HostLocators):
+// a host's HBA set and its CGA locators, or its ULID alone.
 func (m hbaHostSet) locators(ulid netip.Addr) (shim6.LocatorSet, error) {
 	h := m[ulid]
 	if h == nil {
@@ -488,7 +507,21 @@ func (m hbaHostSet) locators(ulid netip.Addr) (shim6.LocatorSet, error) {
 			set.Locators = append(set.Locators, wire.Locator{Addr: a, Method: wire.VerifyHBA})
 		}
 	}
+	for _, a := range h.cga {
+		set.Locators = append(set.Locators, wire.Locator{Addr: a, Method: wire.VerifyCGA})
+	}
 	return set, nil
+}
+
+// signer is the state machine's Sign: the CGA Signature over a host's
+// Locator List with its set's key (RFC 5533 §5.15.5).
+func (m hbaHostSet) signer() func(netip.Addr, []byte) ([]byte, error) {
+	return control.CGASigner(func(ulid netip.Addr) *rsa.PrivateKey {
+		if h := m[ulid]; h != nil {
+			return h.key
+		}
+		return nil
+	})
 }
 
 // wallClock is REAP's clock in the daemon.
