@@ -1,8 +1,6 @@
 package lab
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
@@ -54,13 +52,11 @@ func editedConfig(t *testing.T, file string, extra string, edits ...string) stri
 // weights, and every host still reaches B through its pair.
 func TestTwoSitesSpread(t *testing.T) {
 	needLab(t)
-	bin := buildAll(t)
-	run(t, "./twosite.sh", "up")
-	t.Cleanup(func() { exec.Command("./twosite.sh", "down").Run() })
 	spread := "[shim]\nspread = true\n"
-	a := startDaemonFile(t, bin, "s6a-box", editedConfig(t, "configs/site-a.toml", "configs/spread-hosts-a.toml",
-		"[shim]\n", spread, `prefix = "2001:db8:2::/48"`, "prefix = \"2001:db8:2::/48\"\nweight = 3"))
-	b := startDaemonFile(t, bin, "s6b-box", editedConfig(t, "configs/site-b.toml", "", "[shim]\n", spread))
+	bin, a, b := twoSites(t,
+		editedConfig(t, "configs/site-a.toml", "configs/spread-hosts-a.toml",
+			"[shim]\n", spread, `prefix = "2001:db8:2::/48"`, "prefix = \"2001:db8:2::/48\"\nweight = 3"),
+		editedConfig(t, "configs/site-b.toml", "", "[shim]\n", spread))
 
 	data, err := os.ReadFile("configs/spread-hosts-a.toml")
 	if err != nil {
@@ -208,7 +204,9 @@ func TestTwoSitesSpread(t *testing.T) {
 			}
 		}
 		return okA && okB
-	}, func() string { return "the spread did not come back after undrain:\n" + run(t, bin+"/shim6ctl", "uplinks", "--socket", a.sock) })
+	}, func() string {
+		return "the spread did not come back after undrain:\n" + run(t, bin+"/shim6ctl", "uplinks", "--socket", a.sock)
+	})
 	t.Logf("after drain and undrain:\n%s", run(t, bin+"/shim6ctl", "uplinks", "--socket", a.sock))
 }
 
@@ -241,40 +239,12 @@ func TestTwoSitesInitialFailure(t *testing.T) {
 	if _, err := exec.LookPath("nft"); err != nil {
 		t.Skip("needs nft (Debian nftables)")
 	}
-	bin := buildAll(t)
-	run(t, "./twosite.sh", "up")
-	t.Cleanup(func() { exec.Command("./twosite.sh", "down").Run() })
-	a := startDaemonFile(t, bin, "s6a-box", "configs/site-a.toml")
-	b := startDaemonFile(t, bin, "s6b-box", "configs/site-b.toml")
+	bin, a, b := twoSites(t, "configs/site-a.toml", "configs/site-b.toml")
 	cutISP1(t)
-
-	const n = 10 << 20
-	srv := exec.Command("ip", "netns", "exec", "s6b-host", bin+"/tcpcheck", "serve",
-		"-listen", "["+hbaB+"]:5001", "-bytes", fmt.Sprint(n), "-timeout", "90s")
-	var srvOut bytes.Buffer
-	srv.Stdout = &srvOut
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(300 * time.Millisecond)
 	start := time.Now()
-	snd := exec.Command("ip", "netns", "exec", "s6a-host", bin+"/tcpcheck", "send", "-to", "["+hbaB+"]:5001",
-		"-from", hbaA, "-bytes", fmt.Sprint(n), "-mbps", "100", "-timeout", "60s")
-	var sndOut bytes.Buffer
-	snd.Stdout, snd.Stderr = &sndOut, &sndOut
-	if err := snd.Run(); err != nil {
-		t.Fatalf("sender: %v\n%s", err, sndOut.String())
-	}
-	srv.Wait()
-	var res struct {
-		Bytes       int64 `json:"bytes"`
-		Verified    bool  `json:"verified"`
-		Connections int   `json:"connections"`
-	}
-	if err := json.Unmarshal(srvOut.Bytes(), &res); err != nil {
-		t.Fatalf("tcpcheck output %q: %v", srvOut.String(), err)
-	}
-	t.Logf("transfer done %.1f s after the first SYN: %d bytes, verified %v", time.Since(start).Seconds(), res.Bytes, res.Verified)
+	const n = 10 << 20
+	res := transfer(t, bin, n, nil)
+	t.Logf("transfer done %.1f s after it started (the SYN at +0.3 s): %d bytes, verified %v", time.Since(start).Seconds(), res.Bytes, res.Verified)
 	if !res.Verified || res.Bytes != n || res.Connections != 1 {
 		t.Fatalf("the transfer did not complete: %+v", res)
 	}

@@ -31,11 +31,7 @@ func TestTwoSitesEstablish(t *testing.T) {
 	if _, err := exec.LookPath("tshark"); err != nil {
 		t.Skip("needs tshark (Debian tshark)")
 	}
-	bin := buildAll(t)
-	run(t, "./twosite.sh", "up")
-	t.Cleanup(func() { exec.Command("./twosite.sh", "down").Run() })
-	a := startDaemonFile(t, bin, "s6a-box", "configs/site-a.toml")
-	b := startDaemonFile(t, bin, "s6b-box", "configs/site-b.toml")
+	bin, a, b := twoSites(t, "configs/site-a.toml", "configs/site-b.toml")
 
 	capFile := t.TempDir() + "/link.pcap"
 	tshark := exec.Command("ip", "netns", "exec", "s6-inet", "tshark", "-i", "i-a1", "-w", capFile, "-f", "ip6 proto 140", "-a", "duration:6")
@@ -125,6 +121,59 @@ func TestTwoSitesEstablish(t *testing.T) {
 	if !strings.Contains(dec, " 0 malformed") || strings.Contains(dec, "checksum BAD") {
 		t.Fatalf("shim6ctl decode found problems:\n%s", dec)
 	}
+}
+
+// twoSites brings the two-site lab up (lab/twosite.sh) with shim6d A and B
+// on the given config files; the test's end tears it all down.
+func twoSites(t *testing.T, cfgA, cfgB string) (bin string, a, b *daemonProc) {
+	t.Helper()
+	bin = buildAll(t)
+	run(t, "./twosite.sh", "up")
+	t.Cleanup(func() { exec.Command("./twosite.sh", "down").Run() })
+	return bin, startDaemonFile(t, bin, "s6a-box", cfgA), startDaemonFile(t, bin, "s6b-box", cfgB)
+}
+
+// transferResult is what tcpcheck serve reports.
+type transferResult struct {
+	Bytes       int64   `json:"bytes"`
+	Verified    bool    `json:"verified"`
+	MaxStallMS  float64 `json:"max_stall_ms"`
+	Connections int     `json:"connections"`
+	Error       string  `json:"error"`
+}
+
+// transfer streams n bytes over one TCP connection from host A (hbaA) to
+// host B (hbaB), paced at 100 Mbit/s, calls during (if not nil) once the
+// sender has started, and returns what the receiver verified.
+func transfer(t *testing.T, bin string, n int64, during func()) transferResult {
+	t.Helper()
+	srv := exec.Command("ip", "netns", "exec", "s6b-host", bin+"/tcpcheck", "serve",
+		"-listen", "["+hbaB+"]:5001", "-bytes", fmt.Sprint(n), "-timeout", "90s")
+	var srvOut bytes.Buffer
+	srv.Stdout = &srvOut
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	snd := exec.Command("ip", "netns", "exec", "s6a-host", bin+"/tcpcheck", "send", "-to", "["+hbaB+"]:5001",
+		"-from", hbaA, "-bytes", fmt.Sprint(n), "-mbps", "100", "-timeout", "60s")
+	var sndOut bytes.Buffer
+	snd.Stdout, snd.Stderr = &sndOut, &sndOut
+	if err := snd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if during != nil {
+		during()
+	}
+	if err := snd.Wait(); err != nil {
+		t.Fatalf("sender: %v\n%s", err, sndOut.String())
+	}
+	srv.Wait()
+	var res transferResult
+	if err := json.Unmarshal(srvOut.Bytes(), &res); err != nil {
+		t.Fatalf("tcpcheck output %q: %v", srvOut.String(), err)
+	}
+	return res
 }
 
 // cutISP1 silently drops everything through isp1's link in the Internet
@@ -224,11 +273,7 @@ func failover(t *testing.T, fc failoverCase) {
 	if _, err := exec.LookPath("nft"); err != nil {
 		t.Skip("needs nft (Debian nftables)")
 	}
-	bin := buildAll(t)
-	run(t, "./twosite.sh", "up")
-	t.Cleanup(func() { exec.Command("./twosite.sh", "down").Run() })
-	a := startDaemonFile(t, bin, "s6a-box", "configs/site-a.toml")
-	b := startDaemonFile(t, bin, "s6b-box", "configs/site-b.toml")
+	bin, a, b := twoSites(t, "configs/site-a.toml", "configs/site-b.toml")
 	if fc.before != nil {
 		fc.before(t)
 	}
@@ -240,39 +285,12 @@ func failover(t *testing.T, fc failoverCase) {
 		n = 60 << 20 // 60 MB at 100 Mbit/s: about 5 s
 	}
 	run(t, "ip", "netns", "exec", "s6a-host", "ping", "-6", "-c", "5", "-i", "0.2", "-W", "3", "-I", hbaA, hbaB)
-
-	srv := exec.Command("ip", "netns", "exec", "s6b-host", bin+"/tcpcheck", "serve",
-		"-listen", "["+hbaB+"]:5001", "-bytes", fmt.Sprint(n), "-timeout", "90s")
-	var srvOut bytes.Buffer
-	srv.Stdout = &srvOut
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(300 * time.Millisecond)
-	snd := exec.Command("ip", "netns", "exec", "s6a-host", bin+"/tcpcheck", "send", "-to", "["+hbaB+"]:5001",
-		"-from", hbaA, "-bytes", fmt.Sprint(n), "-mbps", "100", "-timeout", "60s")
-	var sndOut bytes.Buffer
-	snd.Stdout, snd.Stderr = &sndOut, &sndOut
-	if err := snd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(1500 * time.Millisecond)
-	cutAt := time.Now()
-	fc.cut(t)
-	if err := snd.Wait(); err != nil {
-		t.Fatalf("sender: %v\n%s", err, sndOut.String())
-	}
-	srv.Wait()
-	var res struct {
-		Bytes       int64   `json:"bytes"`
-		Verified    bool    `json:"verified"`
-		MaxStallMS  float64 `json:"max_stall_ms"`
-		Connections int     `json:"connections"`
-		Error       string  `json:"error"`
-	}
-	if err := json.Unmarshal(srvOut.Bytes(), &res); err != nil {
-		t.Fatalf("tcpcheck output %q: %v", srvOut.String(), err)
-	}
+	var cutAt time.Time
+	res := transfer(t, bin, n, func() {
+		time.Sleep(1500 * time.Millisecond)
+		cutAt = time.Now()
+		fc.cut(t)
+	})
 	t.Logf("cut at %s; transfer: %d bytes, verified %v, one connection %v, stall %.0f ms",
 		cutAt.Format("15:04:05.000"), res.Bytes, res.Verified, res.Connections == 1, res.MaxStallMS)
 	if !res.Verified || res.Bytes != n || res.Connections != 1 {
