@@ -39,15 +39,20 @@ func daemonCmd(route string, alloc func() any, print func(io.Writer, any)) func(
 		if err := admin.NewClient(*sock).Get(route, v); err != nil {
 			return err
 		}
-		if *asJSON {
-			enc := json.NewEncoder(out)
-			enc.SetIndent("", "  ")
-			return enc.Encode(v)
-		}
-		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		print(tw, v)
-		return tw.Flush()
+		return show(out, v, *asJSON, print)
 	}
+}
+
+// show prints v as indented JSON, or as the table print makes of it.
+func show(out io.Writer, v any, asJSON bool, print func(io.Writer, any)) error {
+	if asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	print(tw, v)
+	return tw.Flush()
 }
 
 func envOr(k, def string) string {

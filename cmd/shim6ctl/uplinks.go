@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/url"
 	"strconv"
-	"text/tabwriter"
 
 	"shim6d/control/admin"
 )
@@ -101,12 +100,5 @@ func runUplink(args []string, out io.Writer) error {
 	if err := json.Unmarshal(body, &ups); err != nil {
 		return err
 	}
-	if *asJSON {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(ups)
-	}
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	printUplinks(tw, &ups)
-	return tw.Flush()
+	return show(out, &ups, *asJSON, printUplinks)
 }
