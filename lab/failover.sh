@@ -105,6 +105,8 @@ printf '\n== shim6ctl contexts (site A)\n'
 "$BIN/shim6ctl" contexts --socket $SA
 printf '\n== shim6ctl contexts (site B)\n'
 "$BIN/shim6ctl" contexts --socket $SB
+printf '\n== shim6ctl uplinks (site A)\n'
+"$BIN/shim6ctl" uplinks --socket $SA
 printf '\n== shim6ctl context 0 (site A)\n'
 "$BIN/shim6ctl" context --socket $SA 0
 printf '\n== REAP and signalling counters (site A)\n'
