@@ -95,6 +95,10 @@ type Daemon struct {
 	// NeighborTimeout is how long a confirmed neighbor stays REACHABLE
 	// (RFC 4861 §6.3.2 REACHABLE_TIME), 100ms to 1h. Default 30s.
 	NeighborTimeout Duration `toml:"neighbor_timeout"`
+	// LogLevel is the least severe level logged: "debug" (every Shim6
+	// control message sent and received, among others), "info" (the
+	// default), "warn" or "error".
+	LogLevel string `toml:"log_level"`
 }
 
 // Port is one DPDK port and its role. Keys absent from the file take the

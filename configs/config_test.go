@@ -31,6 +31,7 @@ func TestDefault(t *testing.T) {
 			AdminSocket:     "/run/shim6d/lab.sock",
 			ICMPRateLimit:   100,
 			NeighborTimeout: Duration{30 * time.Second},
+			LogLevel:        "info",
 		},
 		Ports: []Port{
 			{

@@ -135,6 +135,8 @@ func TestErrors(t *testing.T) {
 			`test.toml:31: port[2].next_hop_mac: "02:00:zz:00:00:01" is not a MAC address; write six hex bytes, e.g. 02:00:00:00:00:01`},
 		{"multicast MAC", func(t *testing.T) string { return testBase + `next_hop_mac = "01:00:5e:00:00:01"` + "\n" },
 			`test.toml:31: port[2].next_hop_mac: 01:00:5e:00:00:01 is a multicast MAC; write the router's unicast MAC`},
+		{"bad log level", func(t *testing.T) string { return edit(t, `polling = "adaptive"`, `log_level = "verbose"`) },
+			`test.toml:6: daemon.log_level: "verbose" is not a log level; write "debug", "info", "warn" or "error"`},
 		{"idle timeout too short", func(t *testing.T) string { return testBase + "[shim]\nidle_timeout = \"1s\"\n" },
 			`test.toml:32: shim.idle_timeout: 1s is out of range; write 10s to 24h (default 5m)`},
 		{"priority out of range", func(t *testing.T) string { return testBase + "priority = 255\n" },

@@ -56,6 +56,7 @@ func defaultDaemon() Daemon {
 		AdminSocket:     "/run/shim6d/admin.sock",
 		ICMPRateLimit:   100,
 		NeighborTimeout: Duration{30 * time.Second},
+		LogLevel:        "info",
 	}
 }
 
@@ -269,6 +270,11 @@ func (v *validator) daemon() error {
 	}
 	if t := d.NeighborTimeout.Duration; t < minNeighborTimeout || t > maxNeighborTimeout {
 		return v.errorf("daemon.neighbor_timeout", "%v is out of range; write a duration from \"100ms\" to \"1h\", e.g. \"30s\" (RFC 4861 REACHABLE_TIME)", t)
+	}
+	switch d.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return v.errorf("daemon.log_level", "%q is not a log level; write \"debug\", \"info\", \"warn\" or \"error\"", d.LogLevel)
 	}
 	return nil
 }

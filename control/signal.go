@@ -1,6 +1,8 @@
 package control
 
 import (
+	"context"
+	"log/slog"
 	"net/netip"
 	"time"
 
@@ -56,8 +58,15 @@ func (c *Core) SendControl(src, dst netip.Addr, msg wire.Message) {
 		return
 	}
 	c.Stats.SignalSent.Add(1)
+	if c.debug() {
+		c.cfg.Log.Debug("shim6 sent", "type", msg.Type().String(), "src", src, "dst", dst, "uplink", c.cfg.Setup[port].Name)
+	}
 	c.send(port, p)
 }
+
+// debug reports whether debug logging is on, so the per-message log
+// lines cost nothing when it is not.
+func (c *Core) debug() bool { return c.cfg.Log.Enabled(context.Background(), slog.LevelDebug) }
 
 // handleSignal passes a Shim6 control message (P = 0) from an uplink to
 // the state machine and reports whether the packet was one.
@@ -75,6 +84,10 @@ func (c *Core) handleSignal(p *ports.Packet, port int, ip header.IPv6) bool {
 		return false
 	}
 	c.Stats.SignalReceived.Add(1)
+	if c.debug() {
+		c.cfg.Log.Debug("shim6 received", "type", wire.Type(header.Shim6(ip[off:]).Type()).String(),
+			"src", netip.AddrFrom16(*ip.Src()), "dst", netip.AddrFrom16(*ip.Dst()), "uplink", c.cfg.Setup[port].Name)
+	}
 	if c.sig == nil {
 		c.Stats.Unhandled.Add(1)
 		return true

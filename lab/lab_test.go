@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -82,9 +83,27 @@ next_hop = "2001:db8:ffff:1::1"
 
 type daemonProc struct {
 	cmd  *exec.Cmd
-	log  bytes.Buffer
+	log  lockedBuffer
 	sock string
 	ctl  string
+}
+
+// lockedBuffer collects a daemon's output while the test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func startDaemon(t *testing.T, bin, netns string) *daemonProc {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"shim6d/control/admin"
+	"shim6d/control/wire"
 )
 
 // The lab hosts' HBA addresses (lab/configs/site-*.toml).
@@ -31,7 +32,10 @@ func TestTwoSitesEstablish(t *testing.T) {
 	if _, err := exec.LookPath("tshark"); err != nil {
 		t.Skip("needs tshark (Debian tshark)")
 	}
-	bin, a, b := twoSites(t, "configs/site-a.toml", "configs/site-b.toml")
+	// At debug level the daemons log every control message they send and
+	// receive, for the comparison with the capture below.
+	debug := []string{"polling = \"adaptive\"", "polling = \"adaptive\"\nlog_level = \"debug\""}
+	bin, a, b := twoSites(t, editedConfig(t, "configs/site-a.toml", "", debug...), editedConfig(t, "configs/site-b.toml", "", debug...))
 
 	capFile := t.TempDir() + "/link.pcap"
 	tshark := exec.Command("ip", "netns", "exec", "s6-inet", "tshark", "-i", "i-a1", "-w", capFile, "-f", "ip6 proto 140", "-a", "duration:6")
@@ -93,19 +97,32 @@ func TestTwoSitesEstablish(t *testing.T) {
 	}
 
 	// tshark: every message's type and checksum status (fields it reads
-	// right; docs/tshark.md says which it does not).
-	fieldsOut, err := exec.Command("tshark", "-r", capFile, "-T", "fields", "-e", "shim6.type", "-e", "shim6.checksum.status").Output()
+	// right; docs/tshark.md says which it does not), each one a message
+	// a daemon logged sending and the other receiving, under the same
+	// type name.
+	fieldsOut, err := exec.Command("tshark", "-r", capFile, "-T", "fields", "-e", "shim6.type", "-e", "shim6.checksum.status",
+		"-e", "ipv6.src", "-e", "ipv6.dst").Output()
 	if err != nil {
 		t.Fatalf("tshark -r: %v", err)
 	}
 	fields := string(fieldsOut)
 	seen := map[string]bool{}
+	logs := a.log.String() + b.log.String()
 	for _, line := range strings.Split(strings.TrimSpace(fields), "\n") {
 		f := strings.Fields(line)
-		if len(f) != 2 || f[1] != "1" {
+		if len(f) != 4 || f[1] != "1" {
 			t.Fatalf("tshark: message %q does not have checksum status Good\n%s", line, fields)
 		}
 		seen[f[0]] = true
+		var typ uint8
+		fmt.Sscan(f[0], &typ)
+		name := wire.Type(typ).String()
+		for _, dir := range []string{"sent", "received"} {
+			want := fmt.Sprintf(`msg="shim6 %s" type=%s src=%s dst=%s`, dir, name, f[2], f[3])
+			if !strings.Contains(logs, want) {
+				t.Fatalf("tshark saw %s %s → %s, but no daemon logged %q", name, f[2], f[3], want)
+			}
+		}
 	}
 	for _, typ := range []string{"1", "2", "3", "4"} { // I1, R1, I2, R2
 		if !seen[typ] {

@@ -69,7 +69,9 @@ func main() {
 		fmt.Printf("%s: configuration OK (%d ports, %d workers)\n", cfg.Source, len(cfg.Ports), cfg.Daemon.Workers)
 		return
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	var level slog.Level
+	level.UnmarshalText([]byte(cfg.Daemon.LogLevel)) // validated: debug, info, warn, error
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err == nil {
