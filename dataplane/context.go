@@ -252,17 +252,18 @@ func (t *ContextTable) load(slot uint32, w *[recWords]uint64) {
 	r := &t.recs[slot]
 	for {
 		s1 := r.w[recSeq].Load()
-		if s1&1 != 0 {
-			continue
-		}
-		for i := recLocalTag; i < recWords; i++ {
-			w[i] = r.w[i].Load()
-		}
-		if r.w[recSeq].Load() == s1 {
+		// Unrolled: constant indices need no bounds checks, and the
+		// loads issue back to back.
+		w[1], w[2], w[3], w[4], w[5] = r.w[1].Load(), r.w[2].Load(), r.w[3].Load(), r.w[4].Load(), r.w[5].Load()
+		w[6], w[7], w[8], w[9], w[10] = r.w[6].Load(), r.w[7].Load(), r.w[8].Load(), r.w[9].Load(), r.w[10].Load()
+		if s1&1 == 0 && r.w[recSeq].Load() == s1 {
 			return
 		}
 	}
 }
+
+// The unrolled loads in load are for this layout.
+var _ = [1]struct{}{}[recWords-11]
 
 // decode fills out from a snapshot and reports whether the record is live.
 func decode(slot uint32, w *[recWords]uint64, out *Context) bool {
@@ -324,7 +325,12 @@ func (t *ContextTable) LookupTag(tag uint64, out *Context) bool {
 
 // LookupULIDs finds the context of the ULID pair (local, peer).
 func (t *ContextTable) LookupULIDs(local, peer *[16]byte, out *Context) bool {
-	h := t.pairHash(local, peer)
+	return t.lookupPair(t.pairHash(local, peer), local, peer, out)
+}
+
+// lookupPair is LookupULIDs given the pair's hash h, which a worker has
+// from its prefetch.
+func (t *ContextTable) lookupPair(h uint64, local, peer *[16]byte, out *Context) bool {
 	fp := h >> 32
 	l0, l1 := addrWords(local)
 	p0, p1 := addrWords(peer)

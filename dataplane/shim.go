@@ -83,11 +83,25 @@ type shimState struct {
 	ev       Event
 	// active is false while the context table is empty (set per burst).
 	active bool
-	// keys, entries and sink belong to prefetch.
+	// keys, kinds, entries and sink belong to prefetch.
 	keys    [ports.MaxBurst]uint64
+	kinds   [ports.MaxBurst]keyKind
 	entries [ports.MaxBurst]uint64
 	sink    uint64
+	// hash is the pair hash prefetch computed for the packet being
+	// classified, when hashed is true, so its lookup need not hash again.
+	hash   uint64
+	hashed bool
 }
+
+// keyKind says what prefetch keyed a packet's lookup by.
+type keyKind uint8
+
+const (
+	keyNone keyKind = iota // not parsed: classify will drop it
+	keyPair                // a ULID pair's hash
+	keyTag                 // a receiver context tag's slot
+)
 
 // prefetch touches, for a whole burst, the context-table memory each
 // packet's lookup will need, in two passes of independent loads (index
@@ -99,32 +113,33 @@ func (w *Worker) prefetch(pkts []ports.Packet, outbound bool) {
 	// Pass 1: hash every packet's key (or take its tag's slot). No memory
 	// but the packet headers, which the rx helper prefetched.
 	for i := range pkts {
-		w.sh.keys[i] = noKey
+		w.sh.kinds[i] = keyNone
 		f := pkts[i].Frame()
-		if len(f) < header.EthernetMinimumSize+header.IPv6MinimumSize {
+		if len(f) < fixedHeaders {
 			continue
 		}
-		ip := header.IPv6(f[header.EthernetMinimumSize:])
+		ip := (*fixed)(f).ip()
 		switch {
 		case outbound:
-			w.sh.keys[i] = t.pairHash(ip.Src(), ip.Dst())
-		case ip.NextHeader() == header.ProtoShim6 && len(ip) >= header.IPv6MinimumSize+header.Shim6PayloadSize:
-			w.sh.keys[i] = tagKey | header.Shim6Payload(ip[header.IPv6MinimumSize:]).ContextTag()&t.slotMask
+			w.sh.keys[i], w.sh.kinds[i] = t.pairHash(ip.Src(), ip.Dst()), keyPair
+		case ip.NextHeader() == header.ProtoShim6 && len(f) >= fixedHeaders+header.Shim6PayloadSize:
+			tag := header.Shim6Payload(f[fixedHeaders:]).ContextTag()
+			w.sh.keys[i], w.sh.kinds[i] = tag&t.slotMask, keyTag
 		default:
-			w.sh.keys[i] = t.pairHash(ip.Dst(), ip.Src())
+			w.sh.keys[i], w.sh.kinds[i] = t.pairHash(ip.Dst(), ip.Src()), keyPair
 		}
 	}
 	// Pass 2: the index entries, in a loop of a few instructions a packet,
 	// so the CPU keeps many of these independent misses in flight.
 	ix := t.index.Load()
 	for i := range pkts {
-		k := w.sh.keys[i]
-		if k&tagKey == 0 {
+		switch k := w.sh.keys[i]; w.sh.kinds[i] {
+		case keyPair:
 			e := ix.e[k&ix.mask].Load()
 			w.sh.entries[i] = uint64(uint32(e&0xffffffff) - 1)
-		} else if k != noKey {
-			w.sh.entries[i] = k &^ tagKey
-		} else {
+		case keyTag:
+			w.sh.entries[i] = k
+		default:
 			w.sh.entries[i] = noSlot
 		}
 	}
@@ -143,12 +158,19 @@ func (w *Worker) prefetch(pkts []ports.Packet, outbound bool) {
 	w.sh.sink += sink
 }
 
-// Keys of prefetch: a pair hash, or tagKey with a slot, or noKey.
-const (
-	tagKey = 1 << 63
-	noKey  = ^uint64(0)
-	noSlot = ^uint64(0)
-)
+// noSlot is an entry of prefetch that names no record.
+const noSlot = ^uint64(0)
+
+// pairHash returns the table's hash of the pair (local, peer) of the
+// packet being classified: prefetch's if it made one, which is of this
+// very pair (outbound and inbound both look their packet's pair up in the
+// order prefetch hashed it).
+func (w *Worker) pairHash(t *ContextTable, local, peer *[16]byte) uint64 {
+	if w.sh.hashed {
+		return w.sh.hash
+	}
+	return t.pairHash(local, peer)
+}
 
 // outbound routes a packet from inside: its context decides whether it
 // leaves as it is or with locators and a payload header.
@@ -157,10 +179,10 @@ func (w *Worker) outbound(p *ports.Packet, h *fixed, f *Forwarding) (uint16, Dro
 	if f.InSite(dst) {
 		return outDrop, DropHairpin
 	}
-	if t := w.shim.Contexts; w.sh.active && t.LookupULIDs(src, dst, &w.sh.ctx) {
+	if t := w.shim.Contexts; w.sh.active && t.lookupPair(w.pairHash(t, src, dst), src, dst, &w.sh.ctx) {
 		note(w.shim.Feedback.Sent, w.sh.ctx.Slot, w.sh.tick)
 		if w.sh.ctx.Flags&CtxRewrite != 0 {
-			return w.rewriteOut(p, packetIP(p), f)
+			return w.rewriteOut(p, h, f)
 		}
 	} else if w.shim.EstablishAfter > 0 && t != nil {
 		w.countForEstablish(p.Port, src, dst)
@@ -178,9 +200,10 @@ func (w *Worker) outbound(p *ports.Packet, h *fixed, f *Forwarding) (uint16, Dro
 // rewriteOut gives an outbound packet its context's locators and the
 // payload extension header with the peer's tag (RFC 5533 §4.6), and sends
 // it by the uplink that owns the local locator.
-func (w *Worker) rewriteOut(p *ports.Packet, ip header.IPv6, f *Forwarding) (uint16, DropReason) {
+func (w *Worker) rewriteOut(p *ports.Packet, h *fixed, f *Forwarding) (uint16, DropReason) {
 	ctx := &w.sh.ctx
 	up := f.UplinkOnPort(ctx.EgressPort)
+	ip := h.ip()
 	if up == nil || !up.Resolved || ip.HopLimit() <= 1 ||
 		header.IPv6MinimumSize+int(ip.PayloadLength())+header.Shim6PayloadSize > f.Ports[up.Port].MTU {
 		// Resolution, Time Exceeded, or Packet Too Big with MTU-8: the
@@ -188,21 +211,60 @@ func (w *Worker) rewriteOut(p *ports.Packet, ip header.IPv6, f *Forwarding) (uin
 		return outControl, DropNone
 	}
 	if w.shim.MSSClamp != 0 {
-		w.clampMSS(ip)
+		w.clampMSS(packetIP(p))
 	}
-	off, n, r := header.InsertShim6Payload(p.Buffer(), int(p.Off), int(p.Len), header.EthernetMinimumSize, ctx.PeerTag)
-	if r != header.ShimOK {
-		return outDrop, shimDrop(r)
+	if nh := ip.NextHeader(); header.EndsFixedHeader(nh) && p.Off >= header.Shim6PayloadSize &&
+		ip.PayloadLength() <= 0xffff-header.Shim6PayloadSize {
+		w.pushShim6(p, h, nh, up, f)
+	} else {
+		off, n, r := header.InsertShim6Payload(p.Buffer(), int(p.Off), int(p.Len), header.EthernetMinimumSize, ctx.PeerTag)
+		if r != header.ShimOK {
+			return outDrop, shimDrop(r)
+		}
+		p.Off, p.Len = uint16(off), uint16(n)
+		h = (*fixed)(p.Frame())
+		ip = h.ip()
+		ip.SetSrc(&ctx.LocLocal)
+		ip.SetDst(&ctx.LocPeer)
+		ip.SetHopLimit(ip.HopLimit() - 1)
+		h.eth().SetAddresses(&up.NextHopMAC, &f.Ports[up.Port].MAC)
 	}
-	p.Off, p.Len = uint16(off), uint16(n)
-	frame := p.Frame()
-	ip = header.IPv6(frame[header.EthernetMinimumSize:])
-	ip.SetSrc(&ctx.LocLocal)
-	ip.SetDst(&ctx.LocPeer)
-	ip.SetHopLimit(ip.HopLimit() - 1)
-	header.Ethernet(frame).SetAddresses(&up.NextHopMAC, &f.Ports[up.Port].MAC)
 	w.Counters.local[CounterRewritten]++
 	return up.Port, DropNone
+}
+
+// shimmedHeaders is a rewritten frame's start: the fixed headers and the
+// payload extension header.
+type shimmedHeaders [fixedHeaders + header.Shim6PayloadSize]byte
+
+// pushShim6 is rewriteOut's common case, a packet with no extension
+// header (nh, from its fixed header h, is the transport): the payload
+// header goes right after the fixed header, so the headers start 8 bytes
+// earlier (the caller checked the headroom). Of the old 54 bytes only the
+// EtherType and IPv6's first word survive a rewrite, so rather than moving
+// the headers and then rewriting them (InsertShim6Payload's general way),
+// it reads those 6 bytes and the fields it updates, and writes the new
+// headers in place, where the old ones were.
+func (w *Worker) pushShim6(p *ports.Packet, h *fixed, nh uint8, up *Uplink, f *Forwarding) {
+	ctx := &w.sh.ctx
+	ip := h.ip()
+	// The old headers, read before the new ones overwrite them.
+	kept := *(*[6]byte)(h[header.EthernetMinimumSize-2:])
+	plen, hop := ip.PayloadLength(), ip.HopLimit()
+
+	p.Off -= header.Shim6PayloadSize
+	p.Len += header.Shim6PayloadSize
+	n := (*shimmedHeaders)(p.Frame())
+	nf := (*fixed)(n[:fixedHeaders])
+	nf.eth().SetAddresses(&up.NextHopMAC, &f.Ports[up.Port].MAC)
+	*(*[6]byte)(n[header.EthernetMinimumSize-2:]) = kept
+	nip := nf.ip()
+	nip.SetPayloadLength(plen + header.Shim6PayloadSize)
+	nip.SetNextHeader(header.ProtoShim6)
+	nip.SetHopLimit(hop - 1)
+	nip.SetSrc(&ctx.LocLocal)
+	nip.SetDst(&ctx.LocPeer)
+	header.Shim6Payload(n[fixedHeaders:]).Encode(nh, ctx.PeerTag)
 }
 
 // inbound routes a packet from an uplink: payload packets are restored to
@@ -231,7 +293,7 @@ func (w *Worker) inbound(p *ports.Packet, h *fixed, f *Forwarding) (uint16, Drop
 		// the quote back to ULIDs before the host sees it.
 		return outControl, DropNone
 	}
-	if t := w.shim.Contexts; w.sh.active && t.LookupULIDs(dst, src, &w.sh.ctx) {
+	if t := w.shim.Contexts; w.sh.active && t.lookupPair(w.pairHash(t, dst, src), dst, src, &w.sh.ctx) {
 		note(w.shim.Feedback.Recv, w.sh.ctx.Slot, w.sh.tick)
 	}
 	return w.deliver(p, h, f)

@@ -212,16 +212,21 @@ func (w *Worker) classifyBurst(pkts []ports.Packet, port int, fwd *Forwarding) (
 		}
 	}
 	var rxBytes uint64
+	w.sh.hashed = w.sh.active && w.sh.kinds[0] == keyPair
+	w.sh.hash = w.sh.keys[0]
 	first := w.classify(&pkts[0], fwd)
 	same := first < outControl
 	w.next[0] = first
 	rxBytes += uint64(pkts[0].Len)
 	for i := 1; i < len(pkts); i++ {
 		rxBytes += uint64(pkts[i].Len)
+		w.sh.hashed = w.sh.active && w.sh.kinds[i] == keyPair
+		w.sh.hash = w.sh.keys[i]
 		out := w.classify(&pkts[i], fwd)
 		w.next[i] = out
 		same = same && out == first
 	}
+	w.sh.hashed = false
 	c[PortCounter(port, PortRxBytes)] += rxBytes
 	return first, same
 }

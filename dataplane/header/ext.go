@@ -40,6 +40,14 @@ var walkedOver = [256]bool{
 	ProtoShim6:    true,
 }
 
+// EndsFixedHeader reports whether a packet whose fixed IPv6 header names
+// nh as its next header carries no extension header WalkExtensions would
+// follow, nor a Shim6 header: then the chain is settled, and a Shim6
+// payload header goes right after the fixed header (InsertShim6Payload's
+// insertion point is IPv6MinimumSize, its Next Header field the fixed
+// header's). The common case, which fast paths handle without a walk.
+func EndsFixedHeader(nh uint8) bool { return !walkedOver[nh] }
+
 // ChainError says why WalkExtensions could not walk an extension-header
 // chain. It is a reason code for drop counters, not an error value, so the
 // fast path can compare and count it without allocating. The zero value,
