@@ -98,7 +98,7 @@ func (c *Core) failback(now time.Time) {
 		if now.Sub(since) < c.cfg.FailbackHold {
 			continue
 		}
-		if c.tryPreferred(slot) {
+		if c.tryPreferred(slot, now) {
 			c.Stats.FailbackTries.Add(1)
 		}
 		if _, still := c.offPreferred[slot]; still {
@@ -208,6 +208,7 @@ func (c *Core) checkLinks(now time.Time) {
 			c.Stats.UplinkDowns.Add(1)
 			c.cfg.Log.Warn("uplink down (link or next hop): exploring other pairs", "port", s.Name, "locators", len(addrs))
 		case up && c.uplinks[i].down:
+			c.uplinks[i].upSince = now
 			if c.everUp(i) {
 				c.cfg.Log.Info("uplink usable again", "port", s.Name)
 			} else {

@@ -39,8 +39,9 @@ import (
 type uplinkState struct {
 	priority, weight uint8
 	backup           bool
-	down             bool // link down or next hop unusable (checkLinks)
-	drained          bool // withdrawn by the operator: its locators leave the sets
+	down             bool      // link down or next hop unusable (checkLinks)
+	upSince          time.Time // when it last came up (zero: up from the start)
+	drained          bool      // withdrawn by the operator: its locators leave the sets
 }
 
 // UplinkPolicy is what an operator may change of an uplink at run time
@@ -377,7 +378,7 @@ func (c *Core) track(ci *shim6.ContextInfo, urgent bool) {
 func (c *Core) movePending() {
 	n := min(len(c.moveNow), moveBudget)
 	for _, slot := range c.moveNow[:n] {
-		if c.tryPreferred(slot) {
+		if c.tryPreferred(slot, time.Time{}) {
 			c.Stats.PolicyMoves.Add(1)
 		}
 	}
@@ -385,8 +386,11 @@ func (c *Core) movePending() {
 }
 
 // tryPreferred asks REAP to try the context's preferred pair; it reports
-// whether an exploration started.
-func (c *Core) tryPreferred(slot uint32) bool {
+// whether an exploration started. For a failback (now not zero), an
+// uplink that came back less than the hold time ago is not stable yet:
+// the context waits (a flapping uplink must not pull contexts back and
+// forth).
+func (c *Core) tryPreferred(slot uint32, now time.Time) bool {
 	ci, ok := c.contextInfo(slot)
 	if !ok {
 		delete(c.offPreferred, slot)
@@ -397,7 +401,17 @@ func (c *Core) tryPreferred(slot uint32) bool {
 		delete(c.offPreferred, slot)
 		return false
 	}
+	if !now.IsZero() && !c.uplinkStable(l, now) {
+		return false
+	}
 	return c.reap.TryPair(reap.ID(slot), l, p)
+}
+
+// uplinkStable reports whether the uplink of local locator a has been up
+// for the failback hold time (or since the start).
+func (c *Core) uplinkStable(a netip.Addr, now time.Time) bool {
+	u := c.uplinkOf(a)
+	return u < 0 || now.Sub(c.uplinks[u].upSince) >= c.cfg.FailbackHold
 }
 
 // contextInfo is the signalling's view of the established context in slot.

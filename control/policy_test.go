@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"testing"
+	"time"
 
 	"shim6d/control/shim6"
 	"shim6d/control/wire"
@@ -180,3 +181,19 @@ func TestLocalLocatorsCarryPolicy(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// Failback waits until the preferred pair's uplink has stayed up for the
+// hold time: a flapping uplink does not pull contexts back and forth.
+func TestFailbackWaitsForAStableUplink(t *testing.T) {
+	c := policyCore(false, PortSetup{Priority: 1, Weight: 1}, PortSetup{Priority: 1, Weight: 1})
+	c.cfg.FailbackHold = 30 * time.Second
+	a1 := netip.MustParseAddr("2001:db8:1::10")
+	t0 := time.Unix(5000, 0)
+	if !c.uplinkStable(a1, t0) {
+		t.Fatal("an uplink up since the start is not stable")
+	}
+	c.uplinks[1].upSince = t0
+	if c.uplinkStable(a1, t0.Add(29*time.Second)) || !c.uplinkStable(a1, t0.Add(30*time.Second)) {
+		t.Fatal("stability does not follow failback_hold")
+	}
+}
