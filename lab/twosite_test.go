@@ -237,6 +237,13 @@ func TestTwoSitesFailover(t *testing.T) {
 	t.Run("a peer locator that is announced but unreachable", func(t *testing.T) {
 		failover(t, failoverCase{before: func(t *testing.T) { drop(t, "i-b4") }, cut: cutISP1, wantPeer: hbaB})
 	})
+	// After a failover, site B's daemon crashes and comes back with no
+	// state: A's packets meet an unknown context tag, B answers R1bis, A
+	// recovers the context with I2bis (RFC 5533 §7.5), and the
+	// connection goes on.
+	t.Run("site B restarts with no state", func(t *testing.T) {
+		failover(t, failoverCase{cut: cutISP1, crashB: true, bytes: 100 << 20})
+	})
 	// Both of site A's uplinks fail; the connection stalls and resumes
 	// when isp2 comes back.
 	t.Run("both uplinks down, then one back", func(t *testing.T) {
@@ -269,6 +276,10 @@ type failoverCase struct {
 	// wantLocal is site A's local locator at the end (isp2's, hbaA2, if
 	// ""); wantPeer its peer locator (any if "").
 	wantLocal, wantPeer string
+	// crashB: once the cut has moved the context off the ULIDs (so that
+	// packets carry the payload header), site B's daemon is killed and
+	// started again with no state.
+	crashB bool
 }
 
 // drop makes the Internet drop everything through one of its links, both
@@ -307,6 +318,12 @@ func failover(t *testing.T, fc failoverCase) {
 		time.Sleep(1500 * time.Millisecond)
 		cutAt = time.Now()
 		fc.cut(t)
+		if fc.crashB {
+			time.Sleep(3 * time.Second)
+			b.cmd.Process.Kill()
+			b.cmd.Wait()
+			b = startDaemonFile(t, bin, "s6b-box", "configs/site-b.toml")
+		}
 	})
 	t.Logf("cut at %s; transfer: %d bytes, verified %v, one connection %v, stall %.0f ms",
 		cutAt.Format("15:04:05.000"), res.Bytes, res.Verified, res.Connections == 1, res.MaxStallMS)
@@ -315,6 +332,16 @@ func failover(t *testing.T, fc failoverCase) {
 	}
 	if fc.maxStall > 0 && res.MaxStallMS >= float64(fc.maxStall.Milliseconds()) {
 		t.Fatalf("stall %.0f ms, want under %v", res.MaxStallMS, fc.maxStall)
+	}
+	if fc.crashB {
+		// Recovered (RFC 5533 §7.5): one context each, tags crossed.
+		var ca, cb []admin.Context
+		a.get(t, "/contexts", &ca)
+		b.get(t, "/contexts", &cb)
+		if len(ca) != 1 || len(cb) != 1 || cb[0].State != "ESTABLISHED" || ca[0].PeerTag != cb[0].LocalTag || cb[0].PeerTag != ca[0].LocalTag {
+			t.Fatalf("after B's restart: A %+v, B %+v", ca, cb)
+		}
+		return
 	}
 	// Both sides agree on where site A's end of the pair is now.
 	for side, d := range map[string]*daemonProc{"A": a, "B": b} {
