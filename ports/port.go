@@ -59,9 +59,12 @@ func (p *Packet) mem() unsafe.Pointer {
 }
 
 // Frame returns the packet's bytes (starting at the Ethernet header). Its
-// capacity reaches the end of the buffer.
+// capacity is its length, so an append copies rather than writing into the
+// buffer behind the frame (use SetLen for that); it also makes Frame, called
+// several times per packet on the fast path, half as many instructions as
+// a view to the end of the buffer, with its second bounds check.
 func (p *Packet) Frame() []byte {
-	return unsafe.Slice((*byte)(unsafe.Add(p.mem(), p.Off)), p.BufLen-p.Off)[:p.Len]
+	return unsafe.Slice((*byte)(unsafe.Add(p.mem(), p.Off)), p.Len)
 }
 
 // Buffer returns the whole buffer, headroom included: the frame is
