@@ -212,23 +212,28 @@ func (w *Worker) classifyBurst(pkts []ports.Packet, port int, fwd *Forwarding) (
 		}
 	}
 	var rxBytes uint64
-	w.sh.hashed = w.sh.active && w.sh.kinds[0] == keyPair
-	w.sh.hash = w.sh.keys[0]
-	first := w.classify(&pkts[0], fwd)
-	same := first < outControl
-	w.next[0] = first
-	rxBytes += uint64(pkts[0].Len)
-	for i := 1; i < len(pkts); i++ {
-		rxBytes += uint64(pkts[i].Len)
+	next := w.next[:len(pkts)]
+	first := uint16(outDrop)
+	same := true
+	for i := range pkts {
 		w.sh.hashed = w.sh.active && w.sh.kinds[i] == keyPair
 		w.sh.hash = w.sh.keys[i]
-		out := w.classify(&pkts[i], fwd)
-		w.next[i] = out
+		// Before route, which trims Ethernet padding: the port counts
+		// what it received.
+		rxBytes += uint64(pkts[i].Len)
+		out, why := w.route(&pkts[i], fwd)
+		if why != DropNone {
+			c[DropCounter(why)]++
+		}
+		next[i] = out
+		if i == 0 {
+			first = out
+		}
 		same = same && out == first
 	}
 	w.sh.hashed = false
 	c[PortCounter(port, PortRxBytes)] += rxBytes
-	return first, same
+	return first, same && first < outControl
 }
 
 func (w *Worker) put(b *txBuf, p ports.Packet) {
@@ -293,17 +298,6 @@ func (w *Worker) freePkts(pkts []ports.Packet) {
 	}
 }
 
-// classify decides one packet's fate and, for packets it forwards, rewrites
-// them for their egress. It returns the egress port index, outControl, or
-// outDrop, having counted the drop's reason.
-func (w *Worker) classify(p *ports.Packet, f *Forwarding) uint16 {
-	out, why := w.route(p, f)
-	if why != DropNone {
-		w.Counters.local[DropCounter(why)]++
-	}
-	return out
-}
-
 // fixedHeaders is what every routed frame starts with: Ethernet and the
 // fixed IPv6 header.
 const fixedHeaders = header.EthernetMinimumSize + header.IPv6MinimumSize
@@ -325,6 +319,9 @@ func packetIP(p *ports.Packet) header.IPv6 {
 	return header.IPv6(p.Frame()[header.EthernetMinimumSize:])
 }
 
+// route decides one packet's fate and, for packets it forwards, rewrites
+// them for their egress. It returns the egress port index, outControl or
+// outDrop, and a drop's reason, which the caller counts.
 func (w *Worker) route(p *ports.Packet, f *Forwarding) (uint16, DropReason) {
 	frame := p.Frame()
 	if len(frame) < fixedHeaders {
