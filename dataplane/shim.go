@@ -326,7 +326,7 @@ func (w *Worker) restoreIn(p *ports.Packet, ip header.IPv6, f *Forwarding, chain
 
 // deliver sends a packet to its inside destination.
 func (w *Worker) deliver(p *ports.Packet, h *fixed, f *Forwarding) (uint16, DropReason) {
-	mac, ok := f.Neighbors[*h.ip().Dst()]
+	mac, ok := w.nb.lookup(h.ip().Dst())
 	if !ok {
 		return outControl, DropNone
 	}

@@ -81,6 +81,8 @@ type Worker struct {
 	bursts uint64
 	shim   ShimConfig
 	sh     shimState
+	// nb is the current snapshot's Neighbors, flattened.
+	nb neighborTable
 }
 
 // NewWorker makes a worker; Run starts it.
@@ -205,6 +207,9 @@ func (w *Worker) processBurst(pkts []ports.Packet, port int, fwd *Forwarding) {
 // packet's verdict and whether every packet leaves by that same port.
 func (w *Worker) classifyBurst(pkts []ports.Packet, port int, fwd *Forwarding) (uint16, bool) {
 	c := &w.Counters.local
+	if w.nb.of != fwd {
+		w.nb.adopt(fwd)
+	}
 	if t := w.shim.Contexts; t != nil {
 		w.sh.active = !t.Empty()
 		if w.sh.active {
