@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"unsafe"
 )
 
 func a16(s string) [16]byte { return netip.MustParseAddr(s).As16() }
@@ -310,5 +311,26 @@ func TestPairHashSpreadsSequentialAddresses(t *testing.T) {
 				t.Fatalf("longest probe %d", m)
 			}
 		})
+	}
+}
+
+// TestContextRecordLayout: the layout the lookup's cache behaviour rests
+// on, for a table of the size that matters (large slices start on a page).
+func TestContextRecordLayout(t *testing.T) {
+	tbl, err := NewContextTable(1 << 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := unsafe.Sizeof(tbl.recs[0]); s != 64 {
+		t.Errorf("record is %d bytes, want one 64-byte cache line", s)
+	}
+	if s := unsafe.Sizeof(tbl.pairs[0]); s != 32 {
+		t.Errorf("ULID pair is %d bytes, want 32", s)
+	}
+	if a := uintptr(unsafe.Pointer(&tbl.recs[0])); a%64 != 0 {
+		t.Errorf("records start at %#x, not on a cache line", a)
+	}
+	if a := uintptr(unsafe.Pointer(&tbl.pairs[0])); a%64 != 0 {
+		t.Errorf("pairs start at %#x, not on a cache line", a)
 	}
 }

@@ -148,10 +148,8 @@ func (w *Worker) prefetch(pkts []ports.Packet, outbound bool) {
 	n := uint64(len(t.recs))
 	for i := range pkts {
 		if slot := w.sh.entries[i]; slot < n {
-			// A record is 88 bytes, so it may straddle two cache lines:
-			// touch its first and last word.
-			r := &t.recs[slot]
-			sink += r.w[recSeq].Load() + r.w[recWords-1].Load()
+			// A record is one cache line, its ULID pair half of another.
+			sink += t.recs[slot].w[lineSeq].Load() + t.pairs[slot].w[pairULIDL].Load()
 			sink += uint64(w.shim.Feedback.Sent[slot].Load())
 		}
 	}
