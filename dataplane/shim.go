@@ -275,6 +275,11 @@ func (w *Worker) inbound(p *ports.Packet, h *fixed, f *Forwarding) (uint16, Drop
 	}
 	nh := ip.NextHeader()
 	switch {
+	case nh == header.ProtoShim6 && len(ip) >= header.IPv6MinimumSize+header.Shim6PayloadSize &&
+		header.Shim6(ip[header.IPv6MinimumSize:]).HdrExtLen() == 0:
+		// The common case, a payload header (or an 8-byte control
+		// message) right after the fixed header: nothing to walk.
+		return w.restoreIn(p, ip, f, nil, header.IPv6MinimumSize)
 	case nh == header.ProtoShim6 || isExtension(nh):
 		chain, cerr := header.WalkExtensions(ip)
 		if cerr != header.ChainOK {
@@ -297,7 +302,9 @@ func (w *Worker) inbound(p *ports.Packet, h *fixed, f *Forwarding) (uint16, Drop
 	return w.deliver(p, h, f)
 }
 
-// restoreIn handles a packet with a Shim6 header at off.
+// restoreIn handles a packet with a Shim6 header at off, found by walking
+// chain, or right after the fixed header (off IPv6MinimumSize, 8 bytes
+// long) when chain is nil.
 func (w *Worker) restoreIn(p *ports.Packet, ip header.IPv6, f *Forwarding, chain *header.Chain, off int) (uint16, DropReason) {
 	if len(ip) < off+header.Shim6PayloadSize || !header.Shim6(ip[off:]).IsPayload() {
 		return outControl, DropNone // a control message (P = 0)
@@ -308,11 +315,23 @@ func (w *Worker) restoreIn(p *ports.Packet, ip header.IPv6, f *Forwarding, chain
 		w.unknownTag(p.Port, ip, tag)
 		return outDrop, DropUnknownTag
 	}
-	o, n, r := header.StripShim6PayloadWithChain(p.Buffer(), int(p.Off), int(p.Len), header.EthernetMinimumSize, chain)
-	if r != header.ShimOK {
-		return outDrop, shimDrop(r)
+	if chain == nil {
+		// What StripShim6PayloadWithChain does, without its checks of a
+		// chain: the next header moves back into the fixed header, and
+		// the fixed headers move 8 bytes up over the payload header.
+		ip.SetNextHeader(header.Shim6Payload(ip[off:]).NextHeader())
+		ip.SetPayloadLength(ip.PayloadLength() - header.Shim6PayloadSize)
+		buf, o := p.Buffer(), int(p.Off)
+		copy(buf[o+header.Shim6PayloadSize:o+header.Shim6PayloadSize+fixedHeaders], buf[o:o+fixedHeaders])
+		p.Off += header.Shim6PayloadSize
+		p.Len -= header.Shim6PayloadSize
+	} else {
+		o, n, r := header.StripShim6PayloadWithChain(p.Buffer(), int(p.Off), int(p.Len), header.EthernetMinimumSize, chain)
+		if r != header.ShimOK {
+			return outDrop, shimDrop(r)
+		}
+		p.Off, p.Len = uint16(o), uint16(n)
 	}
-	p.Off, p.Len = uint16(o), uint16(n)
 	// The frame lost 8 bytes but still holds the fixed headers in full.
 	h := (*fixed)(p.Frame())
 	h.ip().SetSrc(&w.sh.ctx.ULIDPeer)
