@@ -157,6 +157,9 @@ func (c *Core) OnEstablished(ci shim6.ContextInfo) {
 		c.cfg.Log.Warn("context not watched by REAP", "slot", ci.Slot, "err", err)
 		return
 	}
+	// Our keepalives must come within the peer's Send Timeout, which it
+	// announced (RFC 5534 §5.3); without it the default applies.
+	c.reap.SetKeepaliveTimeout(reap.ID(ci.Slot), wire.KeepaliveTimeout(ci.PeerKeepaliveTimeout))
 	// A context that had to start elsewhere than its ULIDs just saw the
 	// ULID pair fail: going back to it waits for failback, like any.
 	c.track(&ci, !ci.ViaLocal.IsValid())

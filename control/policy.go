@@ -349,6 +349,7 @@ func (c *Core) OnLocators(ci shim6.ContextInfo) {
 	if err != nil && !errors.Is(err, reap.ErrID) {
 		c.cfg.Log.Warn("REAP keeps the old locators", "slot", ci.Slot, "err", err)
 	}
+	c.reap.SetKeepaliveTimeout(reap.ID(ci.Slot), wire.KeepaliveTimeout(ci.PeerKeepaliveTimeout))
 	c.track(&ci, c.currentBroken(&ci))
 }
 

@@ -227,7 +227,7 @@ func start(cfg *configs.Config, log *slog.Logger) (*daemon, error) {
 		Verifier: control.HBAVerifier{}, LocalLocators: d.core.LocalLocators, LocalUsable: d.core.LocalUsable,
 		OnEstablished: d.core.OnEstablished, OnClosed: d.core.OnClosed, OnREAP: d.core.OnREAPMessage,
 		OnLocators: d.core.OnLocators, IdleTimeout: cfg.Shim.IdleTimeout.Duration,
-		Sign: hosts.signer(),
+		Sign: hosts.signer(), KeepaliveTimeout: d.reap.KeepaliveTimeoutOption(),
 	}); err != nil {
 		return d, err
 	}

@@ -370,12 +370,14 @@ func (m *Machine) SetKeepaliveTimeout(id ID, v wire.KeepaliveTimeout) {
 }
 
 // keepaliveInterval is one third to one half of the Keepalive Timeout,
-// drawn at random (RFC 5534 §4.1 rule 1, §7), at least 1 s.
+// drawn at random (RFC 5534 §4.1 rule 1, §7), at least 100 ms. It must
+// stay under the Keepalive Timeout: the peer's Send Timer runs that long,
+// and a keepalive that comes later makes it explore a working pair.
 func (m *Machine) keepaliveInterval(r *record) int64 {
 	kt := int64(r.kaTimeout) * int64(time.Second)
 	lo := kt / 3
 	d := lo + int64(m.fast.Uint64()%uint64(kt/2-lo+1))
-	return max(d, int64(time.Second))
+	return max(d, int64(100*time.Millisecond))
 }
 
 func (m *Machine) rec(id ID) *record {

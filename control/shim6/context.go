@@ -59,6 +59,7 @@ type ctx struct {
 	retries   uint8 // tries of the state timer's message so far
 	fallbacks uint8 // I2/I2bis retries exhausted, back to I1 (§7.12)
 	flags     uint8
+	peerKT    uint16 // the peer's Keepalive Timeout option, seconds; 0 when it sent none (RFC 5534 §5.3)
 }
 
 const (

@@ -44,6 +44,10 @@ type ContextInfo struct {
 	// its R1 or R1bis went to, and only an answer from that pair
 	// completes. Zero when the exchange used the ULIDs.
 	ViaLocal, ViaPeer netip.Addr
+	// PeerKeepaliveTimeout is the peer's Keepalive Timeout option in
+	// seconds (RFC 5534 §5.3), 0 when it sent none: REAP keeps its
+	// keepalives within it.
+	PeerKeepaliveTimeout uint16
 }
 
 // Contexts lists every context the machine holds with its RFC 5533 §6.1
@@ -83,9 +87,9 @@ func (m *Machine) info(slot uint32, c *ctx) ContextInfo {
 		LocalULID: netip.AddrFrom16(t.ULIDLocal), PeerULID: netip.AddrFrom16(t.ULIDPeer),
 		LocalLocator: netip.AddrFrom16(t.LocLocal), PeerLocator: netip.AddrFrom16(t.LocPeer),
 		LocalTag: t.LocalTag, PeerTag: t.PeerTag,
-		UpdatePending: c.flags&flagUpdating != 0,
-		Age:           time.Duration(m.cur-c.created) * m.res,
-		InState:       time.Duration(m.cur-c.since) * m.res,
+		UpdatePending: c.flags&flagUpdating != 0, PeerKeepaliveTimeout: c.peerKT,
+		Age:     time.Duration(m.cur-c.created) * m.res,
+		InState: time.Duration(m.cur-c.since) * m.res,
 	}
 	if h := m.hosts[c.host]; h != nil {
 		for _, l := range h.list.Locators {

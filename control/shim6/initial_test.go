@@ -154,3 +154,31 @@ func TestOnLocators(t *testing.T) {
 		t.Fatalf("B's OnLocators: %+v", cb.locs)
 	}
 }
+
+// The Keepalive Timeout option (RFC 5534 §5.3) goes out in I2 and R2 when
+// configured, and the peer's reaches OnEstablished, so that REAP keeps its
+// keepalives within the peer's Send Timeout.
+func TestKeepaliveTimeoutAnnounced(t *testing.T) {
+	n := newNetwork(t)
+	ca, cb := &captureEstablished{}, &captureEstablished{}
+	one := wire.KeepaliveTimeout(1)
+	a := n.addNode("A", 64, map[netip.Addr]LocatorSet{ulidA: multihomed(ulidA, locA2)}, func(c *Config) {
+		ca.tweak(c)
+		c.KeepaliveTimeout = &one
+	})
+	b := n.addNode("B", 64, map[netip.Addr]LocatorSet{ulidB: multihomed(ulidB, locB2)}, cb.tweak)
+	if err := a.m.Establish(ulidA, ulidB); err != nil {
+		t.Fatal(err)
+	}
+	n.run()
+	established(t, a, b, ulidA, ulidB)
+	if s, _ := n.last(a, wire.TypeI2); s.msg().(*wire.I2).Options.KeepaliveTimeout == nil {
+		t.Fatal("I2 without the Keepalive Timeout option")
+	}
+	if s, _ := n.last(b, wire.TypeR2); s.msg().(*wire.R2).Options.KeepaliveTimeout != nil {
+		t.Fatal("R2 with a Keepalive Timeout option B was not given")
+	}
+	if cb.est[0].PeerKeepaliveTimeout != 1 || ca.est[0].PeerKeepaliveTimeout != 0 {
+		t.Fatalf("peer keepalive timeouts: A sees %d, B sees %d", ca.est[0].PeerKeepaliveTimeout, cb.est[0].PeerKeepaliveTimeout)
+	}
+}

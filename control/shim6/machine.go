@@ -157,6 +157,11 @@ type Config struct {
 	// (§10.4), ours by SetLocalLocators or RefreshLocalLocators. May be
 	// nil.
 	OnLocators func(ContextInfo)
+	// KeepaliveTimeout, when set, is the Keepalive Timeout option this
+	// side announces in I2, I2bis, R2 and Update Request (RFC 5534 §5.3):
+	// its Send Timeout when that is not the default, so that the peer's
+	// keepalives come often enough. Nil announces none.
+	KeepaliveTimeout *wire.KeepaliveTimeout
 	// LocalUsable reports whether a local locator is known to work (its
 	// uplink is up): the I1 of a new context leaves from the ULID when
 	// it is, otherwise from the first of the host's locators that is, and
@@ -531,7 +536,8 @@ func (m *Machine) setHostSet(h *host, set LocatorSet) error {
 	}
 	// The largest message that carries the set: an I2bis with a ULID
 	// Pair option and a validator (RFC 5533 §5.1: 1280 octets in all).
-	probe := wire.I2bis{Options: wire.Options{ResponderValidator: make([]byte, validatorLen), ULIDPair: &wire.ULIDPair{}}}
+	probe := wire.I2bis{Options: wire.Options{ResponderValidator: make([]byte, validatorLen), ULIDPair: &wire.ULIDPair{},
+		KeepaliveTimeout: m.cfg.KeepaliveTimeout}}
 	n.options(&probe.Options, true)
 	if l := probe.Len(); l > wire.MaxMessageLen {
 		return fmt.Errorf("%w: an I2bis carrying it would be %d octets, over %d", ErrBadLocatorSet, l, wire.MaxMessageLen)

@@ -257,6 +257,7 @@ func (m *Machine) accept(bis bool, local, peer, src, dst netip.Addr, peerTag uin
 	}
 	m.setPeerTag(slot, c, peerTag)
 	m.setPeerSet(slot, o.LocatorList, o.LocatorPreferences, o.CGAParameterDataStructure)
+	c.peerKT = keepaliveTimeout(o)
 	c.lastRx = m.cur
 	m.confusion(slot, peerTag) // §7.14: before the R2
 	m.sendR2(slot, c, nonce, src, dst)
@@ -291,6 +292,7 @@ func (m *Machine) onR2(msg *wire.R2, src, dst netip.Addr) {
 	}
 	m.setPeerTag(slot, c, msg.ResponderContextTag)
 	m.setPeerSet(slot, o.LocatorList, o.LocatorPreferences, o.CGAParameterDataStructure)
+	c.peerKT = keepaliveTimeout(o)
 	c.lastRx = m.cur
 	m.confusion(slot, msg.ResponderContextTag)
 	if hs := m.hs[slot]; hs != nil && src == hs.to && dst == hs.from {
@@ -432,12 +434,24 @@ func (m *Machine) onUpdateRequest(msg *wire.UpdateRequest, src, dst netip.Addr, 
 		}
 		ps.prefs = append(ps.prefs[:0], p.Elements...)
 	}
+	kt := keepaliveTimeout(o)
+	ktChanged := kt != c.peerKT
+	c.peerKT = kt
 	m.Stats.UpdatesAccepted.Add(1)
 	m.scratch.ack = wire.UpdateAck{ReceiverContextTag: t.PeerTag, RequestNonce: msg.RequestNonce}
 	m.send(dst, src, &m.scratch.ack)
-	if c.state == Established && m.cfg.OnLocators != nil && (o.LocatorList != nil || o.LocatorPreferences != nil) {
+	if c.state == Established && m.cfg.OnLocators != nil && (o.LocatorList != nil || o.LocatorPreferences != nil || ktChanged) {
 		m.cfg.OnLocators(m.info(slot, c))
 	}
+}
+
+// keepaliveTimeout is the Keepalive Timeout option of o in seconds, 0 if
+// absent (RFC 5534 §5.3: a message without it means the default).
+func keepaliveTimeout(o *wire.Options) uint16 {
+	if o.KeepaliveTimeout == nil {
+		return 0
+	}
+	return uint16(*o.KeepaliveTimeout)
 }
 
 // onUpdateAck completes our outstanding Update Request if the nonce is

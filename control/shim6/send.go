@@ -77,6 +77,7 @@ func (m *Machine) sendI2(slot uint32, c *ctx) {
 	msg.Options.ULIDPair = ulidOption(t, hs.from, hs.to)
 	h.options(&msg.Options, false)
 	c.sentVer = h.version
+	msg.Options.KeepaliveTimeout = m.cfg.KeepaliveTimeout
 	m.send(hs.from, hs.to, msg)
 }
 
@@ -92,6 +93,7 @@ func (m *Machine) sendI2bis(slot uint32, c *ctx) {
 	msg.Options.ULIDPair = ulidOption(t, hs.from, hs.to)
 	h.options(&msg.Options, false)
 	c.sentVer = h.version
+	msg.Options.KeepaliveTimeout = m.cfg.KeepaliveTimeout
 	m.send(hs.from, hs.to, msg)
 }
 
@@ -105,6 +107,7 @@ func (m *Machine) sendR2(slot uint32, c *ctx, nonce uint32, src, dst netip.Addr)
 	msg := &wire.R2{ResponderContextTag: t.LocalTag, InitiatorNonce: nonce}
 	h.options(&msg.Options, false)
 	c.sentVer = h.version
+	msg.Options.KeepaliveTimeout = m.cfg.KeepaliveTimeout
 	m.send(dst, src, msg)
 }
 
@@ -159,6 +162,7 @@ func (m *Machine) sendUpdate(slot uint32, c *ctx, h *host) {
 	if !h.has(src) {
 		src = h.list.Locators[0].Addr
 	}
+	msg.Options.KeepaliveTimeout = m.cfg.KeepaliveTimeout
 	m.send(src, netip.AddrFrom16(t.LocPeer), msg)
 }
 

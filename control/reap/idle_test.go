@@ -1,0 +1,78 @@
+package reap
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// An idle context (last payload long ago; B's last packet was a reply, so
+// its newest sent stamp is a tick newer than its newest received one, as
+// after a ping) is moved by A's TryPair with the lab's 1 s Send Timeout.
+// Both ends must settle Operational on the new pair and stay there: no
+// further explorations while nothing is sent.
+func TestTryPairIdleSettles(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	n := &fakeNet{clock: clock, delay: 5 * time.Millisecond}
+	n.drop = func(src, dst netip.Addr) bool { return false }
+	mk := func(name string, local, peer []netip.Addr) *node {
+		nd := &node{name: name, traffic: fakeTraffic{1: &stamps{}}, net: n}
+		m, err := New(Config{Clock: clock, Traffic: nd.traffic, Output: nd, Capacity: 2, Rand: seqRand(),
+			SendTimeout: time.Second, CheckInterval: 100 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nd.m = m
+		if err := m.Add(1, Context{Local: locs(local...), Peer: locs(peer...), CurrentLocal: local[0], CurrentPeer: peer[0]}); err != nil {
+			t.Fatal(err)
+		}
+		nd.states = []State{Operational}
+		return nd
+	}
+	a := mk("A", []netip.Addr{a1, a2}, []netip.Addr{b1, b2})
+	b := mk("B", []netip.Addr{b1, b2}, []netip.Addr{a1, a2})
+	a.peer, b.peer = b, a
+	// Each side has the other's Keepalive Timeout option, 1 s (RFC 5534
+	// §5.3), as the signalling hands it over.
+	a.m.SetKeepaliveTimeout(1, 1)
+	b.m.SetKeepaliveTimeout(1, 1)
+	// Pings a while ago: A sent, B received and answered a tick later.
+	t0 := clock.t
+	a.traffic[1].sent, b.traffic[1].recv = t0, t0
+	b.traffic[1].sent, a.traffic[1].recv = t0.Add(100*time.Millisecond), t0.Add(100*time.Millisecond)
+	for range 300 {
+		clock.Advance(10 * time.Millisecond)
+		round(clock, n, a, b, false)
+	}
+	if a.m.State(1) != Operational || b.m.State(1) != Operational {
+		t.Fatalf("before: states A %v, B %v", a.m.State(1), b.m.State(1))
+	}
+	startA, startB := a.m.Stats().explorationsStarted.Load(), b.m.Stats().explorationsStarted.Load()
+	if !a.m.TryPair(1, a2, b2) {
+		t.Fatal("TryPair did not start")
+	}
+	for range 1000 { // 10 s idle
+		clock.Advance(10 * time.Millisecond)
+		round(clock, n, a, b, false)
+	}
+	t.Logf("states A %v, B %v; explorations A %d, B %d; switches A %d B %d", a.states, b.states, a.m.Stats().explorationsStarted.Load()-startA, b.m.Stats().explorationsStarted.Load()-startB, len(filterKind(a.log, "switch")), len(filterKind(b.log, "switch")))
+	if l, p := a.m.Current(1); l != a2 || p != b2 {
+		t.Fatalf("A on %v → %v, want a2 → b2", l, p)
+	}
+	if a.m.State(1) != Operational || b.m.State(1) != Operational {
+		t.Fatalf("states A %v (%v), B %v (%v)", a.m.State(1), a.states, b.m.State(1), b.states)
+	}
+	if ea, eb := a.m.Stats().explorationsStarted.Load()-startA, b.m.Stats().explorationsStarted.Load()-startB; ea != 1 || eb > 1 {
+		t.Fatalf("explorations started after TryPair: A %d, B %d; states A %v, B %v", ea, eb, a.states, b.states)
+	}
+}
+
+func filterKind(es []event, kind string) []event {
+	var out []event
+	for _, e := range es {
+		if e.kind == kind {
+			out = append(out, e)
+		}
+	}
+	return out
+}
