@@ -98,8 +98,15 @@ func (nd *node) checkRoundTrip(local, peer netip.Addr) {
 }
 
 func newNode(t *testing.T, name string, n *fakeNet, local, peer []netip.Addr) *node {
+	return newNodeWith(t, name, n, Config{}, local, peer)
+}
+
+// newNodeWith is newNode with cfg's timers (Clock, Traffic, Output,
+// Capacity and Rand are the fixture's).
+func newNodeWith(t *testing.T, name string, n *fakeNet, cfg Config, local, peer []netip.Addr) *node {
 	nd := &node{name: name, traffic: fakeTraffic{1: &stamps{}}, net: n}
-	m, err := New(Config{Clock: n.clock, Traffic: nd.traffic, Output: nd, Capacity: 2, Rand: seqRand()})
+	cfg.Clock, cfg.Traffic, cfg.Output, cfg.Capacity, cfg.Rand = n.clock, nd.traffic, nd, 2, seqRand()
+	m, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
