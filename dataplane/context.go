@@ -329,59 +329,93 @@ func (t *ContextTable) read(slot uint32, out *Context) bool {
 // Addresses are stored as two words in the machine's byte order: only
 // equality matters, and native loads and stores cost no byte swaps.
 func putAddr(d *[16]byte, w0, w1 uint64) {
-	binary.NativeEndian.PutUint64(d[:8], w0)
-	binary.NativeEndian.PutUint64(d[8:], w1)
+	binary.BigEndian.PutUint64(d[:8], w0)
+	binary.BigEndian.PutUint64(d[8:], w1)
 }
 
 func addrWords(a *[16]byte) (uint64, uint64) {
-	return binary.NativeEndian.Uint64(a[:8]), binary.NativeEndian.Uint64(a[8:])
+	return binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(a[8:])
 }
 
-// readPair copies record slot into out if it is live and holds the ULID
-// pair (l0 l1, p0 p1): one consistent read that checks the pair before it
-// decodes anything, so a probe that hits another pair's fingerprint is cheap.
-//
-// It is the outbound lookup's inner step, so it reads the record's words
-// straight into locals rather than through load's array and decode (24
-// instructions fewer a packet, callgrind), and takes the ULIDs, which
-// it has just found equal, from its arguments.
-func (t *ContextTable) readPair(slot uint32, l0, l1, p0, p1 uint64, out *Context) bool {
+// ctxLine is one consistent read of a context as the fast paths use it:
+// the record's and the pair's words as the table stores them (addresses
+// in big-endian words, the halves fast paths compare and hash), copied in two moves and decoded only where a
+// path needs a field. Context is the same read decoded, for everyone
+// else.
+type ctxLine struct {
+	slot uint32
+	rec  [lineWords]uint64
+	pair [pairWords]uint64
+}
+
+func (v *ctxLine) flags() uint16    { return uint16(v.rec[lineLocalTag] >> flagShift) }
+func (v *ctxLine) port() uint16     { return uint16(v.rec[linePeerTag] >> portShift) }
+func (v *ctxLine) localTag() uint64 { return v.rec[lineLocalTag] & tagMask }
+func (v *ctxLine) peerTag() uint64  { return v.rec[linePeerTag] & tagMask }
+
+// context decodes v into out.
+func (v *ctxLine) context(out *Context) {
+	out.Slot = v.slot
+	out.Flags = v.flags()
+	out.LocalTag = v.localTag()
+	out.PeerTag = v.peerTag()
+	out.EgressPort = v.port()
+	putAddr(&out.ULIDLocal, v.pair[pairULIDL], v.pair[pairULIDL+1])
+	putAddr(&out.ULIDPeer, v.pair[pairULIDP], v.pair[pairULIDP+1])
+	putAddr(&out.LocLocal, v.rec[lineLocL], v.rec[lineLocL+1])
+	putAddr(&out.LocPeer, v.rec[lineLocP], v.rec[lineLocP+1])
+}
+
+// readLine reads slot into v, consistently: the writer makes the
+// sequence counter odd while it writes, so a read that saw it odd, or
+// changed, is repeated.
+func (t *ContextTable) readLine(slot uint32, v *ctxLine) {
 	r, u := &t.recs[slot], &t.pairs[slot]
+	v.slot = slot
 	for {
 		s1 := r.w[lineSeq].Load()
-		ul0, ul1 := u.w[pairULIDL].Load(), u.w[pairULIDL+1].Load()
-		up0, up1 := u.w[pairULIDP].Load(), u.w[pairULIDP+1].Load()
-		lt, pt := r.w[lineLocalTag].Load(), r.w[linePeerTag].Load()
-		ll0, ll1 := r.w[lineLocL].Load(), r.w[lineLocL+1].Load()
-		lp0, lp1 := r.w[lineLocP].Load(), r.w[lineLocP+1].Load()
-		if s1&1 != 0 || r.w[lineSeq].Load() != s1 {
-			continue
+		copyRec(r, &v.rec)
+		copyPair(u, &v.pair)
+		if s1&1 == 0 && r.w[lineSeq].Load() == s1 {
+			return
 		}
-		flags := uint16(lt >> flagShift)
-		if ul0 != l0 || ul1 != l1 || up0 != p0 || up1 != p1 || flags&CtxValid == 0 {
-			return false
-		}
-		out.Slot = slot
-		out.Flags = flags
-		out.LocalTag = lt & tagMask
-		out.PeerTag = pt & tagMask
-		out.EgressPort = uint16(pt >> portShift)
-		putAddr(&out.ULIDLocal, l0, l1)
-		putAddr(&out.ULIDPeer, p0, p1)
-		putAddr(&out.LocLocal, ll0, ll1)
-		putAddr(&out.LocPeer, lp0, lp1)
-		return true
 	}
+}
+
+// readPair reads record slot into v and reports whether it is live and
+// holds the ULID pair (l0 l1, p0 p1).
+func (t *ContextTable) readPair(slot uint32, l0, l1, p0, p1 uint64, v *ctxLine) bool {
+	t.readLine(slot, v)
+	return v.holds(l0, l1, p0, p1)
+}
+
+// holds reports whether v is a live context of the ULID pair (l0 l1, p0
+// p1).
+func (v *ctxLine) holds(l0, l1, p0, p1 uint64) bool {
+	return v.pair[pairULIDL] == l0 && v.pair[pairULIDL+1] == l1 &&
+		v.pair[pairULIDP] == p0 && v.pair[pairULIDP+1] == p1 && v.flags()&CtxValid != 0
+}
+
+// readTag reads the context whose local tag is tag into v, if there is
+// one: the receive lookup, an index and a compare.
+func (t *ContextTable) readTag(tag uint64, v *ctxLine) bool {
+	slot := tag & t.slotMask
+	if tag > tagMask || slot >= uint64(len(t.recs)) {
+		return false
+	}
+	t.readLine(uint32(slot), v)
+	return v.flags()&CtxValid != 0 && v.localTag() == tag
 }
 
 // LookupTag finds the context whose local tag is tag (the receiver context
 // tag of an arriving payload packet): an index and a compare.
 func (t *ContextTable) LookupTag(tag uint64, out *Context) bool {
-	slot := tag & t.slotMask
-	if tag > tagMask || slot >= uint64(len(t.recs)) {
+	var v ctxLine
+	if !t.readTag(tag, &v) {
 		return false
 	}
-	return t.read(uint32(slot), out) && out.LocalTag == tag
+	v.context(out)
+	return true
 }
 
 // LookupULIDs finds the context of the ULID pair (local, peer).
@@ -392,9 +426,20 @@ func (t *ContextTable) LookupULIDs(local, peer *[16]byte, out *Context) bool {
 // lookupPair is LookupULIDs given the pair's hash h, which a worker has
 // from its prefetch.
 func (t *ContextTable) lookupPair(h uint64, local, peer *[16]byte, out *Context) bool {
-	fp := h >> 32
 	l0, l1 := addrWords(local)
 	p0, p1 := addrWords(peer)
+	var v ctxLine
+	if !t.findPair(h, l0, l1, p0, p1, &v) {
+		return false
+	}
+	v.context(out)
+	return true
+}
+
+// findPair is lookupPair on the ULIDs' big-endian words, into a
+// ctxLine: the fast paths' form.
+func (t *ContextTable) findPair(h, l0, l1, p0, p1 uint64, v *ctxLine) bool {
+	fp := h >> 32
 	ix := t.index.Load()
 	// The bound is never reached while the index has empty entries, which
 	// the writer guarantees; it only keeps a bug from becoming a hang.
@@ -406,7 +451,7 @@ func (t *ContextTable) lookupPair(h uint64, local, peer *[16]byte, out *Context)
 		if e == tombstone || e>>32 != fp {
 			continue
 		}
-		if t.readPair(uint32(e&0xffffffff)-1, l0, l1, p0, p1, out) {
+		if t.readPair(uint32(e&0xffffffff)-1, l0, l1, p0, p1, v) {
 			return true
 		}
 	}

@@ -70,8 +70,12 @@ func (t *neighborTable) hash(hi, lo uint64) uint64 {
 
 // lookup returns the MAC of inside address a.
 func (t *neighborTable) lookup(a *[16]byte) ([6]byte, bool) {
-	hi, lo := binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(a[8:])
-	// The table is never full, so a free slot ends every probe run.
+	return t.lookupWords(binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(a[8:]))
+}
+
+// lookupWords is lookup of the address whose big-endian halves are hi and
+// lo, the form the fast paths hold it in.
+func (t *neighborTable) lookupWords(hi, lo uint64) ([6]byte, bool) {
 	for i := t.hash(hi, lo); ; i = (i + 1) & t.mask {
 		s := &t.slots[i]
 		if !s.used {

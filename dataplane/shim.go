@@ -74,7 +74,9 @@ type establishSlot struct {
 
 // shimState is a worker's private shim state.
 type shimState struct {
-	ctx       Context
+	ctx Context
+	// line is the fast paths' read of the packet's context.
+	line      ctxLine
 	tick      uint32
 	establish [establishSlots]establishSlot
 	// tagLimit remembers, per source hash, the tick of the last
@@ -83,7 +85,8 @@ type shimState struct {
 	ev       Event
 	// active is false while the context table is empty (set per burst).
 	active bool
-	// keys, kinds, entries and sink belong to prefetch.
+	// keys, kinds, entries and sink belong to prefetch. An entry is a
+	// pair's first index entry, or a tag's slot + 1; 0 names no record.
 	keys    [ports.MaxBurst]uint64
 	kinds   [ports.MaxBurst]keyKind
 	entries [ports.MaxBurst]uint64
@@ -114,40 +117,40 @@ func (w *Worker) prefetch(pkts []ports.Packet, outbound bool) {
 	// but the packet headers, which the rx helper prefetched.
 	for i := range pkts {
 		w.sh.kinds[i] = keyNone
-		f := pkts[i].Frame()
-		if len(f) < fixedHeaders {
+		h := headers(&pkts[i])
+		if h == nil {
 			continue
 		}
-		ip := (*fixed)(f).ip()
+		ip := h.ip()
 		switch {
 		case outbound:
 			w.sh.keys[i], w.sh.kinds[i] = t.pairHash(ip.Src(), ip.Dst()), keyPair
-		case ip.NextHeader() == header.ProtoShim6 && len(f) >= fixedHeaders+header.Shim6PayloadSize:
-			tag := header.Shim6Payload(f[fixedHeaders:]).ContextTag()
+		case ip.NextHeader() == header.ProtoShim6 && pkts[i].Len >= fixedHeaders+header.Shim6PayloadSize:
+			tag := header.Shim6Payload((*shimmedHeaders)(unsafe.Pointer(h))[fixedHeaders:]).ContextTag()
 			w.sh.keys[i], w.sh.kinds[i] = tag&t.slotMask, keyTag
 		default:
 			w.sh.keys[i], w.sh.kinds[i] = t.pairHash(ip.Dst(), ip.Src()), keyPair
 		}
 	}
 	// Pass 2: the index entries, in a loop of a few instructions a packet,
-	// so the CPU keeps many of these independent misses in flight.
+	// so the CPU keeps many of these independent misses in flight. A pair's
+	// entry is kept as it is: the fast paths start their lookup from it.
 	ix := t.index.Load()
 	for i := range pkts {
 		switch k := w.sh.keys[i]; w.sh.kinds[i] {
 		case keyPair:
-			e := ix.e[k&ix.mask].Load()
-			w.sh.entries[i] = uint64(uint32(e&0xffffffff) - 1)
+			w.sh.entries[i] = ix.e[k&ix.mask].Load()
 		case keyTag:
-			w.sh.entries[i] = k
+			w.sh.entries[i] = k + 1
 		default:
-			w.sh.entries[i] = noSlot
+			w.sh.entries[i] = 0
 		}
 	}
 	// Pass 3: the records and this worker's feedback words they name.
 	var sink uint64
 	n := uint64(len(t.recs))
 	for i := range pkts {
-		if slot := w.sh.entries[i]; slot < n {
+		if slot := uint64(uint32(w.sh.entries[i]) - 1); slot < n {
 			// A record is one cache line, its ULID pair half of another.
 			sink += t.recs[slot].w[lineSeq].Load() + t.pairs[slot].w[pairULIDL].Load()
 			sink += uint64(w.shim.Feedback.Sent[slot].Load())
@@ -156,8 +159,23 @@ func (w *Worker) prefetch(pkts []ports.Packet, outbound bool) {
 	w.sh.sink += sink
 }
 
-// noSlot is an entry of prefetch that names no record.
-const noSlot = ^uint64(0)
+// firstProbe looks up packet i's pair, whose hash is k, starting from the
+// index entry prefetch loaded for it: an empty entry settles it, a
+// matching fingerprint usually does, and only a collision walks the probe
+// sequence (findPair).
+func (w *Worker) firstProbe(t *ContextTable, i int, k, l0, l1, p0, p1 uint64) bool {
+	e := w.sh.entries[i]
+	if e == 0 {
+		return false
+	}
+	if slot := uint32(e) - 1; e != tombstone && e>>32 == k>>32 && int(slot) < len(t.recs) {
+		t.readLine(slot, &w.sh.line)
+		if w.sh.line.holds(l0, l1, p0, p1) {
+			return true
+		}
+	}
+	return t.findPair(k, l0, l1, p0, p1, &w.sh.line)
+}
 
 // pairHash returns the table's hash of the pair (local, peer) of the
 // packet being classified: prefetch's if it made one, which is of this

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"shim6d/dataplane/header"
 	"shim6d/ports"
@@ -83,6 +84,8 @@ type Worker struct {
 	sh     shimState
 	// nb is the current snapshot's Neighbors, flattened.
 	nb neighborTable
+	// fp is the current snapshot as the fast paths read it.
+	fp fastFwd
 }
 
 // NewWorker makes a worker; Run starts it.
@@ -216,42 +219,58 @@ func (w *Worker) classifyBurst(pkts []ports.Packet, port int, fwd *Forwarding) (
 			w.prefetch(pkts, uint16(port) == fwd.Inside)
 		}
 	}
-	// Separate tight loops, so the one that calls route keeps little
-	// live across the call: the spills and reloads around it cost more
-	// than these extra passes over the burst (callgrind).
-	var rxBytes uint64
-	for i := range pkts {
-		// Before route, which trims Ethernet padding: the port counts
-		// what it received.
-		rxBytes += uint64(pkts[i].Len)
+	if w.fp.of != fwd {
+		w.fp.adopt(fwd)
 	}
-	c[PortCounter(port, PortRxBytes)] += rxBytes
+	// Byte counts, results and the single-port check are gathered in the
+	// one loop, so the burst is walked once.
 	next := w.next[:len(pkts)]
-	if w.sh.active {
-		for i := range pkts {
-			w.sh.hashed, w.sh.hash = w.sh.kinds[i] == keyPair, w.sh.keys[i]
-			out, why := w.route(&pkts[i], fwd)
-			next[i] = out
-			if why != DropNone {
-				c[DropCounter(why)]++
-			}
+	var rxBytes, rewritten, stripped uint64
+	inside := uint16(port) == fwd.Inside
+	first, same := uint16(0), true
+	for i := range pkts {
+		p := &pkts[i]
+		// Before the paths, which trim Ethernet padding: the port counts
+		// what it received.
+		rxBytes += uint64(p.Len)
+		var out uint16
+		var r fastResult
+		if inside {
+			out, r = w.fastOut(p, &w.fp, i)
+		} else {
+			out, r = w.fastIn(p, &w.fp, i)
 		}
-		w.sh.hashed = false
-	} else {
-		for i := range pkts {
-			out, why := w.route(&pkts[i], fwd)
-			next[i] = out
-			if why != DropNone {
-				c[DropCounter(why)]++
-			}
+		switch r {
+		case fastSlow:
+			out = w.slowRoute(p, fwd, i)
+		case fastRewrote:
+			rewritten++
+		case fastStripped:
+			stripped++
 		}
-	}
-	first := next[0]
-	same := first < outControl
-	for _, out := range next[1:] {
+		next[i] = out
+		if i == 0 {
+			first = out
+		}
 		same = same && out == first
 	}
-	return first, same
+	c[PortCounter(port, PortRxBytes)] += rxBytes
+	c[CounterRewritten] += rewritten
+	c[CounterStripped] += stripped
+	return first, same && first < outControl
+}
+
+// slowRoute is route for packet i of the burst being classified, with the
+// hash prefetch made of its pair, counting a drop's reason.
+func (w *Worker) slowRoute(p *ports.Packet, fwd *Forwarding, i int) uint16 {
+	w.sh.hashed = w.sh.active && w.sh.kinds[i] == keyPair
+	w.sh.hash = w.sh.keys[i]
+	out, why := w.route(p, fwd)
+	w.sh.hashed = false
+	if why != DropNone {
+		w.Counters.local[DropCounter(why)]++
+	}
+	return out
 }
 
 func (w *Worker) put(b *txBuf, p ports.Packet) {
@@ -330,6 +349,16 @@ func (h *fixed) eth() header.Ethernet { return h[:header.EthernetMinimumSize] }
 
 // ip is the fixed IPv6 header alone, not the packet.
 func (h *fixed) ip() header.IPv6 { return h[header.EthernetMinimumSize:] }
+
+// headers returns the fixed headers of p, or nil when the frame is too
+// short to hold them: the fast paths' view, a pointer into the buffer
+// rather than a slice.
+func headers(p *ports.Packet) *fixed {
+	if p.Len < fixedHeaders {
+		return nil
+	}
+	return (*fixed)(unsafe.Add(*(*unsafe.Pointer)(unsafe.Pointer(&p.Addr)), p.Off))
+}
 
 // packetIP returns the IPv6 packet of a frame route has checked and
 // trimmed.

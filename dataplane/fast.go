@@ -1,0 +1,334 @@
+package dataplane
+
+import (
+	"encoding/binary"
+	"unsafe"
+
+	"shim6d/dataplane/header"
+	"shim6d/ports"
+)
+
+// The fast paths. route handles every packet correctly but pays for its
+// generality: a chain of calls (route, outbound, forward, lookup), a
+// Context decoded into 16-byte arrays, prefix and uplink scans through the
+// snapshot, about 220 instructions a forwarded packet (callgrind). The
+// traffic that matters at line rate is narrower: unicast, not for us, no
+// extension headers, hop limit above 1, fitting its egress. fastOut and
+// fastIn recognise it with a few word loads and compares, against
+// constants a worker derives once per snapshot (fastFwd), and move it in
+// one flat function. Anything they do not recognise, or that needs an
+// ICMPv6 error, a drop, the control core, an MSS clamp or an extension
+// header walk, falls back to route untouched: the fast paths never change
+// a packet they then hand back. TestFastPathsMatchRoute holds them to
+// route's verdicts and bytes.
+
+// fastResult says how a fast path ended.
+type fastResult uint8
+
+const (
+	fastSlow     fastResult = iota // not handled: route decides
+	fastForward                    // forwarded unchanged but for hop limit and MACs
+	fastRewrote                    // outbound, with locators and payload header
+	fastStripped                   // inbound, payload header stripped, ULIDs restored
+)
+
+// ipv6Word is a frame's bytes 12..15 (EtherType, IPv6 version) as a
+// little-endian word under ipv6WordMask, for a frame that carries IPv6.
+const (
+	ipv6WordMask = 0x00f0ffff
+	ipv6Word     = 0x0060dd86
+)
+
+// fastPrefix is a Prefix in the fast paths' form.
+type fastPrefix struct{ hi, lo, maskHi, maskLo uint64 }
+
+func (p *fastPrefix) contains(hi, lo uint64) bool {
+	return hi&p.maskHi == p.hi && lo&p.maskLo == p.lo
+}
+
+// fastEgress is one way out of the site, as the fast paths send by it.
+type fastEgress struct {
+	// mac is the frame's first 12 bytes on the way out: the next hop's
+	// MAC, then the port's.
+	mac  [12]byte
+	mtu  int
+	port uint16
+	ok   bool // the next hop is resolved
+}
+
+// fastFwd is what the fast paths read of a Forwarding snapshot,
+// precomputed by adopt when the snapshot changes.
+type fastFwd struct {
+	of        *Forwarding
+	inside    uint16
+	insideMAC [6]byte
+	insideMTU int
+	bloom     uint64 // Forwarding.localBloom
+	site      []fastPrefix
+	// uplinks is Forwarding.Uplinks in order (UplinkFor's first match),
+	// each with its egress.
+	uplinks []struct {
+		fastPrefix
+		fastEgress
+	}
+	// byPort is UplinkOnPort's answer for each port, for rewrites, which
+	// leave by the port that owns the context's local locator.
+	byPort [MaxPorts]fastEgress
+}
+
+func fastPrefixOf(p *Prefix) fastPrefix {
+	return fastPrefix{hi: p.hi, lo: p.lo, maskHi: p.maskHi, maskLo: p.maskLo}
+}
+
+func egressOf(f *Forwarding, u *Uplink) fastEgress {
+	e := fastEgress{port: u.Port, ok: u.Resolved && int(u.Port) < len(f.Ports)}
+	if e.ok {
+		copy(e.mac[:6], u.NextHopMAC[:])
+		copy(e.mac[6:], f.Ports[u.Port].MAC[:])
+		e.mtu = f.Ports[u.Port].MTU
+	}
+	return e
+}
+
+// adopt derives the fast paths' view of f. It allocates only when the
+// snapshot has more prefixes than any before it.
+func (v *fastFwd) adopt(f *Forwarding) {
+	v.of = f
+	v.inside = f.Inside
+	v.insideMAC, v.insideMTU = [6]byte{}, 0
+	if int(f.Inside) < len(f.Ports) {
+		v.insideMAC, v.insideMTU = f.Ports[f.Inside].MAC, f.Ports[f.Inside].MTU
+	}
+	v.bloom = f.localBloom
+	v.site = v.site[:0]
+	for i := range f.Site {
+		v.site = append(v.site, fastPrefixOf(&f.Site[i]))
+	}
+	v.uplinks = v.uplinks[:0]
+	for i := range f.Uplinks {
+		u := &f.Uplinks[i]
+		v.uplinks = append(v.uplinks, struct {
+			fastPrefix
+			fastEgress
+		}{fastPrefixOf(&u.Prefix), egressOf(f, u)})
+	}
+	for port := range v.byPort {
+		v.byPort[port] = fastEgress{}
+		if u := f.UplinkOnPort(uint16(port)); u != nil {
+			v.byPort[port] = egressOf(f, u)
+		}
+	}
+}
+
+func (v *fastFwd) inSite(hi, lo uint64) bool {
+	for i := range v.site {
+		if v.site[i].contains(hi, lo) {
+			return true
+		}
+	}
+	return false
+}
+
+// plain reports whether a packet with these addresses is one fast paths
+// may take: not multicast, not for us, no link-local address.
+func (v *fastFwd) plain(srcHi, dstHi, dstLo uint64) bool {
+	const linkLocal = 0xfe80 >> 6 // fe80::/10
+	return dstHi>>56 != 0xff && v.bloom&(1<<(dstLo&63)) == 0 &&
+		srcHi>>54 != linkLocal && dstHi>>54 != linkLocal
+}
+
+// tcpSYN reports whether the TCP segment at off in frame is a SYN, or too
+// short to tell: either way one for route, which clamps its MSS.
+func tcpSYN(frame []byte, off int) bool {
+	return len(frame) < off+tcpMinSize || frame[off+tcpFlagsOff]&tcpFlagSYN != 0
+}
+
+// fastOut is the fast path of a packet from inside. Lookup and rewrite
+// are written out here rather than called: Go saves every live register
+// around a call, and the calls a rewritten packet made (probe, record
+// read, rewrite) cost more than their work (callgrind). Only a probe
+// collision calls out, to findPair.
+func (w *Worker) fastOut(p *ports.Packet, v *fastFwd, i int) (uint16, fastResult) {
+	h := headers(p)
+	if h == nil || binary.LittleEndian.Uint32(h[12:])&ipv6WordMask != ipv6Word {
+		return 0, fastSlow
+	}
+	plen := int(binary.BigEndian.Uint16(h[18:]))
+	nh, hop := h[20], h[21]
+	if fixedHeaders+plen != int(p.Len) || hop <= 1 {
+		return 0, fastSlow
+	}
+	srcHi, srcLo := binary.BigEndian.Uint64(h[22:]), binary.BigEndian.Uint64(h[30:])
+	dstHi, dstLo := binary.BigEndian.Uint64(h[38:]), binary.BigEndian.Uint64(h[46:])
+	if !v.plain(srcHi, dstHi, dstLo) || v.inSite(dstHi, dstLo) {
+		return 0, fastSlow
+	}
+	if nh == header.ProtoTCP && w.shim.MSSClamp != 0 && tcpSYN(p.Frame(), fixedHeaders) {
+		return 0, fastSlow
+	}
+	found := false
+	t := w.shim.Contexts
+	l := &w.sh.line
+	if e := w.sh.entries[i]; w.sh.active && e != 0 {
+		// The pair's first index entry, which prefetch loaded: empty
+		// settles it (no context), a matching fingerprint usually finds
+		// it, and only a collision walks on.
+		k := w.sh.keys[i]
+		if slot := uint32(e) - 1; e != tombstone && e>>32 == k>>32 && int(slot) < len(t.recs) {
+			// readLine, written out.
+			r, u := &t.recs[slot], &t.pairs[slot]
+			for {
+				s1 := r.w[lineSeq].Load()
+				copyRec(r, &l.rec)
+				copyPair(u, &l.pair)
+				if s1&1 == 0 && r.w[lineSeq].Load() == s1 {
+					break
+				}
+			}
+			l.slot = slot
+			found = l.holds(srcHi, srcLo, dstHi, dstLo)
+		}
+		if !found {
+			found = t.findPair(k, srcHi, srcLo, dstHi, dstLo, l)
+		}
+	}
+	if found && l.flags()&CtxRewrite != 0 {
+		// pushShim6 on the context's words: locators, payload header and
+		// headers written in place, 8 bytes before the old ones.
+		port := int(l.port())
+		if port >= len(v.byPort) {
+			return 0, fastSlow
+		}
+		e := &v.byPort[port]
+		if !e.ok || !header.EndsFixedHeader(nh) || p.Off < header.Shim6PayloadSize ||
+			header.IPv6MinimumSize+plen+header.Shim6PayloadSize > e.mtu {
+			// Packet Too Big, resolution and extension headers are route's.
+			return 0, fastSlow
+		}
+		kept := *(*[6]byte)(h[header.EthernetMinimumSize-2:])
+		p.Off -= header.Shim6PayloadSize
+		p.Len += header.Shim6PayloadSize
+		n := (*shimmedHeaders)(unsafe.Add(unsafe.Pointer(h), -header.Shim6PayloadSize))
+		*(*[12]byte)(n[:12]) = e.mac
+		*(*[6]byte)(n[header.EthernetMinimumSize-2:]) = kept
+		binary.BigEndian.PutUint16(n[18:], uint16(plen+header.Shim6PayloadSize))
+		n[20], n[21] = header.ProtoShim6, hop-1
+		binary.BigEndian.PutUint64(n[22:], l.rec[lineLocL])
+		binary.BigEndian.PutUint64(n[30:], l.rec[lineLocL+1])
+		binary.BigEndian.PutUint64(n[38:], l.rec[lineLocP])
+		binary.BigEndian.PutUint64(n[46:], l.rec[lineLocP+1])
+		binary.BigEndian.PutUint64(n[fixedHeaders:], uint64(nh)<<56|shim6PBit|l.peerTag())
+		note(w.shim.Feedback.Sent, l.slot, w.sh.tick)
+		return e.port, fastRewrote
+	}
+	// Unchanged but for the hop: by the uplink that owns the source.
+	var e *fastEgress
+	for j := range v.uplinks {
+		if v.uplinks[j].contains(srcHi, srcLo) {
+			e = &v.uplinks[j].fastEgress
+			break
+		}
+	}
+	if e == nil || !e.ok || header.IPv6MinimumSize+plen > e.mtu {
+		return 0, fastSlow
+	}
+	if found {
+		note(w.shim.Feedback.Sent, l.slot, w.sh.tick)
+	} else if w.shim.EstablishAfter > 0 && t != nil {
+		w.countForEstablish(p.Port, h.ip().Src(), h.ip().Dst())
+	}
+	h[21] = hop - 1
+	*(*[12]byte)(h[:12]) = e.mac
+	return e.port, fastForward
+}
+
+// shim6PBit is the payload header's P bit, as a bit of the header's
+// big-endian word (RFC 5533 §5.2).
+const shim6PBit = 1 << 47
+
+// fastIn is the fast path of a packet from an uplink.
+func (w *Worker) fastIn(p *ports.Packet, v *fastFwd, i int) (uint16, fastResult) {
+	h := headers(p)
+	if h == nil || binary.LittleEndian.Uint32(h[12:])&ipv6WordMask != ipv6Word {
+		return 0, fastSlow
+	}
+	plen := int(binary.BigEndian.Uint16(h[18:]))
+	nh, hop := h[20], h[21]
+	if fixedHeaders+plen != int(p.Len) || hop <= 1 || header.IPv6MinimumSize+plen > v.insideMTU+header.Shim6PayloadSize {
+		return 0, fastSlow
+	}
+	srcHi, srcLo := binary.BigEndian.Uint64(h[22:]), binary.BigEndian.Uint64(h[30:])
+	dstHi, dstLo := binary.BigEndian.Uint64(h[38:]), binary.BigEndian.Uint64(h[46:])
+	if !v.plain(srcHi, dstHi, dstLo) || !v.inSite(dstHi, dstLo) {
+		return 0, fastSlow
+	}
+	if nh == header.ProtoShim6 {
+		return w.fastStrip(p, h, v, plen, hop)
+	}
+	if !header.EndsFixedHeader(nh) || nh == header.ProtoICMPv6 || header.IPv6MinimumSize+plen > v.insideMTU ||
+		nh == header.ProtoTCP && w.shim.MSSClamp != 0 && tcpSYN(p.Frame(), fixedHeaders) {
+		return 0, fastSlow
+	}
+	// Plain IPv6 to a site host: delivered as it is, and if it belongs to
+	// a context, REAP hears of it.
+	mac, ok := w.nb.lookupWords(dstHi, dstLo)
+	if !ok {
+		return 0, fastSlow
+	}
+	if t := w.shim.Contexts; w.sh.active {
+		k := w.sh.keys[i]
+		if w.sh.kinds[i] != keyPair {
+			k = t.pairHash(h.ip().Dst(), h.ip().Src())
+		}
+		if w.firstProbe(t, i, k, dstHi, dstLo, srcHi, srcLo) {
+			note(w.shim.Feedback.Recv, w.sh.line.slot, w.sh.tick)
+		}
+	}
+	h[21] = hop - 1
+	*(*[6]byte)(h[:6]) = mac
+	*(*[6]byte)(h[6:12]) = v.insideMAC
+	return v.inside, fastForward
+}
+
+// fastStrip is fastIn's payload-header case, restoreIn and deliver in one:
+// the headers are written anew 8 bytes later, over the payload header,
+// with the context's ULIDs.
+func (w *Worker) fastStrip(p *ports.Packet, h0 *fixed, v *fastFwd, plen int, hop uint8) (uint16, fastResult) {
+	if p.Len < fixedHeaders+header.Shim6PayloadSize || !w.sh.active {
+		return 0, fastSlow
+	}
+	n := (*shimmedHeaders)(unsafe.Pointer(h0))
+	sh := binary.BigEndian.Uint64(n[fixedHeaders:])
+	// Hdr Ext Len 0 and the P bit: a payload header, not a control
+	// message.
+	if sh&(0xff<<48|1<<47) != 1<<47 {
+		return 0, fastSlow
+	}
+	inner := uint8(sh >> 56)
+	if inner == header.ProtoTCP && w.shim.MSSClamp != 0 && tcpSYN(p.Frame(), fixedHeaders+header.Shim6PayloadSize) {
+		return 0, fastSlow
+	}
+	l := &w.sh.line
+	if !w.shim.Contexts.readTag(sh&tagMask, l) {
+		return 0, fastSlow // unknown tag: route counts it and tells the control core
+	}
+	mac, ok := w.nb.lookupWords(l.pair[pairULIDL], l.pair[pairULIDL+1])
+	if !ok {
+		return 0, fastSlow
+	}
+	kept := *(*[6]byte)(n[header.EthernetMinimumSize-2:])
+	p.Off += header.Shim6PayloadSize
+	p.Len -= header.Shim6PayloadSize
+	h := (*fixed)(n[header.Shim6PayloadSize:])
+	*(*[6]byte)(h[:6]) = mac
+	*(*[6]byte)(h[6:12]) = v.insideMAC
+	*(*[6]byte)(h[header.EthernetMinimumSize-2:]) = kept
+	binary.BigEndian.PutUint16(h[18:], uint16(plen-header.Shim6PayloadSize))
+	h[20], h[21] = inner, hop-1
+	binary.BigEndian.PutUint64(h[22:], l.pair[pairULIDP])
+	binary.BigEndian.PutUint64(h[30:], l.pair[pairULIDP+1])
+	binary.BigEndian.PutUint64(h[38:], l.pair[pairULIDL])
+	binary.BigEndian.PutUint64(h[46:], l.pair[pairULIDL+1])
+	note(w.shim.Feedback.Recv, l.slot, w.sh.tick)
+	return v.inside, fastStripped
+}

@@ -1,0 +1,174 @@
+package dataplane
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"shim6d/dataplane/header"
+	"shim6d/dataplane/pkttest"
+	"shim6d/ports"
+)
+
+// fastCorpus is traffic of every kind a worker meets, for the fast paths'
+// differential test: each frame with the port it arrives on.
+func fastCorpus(b *shimbed) []struct {
+	from  int
+	frame []byte
+} {
+	plainPeer := netip.MustParseAddr("2001:db8:5::5") // has a context that does not rewrite
+	var c []struct {
+		from  int
+		frame []byte
+	}
+	add := func(from int, f []byte) {
+		c = append(c, struct {
+			from  int
+			frame []byte
+		}{from, f})
+	}
+	tcp := func(src, dst netip.Addr, syn bool) []byte {
+		seg := pkttest.TCPSyn(src, dst, 1460)
+		if !syn {
+			seg[tcpFlagsOff] = 0x10 // ACK
+		}
+		return seg
+	}
+	big := strings.Repeat("x", 1500-header.IPv6MinimumSize-8-header.Shim6PayloadSize)
+	for _, hop := range []byte{64, 2, 1, 0} {
+		// Outbound: a context that rewrites, one that does not, none.
+		for _, dst := range []netip.Addr{peerULID, plainPeer, remoteAddr} {
+			add(0, udpFrame(macInside, macHost, hostAddr, dst, hop, header.ProtoUDP, nil, "data"))
+			add(0, pkttest.Frame(macInside, macHost, hostAddr, dst, hop, header.ProtoTCP, tcp(hostAddr, dst, true)))
+			add(0, pkttest.Frame(macInside, macHost, hostAddr, dst, hop, header.ProtoTCP, tcp(hostAddr, dst, false)))
+			add(0, udpFrame(macInside, macHost, hostAddr, dst, hop, header.ProtoUDP, nil, big))
+			add(0, udpFrame(macInside, macHost, hostAddr, dst, hop, header.ProtoUDP, nil, big+"y"))
+			add(0, udpFrame(macInside, macHost, hostAddr, dst, hop, header.ProtoHopByHop, []byte{header.ProtoUDP, 0, 1, 4, 0, 0, 0, 0}, "data"))
+			add(0, pkttest.Frame(macInside, macHost, hostAddr, dst, hop, header.ProtoICMPv6, []byte{128, 0, 0, 0, 0, 1, 0, 1}))
+			add(0, pkttest.Frame(macInside, macHost, hostAddr, dst, hop, header.ProtoESP, []byte{0, 0, 1, 0, 0, 0, 0, 1}))
+		}
+		// Outbound odd ones: hairpin, multicast, for us, link-local,
+		// foreign source.
+		add(0, udpFrame(macInside, macHost, hostAddr, unknownHost, hop, header.ProtoUDP, nil, "data"))
+		add(0, udpFrame(macInside, macHost, hostAddr, netip.MustParseAddr("ff02::1"), hop, header.ProtoUDP, nil, "data"))
+		add(0, udpFrame(macInside, macHost, hostAddr, insideAddr, hop, header.ProtoUDP, nil, "data"))
+		add(0, udpFrame(macInside, macHost, netip.MustParseAddr("fe80::1"), remoteAddr, hop, header.ProtoUDP, nil, "data"))
+		add(0, udpFrame(macInside, macHost, netip.MustParseAddr("2001:db8:9::1"), remoteAddr, hop, header.ProtoUDP, nil, "data"))
+		// Inbound: payload headers with our tag, a stale one, a control
+		// message; plain packets to a known and an unknown host.
+		for _, tag := range []uint64{b.tag, b.tag ^ 1<<40} {
+			add(2, udpFrame(macIsp2, macNextHop2, peerLoc4, hostLoc2, hop, header.ProtoShim6, shimHeader(header.ProtoUDP, tag), "data"))
+			add(2, udpFrame(macIsp2, macNextHop2, peerLoc4, hostLoc2, hop, header.ProtoShim6, shimHeader(header.ProtoUDP, tag), big))
+			add(2, pkttest.Frame(macIsp2, macNextHop2, peerLoc4, hostLoc2, hop, header.ProtoShim6,
+				append(shimHeader(header.ProtoTCP, tag), tcp(peerULID, hostAddr, true)...)))
+			add(2, pkttest.Frame(macIsp2, macNextHop2, peerLoc4, hostLoc2, hop, header.ProtoShim6,
+				append(shimHeader(header.ProtoTCP, tag), tcp(peerULID, hostAddr, false)...)))
+		}
+		add(2, pkttest.Frame(macIsp2, macNextHop2, peerLoc4, hostLoc2, hop, header.ProtoShim6, []byte{header.ProtoNoNext, 0, 1, 0, 0, 0, 0, 0}))
+		for _, dst := range []netip.Addr{hostAddr, unknownHost, remoteAddr} {
+			for _, src := range []netip.Addr{plainPeer, peerULID, remoteAddr} {
+				add(1, udpFrame(macUplink, macNextHop, src, dst, hop, header.ProtoUDP, nil, "data"))
+				add(1, pkttest.Frame(macUplink, macNextHop, src, dst, hop, header.ProtoTCP, tcp(src, dst, true)))
+				add(1, pkttest.Frame(macUplink, macNextHop, src, dst, hop, header.ProtoTCP, tcp(src, dst, false)))
+			}
+			add(1, udpFrame(macUplink, macNextHop, remoteAddr, dst, hop, header.ProtoUDP, nil, big+"yyyyyyyy"))
+			add(1, pkttest.Frame(macUplink, macNextHop, remoteAddr, dst, hop, header.ProtoICMPv6, []byte{1, 4, 0, 0, 0, 0, 0, 0}))
+			add(1, pkttest.Frame(macUplink, macNextHop, remoteAddr, dst, hop, header.ProtoICMPv6, []byte{129, 0, 0, 0, 0, 1, 0, 1}))
+			add(1, udpFrame(macUplink, macNextHop, remoteAddr, dst, hop, header.ProtoFragment, []byte{header.ProtoUDP, 0, 0, 0, 0, 0, 0, 1}, "data"))
+		}
+	}
+	return c
+}
+
+// TestFastPathsMatchRoute holds the fast paths to route, the reference:
+// over the corpus and random corruptions of it, a packet a fast path
+// takes must leave by the port route gives it, byte for byte as route
+// leaves it, with the same REAP feedback; a packet it hands back must be
+// untouched.
+func TestFastPathsMatchRoute(t *testing.T) {
+	b := newShimbed(t, true)
+	plainPeer := netip.MustParseAddr("2001:db8:5::5")
+	if _, _, err := b.tbl.Create(ContextSpec{PeerTag: 77, ULIDLocal: hostAddr.As16(), ULIDPeer: plainPeer.As16(),
+		LocLocal: hostAddr.As16(), LocPeer: plainPeer.As16(), EgressPort: 1}); err != nil {
+		t.Fatal(err)
+	}
+	fast := b.w
+	ref := NewWorker(fast.cfg)
+	f := b.fwd.Load()
+	for _, w := range []*Worker{fast, ref} {
+		w.nb.adopt(f)
+		w.fp.adopt(f)
+		w.sh.tick = b.tick.Load()
+		w.sh.active = true
+	}
+	corpus := fastCorpus(b)
+	rng := rand.New(rand.NewPCG(5, 6))
+	var pa, pb [1]ports.Packet
+	if b.ports[0].Alloc(pa[:]) != 1 || b.ports[0].Alloc(pb[:]) != 1 {
+		t.Fatal("alloc")
+	}
+	defer b.ports[0].Free(pa[:])
+	defer b.ports[0].Free(pb[:])
+	load := func(p *ports.Packet, from int, frame []byte) {
+		p.Off, p.Port = ports.Headroom, uint16(from)
+		if !p.SetLen(len(frame)) {
+			t.Fatalf("frame of %d bytes does not fit", len(frame))
+		}
+		copy(p.Frame(), frame)
+	}
+	taken := [fastStripped + 1]int{}
+	for n := 0; n < 40*len(corpus); n++ {
+		c := corpus[n%len(corpus)]
+		frame := bytes.Clone(c.frame)
+		if n >= len(corpus) {
+			// Corrupt a few header bytes, or cut the frame short.
+			for k := rng.IntN(3); k >= 0; k-- {
+				frame[12+rng.IntN(min(len(frame), 80)-12)] ^= byte(1 << rng.IntN(8))
+			}
+			if rng.IntN(8) == 0 {
+				frame = frame[:rng.IntN(len(frame))]
+			}
+		}
+		load(&pa[0], c.from, frame)
+		load(&pb[0], c.from, frame)
+		inside := uint16(c.from) == f.Inside
+		fast.prefetch(pa[:], inside)
+		ref.prefetch(pb[:], inside)
+		var out uint16
+		var r fastResult
+		if inside {
+			out, r = fast.fastOut(&pa[0], &fast.fp, 0)
+		} else {
+			out, r = fast.fastIn(&pa[0], &fast.fp, 0)
+		}
+		taken[r]++
+		if r == fastSlow {
+			if pa[0].Off != ports.Headroom || !bytes.Equal(pa[0].Frame(), frame) {
+				t.Fatalf("packet %d: handed back to route, but changed:\n% x\nwas\n% x", n, pa[0].Frame(), frame)
+			}
+			continue
+		}
+		want := ref.slowRoute(&pb[0], f, 0)
+		if out != want || pa[0].Off != pb[0].Off || !bytes.Equal(pa[0].Frame(), pb[0].Frame()) {
+			t.Fatalf("packet %d from port %d: fast path sent it to %d as\n% x\nroute to %d as\n% x\ninput\n% x",
+				n, c.from, out, pa[0].Frame(), want, pb[0].Frame(), frame)
+		}
+	}
+	for s := range fast.shim.Feedback.Sent {
+		if fs, rs := fast.shim.Feedback.Sent[s].Load(), ref.shim.Feedback.Sent[s].Load(); fs != rs {
+			t.Errorf("slot %d: fast path noted sent at %d, route at %d", s, fs, rs)
+		}
+		if fs, rs := fast.shim.Feedback.Recv[s].Load(), ref.shim.Feedback.Recv[s].Load(); fs != rs {
+			t.Errorf("slot %d: fast path noted received at %d, route at %d", s, fs, rs)
+		}
+	}
+	// The corpus must exercise every fast path, or this test proves little.
+	for r, n := range taken {
+		if n == 0 {
+			t.Errorf("no packet took fast path result %d", r)
+		}
+	}
+	t.Logf("fast path results over %d packets (slow, forward, rewrote, stripped): %v", 40*len(corpus), taken)
+}
