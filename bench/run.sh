@@ -8,8 +8,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-bin}
-DUR=${DUR:-8}          # seconds measured per contender
+DUR=${DUR:-6}          # seconds measured per contender and round
 WARM=${WARM:-3}        # seconds of warm-up before measuring
+# Rounds: the contenders take turns, ROUNDS times, and the table gives each
+# one's median. On a shared VM the machine's speed drifts by tens of
+# percent over minutes; turns spread that drift over all contenders, where
+# one run each would compare different moments.
+ROUNDS=${ROUNDS:-3}
 OUT=bench/out
 mkdir -p $OUT
 PCAP=$(pwd)/$OUT/ipv6-udp.pcap
@@ -48,15 +53,17 @@ mode="hugepages"
 
 # --- testpmd macswap: average of its per-second Tx-pps on the sink port,
 # after the warm-up.
-tlog=$OUT/testpmd.log
-timeout -s INT $((WARM + DUR + 1)) dpdk-testpmd -l 0-1 "${MEM[@]}" --no-pci "${VDEVS[@]}" \
-	--file-prefix=shim6d-bench-tpmd-$$ -- --forward-mode=macswap --nb-cores=1 --stats-period=1 \
-	>"$tlog" 2>&1 || true
-tpmd=$(awk -v skip="$WARM" '
-	/NIC statistics for port 1/ { p1 = 1; next }
-	/NIC statistics for port/ { p1 = 0 }
-	p1 && /Tx-pps:/ { n++; if (n > skip) { s += $2; k++ } }
-	END { if (k) printf "%.2f", s / k / 1e6; else print "0" }' "$tlog")
+run_testpmd() {
+	local tlog=$OUT/testpmd.log
+	timeout -s INT $((WARM + DUR + 1)) dpdk-testpmd -l 0-1 "${MEM[@]}" --no-pci "${VDEVS[@]}" \
+		--file-prefix=shim6d-bench-tpmd-$$ -- --forward-mode=macswap --nb-cores=1 --stats-period=1 \
+		>"$tlog" 2>&1 || true
+	awk -v skip="$WARM" '
+		/NIC statistics for port 1/ { p1 = 1; next }
+		/NIC statistics for port/ { p1 = 0 }
+		p1 && /Tx-pps:/ { n++; if (n > skip) { s += $2; k++ } }
+		END { if (k) printf "%.2f", s / k / 1e6; else print "0" }' "$tlog"
+}
 
 # --- shim6d: the same devices as its inside port and uplink; packets from
 # the inside sources leave by the uplink, MACs and hop limit rewritten.
@@ -114,14 +121,26 @@ run_shim6d() {
 }
 txpk() { "$BIN/shim6ctl" ports --json --socket "$sock" | awk -F: '/"tx_packets"/ { gsub(/[ ,]/, "", $2); v = $2 } END { print v }'; }
 rewritten() { "$BIN/shim6ctl" stats --json --socket "$sock" | awk -F: '/"rewritten"/ { gsub(/[ ,]/, "", $2); s += $2 } END { print s + 0 }'; }
-ratio() { awk -v a="$1" -v b="$tpmd" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+# median of the numbers given, and their range
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.2f", m }'; }
+range() { printf '%s\n' "$@" | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%s-%s", lo, hi }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
-fwd=$(run_shim6d 0)
-shim=$(run_shim6d "$NCTX")
+tp=() fw=() sh=()
+for r in $(seq "$ROUNDS"); do
+	tp+=("$(run_testpmd)")
+	fw+=("$(run_shim6d 0)")
+	sh+=("$(run_shim6d "$NCTX")")
+	echo "round $r: testpmd ${tp[-1]}, forward ${fw[-1]}, rewrite ${sh[-1]} Mpps" >&2
+done
+tpmd=$(median "${tp[@]}")
+fwd=$(median "${fw[@]}")
+shim=$(median "${sh[@]}")
 
-printf '\none forwarding core, net_pcap (78-byte IPv6/UDP, 8192 packets over %s host pairs) -> net_null, %s, %ss after %ss warm-up\n\n' "$NCTX" "$mode" "$DUR" "$WARM"
-printf '| %-34s | %8s | %6s |\n' "contender" "Mpps" "ratio"
-printf '|%s|%s|%s|\n' "------------------------------------" "----------" "--------"
-printf '| %-34s | %8s | %6s |\n' "dpdk-testpmd --forward-mode=macswap" "$tpmd" "1.00"
-printf '| %-34s | %8s | %6s |\n' "shim6d forward, no contexts" "$fwd" "$(ratio "$fwd")"
-printf '| %-34s | %8s | %6s |\n' "shim6d rewrite+insert, $NCTX ctx" "$shim" "$(ratio "$shim")"
+printf '\none forwarding core, net_pcap (78-byte IPv6/UDP, 8192 packets over %s host pairs) -> net_null, %s,\n' "$NCTX" "$mode"
+printf '%s rounds of %ss after %ss warm-up each; Mpps is the median over the rounds\n\n' "$ROUNDS" "$DUR" "$WARM"
+printf '| %-35s | %8s | %13s | %6s |\n' "contender" "Mpps" "range" "ratio"
+printf '|%s|%s|%s|%s|\n' "-------------------------------------" "----------" "---------------" "--------"
+printf '| %-35s | %8s | %13s | %6s |\n' "dpdk-testpmd --forward-mode=macswap" "$tpmd" "$(range "${tp[@]}")" "1.00"
+printf '| %-35s | %8s | %13s | %6s |\n' "shim6d forward, no contexts" "$fwd" "$(range "${fw[@]}")" "$(ratio "$fwd" "$tpmd")"
+printf '| %-35s | %8s | %13s | %6s |\n' "shim6d rewrite+insert, $NCTX ctx" "$shim" "$(range "${sh[@]}")" "$(ratio "$shim" "$tpmd")"
