@@ -169,6 +169,9 @@ func (w *Worker) fastOut(p *ports.Packet, v *fastFwd, i int) (uint16, fastResult
 	found := false
 	t := w.shim.Contexts
 	l := &w.sh.line
+	if w.sh.active && w.sh.kinds[i] != keyPair {
+		return 0, fastSlow // not keyed by prefetch; cannot happen to a parsed packet
+	}
 	if e := w.sh.entries[i]; w.sh.active && e != 0 {
 		// The pair's first index entry, which prefetch loaded: empty
 		// settles it (no context), a matching fingerprint usually finds
@@ -275,12 +278,10 @@ func (w *Worker) fastIn(p *ports.Packet, v *fastFwd, i int) (uint16, fastResult)
 	if !ok {
 		return 0, fastSlow
 	}
-	if t := w.shim.Contexts; w.sh.active {
-		k := w.sh.keys[i]
-		if w.sh.kinds[i] != keyPair {
-			k = t.pairHash(h.ip().Dst(), h.ip().Src())
-		}
-		if w.firstProbe(t, i, k, dstHi, dstLo, srcHi, srcLo) {
+	// prefetch keyed every plain packet by its pair (a short one never
+	// gets here), so its entry is this pair's.
+	if t := w.shim.Contexts; w.sh.active && w.sh.kinds[i] == keyPair {
+		if w.firstProbe(t, i, w.sh.keys[i], dstHi, dstLo, srcHi, srcLo) {
 			note(w.shim.Feedback.Recv, w.sh.line.slot, w.sh.tick)
 		}
 	}
