@@ -122,6 +122,11 @@ const (
 	CounterMSSClamped
 	// CounterEvents counts events handed to the control core.
 	CounterEvents
+	// CounterSlowPath counts packets the fast paths left to route, the
+	// general path: extension headers, ICMPv6, SYNs to clamp, packets for
+	// the control core, drops. A rising share of it says traffic is not
+	// getting the fast path's speed.
+	CounterSlowPath
 	numScalarCounters
 )
 

@@ -172,3 +172,20 @@ func TestFastPathsMatchRoute(t *testing.T) {
 	}
 	t.Logf("fast path results over %d packets (slow, forward, rewrote, stripped): %v", 40*len(corpus), taken)
 }
+
+// TestSlowPathCounted: what the fast paths leave to route is counted, so an
+// operator sees traffic missing the fast path; what they take is not.
+func TestSlowPathCounted(t *testing.T) {
+	b := newShimbed(t, true)
+	slow := func() uint64 { b.w.Counters.publish(); return b.w.Counters.Load(CounterSlowPath) }
+	b.run(t, 0, udpFrame(macInside, macHost, hostAddr, peerULID, 64, header.ProtoUDP, nil, "data"))
+	b.run(t, 2, udpFrame(macIsp2, macNextHop2, peerLoc4, hostLoc2, 64, header.ProtoShim6, shimHeader(header.ProtoUDP, b.tag), "data"))
+	if n := slow(); n != 0 {
+		t.Fatalf("a rewritten and a stripped packet counted %d on the slow path, want 0", n)
+	}
+	b.run(t, 0, udpFrame(macInside, macHost, hostAddr, peerULID, 64, header.ProtoHopByHop, []byte{header.ProtoUDP, 0, 1, 4, 0, 0, 0, 0}, "data"))
+	b.run(t, 0, udpFrame(macInside, macHost, hostAddr, peerULID, 1, header.ProtoUDP, nil, "data"))
+	if n := slow(); n != 2 {
+		t.Fatalf("a hop-by-hop packet and an expiring one counted %d on the slow path, want 2", n)
+	}
+}

@@ -225,7 +225,7 @@ func (w *Worker) classifyBurst(pkts []ports.Packet, port int, fwd *Forwarding) (
 	// Byte counts, results and the single-port check are gathered in the
 	// one loop, so the burst is walked once.
 	next := w.next[:len(pkts)]
-	var rxBytes, rewritten, stripped uint64
+	var rxBytes, rewritten, stripped, slow uint64
 	inside := uint16(port) == fwd.Inside
 	first, same := uint16(0), true
 	for i := range pkts {
@@ -243,6 +243,7 @@ func (w *Worker) classifyBurst(pkts []ports.Packet, port int, fwd *Forwarding) (
 		switch r {
 		case fastSlow:
 			out = w.slowRoute(p, fwd, i)
+			slow++
 		case fastRewrote:
 			rewritten++
 		case fastStripped:
@@ -257,6 +258,7 @@ func (w *Worker) classifyBurst(pkts []ports.Packet, port int, fwd *Forwarding) (
 	c[PortCounter(port, PortRxBytes)] += rxBytes
 	c[CounterRewritten] += rewritten
 	c[CounterStripped] += stripped
+	c[CounterSlowPath] += slow
 	return first, same && first < outControl
 }
 

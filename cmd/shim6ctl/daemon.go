@@ -91,9 +91,9 @@ func printPorts(w io.Writer, v any) {
 
 func printStats(w io.Writer, v any) {
 	s := v.(*admin.Stats)
-	fmt.Fprintln(w, "WORKER\tPOLLS\tIDLE\tRX\tTX\tTO CONTROL")
+	fmt.Fprintln(w, "WORKER\tPOLLS\tIDLE\tRX\tTX\tTO CONTROL\tSLOW PATH")
 	for _, wk := range s.Workers {
-		fmt.Fprintf(w, "%d\t%d\t%d\t%d\t%d\t%d\n", wk.ID, wk.Polls, wk.IdlePolls, wk.RxPackets, wk.TxPackets, wk.ToControl)
+		fmt.Fprintf(w, "%d\t%d\t%d\t%d\t%d\t%d\t%d\n", wk.ID, wk.Polls, wk.IdlePolls, wk.RxPackets, wk.TxPackets, wk.ToControl, wk.SlowPath)
 	}
 	printMap(w, "\nDROP REASON\tPACKETS", s.Drops)
 	printMap(w, "\nCONTROL\tCOUNT", s.Control)

@@ -72,6 +72,7 @@ func (d *daemon) Stats() admin.Stats {
 			Stripped:  w.Counters.Load(dataplane.CounterStripped),
 			Clamped:   w.Counters.Load(dataplane.CounterMSSClamped),
 			Events:    w.Counters.Load(dataplane.CounterEvents),
+			SlowPath:  w.Counters.Load(dataplane.CounterSlowPath),
 		})
 	}
 	for _, r := range dataplane.DropReasons() {

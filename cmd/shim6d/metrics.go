@@ -20,6 +20,7 @@ type collector struct {
 	devMissed, devErrors, devNoMbuf   *prometheus.Desc
 	linkUp                            *prometheus.Desc
 	workerPackets, workerPolls        *prometheus.Desc
+	workerSlow                        *prometheus.Desc
 	drops                             *prometheus.Desc
 	ringEnqueued, ringDropped         *prometheus.Desc
 	ringUsed, neighbors               *prometheus.Desc
@@ -42,6 +43,7 @@ func newCollector(d *daemon) *collector {
 		linkUp:        desc("port_link_up", "1 when the port's link is up.", "port"),
 		workerPackets: desc("worker_packets_total", "Packets received (rx) and sent (tx) per worker.", "worker", "direction"),
 		workerPolls:   desc("worker_polls_total", "Poll rounds per worker, and how many found nothing (idle).", "worker", "kind"),
+		workerSlow:    desc("worker_slow_path_packets_total", "Received packets the fast paths left to the general path (extension headers, ICMPv6, SYNs to clamp, packets for the control core, drops).", "worker"),
 		drops:         desc("drops_total", "Packets the fast path dropped, by reason.", "reason"),
 		ringEnqueued:  desc("control_ring_enqueued_total", "Packets handed to the control core."),
 		ringDropped:   desc("control_ring_dropped_total", "Packets dropped because the control ring was full."),
@@ -56,7 +58,7 @@ func newCollector(d *daemon) *collector {
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.portPackets, c.portBytes, c.portDrops, c.devMissed, c.devErrors,
-		c.devNoMbuf, c.linkUp, c.workerPackets, c.workerPolls, c.drops, c.ringEnqueued, c.ringDropped,
+		c.devNoMbuf, c.linkUp, c.workerPackets, c.workerPolls, c.workerSlow, c.drops, c.ringEnqueued, c.ringDropped,
 		c.ringUsed, c.neighbors, c.control, c.shimPackets, c.contexts} {
 		ch <- d
 	}
@@ -96,6 +98,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.workerPackets, w.Counters.Load(dataplane.CounterTxPackets), id, "tx")
 		counter(c.workerPolls, w.Counters.Load(dataplane.CounterPolls), id, "all")
 		counter(c.workerPolls, w.Counters.Load(dataplane.CounterIdlePolls), id, "idle")
+		counter(c.workerSlow, w.Counters.Load(dataplane.CounterSlowPath), id)
 	}
 	for _, r := range dataplane.DropReasons() {
 		counter(c.drops, d.sumCounter(dataplane.DropCounter(r)), r.String())

@@ -68,6 +68,9 @@ type Worker struct {
 	Stripped  uint64 `json:"stripped"`
 	Clamped   uint64 `json:"mss_clamped"`
 	Events    uint64 `json:"events"`
+	// SlowPath is how many received packets the fast paths left to the
+	// general path.
+	SlowPath uint64 `json:"slow_path"`
 }
 
 // Context is one element of GET /contexts.
