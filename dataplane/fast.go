@@ -143,193 +143,203 @@ func tcpSYN(frame []byte, off int) bool {
 	return len(frame) < off+tcpMinSize || frame[off+tcpFlagsOff]&tcpFlagSYN != 0
 }
 
-// fastOut is the fast path of a packet from inside. Lookup and rewrite
-// are written out here rather than called: Go saves every live register
-// around a call, and the calls a rewritten packet made (probe, record
-// read, rewrite) cost more than their work (callgrind). Only a probe
+// fastOut runs the fast path over a burst from inside, setting w.res[i]
+// and, for the packets it takes, w.next[i]; route classifies the rest
+// after it (packets are independent, and tx keeps their order). The loop
+// is here, and lookup and rewrite are written out in it rather than
+// called, because Go saves every live register around a call: per packet
+// and per call, that cost more than the work (callgrind). Only a probe
 // collision calls out, to findPair.
-func (w *Worker) fastOut(p *ports.Packet, v *fastFwd, i int) (uint16, fastResult) {
-	h := headers(p)
-	if h == nil || binary.LittleEndian.Uint32(h[12:])&ipv6WordMask != ipv6Word {
-		return 0, fastSlow
-	}
-	plen := int(binary.BigEndian.Uint16(h[18:]))
-	nh, hop := h[20], h[21]
-	if fixedHeaders+plen != int(p.Len) || hop <= 1 {
-		return 0, fastSlow
-	}
-	srcHi, srcLo := binary.BigEndian.Uint64(h[22:]), binary.BigEndian.Uint64(h[30:])
-	dstHi, dstLo := binary.BigEndian.Uint64(h[38:]), binary.BigEndian.Uint64(h[46:])
-	if !v.plain(srcHi, dstHi, dstLo) || v.inSite(dstHi, dstLo) {
-		return 0, fastSlow
-	}
-	if nh == header.ProtoTCP && w.shim.MSSClamp != 0 && tcpSYN(p.Frame(), fixedHeaders) {
-		return 0, fastSlow
-	}
-	found := false
-	t := w.shim.Contexts
-	l := &w.sh.line
-	if w.sh.active && w.sh.kinds[i] != keyPair {
-		return 0, fastSlow // not keyed by prefetch; cannot happen to a parsed packet
-	}
-	if e := w.sh.entries[i]; w.sh.active && e != 0 {
-		// The pair's first index entry, which prefetch loaded: empty
-		// settles it (no context), a matching fingerprint usually finds
-		// it, and only a collision walks on.
-		k := w.sh.keys[i]
-		if slot := uint32(e) - 1; e != tombstone && e>>32 == k>>32 && int(slot) < len(t.recs) {
-			// readLine, written out.
-			r, u := &t.recs[slot], &t.pairs[slot]
-			for {
-				s1 := r.w[lineSeq].Load()
-				copyRec(r, &l.rec)
-				copyPair(u, &l.pair)
-				if s1&1 == 0 && r.w[lineSeq].Load() == s1 {
-					break
+func (w *Worker) fastOut(pkts []ports.Packet, v *fastFwd) {
+	for i := range pkts {
+		p := &pkts[i]
+		w.res[i] = fastSlow
+		h := headers(p)
+		if h == nil || binary.LittleEndian.Uint32(h[12:])&ipv6WordMask != ipv6Word {
+			continue
+		}
+		plen := int(binary.BigEndian.Uint16(h[18:]))
+		nh, hop := h[20], h[21]
+		if fixedHeaders+plen != int(p.Len) || hop <= 1 {
+			continue
+		}
+		srcHi, srcLo := binary.BigEndian.Uint64(h[22:]), binary.BigEndian.Uint64(h[30:])
+		dstHi, dstLo := binary.BigEndian.Uint64(h[38:]), binary.BigEndian.Uint64(h[46:])
+		if !v.plain(srcHi, dstHi, dstLo) || v.inSite(dstHi, dstLo) {
+			continue
+		}
+		if nh == header.ProtoTCP && w.shim.MSSClamp != 0 && tcpSYN(p.Frame(), fixedHeaders) {
+			continue
+		}
+		found := false
+		t := w.shim.Contexts
+		l := &w.sh.line
+		if w.sh.active && w.sh.kinds[i] != keyPair {
+			continue // not keyed by prefetch; cannot happen to a parsed packet
+		}
+		if e := w.sh.entries[i]; w.sh.active && e != 0 {
+			// The pair's first index entry, which prefetch loaded: empty
+			// settles it (no context), a matching fingerprint usually finds
+			// it, and only a collision walks on.
+			k := w.sh.keys[i]
+			if slot := uint32(e) - 1; e != tombstone && e>>32 == k>>32 && int(slot) < len(t.recs) {
+				// readLine, written out.
+				r, u := &t.recs[slot], &t.pairs[slot]
+				for {
+					s1 := r.w[lineSeq].Load()
+					copyRec(r, &l.rec)
+					copyPair(u, &l.pair)
+					if s1&1 == 0 && r.w[lineSeq].Load() == s1 {
+						break
+					}
 				}
+				l.slot = slot
+				found = l.holds(srcHi, srcLo, dstHi, dstLo)
 			}
-			l.slot = slot
-			found = l.holds(srcHi, srcLo, dstHi, dstLo)
+			if !found {
+				found = t.findPair(k, srcHi, srcLo, dstHi, dstLo, l)
+			}
 		}
-		if !found {
-			found = t.findPair(k, srcHi, srcLo, dstHi, dstLo, l)
+		if found && l.flags()&CtxRewrite != 0 {
+			// pushShim6 on the context's words: locators, payload header and
+			// headers written in place, 8 bytes before the old ones.
+			port := int(l.port())
+			if port >= len(v.byPort) {
+				continue
+			}
+			e := &v.byPort[port]
+			if !e.ok || !header.EndsFixedHeader(nh) || p.Off < header.Shim6PayloadSize ||
+				header.IPv6MinimumSize+plen+header.Shim6PayloadSize > e.mtu {
+				// Packet Too Big, resolution and extension headers are route's.
+				continue
+			}
+			kept := *(*[6]byte)(h[header.EthernetMinimumSize-2:])
+			p.Off -= header.Shim6PayloadSize
+			p.Len += header.Shim6PayloadSize
+			n := (*shimmedHeaders)(unsafe.Add(unsafe.Pointer(h), -header.Shim6PayloadSize))
+			*(*[12]byte)(n[:12]) = e.mac
+			*(*[6]byte)(n[header.EthernetMinimumSize-2:]) = kept
+			binary.BigEndian.PutUint16(n[18:], uint16(plen+header.Shim6PayloadSize))
+			n[20], n[21] = header.ProtoShim6, hop-1
+			binary.BigEndian.PutUint64(n[22:], l.rec[lineLocL])
+			binary.BigEndian.PutUint64(n[30:], l.rec[lineLocL+1])
+			binary.BigEndian.PutUint64(n[38:], l.rec[lineLocP])
+			binary.BigEndian.PutUint64(n[46:], l.rec[lineLocP+1])
+			binary.BigEndian.PutUint64(n[fixedHeaders:], uint64(nh)<<56|shim6PBit|l.peerTag())
+			note(w.shim.Feedback.Sent, l.slot, w.sh.tick)
+			w.next[i], w.res[i] = e.port, fastRewrote
+			continue
 		}
-	}
-	if found && l.flags()&CtxRewrite != 0 {
-		// pushShim6 on the context's words: locators, payload header and
-		// headers written in place, 8 bytes before the old ones.
-		port := int(l.port())
-		if port >= len(v.byPort) {
-			return 0, fastSlow
+		// Unchanged but for the hop: by the uplink that owns the source.
+		var e *fastEgress
+		for j := range v.uplinks {
+			if v.uplinks[j].contains(srcHi, srcLo) {
+				e = &v.uplinks[j].fastEgress
+				break
+			}
 		}
-		e := &v.byPort[port]
-		if !e.ok || !header.EndsFixedHeader(nh) || p.Off < header.Shim6PayloadSize ||
-			header.IPv6MinimumSize+plen+header.Shim6PayloadSize > e.mtu {
-			// Packet Too Big, resolution and extension headers are route's.
-			return 0, fastSlow
+		if e == nil || !e.ok || header.IPv6MinimumSize+plen > e.mtu {
+			continue
 		}
-		kept := *(*[6]byte)(h[header.EthernetMinimumSize-2:])
-		p.Off -= header.Shim6PayloadSize
-		p.Len += header.Shim6PayloadSize
-		n := (*shimmedHeaders)(unsafe.Add(unsafe.Pointer(h), -header.Shim6PayloadSize))
-		*(*[12]byte)(n[:12]) = e.mac
-		*(*[6]byte)(n[header.EthernetMinimumSize-2:]) = kept
-		binary.BigEndian.PutUint16(n[18:], uint16(plen+header.Shim6PayloadSize))
-		n[20], n[21] = header.ProtoShim6, hop-1
-		binary.BigEndian.PutUint64(n[22:], l.rec[lineLocL])
-		binary.BigEndian.PutUint64(n[30:], l.rec[lineLocL+1])
-		binary.BigEndian.PutUint64(n[38:], l.rec[lineLocP])
-		binary.BigEndian.PutUint64(n[46:], l.rec[lineLocP+1])
-		binary.BigEndian.PutUint64(n[fixedHeaders:], uint64(nh)<<56|shim6PBit|l.peerTag())
-		note(w.shim.Feedback.Sent, l.slot, w.sh.tick)
-		return e.port, fastRewrote
-	}
-	// Unchanged but for the hop: by the uplink that owns the source.
-	var e *fastEgress
-	for j := range v.uplinks {
-		if v.uplinks[j].contains(srcHi, srcLo) {
-			e = &v.uplinks[j].fastEgress
-			break
+		if found {
+			note(w.shim.Feedback.Sent, l.slot, w.sh.tick)
+		} else if w.shim.EstablishAfter > 0 && t != nil {
+			w.countForEstablish(p.Port, h.ip().Src(), h.ip().Dst())
 		}
+		h[21] = hop - 1
+		*(*[12]byte)(h[:12]) = e.mac
+		w.next[i], w.res[i] = e.port, fastForward
 	}
-	if e == nil || !e.ok || header.IPv6MinimumSize+plen > e.mtu {
-		return 0, fastSlow
-	}
-	if found {
-		note(w.shim.Feedback.Sent, l.slot, w.sh.tick)
-	} else if w.shim.EstablishAfter > 0 && t != nil {
-		w.countForEstablish(p.Port, h.ip().Src(), h.ip().Dst())
-	}
-	h[21] = hop - 1
-	*(*[12]byte)(h[:12]) = e.mac
-	return e.port, fastForward
 }
 
 // shim6PBit is the payload header's P bit, as a bit of the header's
 // big-endian word (RFC 5533 §5.2).
 const shim6PBit = 1 << 47
 
-// fastIn is the fast path of a packet from an uplink.
-func (w *Worker) fastIn(p *ports.Packet, v *fastFwd, i int) (uint16, fastResult) {
-	h := headers(p)
-	if h == nil || binary.LittleEndian.Uint32(h[12:])&ipv6WordMask != ipv6Word {
-		return 0, fastSlow
-	}
-	plen := int(binary.BigEndian.Uint16(h[18:]))
-	nh, hop := h[20], h[21]
-	if fixedHeaders+plen != int(p.Len) || hop <= 1 || header.IPv6MinimumSize+plen > v.insideMTU+header.Shim6PayloadSize {
-		return 0, fastSlow
-	}
-	srcHi, srcLo := binary.BigEndian.Uint64(h[22:]), binary.BigEndian.Uint64(h[30:])
-	dstHi, dstLo := binary.BigEndian.Uint64(h[38:]), binary.BigEndian.Uint64(h[46:])
-	if !v.plain(srcHi, dstHi, dstLo) || !v.inSite(dstHi, dstLo) {
-		return 0, fastSlow
-	}
-	if nh == header.ProtoShim6 {
-		return w.fastStrip(p, h, v, plen, hop)
-	}
-	if !header.EndsFixedHeader(nh) || nh == header.ProtoICMPv6 || header.IPv6MinimumSize+plen > v.insideMTU ||
-		nh == header.ProtoTCP && w.shim.MSSClamp != 0 && tcpSYN(p.Frame(), fixedHeaders) {
-		return 0, fastSlow
-	}
-	// Plain IPv6 to a site host: delivered as it is, and if it belongs to
-	// a context, REAP hears of it.
-	mac, ok := w.nb.lookupWords(dstHi, dstLo)
-	if !ok {
-		return 0, fastSlow
-	}
-	// prefetch keyed every plain packet by its pair (a short one never
-	// gets here), so its entry is this pair's.
-	if t := w.shim.Contexts; w.sh.active && w.sh.kinds[i] == keyPair {
-		if w.firstProbe(t, i, w.sh.keys[i], dstHi, dstLo, srcHi, srcLo) {
-			note(w.shim.Feedback.Recv, w.sh.line.slot, w.sh.tick)
+// fastIn runs the fast path over a burst from an uplink, as fastOut does
+// from inside: payload packets restored to their ULIDs, plain packets
+// delivered as they are.
+func (w *Worker) fastIn(pkts []ports.Packet, v *fastFwd) {
+	for i := range pkts {
+		p := &pkts[i]
+		w.res[i] = fastSlow
+		h := headers(p)
+		if h == nil || binary.LittleEndian.Uint32(h[12:])&ipv6WordMask != ipv6Word {
+			continue
 		}
+		plen := int(binary.BigEndian.Uint16(h[18:]))
+		nh, hop := h[20], h[21]
+		if fixedHeaders+plen != int(p.Len) || hop <= 1 || header.IPv6MinimumSize+plen > v.insideMTU+header.Shim6PayloadSize {
+			continue
+		}
+		srcHi, srcLo := binary.BigEndian.Uint64(h[22:]), binary.BigEndian.Uint64(h[30:])
+		dstHi, dstLo := binary.BigEndian.Uint64(h[38:]), binary.BigEndian.Uint64(h[46:])
+		if !v.plain(srcHi, dstHi, dstLo) || !v.inSite(dstHi, dstLo) {
+			continue
+		}
+		if nh == header.ProtoShim6 {
+			// restoreIn and deliver in one: the headers are written anew 8
+			// bytes later, over the payload header, with the context's
+			// ULIDs.
+			if p.Len < fixedHeaders+header.Shim6PayloadSize || !w.sh.active {
+				continue
+			}
+			n := (*shimmedHeaders)(unsafe.Pointer(h))
+			sh := binary.BigEndian.Uint64(n[fixedHeaders:])
+			// Hdr Ext Len 0 and the P bit: a payload header, not a control
+			// message.
+			if sh&(0xff<<48|shim6PBit) != shim6PBit {
+				continue
+			}
+			inner := uint8(sh >> 56)
+			if inner == header.ProtoTCP && w.shim.MSSClamp != 0 && tcpSYN(p.Frame(), fixedHeaders+header.Shim6PayloadSize) {
+				continue
+			}
+			l := &w.sh.line
+			if !w.shim.Contexts.readTag(sh&tagMask, l) {
+				continue // unknown tag: route counts it and tells the control core
+			}
+			mac, ok := w.nb.lookupWords(l.pair[pairULIDL], l.pair[pairULIDL+1])
+			if !ok {
+				continue
+			}
+			kept := *(*[6]byte)(n[header.EthernetMinimumSize-2:])
+			p.Off += header.Shim6PayloadSize
+			p.Len -= header.Shim6PayloadSize
+			h := (*fixed)(n[header.Shim6PayloadSize:])
+			*(*[6]byte)(h[:6]) = mac
+			*(*[6]byte)(h[6:12]) = v.insideMAC
+			*(*[6]byte)(h[header.EthernetMinimumSize-2:]) = kept
+			binary.BigEndian.PutUint16(h[18:], uint16(plen-header.Shim6PayloadSize))
+			h[20], h[21] = inner, hop-1
+			binary.BigEndian.PutUint64(h[22:], l.pair[pairULIDP])
+			binary.BigEndian.PutUint64(h[30:], l.pair[pairULIDP+1])
+			binary.BigEndian.PutUint64(h[38:], l.pair[pairULIDL])
+			binary.BigEndian.PutUint64(h[46:], l.pair[pairULIDL+1])
+			note(w.shim.Feedback.Recv, l.slot, w.sh.tick)
+			w.next[i], w.res[i] = v.inside, fastStripped
+			continue
+		}
+		if !header.EndsFixedHeader(nh) || nh == header.ProtoICMPv6 || header.IPv6MinimumSize+plen > v.insideMTU ||
+			nh == header.ProtoTCP && w.shim.MSSClamp != 0 && tcpSYN(p.Frame(), fixedHeaders) {
+			continue
+		}
+		// Plain IPv6 to a site host: delivered as it is, and if it
+		// belongs to a context, REAP hears of it.
+		mac, ok := w.nb.lookupWords(dstHi, dstLo)
+		if !ok {
+			continue
+		}
+		// prefetch keyed every plain packet by its pair (a short one
+		// never gets here), so its entry is this pair's.
+		if t := w.shim.Contexts; w.sh.active && w.sh.kinds[i] == keyPair {
+			if w.firstProbe(t, i, w.sh.keys[i], dstHi, dstLo, srcHi, srcLo) {
+				note(w.shim.Feedback.Recv, w.sh.line.slot, w.sh.tick)
+			}
+		}
+		h[21] = hop - 1
+		*(*[6]byte)(h[:6]) = mac
+		*(*[6]byte)(h[6:12]) = v.insideMAC
+		w.next[i], w.res[i] = v.inside, fastForward
 	}
-	h[21] = hop - 1
-	*(*[6]byte)(h[:6]) = mac
-	*(*[6]byte)(h[6:12]) = v.insideMAC
-	return v.inside, fastForward
-}
-
-// fastStrip is fastIn's payload-header case, restoreIn and deliver in one:
-// the headers are written anew 8 bytes later, over the payload header,
-// with the context's ULIDs.
-func (w *Worker) fastStrip(p *ports.Packet, h0 *fixed, v *fastFwd, plen int, hop uint8) (uint16, fastResult) {
-	if p.Len < fixedHeaders+header.Shim6PayloadSize || !w.sh.active {
-		return 0, fastSlow
-	}
-	n := (*shimmedHeaders)(unsafe.Pointer(h0))
-	sh := binary.BigEndian.Uint64(n[fixedHeaders:])
-	// Hdr Ext Len 0 and the P bit: a payload header, not a control
-	// message.
-	if sh&(0xff<<48|1<<47) != 1<<47 {
-		return 0, fastSlow
-	}
-	inner := uint8(sh >> 56)
-	if inner == header.ProtoTCP && w.shim.MSSClamp != 0 && tcpSYN(p.Frame(), fixedHeaders+header.Shim6PayloadSize) {
-		return 0, fastSlow
-	}
-	l := &w.sh.line
-	if !w.shim.Contexts.readTag(sh&tagMask, l) {
-		return 0, fastSlow // unknown tag: route counts it and tells the control core
-	}
-	mac, ok := w.nb.lookupWords(l.pair[pairULIDL], l.pair[pairULIDL+1])
-	if !ok {
-		return 0, fastSlow
-	}
-	kept := *(*[6]byte)(n[header.EthernetMinimumSize-2:])
-	p.Off += header.Shim6PayloadSize
-	p.Len -= header.Shim6PayloadSize
-	h := (*fixed)(n[header.Shim6PayloadSize:])
-	*(*[6]byte)(h[:6]) = mac
-	*(*[6]byte)(h[6:12]) = v.insideMAC
-	*(*[6]byte)(h[header.EthernetMinimumSize-2:]) = kept
-	binary.BigEndian.PutUint16(h[18:], uint16(plen-header.Shim6PayloadSize))
-	h[20], h[21] = inner, hop-1
-	binary.BigEndian.PutUint64(h[22:], l.pair[pairULIDP])
-	binary.BigEndian.PutUint64(h[30:], l.pair[pairULIDP+1])
-	binary.BigEndian.PutUint64(h[38:], l.pair[pairULIDL])
-	binary.BigEndian.PutUint64(h[46:], l.pair[pairULIDL+1])
-	note(w.shim.Feedback.Recv, l.slot, w.sh.tick)
-	return v.inside, fastStripped
 }

@@ -76,6 +76,7 @@ type Worker struct {
 
 	rx     [ports.MaxBurst]ports.Packet
 	next   [ports.MaxBurst]uint16 // classify's verdict per packet
+	res    [ports.MaxBurst]fastResult
 	tx     [MaxPorts]txBuf
 	ctl    txBuf
 	drop   txBuf
@@ -222,37 +223,34 @@ func (w *Worker) classifyBurst(pkts []ports.Packet, port int, fwd *Forwarding) (
 	if w.fp.of != fwd {
 		w.fp.adopt(fwd)
 	}
-	// Byte counts, results and the single-port check are gathered in the
-	// one loop, so the burst is walked once.
-	next := w.next[:len(pkts)]
-	var rxBytes, rewritten, stripped, slow uint64
-	inside := uint16(port) == fwd.Inside
-	first, same := uint16(0), true
+	// Counted before the paths, which trim Ethernet padding and add or
+	// strip headers: the port counts what it received.
+	var rxBytes uint64
 	for i := range pkts {
-		p := &pkts[i]
-		// Before the paths, which trim Ethernet padding: the port counts
-		// what it received.
-		rxBytes += uint64(p.Len)
-		var out uint16
-		var r fastResult
-		if inside {
-			out, r = w.fastOut(p, &w.fp, i)
-		} else {
-			out, r = w.fastIn(p, &w.fp, i)
-		}
-		switch r {
+		rxBytes += uint64(pkts[i].Len)
+	}
+	if uint16(port) == fwd.Inside {
+		w.fastOut(pkts, &w.fp)
+	} else {
+		w.fastIn(pkts, &w.fp)
+	}
+	// route takes what the fast paths left: packets are independent, and
+	// tx keeps the burst's order whichever path classified them.
+	next := w.next[:len(pkts)]
+	var rewritten, stripped, slow uint64
+	for i := range pkts {
+		switch w.res[i] {
 		case fastSlow:
-			out = w.slowRoute(p, fwd, i)
+			next[i] = w.slowRoute(&pkts[i], fwd, i)
 			slow++
 		case fastRewrote:
 			rewritten++
 		case fastStripped:
 			stripped++
 		}
-		next[i] = out
-		if i == 0 {
-			first = out
-		}
+	}
+	first, same := next[0], true
+	for _, out := range next[1:] {
 		same = same && out == first
 	}
 	c[PortCounter(port, PortRxBytes)] += rxBytes
