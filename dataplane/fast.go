@@ -46,6 +46,61 @@ func (p *fastPrefix) contains(hi, lo uint64) bool {
 	return hi&p.maskHi == p.hi && lo&p.maskLo == p.lo
 }
 
+// prefixSet answers "which of these prefixes holds the address" for the
+// fast paths. The usual site has a few prefixes of one length, at most
+// 64 bits (a /48 from each ISP): then the answer is one AND and up to
+// four compares of the address's upper half, with no loop. Other sets
+// are scanned in order, as route does.
+type prefixSet struct {
+	uniform bool
+	mask    uint64    // the common mask of the upper half, when uniform
+	vals    [4]uint64 // the masked prefixes, padded with the last one
+	all     []fastPrefix
+}
+
+// maxUniform is how many prefixes the uniform form holds.
+const maxUniform = 4
+
+func (s *prefixSet) set(ps []fastPrefix) {
+	s.all = append(s.all[:0], ps...)
+	s.uniform = len(ps) > 0 && len(ps) <= maxUniform
+	for i := range ps {
+		s.uniform = s.uniform && ps[i].maskLo == 0 && ps[i].maskHi == ps[0].maskHi
+	}
+	if !s.uniform {
+		return
+	}
+	s.mask = ps[0].maskHi
+	for i := range s.vals {
+		s.vals[i] = ps[min(i, len(ps)-1)].hi
+	}
+}
+
+// index returns the position in the set of the first prefix that holds
+// the address (hi, lo), or -1.
+func (s *prefixSet) index(hi, lo uint64) int {
+	if s.uniform {
+		x := hi & s.mask
+		switch x {
+		case s.vals[0]:
+			return 0
+		case s.vals[1]:
+			return 1
+		case s.vals[2]:
+			return 2
+		case s.vals[3]:
+			return 3
+		}
+		return -1
+	}
+	for i := range s.all {
+		if s.all[i].contains(hi, lo) {
+			return i
+		}
+	}
+	return -1
+}
+
 // fastEgress is one way out of the site, as the fast paths send by it.
 type fastEgress struct {
 	// mac is the frame's first 12 bytes on the way out: the next hop's
@@ -64,13 +119,11 @@ type fastFwd struct {
 	insideMAC [6]byte
 	insideMTU int
 	bloom     uint64 // Forwarding.localBloom
-	site      []fastPrefix
-	// uplinks is Forwarding.Uplinks in order (UplinkFor's first match),
-	// each with its egress.
-	uplinks []struct {
-		fastPrefix
-		fastEgress
-	}
+	site      prefixSet
+	// uplinks holds Forwarding.Uplinks' prefixes in order (UplinkFor's
+	// first match), egress the way out by each.
+	uplinks prefixSet
+	egress  []fastEgress
 	// byPort is UplinkOnPort's answer for each port, for rewrites, which
 	// leave by the port that owns the context's local locator.
 	byPort [MaxPorts]fastEgress
@@ -100,33 +153,25 @@ func (v *fastFwd) adopt(f *Forwarding) {
 		v.insideMAC, v.insideMTU = f.Ports[f.Inside].MAC, f.Ports[f.Inside].MTU
 	}
 	v.bloom = f.localBloom
-	v.site = v.site[:0]
+	ps := make([]fastPrefix, 0, max(len(f.Site), len(f.Uplinks)))
 	for i := range f.Site {
-		v.site = append(v.site, fastPrefixOf(&f.Site[i]))
+		ps = append(ps, fastPrefixOf(&f.Site[i]))
 	}
-	v.uplinks = v.uplinks[:0]
+	v.site.set(ps)
+	ps = ps[:0]
+	v.egress = v.egress[:0]
 	for i := range f.Uplinks {
 		u := &f.Uplinks[i]
-		v.uplinks = append(v.uplinks, struct {
-			fastPrefix
-			fastEgress
-		}{fastPrefixOf(&u.Prefix), egressOf(f, u)})
+		ps = append(ps, fastPrefixOf(&u.Prefix))
+		v.egress = append(v.egress, egressOf(f, u))
 	}
+	v.uplinks.set(ps)
 	for port := range v.byPort {
 		v.byPort[port] = fastEgress{}
 		if u := f.UplinkOnPort(uint16(port)); u != nil {
 			v.byPort[port] = egressOf(f, u)
 		}
 	}
-}
-
-func (v *fastFwd) inSite(hi, lo uint64) bool {
-	for i := range v.site {
-		if v.site[i].contains(hi, lo) {
-			return true
-		}
-	}
-	return false
 }
 
 // plain reports whether a packet with these addresses is one fast paths
@@ -165,7 +210,7 @@ func (w *Worker) fastOut(pkts []ports.Packet, v *fastFwd) {
 		}
 		srcHi, srcLo := binary.BigEndian.Uint64(h[22:]), binary.BigEndian.Uint64(h[30:])
 		dstHi, dstLo := binary.BigEndian.Uint64(h[38:]), binary.BigEndian.Uint64(h[46:])
-		if !v.plain(srcHi, dstHi, dstLo) || v.inSite(dstHi, dstLo) {
+		if !v.plain(srcHi, dstHi, dstLo) || v.site.index(dstHi, dstLo) >= 0 {
 			continue
 		}
 		if nh == header.ProtoTCP && w.shim.MSSClamp != 0 && tcpSYN(p.Frame(), fixedHeaders) {
@@ -232,11 +277,8 @@ func (w *Worker) fastOut(pkts []ports.Packet, v *fastFwd) {
 		}
 		// Unchanged but for the hop: by the uplink that owns the source.
 		var e *fastEgress
-		for j := range v.uplinks {
-			if v.uplinks[j].contains(srcHi, srcLo) {
-				e = &v.uplinks[j].fastEgress
-				break
-			}
+		if j := v.uplinks.index(srcHi, srcLo); uint(j) < uint(len(v.egress)) {
+			e = &v.egress[j]
 		}
 		if e == nil || !e.ok || header.IPv6MinimumSize+plen > e.mtu {
 			continue
@@ -274,7 +316,7 @@ func (w *Worker) fastIn(pkts []ports.Packet, v *fastFwd) {
 		}
 		srcHi, srcLo := binary.BigEndian.Uint64(h[22:]), binary.BigEndian.Uint64(h[30:])
 		dstHi, dstLo := binary.BigEndian.Uint64(h[38:]), binary.BigEndian.Uint64(h[46:])
-		if !v.plain(srcHi, dstHi, dstLo) || !v.inSite(dstHi, dstLo) {
+		if !v.plain(srcHi, dstHi, dstLo) || v.site.index(dstHi, dstLo) < 0 {
 			continue
 		}
 		if nh == header.ProtoShim6 {

@@ -191,3 +191,54 @@ func TestSlowPathCounted(t *testing.T) {
 		t.Fatalf("a hop-by-hop packet and an expiring one counted %d on the slow path, want 2", n)
 	}
 }
+
+// TestPrefixSet holds both forms of prefixSet to a scan of Prefix.Contains,
+// first match first: one length within 64 bits (the uniform form), mixed
+// lengths, lengths past 64 bits, and more prefixes than the uniform form
+// holds.
+func TestPrefixSet(t *testing.T) {
+	sets := []struct {
+		prefixes []string
+		uniform  bool
+	}{
+		{[]string{"2001:db8:1::/48"}, true},
+		{[]string{"2001:db8:1::/48", "2001:db8:2::/48", "2001:db8:3::/48"}, true},
+		{[]string{"2001:db8:1::/48", "2001:db8:1:2::/64"}, false},
+		{[]string{"2001:db8:1::/64", "2001:db8:1::1/128", "2001:db8::/32"}, false},
+		{[]string{"2001:db8:1::/48", "2001:db8:2::/48", "2001:db8:3::/48", "2001:db8:4::/48", "2001:db8:5::/48"}, false},
+		{[]string{"::/0"}, true},
+	}
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, c := range sets {
+		var ps []Prefix
+		var fps []fastPrefix
+		for _, s := range c.prefixes {
+			ps = append(ps, MakePrefix(netip.MustParsePrefix(s)))
+			fps = append(fps, fastPrefixOf(&ps[len(ps)-1]))
+		}
+		var set prefixSet
+		set.set(fps)
+		if set.uniform != c.uniform {
+			t.Errorf("%v: uniform %v, want %v", c.prefixes, set.uniform, c.uniform)
+		}
+		for n := 0; n < 2000; n++ {
+			// Addresses near the prefixes: a prefix's own address with
+			// a few random bits flipped.
+			a := ps[rng.IntN(len(ps))].Netip().Addr().As16()
+			for k := rng.IntN(4); k > 0; k-- {
+				a[rng.IntN(16)] ^= byte(1 << rng.IntN(8))
+			}
+			want := -1
+			for i := range ps {
+				if ps[i].Contains(&a) {
+					want = i
+					break
+				}
+			}
+			hi, lo := addrWords(&a)
+			if got := set.index(hi, lo); got != want {
+				t.Fatalf("%v: %s in prefix %d, want %d", c.prefixes, netip.AddrFrom16(a), got, want)
+			}
+		}
+	}
+}
