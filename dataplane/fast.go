@@ -39,6 +39,9 @@ const (
 	ipv6Word     = 0x0060dd86
 )
 
+// localBits is the width of fastFwd's filter of our own addresses.
+const localBits = 1024
+
 // fastPrefix is a Prefix in the fast paths' form.
 type fastPrefix struct{ hi, lo, maskHi, maskLo uint64 }
 
@@ -118,8 +121,12 @@ type fastFwd struct {
 	inside    uint16
 	insideMAC [6]byte
 	insideMTU int
-	bloom     uint64 // Forwarding.localBloom
-	site      prefixSet
+	// local has bit lo&1023 set for the low half lo of each of our own
+	// addresses: Forwarding.localBloom's filter, 16 times wider, so that
+	// with a handful of addresses few packets not for us take the slow
+	// path to find that out.
+	local [localBits / 64]uint64
+	site  prefixSet
 	// uplinks holds Forwarding.Uplinks' prefixes in order (UplinkFor's
 	// first match), egress the way out by each.
 	uplinks prefixSet
@@ -152,7 +159,11 @@ func (v *fastFwd) adopt(f *Forwarding) {
 	if int(f.Inside) < len(f.Ports) {
 		v.insideMAC, v.insideMTU = f.Ports[f.Inside].MAC, f.Ports[f.Inside].MTU
 	}
-	v.bloom = f.localBloom
+	v.local = [localBits / 64]uint64{}
+	for _, k := range f.Local {
+		b := k[1] % localBits
+		v.local[b/64] |= 1 << (b % 64)
+	}
 	ps := make([]fastPrefix, 0, max(len(f.Site), len(f.Uplinks)))
 	for i := range f.Site {
 		ps = append(ps, fastPrefixOf(&f.Site[i]))
@@ -178,7 +189,8 @@ func (v *fastFwd) adopt(f *Forwarding) {
 // may take: not multicast, not for us, no link-local address.
 func (v *fastFwd) plain(srcHi, dstHi, dstLo uint64) bool {
 	const linkLocal = 0xfe80 >> 6 // fe80::/10
-	return dstHi>>56 != 0xff && v.bloom&(1<<(dstLo&63)) == 0 &&
+	b := dstLo % localBits
+	return dstHi>>56 != 0xff && v.local[b/64]&(1<<(b%64)) == 0 &&
 		srcHi>>54 != linkLocal && dstHi>>54 != linkLocal
 }
 
