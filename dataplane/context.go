@@ -256,13 +256,20 @@ func (t *ContextTable) PairHash(l, p *[16]byte) uint64 { return t.pairHash(l, p)
 // pairHash hashes a ULID pair: two multiply-xorshift rounds over the four
 // words, keyed per table so remote parties cannot aim for long probe chains.
 func (t *ContextTable) pairHash(l, p *[16]byte) uint64 {
-	// Big-endian loads: addresses differ most in their last bytes (hosts
-	// numbered ::1, ::2, ...), and a multiply carries low bits up, never
-	// down, so those bytes must be the words' low bits. Three independent
-	// multiplies run in parallel; the final round spreads every input bit
-	// over the index bits (low) and the fingerprint (high).
-	a, b := binary.BigEndian.Uint64(l[:8]), binary.BigEndian.Uint64(l[8:])
-	c, d := binary.BigEndian.Uint64(p[:8]), binary.BigEndian.Uint64(p[8:])
+	a, b := addrWords(l)
+	c, d := addrWords(p)
+	return t.hashWords(a, b, c, d)
+}
+
+// hashWords is pairHash of the pair's big-endian words (a b, c d): the
+// form the fast paths hold addresses in, and small enough to inline.
+//
+// Big-endian words: addresses differ most in their last bytes (hosts
+// numbered ::1, ::2, ...), and a multiply carries low bits up, never
+// down, so those bytes must be the words' low bits. Three independent
+// multiplies run in parallel; the final round spreads every input bit
+// over the index bits (low) and the fingerprint (high).
+func (t *ContextTable) hashWords(a, b, c, d uint64) uint64 {
 	x := (b ^ t.seed) * 0x9e3779b97f4a7c15
 	y := (d ^ bits.RotateLeft64(t.seed, 17)) * 0xd6e8feb86659fd93
 	z := (a ^ bits.RotateLeft64(c, 31)) * 0xc2b2ae3d27d4eb4f

@@ -121,15 +121,16 @@ func (w *Worker) prefetch(pkts []ports.Packet, outbound bool) {
 		if h == nil {
 			continue
 		}
-		ip := h.ip()
+		src0, src1 := binary.BigEndian.Uint64(h[22:]), binary.BigEndian.Uint64(h[30:])
+		dst0, dst1 := binary.BigEndian.Uint64(h[38:]), binary.BigEndian.Uint64(h[46:])
 		switch {
 		case outbound:
-			w.sh.keys[i], w.sh.kinds[i] = t.pairHash(ip.Src(), ip.Dst()), keyPair
-		case ip.NextHeader() == header.ProtoShim6 && pkts[i].Len >= fixedHeaders+header.Shim6PayloadSize:
+			w.sh.keys[i], w.sh.kinds[i] = t.hashWords(src0, src1, dst0, dst1), keyPair
+		case h[20] == header.ProtoShim6 && pkts[i].Len >= fixedHeaders+header.Shim6PayloadSize:
 			tag := header.Shim6Payload((*shimmedHeaders)(unsafe.Pointer(h))[fixedHeaders:]).ContextTag()
 			w.sh.keys[i], w.sh.kinds[i] = tag&t.slotMask, keyTag
 		default:
-			w.sh.keys[i], w.sh.kinds[i] = t.pairHash(ip.Dst(), ip.Src()), keyPair
+			w.sh.keys[i], w.sh.kinds[i] = t.hashWords(dst0, dst1, src0, src1), keyPair
 		}
 	}
 	// Pass 2: the index entries, in a loop of a few instructions a packet,
