@@ -16,7 +16,7 @@ import (
 // extension headers, hop limit above 1, fitting its egress. fastOut and
 // fastIn recognise it with a few word loads and compares, against
 // constants a worker derives once per snapshot (fastFwd), and move it in
-// one flat function. Anything they do not recognise, or that needs an
+// one loop over the burst. Anything they do not recognise, or that needs an
 // ICMPv6 error, a drop, the control core, an MSS clamp or an extension
 // header walk, falls back to route untouched: the fast paths never change
 // a packet they then hand back. TestFastPathsMatchRoute holds them to

@@ -150,11 +150,15 @@ func (w *Worker) prefetch(pkts []ports.Packet, outbound bool) {
 	// Pass 3: the records and this worker's feedback words they name.
 	var sink uint64
 	n := uint64(len(t.recs))
+	fb := w.shim.Feedback.Recv
+	if outbound {
+		fb = w.shim.Feedback.Sent
+	}
 	for i := range pkts {
 		if slot := uint64(uint32(w.sh.entries[i]) - 1); slot < n {
 			// A record is one cache line, its ULID pair half of another.
 			sink += t.recs[slot].w[lineSeq].Load() + t.pairs[slot].w[pairULIDL].Load()
-			sink += uint64(w.shim.Feedback.Sent[slot].Load())
+			sink += uint64(fb[slot].Load())
 		}
 	}
 	w.sh.sink += sink
