@@ -134,6 +134,9 @@ type fastFwd struct {
 	// byPort is UplinkOnPort's answer for each port, for rewrites, which
 	// leave by the port that owns the context's local locator.
 	byPort [MaxPorts]fastEgress
+	// scratch is adopt's, kept so that a new snapshot of the same shape
+	// costs no allocation.
+	scratch []fastPrefix
 }
 
 func fastPrefixOf(p *Prefix) fastPrefix {
@@ -164,7 +167,7 @@ func (v *fastFwd) adopt(f *Forwarding) {
 		b := k[1] % localBits
 		v.local[b/64] |= 1 << (b % 64)
 	}
-	ps := make([]fastPrefix, 0, max(len(f.Site), len(f.Uplinks)))
+	ps := v.scratch[:0]
 	for i := range f.Site {
 		ps = append(ps, fastPrefixOf(&f.Site[i]))
 	}
@@ -177,6 +180,7 @@ func (v *fastFwd) adopt(f *Forwarding) {
 		v.egress = append(v.egress, egressOf(f, u))
 	}
 	v.uplinks.set(ps)
+	v.scratch = ps
 	for port := range v.byPort {
 		v.byPort[port] = fastEgress{}
 		if u := f.UplinkOnPort(uint16(port)); u != nil {

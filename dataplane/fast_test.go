@@ -242,3 +242,15 @@ func TestPrefixSet(t *testing.T) {
 		}
 	}
 }
+
+// TestAdoptAllocatesNothing: a worker adopts every new forwarding
+// snapshot in its loop, so one of the same shape must cost no allocation.
+func TestAdoptAllocatesNothing(t *testing.T) {
+	b := newShimbed(t, true)
+	f := b.fwd.Load()
+	var v fastFwd
+	v.adopt(f)
+	if n := testing.AllocsPerRun(100, func() { v.adopt(f) }); n != 0 {
+		t.Fatalf("adopt allocated %v times a snapshot", n)
+	}
+}
