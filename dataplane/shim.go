@@ -59,7 +59,8 @@ func (w *Worker) Feedback() *Feedback { return w.shim.Feedback }
 
 // establishWindow is how many ticks a pair's packet count lives, and
 // establishSlots the size of the per-worker count table: bounded memory,
-// where a collision only restarts a count.
+// two candidate slots a pair, where a collision of three only restarts the
+// oldest count.
 const (
 	establishWindow = 100
 	establishSlots  = 4096
@@ -450,9 +451,25 @@ func (w *Worker) clampMSS(ip header.IPv6) {
 // EventEstablish once, when the count reaches the threshold.
 func (w *Worker) countForEstablish(port uint16, src, dst *[16]byte) {
 	h := w.shim.Contexts.PairHash(src, dst)
-	e := &w.sh.establish[h&(establishSlots-1)]
-	if e.key != h || w.sh.tick-e.tick > establishWindow {
-		*e = establishSlot{key: h, tick: w.sh.tick}
+	// Two candidate slots a pair, from different bits of its hash: with
+	// one, two pairs sharing it and sending in turns would reset each
+	// other's count for ever, and neither would get a context.
+	tick := w.sh.tick
+	a := &w.sh.establish[h&(establishSlots-1)]
+	b := &w.sh.establish[(h>>32)&(establishSlots-1)]
+	var e *establishSlot
+	switch {
+	case a.key == h && tick-a.tick <= establishWindow:
+		e = a
+	case b.key == h && tick-b.tick <= establishWindow:
+		e = b
+	default:
+		// A new count, over the older of the two (a stale one is oldest).
+		e = a
+		if tick-b.tick > tick-a.tick {
+			e = b
+		}
+		*e = establishSlot{key: h, tick: tick}
 	}
 	e.count++
 	if e.count == w.shim.EstablishAfter && w.shim.Events != nil {

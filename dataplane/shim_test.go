@@ -368,3 +368,39 @@ func TestShimPathsAllocateNothing(t *testing.T) {
 		t.Fatal("the rounds did not exercise both shim paths")
 	}
 }
+
+// TestShimEstablishCollidingPairs: two pairs whose hashes share a counting
+// slot, sending in turns, must each raise their establish event. With one
+// slot per hash they reset each other's count for ever, and neither host
+// got a context: the two-site lab lost two of its sixteen that way.
+func TestShimEstablishCollidingPairs(t *testing.T) {
+	b := newShimbed(t, false)
+	// Find two peers whose pairs with hostAddr land in the same slot.
+	src := hostAddr.As16()
+	seen := map[uint64]netip.Addr{}
+	var p1, p2 netip.Addr
+	for i := 0; p2 == (netip.Addr{}); i++ {
+		d := netip.MustParseAddr("2001:db8:9::").As16()
+		d[12], d[13], d[14], d[15] = byte(i>>24), byte(i>>16), byte(i>>8), byte(i)
+		k := b.tbl.PairHash(&src, &d) & (establishSlots - 1)
+		if o, ok := seen[k]; ok {
+			p1, p2 = o, netip.AddrFrom16(d)
+		}
+		seen[k] = netip.AddrFrom16(d)
+	}
+	for i := 0; i < 3; i++ {
+		for _, p := range []netip.Addr{p1, p2} {
+			b.run(t, 0, udpFrame(macInside, macHost, hostAddr, p, 64, header.ProtoUDP, nil, "x"))
+		}
+	}
+	got := map[netip.Addr]bool{}
+	var e Event
+	for b.events.Pop(&e) {
+		if e.Kind == EventEstablish {
+			got[netip.AddrFrom16(e.Dst)] = true
+		}
+	}
+	if !got[p1] || !got[p2] {
+		t.Fatalf("establish events for %v and %v: %v", p1, p2, got)
+	}
+}
