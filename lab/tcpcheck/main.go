@@ -152,7 +152,11 @@ func send(addr, from string, n int64, mbps float64, timeout time.Duration) error
 	if addr == "" {
 		return errors.New("-to is required")
 	}
-	d := net.Dialer{Timeout: 10 * time.Second}
+	// Long enough for the SYN Linux retransmits at +15 s: in the initial
+	// failure lab the context can come up just after the one at +7 s (the
+	// I1 retransmitted from the other locator after 4 s), and a 10 s limit
+	// turned that race into a flaky failure.
+	d := net.Dialer{Timeout: min(timeout, 30*time.Second)}
 	if from != "" {
 		ip := net.ParseIP(from)
 		if ip == nil {
