@@ -32,6 +32,18 @@ const (
 	fastStripped                   // inbound, payload header stripped, ULIDs restored
 )
 
+// fastSum is what a fast path tells classifyBurst about a burst, so that
+// no second pass over it is needed when the fast path took it all.
+type fastSum struct {
+	// rxBytes is the burst's frame lengths as received.
+	rxBytes uint64
+	// taken counts the packets the fast path took, done those it
+	// rewrote (outbound) or stripped (inbound).
+	taken, done int
+	// out has bit p set when a packet taken leaves by port p.
+	out uint32
+}
+
 // ipv6Word is a frame's bytes 12..15 (EtherType, IPv6 version) as a
 // little-endian word under ipv6WordMask, for a frame that carries IPv6.
 const (
@@ -205,15 +217,17 @@ func tcpSYN(frame []byte, off int) bool {
 }
 
 // fastOut runs the fast path over a burst from inside, setting w.res[i]
-// and, for the packets it takes, w.next[i]; route classifies the rest
-// after it (packets are independent, and tx keeps their order). The loop
+// and, for the packets it takes, w.next[i], and sums up the burst; route
+// classifies the rest after it (packets are independent, and tx keeps
+// their order). The loop
 // is here, and lookup and rewrite are written out in it rather than
 // called, because Go saves every live register around a call: per packet
 // and per call, that cost more than the work (callgrind). Only a probe
 // collision calls out, to findPair.
-func (w *Worker) fastOut(pkts []ports.Packet, v *fastFwd) {
+func (w *Worker) fastOut(pkts []ports.Packet, v *fastFwd) (sum fastSum) {
 	for i := range pkts {
 		p := &pkts[i]
+		sum.rxBytes += uint64(p.Len)
 		w.res[i] = fastSlow
 		h := headers(p)
 		if h == nil || binary.LittleEndian.Uint32(h[12:])&ipv6WordMask != ipv6Word {
@@ -289,6 +303,9 @@ func (w *Worker) fastOut(pkts []ports.Packet, v *fastFwd) {
 			binary.BigEndian.PutUint64(n[fixedHeaders:], uint64(nh)<<56|shim6PBit|l.peerTag())
 			note(w.shim.Feedback.Sent, l.slot, w.sh.tick)
 			w.next[i], w.res[i] = e.port, fastRewrote
+			sum.taken++
+			sum.done++
+			sum.out |= 1 << (e.port & 31)
 			continue
 		}
 		// Unchanged but for the hop: by the uplink that owns the source.
@@ -307,7 +324,10 @@ func (w *Worker) fastOut(pkts []ports.Packet, v *fastFwd) {
 		h[21] = hop - 1
 		*(*[12]byte)(h[:12]) = e.mac
 		w.next[i], w.res[i] = e.port, fastForward
+		sum.taken++
+		sum.out |= 1 << (e.port & 31)
 	}
+	return sum
 }
 
 // shim6PBit is the payload header's P bit, as a bit of the header's
@@ -317,9 +337,10 @@ const shim6PBit = 1 << 47
 // fastIn runs the fast path over a burst from an uplink, as fastOut does
 // from inside: payload packets restored to their ULIDs, plain packets
 // delivered as they are.
-func (w *Worker) fastIn(pkts []ports.Packet, v *fastFwd) {
+func (w *Worker) fastIn(pkts []ports.Packet, v *fastFwd) (sum fastSum) {
 	for i := range pkts {
 		p := &pkts[i]
+		sum.rxBytes += uint64(p.Len)
 		w.res[i] = fastSlow
 		h := headers(p)
 		if h == nil || binary.LittleEndian.Uint32(h[12:])&ipv6WordMask != ipv6Word {
@@ -376,6 +397,9 @@ func (w *Worker) fastIn(pkts []ports.Packet, v *fastFwd) {
 			binary.BigEndian.PutUint64(h[46:], l.pair[pairULIDL+1])
 			note(w.shim.Feedback.Recv, l.slot, w.sh.tick)
 			w.next[i], w.res[i] = v.inside, fastStripped
+			sum.taken++
+			sum.done++
+			sum.out |= 1 << (v.inside & 31)
 			continue
 		}
 		if !header.EndsFixedHeader(nh) || nh == header.ProtoICMPv6 || header.IPv6MinimumSize+plen > v.insideMTU ||
@@ -399,5 +423,8 @@ func (w *Worker) fastIn(pkts []ports.Packet, v *fastFwd) {
 		*(*[6]byte)(h[:6]) = mac
 		*(*[6]byte)(h[6:12]) = v.insideMAC
 		w.next[i], w.res[i] = v.inside, fastForward
+		sum.taken++
+		sum.out |= 1 << (v.inside & 31)
 	}
+	return sum
 }

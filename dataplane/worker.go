@@ -74,15 +74,17 @@ type Worker struct {
 	// Counters are this worker's; read them with Counters.Load.
 	Counters Counters
 
-	rx     [ports.MaxBurst]ports.Packet
-	next   [ports.MaxBurst]uint16 // classify's verdict per packet
-	res    [ports.MaxBurst]fastResult
-	tx     [MaxPorts]txBuf
-	ctl    txBuf
-	drop   txBuf
-	bursts uint64
-	shim   ShimConfig
-	sh     shimState
+	// rd holds every port's rx burst and tx burst; rounder moves it
+	// through the ports in one call a round (see round).
+	rd      ports.Round
+	rounder ports.Rounder
+	next    [ports.MaxBurst]uint16 // classify's verdict per packet
+	res     [ports.MaxBurst]fastResult
+	ctl     txBuf
+	drop    txBuf
+	bursts  uint64
+	shim    ShimConfig
+	sh      shimState
 	// nb is the current snapshot's Neighbors, flattened.
 	nb neighborTable
 	// fp is the current snapshot as the fast paths read it.
@@ -95,6 +97,8 @@ func NewWorker(cfg WorkerConfig) *Worker {
 		panic("dataplane: more than MaxPorts ports")
 	}
 	w := &Worker{cfg: cfg, shim: cfg.Shim}
+	w.rd.Init()
+	w.rounder = ports.NewRounder(cfg.Ports, cfg.RxQueue, cfg.TxQueue)
 	if w.shim.Contexts != nil && w.shim.Feedback == nil {
 		w.shim.Feedback = NewFeedback(w.shim.Contexts.Capacity())
 	}
@@ -113,7 +117,8 @@ func (w *Worker) Run() {
 	idle := 0
 	sleep := minSleep
 	for !w.stop.Load() {
-		if w.Poll() > 0 {
+		if w.round() > 0 {
+			// What it forwarded leaves with the next round's call.
 			idle, sleep = 0, minSleep
 			continue
 		}
@@ -136,39 +141,55 @@ func (w *Worker) Run() {
 		time.Sleep(sleep)
 		sleep = min(sleep*2, maxSleep)
 	}
+	w.flush()
 	w.Counters.publish()
 }
 
-// Poll runs one round: one rx burst from each port, processed and
-// transmitted. It returns the number of packets received. Tests drive it
-// directly.
+// Poll runs one round and sends what it forwarded: one rx burst from each
+// port, processed and transmitted. It returns the number of packets
+// received. Tests drive it directly.
 func (w *Worker) Poll() int {
+	n := w.round()
+	w.flush()
+	return n
+}
+
+// round runs one round and leaves what it forwarded waiting in w.rd. One
+// Rounder call sends what the last round left and receives every port's
+// burst: for DPDK, one crossing into C a round, which is why a busy
+// worker sends a round's packets with the next round's call. An idle
+// round (nothing received) sends what it was handed at once, because an
+// idle worker may sleep before its next round.
+func (w *Worker) round() int {
 	c := &w.Counters.local
 	c[CounterPolls]++
 	fwd := w.cfg.Fwd.Load()
 	w.sh.tick = w.shim.Tick.Load()
-	total, handed := 0, 0
-	for pi, p := range w.cfg.Ports {
-		n := p.RxBurst(w.cfg.RxQueue, w.rx[:])
-		if n == 0 {
-			continue
+	r := &w.rd
+	total := w.rounder.Round(r, true)
+	w.sent()
+	if total > 0 {
+		for pi := range w.cfg.Ports {
+			if n := r.NRx[pi]; n > 0 {
+				c[PortCounter(pi, PortRxPackets)] += uint64(n)
+				w.processBurst(pi, fwd)
+			}
 		}
-		total += n
-		c[PortCounter(pi, PortRxPackets)] += uint64(n)
-		w.processBurst(w.rx[:n], pi, fwd)
 	}
+	handed := 0
 	for pi, h := range w.cfg.Handoff {
 		if h == nil {
 			continue
 		}
 		// The control core's packets join this worker's tx burst.
-		b := &w.tx[pi]
-		k := h.Dequeue(b.pkts[b.n:])
-		b.n += k
+		n := int(r.NTx[pi])
+		k := h.Dequeue(r.Bufs[r.TxBuf[pi]][n:])
+		r.NTx[pi] = uint16(n + k)
 		handed += k
 	}
-	w.flush()
+	w.flushLocal()
 	if handed > 0 && total == 0 {
+		w.flush()
 		w.Counters.publish() // rare: control traffic on an idle worker
 	}
 	if total > 0 {
@@ -181,16 +202,20 @@ func (w *Worker) Poll() int {
 	return total
 }
 
-// processBurst classifies the whole burst, then dispatches it: two passes, so
-// the classify loop stays small and hot and the dispatch loop touches only
-// the tx buffers.
-func (w *Worker) processBurst(pkts []ports.Packet, port int, fwd *Forwarding) {
+// processBurst classifies port's rx burst, then dispatches it: two passes,
+// so the classify loop stays small and hot and the dispatch loop touches
+// only the tx buffers.
+func (w *Worker) processBurst(port int, fwd *Forwarding) {
 	c := &w.Counters.local
+	r := &w.rd
+	pkts := r.Rx(port)
 	first, same := w.classifyBurst(pkts, port, fwd)
-	if same && w.tx[first].n == 0 {
-		// The usual case: the whole burst leaves by one port. Send it from
-		// the rx array as it is, without copying it into a tx buffer.
-		w.transmit(int(first), pkts)
+	if same && r.NTx[first] == 0 {
+		// The usual case: the whole burst leaves by one port. The rx
+		// buffer becomes that port's tx buffer, and the empty tx buffer
+		// takes the next round's rx burst: nothing is copied.
+		r.RxBuf[port], r.TxBuf[first] = r.TxBuf[first], r.RxBuf[port]
+		r.NTx[first] = uint16(len(pkts))
 		return
 	}
 	for i := range pkts {
@@ -201,7 +226,11 @@ func (w *Worker) processBurst(pkts []ports.Packet, port int, fwd *Forwarding) {
 		case outControl:
 			w.put(&w.ctl, pkts[i])
 		default:
-			w.put(&w.tx[out], pkts[i])
+			if r.NTx[out] == ports.MaxBurst {
+				w.flush()
+			}
+			r.Bufs[r.TxBuf[out]][r.NTx[out]] = pkts[i]
+			r.NTx[out]++
 		}
 	}
 }
@@ -223,40 +252,38 @@ func (w *Worker) classifyBurst(pkts []ports.Packet, port int, fwd *Forwarding) (
 	if w.fp.of != fwd {
 		w.fp.adopt(fwd)
 	}
-	// Counted before the paths, which trim Ethernet padding and add or
-	// strip headers: the port counts what it received.
-	var rxBytes uint64
-	for i := range pkts {
-		rxBytes += uint64(pkts[i].Len)
-	}
+	var sum fastSum
 	if uint16(port) == fwd.Inside {
-		w.fastOut(pkts, &w.fp)
+		sum = w.fastOut(pkts, &w.fp)
 	} else {
-		w.fastIn(pkts, &w.fp)
+		sum = w.fastIn(pkts, &w.fp)
+	}
+	// The port counts what it received: the fast paths summed the lengths
+	// before they (or route, which trims Ethernet padding) changed them.
+	c[PortCounter(port, PortRxBytes)] += sum.rxBytes
+	if uint16(port) == fwd.Inside {
+		c[CounterRewritten] += uint64(sum.done)
+	} else {
+		c[CounterStripped] += uint64(sum.done)
+	}
+	next := w.next[:len(pkts)]
+	if sum.taken == len(pkts) {
+		// The usual burst: the fast paths took it all, and say by which
+		// ports it leaves.
+		return next[0], sum.out&(sum.out-1) == 0
 	}
 	// route takes what the fast paths left: packets are independent, and
 	// tx keeps the burst's order whichever path classified them.
-	next := w.next[:len(pkts)]
-	var rewritten, stripped, slow uint64
 	for i := range pkts {
-		switch w.res[i] {
-		case fastSlow:
+		if w.res[i] == fastSlow {
 			next[i] = w.slowRoute(&pkts[i], fwd, i)
-			slow++
-		case fastRewrote:
-			rewritten++
-		case fastStripped:
-			stripped++
 		}
 	}
+	c[CounterSlowPath] += uint64(len(pkts) - sum.taken)
 	first, same := next[0], true
 	for _, out := range next[1:] {
 		same = same && out == first
 	}
-	c[PortCounter(port, PortRxBytes)] += rxBytes
-	c[CounterRewritten] += rewritten
-	c[CounterStripped] += stripped
-	c[CounterSlowPath] += slow
 	return first, same && first < outControl
 }
 
@@ -275,22 +302,56 @@ func (w *Worker) slowRoute(p *ports.Packet, fwd *Forwarding, i int) uint16 {
 
 func (w *Worker) put(b *txBuf, p ports.Packet) {
 	if b.n == len(b.pkts) {
-		w.flush()
+		w.flushLocal()
 	}
 	b.pkts[b.n] = p
 	b.n++
 }
 
-// flush transmits every buffered packet, hands control packets to the ring
-// and frees the drops. Whatever a queue or the ring does not take is counted
-// and freed: a worker never waits.
+// flush sends every waiting tx burst now, and what flushLocal handles.
 func (w *Worker) flush() {
+	r := &w.rd
 	for pi := range w.cfg.Ports {
-		if b := &w.tx[pi]; b.n > 0 {
-			w.transmit(pi, b.pkts[:b.n])
-			b.n = 0
+		if r.NTx[pi] > 0 {
+			w.rounder.Round(r, false)
+			w.sent()
+			break
 		}
 	}
+	w.flushLocal()
+}
+
+// sent accounts for the tx bursts the last Rounder call sent: what a
+// queue did not take is counted and freed, because a worker never waits.
+func (w *Worker) sent() {
+	c := &w.Counters.local
+	r := &w.rd
+	for pi := range w.cfg.Ports {
+		n := int(r.NTx[pi])
+		if n == 0 {
+			continue
+		}
+		r.NTx[pi] = 0
+		pkts := r.Bufs[r.TxBuf[pi]][:n]
+		k := min(int(r.Sent[pi]), n)
+		var bytes uint64
+		for i := range pkts[:k] {
+			bytes += uint64(pkts[i].Len)
+		}
+		c[CounterTxPackets] += uint64(k)
+		c[PortCounter(pi, PortTxPackets)] += uint64(k)
+		c[PortCounter(pi, PortTxBytes)] += bytes
+		if k < n {
+			c[DropCounter(DropTxFull)] += uint64(n - k)
+			c[PortCounter(pi, PortDrops)] += uint64(n - k)
+			w.freePkts(pkts[k:])
+		}
+	}
+}
+
+// flushLocal hands control packets to the ring and frees the drops.
+// Whatever the ring does not take is counted and freed.
+func (w *Worker) flushLocal() {
 	c := &w.Counters.local
 	if w.ctl.n > 0 {
 		took := w.cfg.Control.MpEnqueueBurst(w.ctl.pkts[:w.ctl.n])
@@ -304,25 +365,6 @@ func (w *Worker) flush() {
 	if w.drop.n > 0 {
 		w.freePkts(w.drop.pkts[:w.drop.n])
 		w.drop.n = 0
-	}
-}
-
-// transmit sends pkts on port pi's tx queue; what the queue does not take
-// is counted and freed: a worker never waits.
-func (w *Worker) transmit(pi int, pkts []ports.Packet) {
-	c := &w.Counters.local
-	sent := w.cfg.Ports[pi].TxBurst(w.cfg.TxQueue, pkts)
-	var bytes uint64
-	for i := 0; i < sent; i++ {
-		bytes += uint64(pkts[i].Len)
-	}
-	c[CounterTxPackets] += uint64(sent)
-	c[PortCounter(pi, PortTxPackets)] += uint64(sent)
-	c[PortCounter(pi, PortTxBytes)] += bytes
-	if sent < len(pkts) {
-		c[DropCounter(DropTxFull)] += uint64(len(pkts) - sent)
-		c[PortCounter(pi, PortDrops)] += uint64(len(pkts) - sent)
-		w.freePkts(pkts[sent:])
 	}
 }
 

@@ -349,3 +349,83 @@ func BenchmarkClassifyForward(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(pk)), "ns/pkt")
 }
+
+// TestRoundSendsWithTheNextRound drives the loop Run runs: a round's
+// forwarded packets wait for the next round's Rounder call (one crossing
+// into C a round on DPDK), a round that receives nothing sends what it
+// was handed at once, and a burst the port refuses is counted and freed.
+func TestRoundSendsWithTheNextRound(t *testing.T) {
+	tb := newTestbed(t)
+	in := frame(macInside, macHost, hostAddr, remoteAddr, 64)
+	want := frame(macNextHop, macUplink, hostAddr, remoteAddr, 63)
+	for range 3 {
+		tb.inside.Inject(0, in)
+	}
+	if n := tb.w.round(); n != 3 {
+		t.Fatalf("round() = %d, want 3", n)
+	}
+	if got := tb.uplink.Sent(0); len(got) != 0 {
+		t.Fatalf("sent %d packets before the next round", len(got))
+	}
+	if n := tb.w.round(); n != 0 {
+		t.Fatalf("second round() = %d, want 0", n)
+	}
+	got := tb.uplink.Sent(0)
+	if len(got) != 3 || !bytes.Equal(got[0], want) {
+		t.Fatalf("after the second round: sent %d packets, first %x; want 3 of %x", len(got), got, want)
+	}
+
+	// A refused burst: counted as tx-full drops and freed.
+	avail := tb.inside.Pool().Avail()
+	tb.inside.Inject(0, in)
+	tb.inside.Inject(0, in)
+	tb.w.round()
+	tb.uplink.SetLink(false)
+	tb.w.round()
+	tb.w.Counters.publish()
+	c := &tb.w.Counters
+	if d := c.Load(DropCounter(DropTxFull)); d != 2 {
+		t.Errorf("tx-full drops = %d, want 2", d)
+	}
+	if tx := c.Load(PortCounter(1, PortTxPackets)); tx != 3 {
+		t.Errorf("uplink tx packets = %d, want 3", tx)
+	}
+	if b := c.Load(PortCounter(1, PortTxBytes)); b != uint64(3*len(want)) {
+		t.Errorf("uplink tx bytes = %d, want %d", b, 3*len(want))
+	}
+	if a := tb.inside.Pool().Avail(); a != avail {
+		t.Errorf("pool: %d free, want %d (refused packets not freed)", a, avail)
+	}
+}
+
+// TestBurstsFromTwoPortsToOne sends a full burst from each of two uplinks
+// to one inside host: the second burst cannot take over the inside port's
+// tx buffer, which the first holds, and fills it halfway through the
+// round, which must then send it.
+func TestBurstsFromTwoPortsToOne(t *testing.T) {
+	tb := newTestbed(t)
+	isp2 := mem.NewPort(mem.Config{Name: "isp2", Index: 2, MAC: macUplink, Pool: tb.inside.Pool()})
+	f := *tb.fwd.Load()
+	f.Ports = append(f.Ports, PortInfo{Role: RoleUplink, MAC: macUplink, MTU: 1500})
+	tb.fwd.Store(&f)
+	w := NewWorker(WorkerConfig{Ports: []ports.Port{tb.inside, tb.uplink, isp2}, Control: tb.ring, Fwd: &tb.fwd})
+	for i := range ports.MaxBurst {
+		tb.uplink.Inject(0, frame(macUplink, macNextHop, remoteAddr, hostAddr, byte(10+i)))
+		isp2.Inject(0, frame(macUplink, macNextHop, remoteAddr, hostAddr, byte(100+i)))
+	}
+	if n := w.Poll(); n != 2*ports.MaxBurst {
+		t.Fatalf("Poll() = %d, want %d", n, 2*ports.MaxBurst)
+	}
+	got := tb.inside.Sent(0)
+	if len(got) != 2*ports.MaxBurst {
+		t.Fatalf("inside sent %d packets, want %d", len(got), 2*ports.MaxBurst)
+	}
+	for i := range ports.MaxBurst {
+		for j, hop := range []byte{byte(10 + i), byte(100 + i)} {
+			want := frame(macHost, macInside, remoteAddr, hostAddr, hop-1)
+			if k := j*ports.MaxBurst + i; !bytes.Equal(got[k], want) {
+				t.Fatalf("packet %d: %x, want %x", k, got[k], want)
+			}
+		}
+	}
+}

@@ -682,3 +682,70 @@ func TestNoAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestRound runs a worker's round over net_ring0 and net_null0 in one C
+// call each: a burst received from net_null0 is handed, by swapping
+// buffers, to net_ring0, whose next round sends it and, since net_ring
+// loops tx to rx, receives it back in the same call, byte for byte.
+func TestRound(t *testing.T) {
+	drain(t)
+	avail := testPool.Avail()
+	rd, ok := ringPort.OpenRound([]ports.Port{ringPort, nullSrc}, 0, 0)
+	if !ok {
+		t.Fatal("OpenRound refused two started ports of this backend")
+	}
+	r := new(ports.Round)
+	r.Init()
+	if got := rd.Round(r, true); got != ports.MaxBurst || r.NRx[0] != 0 || r.NRx[1] != ports.MaxBurst {
+		t.Fatalf("first Round = %d, NRx = %v; want a burst from net_null only", got, r.NRx[:2])
+	}
+	want := make([][]byte, ports.MaxBurst)
+	for i, p := range r.Rx(1) {
+		if p.Port != 1 {
+			t.Errorf("packet %d: Port = %d, want 1", i, p.Port)
+		}
+		copy(p.Frame(), pattern(i, int(p.Len)))
+		want[i] = pattern(i, int(p.Len))
+	}
+	r.RxBuf[1], r.TxBuf[0] = r.TxBuf[0], r.RxBuf[1]
+	r.NTx[0] = ports.MaxBurst
+	got := rd.Round(r, true)
+	if r.Sent[0] != ports.MaxBurst || r.Sent[1] != 0 {
+		t.Errorf("Sent = %v, want all %d on net_ring0", r.Sent[:2], ports.MaxBurst)
+	}
+	if got != 2*ports.MaxBurst || r.NRx[0] != ports.MaxBurst || r.NRx[1] != ports.MaxBurst {
+		t.Fatalf("second Round = %d, NRx = %v; want the looped burst back and a new one", got, r.NRx[:2])
+	}
+	for i, p := range r.Rx(0) {
+		if p.Port != ringIndex || !cmp.Equal(p.Frame(), want[i]) {
+			t.Errorf("looped packet %d: Port %d, frame %x; want %d, %x", i, p.Port, p.Frame(), ringIndex, want[i])
+		}
+	}
+	// A round without rx sends and leaves the received bursts alone.
+	ringPort.Free(r.Rx(0))
+	r.RxBuf[1], r.TxBuf[1] = r.TxBuf[1], r.RxBuf[1]
+	r.NTx[1] = ports.MaxBurst
+	if got := rd.Round(r, false); got != 0 || r.Sent[1] != ports.MaxBurst || r.NRx[0] != ports.MaxBurst || r.NRx[1] != ports.MaxBurst {
+		t.Errorf("Round(rx=false) = %d, Sent = %v, NRx = %v; want net_null0 to send all, NRx kept", got, r.Sent[:2], r.NRx[:2])
+	}
+	checkPool(t, avail)
+}
+
+func TestOpenRoundRefuses(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		ps       []ports.Port
+		rxq, txq uint16
+	}{
+		{"queue beyond the port's", []ports.Port{ringPort, nullSrc}, 1, 0},
+		{"another backend's port", []ports.Port{ringPort, otherPort{}}, 0, 0},
+		{"too many ports", make([]ports.Port, ports.MaxPorts+1), 0, 0},
+	} {
+		if _, ok := ringPort.OpenRound(tc.ps, tc.rxq, tc.txq); ok {
+			t.Errorf("%s: OpenRound accepted", tc.name)
+		}
+	}
+}
+
+// otherPort stands for a port of another backend.
+type otherPort struct{ ports.Port }

@@ -1,6 +1,8 @@
 package dpdk
 
 /*
+#cgo noescape shim6_round
+#cgo nocallback shim6_round
 #cgo noescape shim6_free
 #cgo nocallback shim6_free
 #cgo noescape shim6_alloc
@@ -121,4 +123,60 @@ func Free(pkts []ports.Packet) {
 		C.shim6_free(cpkts(pkts), C.uint16_t(n))
 		pkts = pkts[n:]
 	}
+}
+
+// ports.Round is struct shim6_round, checked as Packet is above.
+type (
+	_ [unsafe.Sizeof(ports.Round{}) - C.sizeof_struct_shim6_round]byte
+	_ [C.sizeof_struct_shim6_round - unsafe.Sizeof(ports.Round{})]byte
+	_ [ports.MaxPorts - C.SHIM6_MAX_PORTS]byte
+	_ [C.SHIM6_MAX_PORTS - ports.MaxPorts]byte
+	_ [unsafe.Offsetof(ports.Round{}.TxBuf) - unsafe.Offsetof(C.struct_shim6_round{}.tx_buf)]byte
+	_ [unsafe.Offsetof(C.struct_shim6_round{}.tx_buf) - unsafe.Offsetof(ports.Round{}.TxBuf)]byte
+	_ [unsafe.Offsetof(ports.Round{}.RxBuf) - unsafe.Offsetof(C.struct_shim6_round{}.rx_buf)]byte
+	_ [unsafe.Offsetof(C.struct_shim6_round{}.rx_buf) - unsafe.Offsetof(ports.Round{}.RxBuf)]byte
+	_ [unsafe.Offsetof(ports.Round{}.NTx) - unsafe.Offsetof(C.struct_shim6_round{}.ntx)]byte
+	_ [unsafe.Offsetof(C.struct_shim6_round{}.ntx) - unsafe.Offsetof(ports.Round{}.NTx)]byte
+	_ [unsafe.Offsetof(ports.Round{}.NRx) - unsafe.Offsetof(C.struct_shim6_round{}.nrx)]byte
+	_ [unsafe.Offsetof(C.struct_shim6_round{}.nrx) - unsafe.Offsetof(ports.Round{}.NRx)]byte
+	_ [unsafe.Offsetof(ports.Round{}.Sent) - unsafe.Offsetof(C.struct_shim6_round{}.sent)]byte
+	_ [unsafe.Offsetof(C.struct_shim6_round{}.sent) - unsafe.Offsetof(ports.Round{}.Sent)]byte
+)
+
+// rounder runs a worker's rounds over ports of this backend in one C call
+// each: the crossing into C (about 30 ns with the runtime's bookkeeping)
+// is paid once a round rather than once a queue, and an empty rx poll of
+// an idle port costs no crossing of its own.
+type rounder struct {
+	// q is handed to C as is: it holds integers only, so cgo has nothing
+	// to check.
+	q C.struct_shim6_round_queues
+}
+
+// OpenRound implements ports.RoundOpener for ports that are all of this
+// backend and started.
+func (p *Port) OpenRound(ps []ports.Port, rxq, txq uint16) (ports.Rounder, bool) {
+	if len(ps) > ports.MaxPorts {
+		return nil, false
+	}
+	r := &rounder{}
+	for i, pp := range ps {
+		d, ok := pp.(*Port)
+		if !ok || int(rxq) >= len(d.rxq) || int(txq) >= len(d.txq) {
+			return nil, false
+		}
+		r.q.rx[i] = C.uintptr_t(uintptr(unsafe.Pointer(d.rxq[rxq])))
+		r.q.tx[i] = C.uintptr_t(uintptr(unsafe.Pointer(d.txq[txq])))
+	}
+	r.q.n = C.uint16_t(len(ps))
+	return r, true
+}
+
+// Round implements ports.Rounder in one C call.
+func (r *rounder) Round(rd *ports.Round, rx bool) int {
+	on := C.int(0)
+	if rx {
+		on = 1
+	}
+	return int(C.shim6_round(&r.q, (*C.struct_shim6_round)(unsafe.Pointer(rd)), on))
 }

@@ -256,6 +256,35 @@ uint16_t shim6_tx_burst(struct shim6_txq *q, const struct shim6_pkt *in, uint16_
 	return rte_eth_tx_burst(q->port_id, q->queue_id, ms, n);
 }
 
+/*
+ * Go fills the indexes and counts; masking and clamping them costs a few
+ * instructions a port and keeps a bug there from reaching past the round.
+ */
+#define ROUND_BUF(r, b) ((r)->bufs[(b) & (2 * SHIM6_MAX_PORTS - 1)])
+_Static_assert((2 * SHIM6_MAX_PORTS & (2 * SHIM6_MAX_PORTS - 1)) == 0, "round buffers: a power of 2");
+
+unsigned shim6_round(const struct shim6_round_queues *q, struct shim6_round *r, int rx)
+{
+	uint16_t n = RTE_MIN(q->n, (uint16_t)SHIM6_MAX_PORTS);
+	unsigned total = 0;
+	uint16_t i;
+
+	for (i = 0; i < n; i++) {
+		uint16_t k = RTE_MIN(r->ntx[i], (uint16_t)SHIM6_MAX_BURST);
+
+		r->sent[i] = 0;
+		if (k != 0)
+			r->sent[i] = shim6_tx_burst((struct shim6_txq *)q->tx[i],
+						    ROUND_BUF(r, r->tx_buf[i]), k);
+	}
+	for (i = 0; rx && i < n; i++) {
+		r->nrx[i] = shim6_rx_burst((struct shim6_rxq *)q->rx[i],
+					   ROUND_BUF(r, r->rx_buf[i]), SHIM6_MAX_BURST);
+		total += r->nrx[i];
+	}
+	return total;
+}
+
 uint16_t shim6_alloc(uintptr_t pool, struct shim6_pkt *out, uint16_t n, uint16_t port)
 {
 	struct rte_mempool *mp = (struct rte_mempool *)pool;

@@ -69,6 +69,34 @@ struct shim6_txq {
 	uint16_t queue_id;
 };
 
+/* Must equal ports.MaxPorts; the Go side asserts it at compile time. */
+#define SHIM6_MAX_PORTS 16
+
+/*
+ * A worker's round, exactly as Go's ports.Round lays it out: every port's
+ * waiting tx burst and its rx burst, in buffers the worker may swap
+ * between rounds (tx_buf and rx_buf index bufs).
+ */
+struct shim6_round {
+	struct shim6_pkt bufs[2 * SHIM6_MAX_PORTS][SHIM6_MAX_BURST];
+	uint8_t tx_buf[SHIM6_MAX_PORTS];
+	uint8_t rx_buf[SHIM6_MAX_PORTS];
+	uint16_t ntx[SHIM6_MAX_PORTS];
+	uint16_t nrx[SHIM6_MAX_PORTS];
+	uint16_t sent[SHIM6_MAX_PORTS];
+};
+
+/*
+ * The queues a round runs over: n ports, rx[i] and tx[i] the queues of
+ * the round's port i (struct shim6_rxq and shim6_txq, as integers so that
+ * cgo has no pointer to check).
+ */
+struct shim6_round_queues {
+	uintptr_t rx[SHIM6_MAX_PORTS];
+	uintptr_t tx[SHIM6_MAX_PORTS];
+	uint16_t n;
+};
+
 /* A ring. */
 struct shim6_ring;
 
@@ -102,6 +130,13 @@ struct shim6_txq *shim6_txq_new(uint16_t port, uint16_t queue, int socket);
  */
 uint16_t shim6_rx_burst(struct shim6_rxq *q, struct shim6_pkt *out, uint16_t n);
 uint16_t shim6_tx_burst(struct shim6_txq *q, const struct shim6_pkt *in, uint16_t n);
+/*
+ * One worker round in one call: every port's waiting burst sent (sent[]
+ * set, the rest left to the caller), then, when rx is non-zero, a burst
+ * received from every port (nrx[] set; left alone when rx is zero).
+ * Returns the packets received.
+ */
+unsigned shim6_round(const struct shim6_round_queues *q, struct shim6_round *r, int rx);
 /* The pool travels as an integer for the same reason as above. */
 uint16_t shim6_alloc(uintptr_t pool, struct shim6_pkt *out, uint16_t n, uint16_t port);
 void shim6_free(const struct shim6_pkt *in, uint16_t n);
