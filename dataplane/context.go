@@ -465,6 +465,28 @@ func (t *ContextTable) findPair(h, l0, l1, p0, p1 uint64, v *ctxLine) bool {
 	return false
 }
 
+// entriesPerLine is how many index entries share a cache line.
+const entriesPerLine = 64 / 8
+
+// walkLine follows the probe sequence of hash h from its second entry to
+// the end of the first entry's cache line (the index starts on a page).
+// It returns the first entry there that holds h's fingerprint, 0 when it
+// meets an empty entry first (the pair has no context), or the first
+// entry of the sequence, another pair's, when the line ends undecided:
+// the lookup then walks the whole sequence (findPair).
+func (ix *pairIndex) walkLine(h uint64) uint64 {
+	fp, first := h>>32, h&ix.mask
+	for i := first + 1; i&(entriesPerLine-1) != 0 && i <= ix.mask; i++ {
+		switch e := ix.e[i].Load(); {
+		case e == 0:
+			return 0
+		case e != tombstone && e>>32 == fp:
+			return e
+		}
+	}
+	return ix.e[first].Load()
+}
+
 // write stores a whole record and its ULID pair under the sequence
 // counter.
 func (t *ContextTable) write(slot uint32, flags uint16, c *ContextSpec) {

@@ -334,3 +334,34 @@ func TestContextRecordLayout(t *testing.T) {
 		t.Errorf("pairs start at %#x, not on a cache line", a)
 	}
 }
+
+// TestWalkLine checks prefetch's walk along the first entry's cache line:
+// past other pairs' entries and tombstones to the pair's fingerprint, to
+// an empty entry (no context), or, at the end of the line, back to the
+// first entry for the full lookup.
+func TestWalkLine(t *testing.T) {
+	const fp, other = 0xabcd, 0x1111
+	ent := func(fp, slot uint64) uint64 { return fp<<32 | (slot + 1) }
+	ix := &pairIndex{e: make([]atomic.Uint64, 16), mask: 15}
+	set := func(vals map[int]uint64) {
+		for i := range ix.e {
+			ix.e[i].Store(vals[i])
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		index map[int]uint64
+		first uint64
+		want  uint64
+	}{
+		{"past another pair and a tombstone", map[int]uint64{1: ent(other, 5), 2: tombstone, 3: ent(fp, 9)}, 1, ent(fp, 9)},
+		{"an empty entry settles it", map[int]uint64{1: ent(other, 5), 2: 0, 3: ent(fp, 9)}, 1, 0},
+		{"the line ends undecided", map[int]uint64{6: ent(other, 5), 7: ent(other, 6), 8: ent(fp, 9)}, 6, ent(other, 5)},
+		{"the index ends with the line", map[int]uint64{15: ent(other, 5), 0: ent(fp, 9)}, 15, ent(other, 5)},
+	} {
+		set(tc.index)
+		if got := ix.walkLine(fp<<32 | tc.first); got != tc.want {
+			t.Errorf("%s: walkLine = %#x, want %#x", tc.name, got, tc.want)
+		}
+	}
+}

@@ -404,3 +404,84 @@ func TestShimEstablishCollidingPairs(t *testing.T) {
 		t.Fatalf("establish events for %v and %v: %v", p1, p2, got)
 	}
 }
+
+// TestShimDisplacedPairsTakeTheFastPath fills the table's index half full,
+// so that many pairs' index entries sit past their first probe, and sends
+// a burst of such pairs: prefetch must find each one's own entry along the
+// cache line (so that it prefetches that record and no other), and the
+// fast path rewrite them all without falling back to route.
+func TestShimDisplacedPairsTakeTheFastPath(t *testing.T) {
+	b := newShimbed(t, true)
+	ix := b.tbl.index.Load()
+	entryOf := func(slot uint32) uint64 {
+		for i := range ix.e {
+			if e := ix.e[i].Load(); e != tombstone && uint32(e) == slot+1 {
+				return e
+			}
+		}
+		t.Fatalf("slot %d has no index entry", slot)
+		return 0
+	}
+	var frames [][]byte
+	var want []uint64
+	for i := 0; len(frames) < ports.MaxBurst; i++ {
+		if i == 1000 {
+			t.Fatalf("only %d displaced pairs among 1000 contexts", len(frames))
+		}
+		host := hostAddr.As16()
+		host[13], host[14], host[15] = 0x77, byte(i>>8), byte(i)
+		spec := ContextSpec{PeerTag: peerTag, ULIDLocal: host, ULIDPeer: peerULID.As16(),
+			LocLocal: hostLoc2.As16(), LocPeer: peerLoc4.As16(), EgressPort: 2}
+		slot, _, err := b.tbl.Create(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := b.tbl.pairHash(&spec.ULIDLocal, &spec.ULIDPeer)
+		e := entryOf(slot)
+		first := h & ix.mask
+		if ix.e[first].Load() == e || first|(entriesPerLine-1) != firstOfLine(ix, e, first) {
+			continue // at its first probe, or beyond the line
+		}
+		frames = append(frames, udpFrame(macInside, macHost, netip.AddrFrom16(host), peerULID, 64, header.ProtoUDP, nil, "ping"))
+		want = append(want, e)
+	}
+	pkts := b.w.rd.Bufs[0][:len(frames)]
+	if b.ports[0].Alloc(pkts) != len(pkts) {
+		t.Fatal("alloc")
+	}
+	for i, f := range frames {
+		pkts[i].SetLen(len(f))
+		copy(pkts[i].Frame(), f)
+	}
+	w := b.w
+	w.sh.active = true
+	w.prefetch(pkts, true)
+	for i := range pkts {
+		if w.sh.entries[i] != want[i] {
+			t.Errorf("packet %d: prefetch settled on entry %#x, want the pair's own %#x", i, w.sh.entries[i], want[i])
+		}
+	}
+	for _, f := range frames {
+		b.ports[0].Inject(0, f)
+	}
+	b.ports[0].Free(pkts)
+	w.Poll()
+	w.Counters.publish()
+	if got, slow := w.Counters.Load(CounterRewritten), w.Counters.Load(CounterSlowPath); got != uint64(len(frames)) || slow != 0 {
+		t.Errorf("rewritten %d, slow path %d; want %d and 0", got, slow, len(frames))
+	}
+	if sent := b.ports[2].Sent(0); len(sent) != len(frames) {
+		t.Errorf("isp2 sent %d packets, want %d", len(sent), len(frames))
+	}
+}
+
+// firstOfLine returns first|7 when entry e lies in first's cache line at
+// or after it, and 0 otherwise.
+func firstOfLine(ix *pairIndex, e, first uint64) uint64 {
+	for i := first; i <= first|(entriesPerLine-1) && i <= ix.mask; i++ {
+		if ix.e[i].Load() == e {
+			return first | (entriesPerLine - 1)
+		}
+	}
+	return 0
+}
