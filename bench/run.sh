@@ -15,8 +15,17 @@ WARM=${WARM:-3}        # seconds of warm-up before measuring
 # percent over minutes; turns spread that drift over all contenders, where
 # one run each would compare different moments.
 ROUNDS=${ROUNDS:-3}
+# PERF=1 also profiles each contender's forwarding core (perf, cpu-clock)
+# while it is measured, and reports the time it spends outside the PMDs
+# per unit of time inside them. Both sides of that fraction slow down
+# together when the machine does, so it is steadier than Mpps here.
+PERF=${PERF:-}
 OUT=bench/out
 mkdir -p $OUT
+if [ -n "$PERF" ] && ! command -v perf >/dev/null; then
+	echo "PERF=1 needs perf (Debian: linux-perf)" >&2
+	exit 2
+fi
 PCAP=$(pwd)/$OUT/ipv6-udp.pcap
 NCTX=${NCTX:-1000000}  # contexts for the shim row
 # Traffic of 8192 packets over the first NCTX synthetic contexts' ULID pairs
@@ -55,9 +64,11 @@ mode="hugepages"
 # after the warm-up.
 run_testpmd() {
 	local tlog=$OUT/testpmd.log
+	[ -n "$PERF" ] && (sleep "$WARM"; profile testpmd) &
 	timeout -s INT $((WARM + DUR + 1)) dpdk-testpmd -l 0-1 "${MEM[@]}" --no-pci "${VDEVS[@]}" \
 		--file-prefix=shim6d-bench-tpmd-$$ -- --forward-mode=macswap --nb-cores=1 --stats-period=1 \
 		>"$tlog" 2>&1 || true
+	wait
 	awk -v skip="$WARM" '
 		/NIC statistics for port 1/ { p1 = 1; next }
 		/NIC statistics for port/ { p1 = 0 }
@@ -109,7 +120,7 @@ run_shim6d() {
 	sleep "$WARM"
 	local t0 c0 t1 c1 r0 r1
 	t0=$(date +%s.%N); c0=$(txpk); r0=$(rewritten)
-	sleep "$DUR"
+	if [ -n "$PERF" ]; then profile "shim6d-$n"; else sleep "$DUR"; fi
 	t1=$(date +%s.%N); c1=$(txpk); r1=$(rewritten)
 	kill -INT $spid; wait $spid 2>/dev/null || true
 	spid=""
@@ -126,6 +137,18 @@ median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { m = NR % 2 ?
 range() { printf '%s\n' "$@" | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%s-%s", lo, hi }'; }
 best() { printf '%s\n' "$@" | sort -g | tail -1; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+
+# profile NAME: cpu-clock samples of the forwarding core (lcore 1) for DUR
+# seconds, appended as "NAME share" to $OUT/perf.txt, where share is the
+# time outside the PMD libraries per unit of time inside them.
+profile() {
+	perf record -q -e cpu-clock -C 1 -o "$OUT/perf-$1.data" -- sleep "$DUR" >/dev/null 2>&1
+	perf report -i "$OUT/perf-$1.data" --stdio --sort dso 2>/dev/null | awk -v name="$1" '
+		/^#/ || !/%/ { next }
+		{ t += $1 } /librte_net_/ { p += $1 }
+		END { if (p > 0) printf "%s %.3f\n", name, (t - p) / p }' >>"$OUT/perf.txt"
+}
+rm -f "$OUT/perf.txt"
 
 tp=() fw=() sh=()
 for r in $(seq "$ROUNDS"); do
@@ -147,3 +170,20 @@ row() { printf '| %-35s | %8s | %8s | %13s | %6s | %6s |\n' "$1" "$(median "${@:
 row "dpdk-testpmd --forward-mode=macswap" "${tp[@]}"
 row "shim6d forward, no contexts" "${fw[@]}"
 row "shim6d rewrite+insert, $NCTX ctx" "${sh[@]}"
+
+if [ -n "$PERF" ]; then
+	# The ratio the shares predict: testpmd spends 1+Y units a packet where
+	# shim6d spends 1+X, a unit being the PMDs' time, the same for both.
+	printf '\ntime outside the PMDs per unit of time in them (perf cpu-clock, lcore 1), median over the rounds:\n\n'
+	printf '| %-35s | %6s | %15s |\n' "contender" "share" "predicted ratio"
+	printf '|%s|%s|%s|\n' "-------------------------------------" "--------" "-----------------"
+	y=$(median $(awk '$1 == "testpmd" { print $2 }' $OUT/perf.txt))
+	prow() {
+		local x
+		x=$(median $(awk -v n="$2" '$1 == n { print $2 }' $OUT/perf.txt))
+		printf '| %-35s | %6s | %15s |\n' "$1" "$x" "$(awk -v x="$x" -v y="$y" 'BEGIN { printf "%.2f", (1 + y) / (1 + x) }')"
+	}
+	prow "dpdk-testpmd --forward-mode=macswap" testpmd
+	prow "shim6d forward, no contexts" shim6d-0
+	prow "shim6d rewrite+insert, $NCTX ctx" "shim6d-$NCTX"
+fi
