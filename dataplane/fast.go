@@ -35,8 +35,6 @@ const (
 // fastSum is what a fast path tells classifyBurst about a burst, so that
 // no second pass over it is needed when the fast path took it all.
 type fastSum struct {
-	// rxBytes is the burst's frame lengths as received.
-	rxBytes uint64
 	// taken counts the packets the fast path took, done those it
 	// rewrote (outbound) or stripped (inbound).
 	taken, done int
@@ -120,7 +118,8 @@ func (s *prefixSet) index(hi, lo uint64) int {
 type fastEgress struct {
 	// mac is the frame's first 12 bytes on the way out: the next hop's
 	// MAC, then the port's.
-	mac  [12]byte
+	mac [12]byte
+	// mtu is 0 when !ok, so a size check alone turns every packet away.
 	mtu  int
 	port uint16
 	ok   bool // the next hop is resolved
@@ -140,7 +139,9 @@ type fastFwd struct {
 	local [localBits / 64]uint64
 	site  prefixSet
 	// uplinks holds Forwarding.Uplinks' prefixes in order (UplinkFor's
-	// first match), egress the way out by each.
+	// first match); egress[j+1] is the way out by the j-th, and
+	// egress[0], for "no uplink", is the zero fastEgress, whose MTU of 0
+	// no packet fits.
 	uplinks prefixSet
 	egress  []fastEgress
 	// byPort is UplinkOnPort's answer for each port, for rewrites, which
@@ -185,7 +186,7 @@ func (v *fastFwd) adopt(f *Forwarding) {
 	}
 	v.site.set(ps)
 	ps = ps[:0]
-	v.egress = v.egress[:0]
+	v.egress = append(v.egress[:0], fastEgress{})
 	for i := range f.Uplinks {
 		u := &f.Uplinks[i]
 		ps = append(ps, fastPrefixOf(&u.Prefix))
@@ -225,10 +226,10 @@ func tcpSYN(frame []byte, off int) bool {
 // and per call, that cost more than the work (callgrind). Only a probe
 // collision calls out, to findPair.
 func (w *Worker) fastOut(pkts []ports.Packet, v *fastFwd) (sum fastSum) {
+	// Every verdict starts as fastSlow (0), in one store.
+	w.res = [ports.MaxBurst]fastResult{}
 	for i := range pkts {
 		p := &pkts[i]
-		sum.rxBytes += uint64(p.Len)
-		w.res[i] = fastSlow
 		h := headers(p)
 		if h == nil || binary.LittleEndian.Uint32(h[12:])&ipv6WordMask != ipv6Word {
 			continue
@@ -283,7 +284,7 @@ func (w *Worker) fastOut(pkts []ports.Packet, v *fastFwd) (sum fastSum) {
 				continue
 			}
 			e := &v.byPort[port]
-			if !e.ok || !header.EndsFixedHeader(nh) || p.Off < header.Shim6PayloadSize ||
+			if !header.EndsFixedHeader(nh) || p.Off < header.Shim6PayloadSize ||
 				header.IPv6MinimumSize+plen+header.Shim6PayloadSize > e.mtu {
 				// Packet Too Big, resolution and extension headers are route's.
 				continue
@@ -309,11 +310,12 @@ func (w *Worker) fastOut(pkts []ports.Packet, v *fastFwd) (sum fastSum) {
 			continue
 		}
 		// Unchanged but for the hop: by the uplink that owns the source.
-		var e *fastEgress
-		if j := v.uplinks.index(srcHi, srcLo); uint(j) < uint(len(v.egress)) {
-			e = &v.egress[j]
+		j := v.uplinks.index(srcHi, srcLo) + 1
+		if uint(j) >= uint(len(v.egress)) {
+			continue
 		}
-		if e == nil || !e.ok || header.IPv6MinimumSize+plen > e.mtu {
+		e := &v.egress[j]
+		if header.IPv6MinimumSize+plen > e.mtu {
 			continue
 		}
 		if found {
@@ -338,10 +340,9 @@ const shim6PBit = 1 << 47
 // from inside: payload packets restored to their ULIDs, plain packets
 // delivered as they are.
 func (w *Worker) fastIn(pkts []ports.Packet, v *fastFwd) (sum fastSum) {
+	w.res = [ports.MaxBurst]fastResult{}
 	for i := range pkts {
 		p := &pkts[i]
-		sum.rxBytes += uint64(p.Len)
-		w.res[i] = fastSlow
 		h := headers(p)
 		if h == nil || binary.LittleEndian.Uint32(h[12:])&ipv6WordMask != ipv6Word {
 			continue

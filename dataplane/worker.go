@@ -172,6 +172,7 @@ func (w *Worker) round() int {
 		for pi := range w.cfg.Ports {
 			if n := r.NRx[pi]; n > 0 {
 				c[PortCounter(pi, PortRxPackets)] += uint64(n)
+				c[PortCounter(pi, PortRxBytes)] += uint64(r.RxBytes[pi])
 				w.processBurst(pi, fwd)
 			}
 		}
@@ -258,9 +259,6 @@ func (w *Worker) classifyBurst(pkts []ports.Packet, port int, fwd *Forwarding) (
 	} else {
 		sum = w.fastIn(pkts, &w.fp)
 	}
-	// The port counts what it received: the fast paths summed the lengths
-	// before they (or route, which trims Ethernet padding) changed them.
-	c[PortCounter(port, PortRxBytes)] += sum.rxBytes
 	if uint16(port) == fwd.Inside {
 		c[CounterRewritten] += uint64(sum.done)
 	} else {
@@ -334,13 +332,9 @@ func (w *Worker) sent() {
 		r.NTx[pi] = 0
 		pkts := r.Bufs[r.TxBuf[pi]][:n]
 		k := min(int(r.Sent[pi]), n)
-		var bytes uint64
-		for i := range pkts[:k] {
-			bytes += uint64(pkts[i].Len)
-		}
 		c[CounterTxPackets] += uint64(k)
 		c[PortCounter(pi, PortTxPackets)] += uint64(k)
-		c[PortCounter(pi, PortTxBytes)] += bytes
+		c[PortCounter(pi, PortTxBytes)] += uint64(r.TxBytes[pi])
 		if k < n {
 			c[DropCounter(DropTxFull)] += uint64(n - k)
 			c[PortCounter(pi, PortDrops)] += uint64(n - k)

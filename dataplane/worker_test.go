@@ -393,6 +393,9 @@ func TestRoundSendsWithTheNextRound(t *testing.T) {
 	if b := c.Load(PortCounter(1, PortTxBytes)); b != uint64(3*len(want)) {
 		t.Errorf("uplink tx bytes = %d, want %d", b, 3*len(want))
 	}
+	if b := c.Load(PortCounter(0, PortRxBytes)); b != uint64(5*len(in)) {
+		t.Errorf("inside rx bytes = %d, want %d", b, 5*len(in))
+	}
 	if a := tb.inside.Pool().Avail(); a != avail {
 		t.Errorf("pool: %d free, want %d (refused packets not freed)", a, avail)
 	}

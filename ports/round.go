@@ -24,6 +24,11 @@ type Round struct {
 	// Sent[p] is how many of Bufs[TxBuf[p]][:NTx[p]] port p took, in
 	// order; the caller still owns the rest.
 	Sent [MaxPorts]uint16
+	// RxBytes[p] and TxBytes[p] are the frame bytes port p received and
+	// sent (the first Sent[p]): the backend's loops over the bursts sum
+	// them where the worker's would need another pass.
+	RxBytes [MaxPorts]uint32
+	TxBytes [MaxPorts]uint32
 }
 
 // Init sets the buffers to their first assignment: port p sends from
@@ -33,6 +38,7 @@ func (r *Round) Init() {
 		r.TxBuf[p], r.RxBuf[p] = uint8(p), uint8(MaxPorts+p)
 	}
 	r.NTx, r.NRx, r.Sent = [MaxPorts]uint16{}, [MaxPorts]uint16{}, [MaxPorts]uint16{}
+	r.RxBytes, r.TxBytes = [MaxPorts]uint32{}, [MaxPorts]uint32{}
 }
 
 // Tx returns the packets waiting to be sent on port p.
@@ -44,9 +50,9 @@ func (r *Round) Rx(p int) []Packet { return r.Bufs[r.RxBuf[p]][:r.NRx[p]] }
 // Rounder runs rounds over a fixed list of ports, one rx and one tx queue
 // on each.
 type Rounder interface {
-	// Round sends every port's waiting packets (setting Sent), then, when
-	// rx is true, receives a burst from every port (setting NRx). With rx
-	// false it leaves NRx alone, so that a caller may send halfway through
+	// Round sends every port's waiting packets (setting Sent and
+	// TxBytes), then, when rx is true, receives a burst from every port
+	// (setting NRx and RxBytes). With rx false it leaves those alone, so that a caller may send halfway through
 	// handling what it received, and returns 0. It returns the number of
 	// packets received.
 	Round(r *Round, rx bool) int
@@ -85,9 +91,10 @@ type portRounder struct {
 
 func (pr *portRounder) Round(r *Round, rx bool) int {
 	for p, port := range pr.ports {
-		r.Sent[p] = 0
+		r.Sent[p], r.TxBytes[p] = 0, 0
 		if r.NTx[p] > 0 {
 			r.Sent[p] = uint16(port.TxBurst(pr.txq, r.Tx(p)))
+			r.TxBytes[p] = sumLen(r.Tx(p)[:r.Sent[p]])
 		}
 	}
 	if !rx {
@@ -96,7 +103,16 @@ func (pr *portRounder) Round(r *Round, rx bool) int {
 	total := 0
 	for p, port := range pr.ports {
 		r.NRx[p] = uint16(port.RxBurst(pr.rxq, r.Bufs[r.RxBuf[p]][:]))
+		r.RxBytes[p] = sumLen(r.Rx(p))
 		total += int(r.NRx[p])
 	}
 	return total
+}
+
+func sumLen(pkts []Packet) uint32 {
+	var n uint32
+	for i := range pkts {
+		n += uint32(pkts[i].Len)
+	}
+	return n
 }

@@ -699,6 +699,14 @@ func TestRound(t *testing.T) {
 	if got := rd.Round(r, true); got != ports.MaxBurst || r.NRx[0] != 0 || r.NRx[1] != ports.MaxBurst {
 		t.Fatalf("first Round = %d, NRx = %v; want a burst from net_null only", got, r.NRx[:2])
 	}
+	if r.RxBytes[1] != 64*ports.MaxBurst {
+		t.Errorf("RxBytes = %v, want %d from net_null's 64-byte packets", r.RxBytes[:2], 64*ports.MaxBurst)
+	}
+	// Lengths that differ, so that a byte count that is off shows.
+	for i := range r.Rx(1) {
+		r.Rx(1)[i].SetLen(60 + i)
+	}
+	wantBytes := uint32(ports.MaxBurst*60 + ports.MaxBurst*(ports.MaxBurst-1)/2)
 	want := make([][]byte, ports.MaxBurst)
 	for i, p := range r.Rx(1) {
 		if p.Port != 1 {
@@ -712,6 +720,9 @@ func TestRound(t *testing.T) {
 	got := rd.Round(r, true)
 	if r.Sent[0] != ports.MaxBurst || r.Sent[1] != 0 {
 		t.Errorf("Sent = %v, want all %d on net_ring0", r.Sent[:2], ports.MaxBurst)
+	}
+	if r.TxBytes[0] != wantBytes || r.RxBytes[0] != wantBytes {
+		t.Errorf("TxBytes[0] = %d, RxBytes[0] = %d; want both %d", r.TxBytes[0], r.RxBytes[0], wantBytes)
 	}
 	if got != 2*ports.MaxBurst || r.NRx[0] != ports.MaxBurst || r.NRx[1] != ports.MaxBurst {
 		t.Fatalf("second Round = %d, NRx = %v; want the looped burst back and a new one", got, r.NRx[:2])
@@ -749,3 +760,37 @@ func TestOpenRoundRefuses(t *testing.T) {
 
 // otherPort stands for a port of another backend.
 type otherPort struct{ ports.Port }
+
+// TestRoundPartialTx: a queue with room for part of a burst takes the
+// first packets; Sent and TxBytes count those alone.
+func TestRoundPartialTx(t *testing.T) {
+	drain(t)
+	avail := testPool.Avail()
+	fill := make([]ports.Packet, 1023-9)
+	if ringPort.Alloc(fill) != len(fill) {
+		t.Fatal("Alloc")
+	}
+	if sent := ringPort.TxBurst(0, fill); sent != len(fill) {
+		ringPort.Free(fill[sent:])
+		t.Fatalf("TxBurst = %d, want %d", sent, len(fill))
+	}
+	rd, _ := ringPort.OpenRound([]ports.Port{ringPort}, 0, 0)
+	r := new(ports.Round)
+	r.Init()
+	burst := r.Bufs[r.TxBuf[0]][:ports.MaxBurst]
+	if ringPort.Alloc(burst) != len(burst) {
+		t.Fatal("Alloc")
+	}
+	for i := range burst {
+		burst[i].SetLen(100 + i)
+	}
+	r.NTx[0] = ports.MaxBurst
+	rd.Round(r, false)
+	want := uint32(9*100 + 9*8/2)
+	if r.Sent[0] != 9 || r.TxBytes[0] != want {
+		t.Errorf("Sent = %d, TxBytes = %d into a ring with 9 free slots; want 9, %d", r.Sent[0], r.TxBytes[0], want)
+	}
+	ringPort.Free(burst[r.Sent[0]:])
+	drain(t)
+	checkPool(t, avail)
+}

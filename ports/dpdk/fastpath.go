@@ -141,6 +141,10 @@ type (
 	_ [unsafe.Offsetof(C.struct_shim6_round{}.nrx) - unsafe.Offsetof(ports.Round{}.NRx)]byte
 	_ [unsafe.Offsetof(ports.Round{}.Sent) - unsafe.Offsetof(C.struct_shim6_round{}.sent)]byte
 	_ [unsafe.Offsetof(C.struct_shim6_round{}.sent) - unsafe.Offsetof(ports.Round{}.Sent)]byte
+	_ [unsafe.Offsetof(ports.Round{}.RxBytes) - unsafe.Offsetof(C.struct_shim6_round{}.rx_bytes)]byte
+	_ [unsafe.Offsetof(C.struct_shim6_round{}.rx_bytes) - unsafe.Offsetof(ports.Round{}.RxBytes)]byte
+	_ [unsafe.Offsetof(ports.Round{}.TxBytes) - unsafe.Offsetof(C.struct_shim6_round{}.tx_bytes)]byte
+	_ [unsafe.Offsetof(C.struct_shim6_round{}.tx_bytes) - unsafe.Offsetof(ports.Round{}.TxBytes)]byte
 )
 
 // rounder runs a worker's rounds over ports of this backend in one C call

@@ -84,6 +84,8 @@ struct shim6_round {
 	uint16_t ntx[SHIM6_MAX_PORTS];
 	uint16_t nrx[SHIM6_MAX_PORTS];
 	uint16_t sent[SHIM6_MAX_PORTS];
+	uint32_t rx_bytes[SHIM6_MAX_PORTS];
+	uint32_t tx_bytes[SHIM6_MAX_PORTS];
 };
 
 /*
@@ -132,8 +134,9 @@ uint16_t shim6_rx_burst(struct shim6_rxq *q, struct shim6_pkt *out, uint16_t n);
 uint16_t shim6_tx_burst(struct shim6_txq *q, const struct shim6_pkt *in, uint16_t n);
 /*
  * One worker round in one call: every port's waiting burst sent (sent[]
- * set, the rest left to the caller), then, when rx is non-zero, a burst
- * received from every port (nrx[] set; left alone when rx is zero).
+ * and tx_bytes[] set, the rest left to the caller), then, when rx is
+ * non-zero, a burst received from every port (nrx[] and rx_bytes[] set;
+ * left alone when rx is zero).
  * Returns the packets received.
  */
 unsigned shim6_round(const struct shim6_round_queues *q, struct shim6_round *r, int rx);

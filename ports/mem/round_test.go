@@ -21,8 +21,8 @@ func TestRounderSendsThenReceives(t *testing.T) {
 
 	a.Inject(0, []byte{1, 2, 3})
 	a.Inject(0, []byte{4})
-	if got := rd.Round(&r, true); got != 2 || r.NRx[0] != 2 || r.NRx[1] != 0 {
-		t.Fatalf("Round = %d, NRx = %v; want 2 received on port 0", got, r.NRx[:2])
+	if got := rd.Round(&r, true); got != 2 || r.NRx[0] != 2 || r.NRx[1] != 0 || r.RxBytes[0] != 4 {
+		t.Fatalf("Round = %d, NRx = %v, RxBytes = %v; want 2 packets, 4 bytes received on port 0", got, r.NRx[:2], r.RxBytes[:2])
 	}
 	// Hand port 0's burst to port 1 by swapping buffers, as a worker does.
 	r.RxBuf[0], r.TxBuf[1] = r.TxBuf[1], r.RxBuf[0]
@@ -30,6 +30,9 @@ func TestRounderSendsThenReceives(t *testing.T) {
 	b.Inject(0, []byte{9})
 	if got := rd.Round(&r, true); got != 1 || r.Sent[1] != 2 || r.Sent[0] != 0 || r.NRx[1] != 1 || r.NRx[0] != 0 {
 		t.Fatalf("Round = %d, Sent = %v, NRx = %v; want port 1 to send 2 and receive 1", got, r.Sent[:2], r.NRx[:2])
+	}
+	if r.TxBytes[1] != 4 {
+		t.Errorf("TxBytes = %v, want 4 on port 1", r.TxBytes[:2])
 	}
 	if sent := b.Sent(0); len(sent) != 2 || !bytes.Equal(sent[0], []byte{1, 2, 3}) || !bytes.Equal(sent[1], []byte{4}) {
 		t.Errorf("port 1 sent %x, want [010203 04]", sent)
