@@ -1,6 +1,10 @@
 package dataplane
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"shim6d/ports"
+)
 
 // DropReason says why the fast path dropped a packet. Every drop has one,
 // and every reason has a counter and a line of help for the operator.
@@ -100,7 +104,7 @@ func DropReasons() []DropReason {
 }
 
 // MaxPorts bounds the ports one daemon drives; per-port arrays are sized by it.
-const MaxPorts = 16
+const MaxPorts = ports.MaxPorts
 
 // Counter indexes a worker's counters.
 type Counter int

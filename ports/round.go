@@ -52,9 +52,10 @@ func (r *Round) Rx(p int) []Packet { return r.Bufs[r.RxBuf[p]][:r.NRx[p]] }
 type Rounder interface {
 	// Round sends every port's waiting packets (setting Sent and
 	// TxBytes), then, when rx is true, receives a burst from every port
-	// (setting NRx and RxBytes). With rx false it leaves those alone, so that a caller may send halfway through
-	// handling what it received, and returns 0. It returns the number of
-	// packets received.
+	// (setting NRx and RxBytes) and returns the number of packets
+	// received. With rx false it leaves NRx and RxBytes alone, so that a
+	// caller may send halfway through handling what it received, and
+	// returns 0.
 	Round(r *Round, rx bool) int
 }
 
