@@ -228,6 +228,9 @@ func tcpSYN(frame []byte, off int) bool {
 func (w *Worker) fastOut(pkts []ports.Packet, v *fastFwd) (sum fastSum) {
 	// Every verdict starts as fastSlow (0), in one store.
 	w.res = [ports.MaxBurst]fastResult{}
+	// A burst is at most MaxBurst long: said so, the compiler drops the
+	// bounds checks of the per-packet arrays indexed by i.
+	pkts = pkts[:min(len(pkts), ports.MaxBurst)]
 	for i := range pkts {
 		p := &pkts[i]
 		h := headers(p)
@@ -341,6 +344,7 @@ const shim6PBit = 1 << 47
 // delivered as they are.
 func (w *Worker) fastIn(pkts []ports.Packet, v *fastFwd) (sum fastSum) {
 	w.res = [ports.MaxBurst]fastResult{}
+	pkts = pkts[:min(len(pkts), ports.MaxBurst)]
 	for i := range pkts {
 		p := &pkts[i]
 		h := headers(p)

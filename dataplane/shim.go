@@ -116,6 +116,8 @@ const (
 // it cannot parse are left to classify, which counts them.
 func (w *Worker) prefetch(pkts []ports.Packet, outbound bool) {
 	t := w.shim.Contexts
+	// At most MaxBurst, said so: no bounds checks on the per-packet arrays.
+	pkts = pkts[:min(len(pkts), ports.MaxBurst)]
 	// Pass 1: hash every packet's key (or take its tag's slot). No memory
 	// but the packet headers, which the rx helper prefetched.
 	for i := range pkts {
