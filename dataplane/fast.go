@@ -119,10 +119,11 @@ type fastEgress struct {
 	// mac is the frame's first 12 bytes on the way out: the next hop's
 	// MAC, then the port's.
 	mac [12]byte
-	// mtu is 0 when !ok, so a size check alone turns every packet away.
+	// mtu is 0 while the next hop is unresolved, so the size check alone
+	// turns every packet away, to route, which hands them to the control
+	// core to resolve.
 	mtu  int
 	port uint16
-	ok   bool // the next hop is resolved
 }
 
 // fastFwd is what the fast paths read of a Forwarding snapshot,
@@ -157,8 +158,8 @@ func fastPrefixOf(p *Prefix) fastPrefix {
 }
 
 func egressOf(f *Forwarding, u *Uplink) fastEgress {
-	e := fastEgress{port: u.Port, ok: u.Resolved && int(u.Port) < len(f.Ports)}
-	if e.ok {
+	e := fastEgress{port: u.Port}
+	if u.Resolved && int(u.Port) < len(f.Ports) {
 		copy(e.mac[:6], u.NextHopMAC[:])
 		copy(e.mac[6:], f.Ports[u.Port].MAC[:])
 		e.mtu = f.Ports[u.Port].MTU
@@ -220,11 +221,10 @@ func tcpSYN(frame []byte, off int) bool {
 // fastOut runs the fast path over a burst from inside, setting w.res[i]
 // and, for the packets it takes, w.next[i], and sums up the burst; route
 // classifies the rest after it (packets are independent, and tx keeps
-// their order). The loop
-// is here, and lookup and rewrite are written out in it rather than
-// called, because Go saves every live register around a call: per packet
-// and per call, that cost more than the work (callgrind). Only a probe
-// collision calls out, to findPair.
+// their order). The loop is here, and lookup and rewrite are written out
+// in it rather than called, because Go saves every live register around a
+// call: per packet and per call, that cost more than the work (callgrind).
+// Only a probe collision calls out, to findPair.
 func (w *Worker) fastOut(pkts []ports.Packet, v *fastFwd) (sum fastSum) {
 	// Every verdict starts as fastSlow (0), in one store.
 	w.res = [ports.MaxBurst]fastResult{}
