@@ -134,7 +134,8 @@ type ContextTable struct {
 
 	// index maps ULID pairs to slots; see pairIndex.
 	index atomic.Pointer[pairIndex]
-	seed  uint64
+	// key is the pair hash's secret, drawn per table.
+	key [6]uint64
 
 	// Writer-only state.
 	free  []uint32
@@ -179,7 +180,9 @@ func NewContextTable(capacity int) (*ContextTable, error) {
 		free:     make([]uint32, capacity),
 		rng:      rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 	}
-	t.seed = t.rng.Uint64() | 1
+	for i := range t.key {
+		t.key[i] = t.rng.Uint64()
+	}
 	adviseHuge(unsafe.Pointer(&t.recs[0]), uintptr(len(t.recs))*unsafe.Sizeof(t.recs[0]))
 	adviseHuge(unsafe.Pointer(&t.pairs[0]), uintptr(len(t.pairs))*unsafe.Sizeof(t.pairs[0]))
 	t.index.Store(newPairIndex(capacity))
@@ -253,8 +256,8 @@ func newPairIndex(capacity int) *pairIndex {
 // per-pair state of their own (the deferred-establishment counts).
 func (t *ContextTable) PairHash(l, p *[16]byte) uint64 { return t.pairHash(l, p) }
 
-// pairHash hashes a ULID pair: two multiply-xorshift rounds over the four
-// words, keyed per table so remote parties cannot aim for long probe chains.
+// pairHash hashes a ULID pair, keyed per table so remote parties cannot
+// aim for long probe chains.
 func (t *ContextTable) pairHash(l, p *[16]byte) uint64 {
 	a, b := addrWords(l)
 	c, d := addrWords(p)
@@ -264,19 +267,22 @@ func (t *ContextTable) pairHash(l, p *[16]byte) uint64 {
 // hashWords is pairHash of the pair's big-endian words (a b, c d): the
 // form the fast paths hold addresses in, and small enough to inline.
 //
-// Big-endian words: addresses differ most in their last bytes (hosts
-// numbered ::1, ::2, ...), and a multiply carries low bits up, never
-// down, so those bytes must be the words' low bits. Three independent
-// multiplies run in parallel; the final round spreads every input bit
-// over the index bits (low) and the fingerprint (high).
+// Each half is multiplied into a 128-bit product with both factors keyed,
+// and the product folded (high XOR low); the two folds are multiplied and
+// folded the same way. A product of two unknown factors is what keeps the
+// key in the answer: with the earlier xor-multiply-xorshift rounds the
+// high words a and c met only as a ^ rotate(c, 31), and any two pairs with
+// the same value there collided under every key, so anyone choosing
+// addresses (a peer creating contexts, say) could pile them into one
+// probe run. Every input bit reaches both the index bits (low) and the
+// fingerprint (high): the folded product carries low bits up through the
+// multiply and high bits down through the fold. Three multiplies, two of
+// them independent, and about the instructions of the rounds it replaced.
 func (t *ContextTable) hashWords(a, b, c, d uint64) uint64 {
-	x := (b ^ t.seed) * 0x9e3779b97f4a7c15
-	y := (d ^ bits.RotateLeft64(t.seed, 17)) * 0xd6e8feb86659fd93
-	z := (a ^ bits.RotateLeft64(c, 31)) * 0xc2b2ae3d27d4eb4f
-	h := x ^ bits.RotateLeft64(y, 23) ^ bits.RotateLeft64(z, 47)
-	h ^= h >> 32
-	h *= 0x94d049bb133111eb
-	return h ^ h>>29
+	h1, l1 := bits.Mul64(a^t.key[0], b^t.key[1])
+	h2, l2 := bits.Mul64(c^t.key[2], d^t.key[3])
+	h, l := bits.Mul64(h1^l1^t.key[4], h2^l2^t.key[5])
+	return h ^ l
 }
 
 func mix(x uint64) uint64 {

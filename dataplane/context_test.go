@@ -1,7 +1,9 @@
 package dataplane
 
 import (
+	"encoding/binary"
 	"errors"
+	"math/bits"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -311,6 +313,33 @@ func TestPairHashSpreadsSequentialAddresses(t *testing.T) {
 				t.Fatalf("longest probe %d", m)
 			}
 		})
+	}
+}
+
+// TestPairHashResistsCraftedCollisions: the hash before this one saw the
+// high words a (local) and c (peer) only as a ^ rotate(c, 31), so pairs
+// that hold that value fixed collided under every key and lined up in one
+// probe run (3999 long here). A peer that creates contexts chooses its own
+// addresses; the key must decide where they land.
+func TestPairHashResistsCraftedCollisions(t *testing.T) {
+	word := func(x *[16]byte, hi, lo uint64) {
+		binary.BigEndian.PutUint64(x[:8], hi)
+		binary.BigEndian.PutUint64(x[8:], lo)
+	}
+	const a, b, c, d = 0x20010db800010000, 0x10, 0x20010db800030000, 0x20
+	tbl, _ := NewContextTable(8192)
+	for i := 0; i < 4000; i++ {
+		var l, p [16]byte
+		delta := uint64(i) << 8
+		word(&l, a^delta, b)
+		word(&p, bits.RotateLeft64(bits.RotateLeft64(c, 31)^delta, -31), d)
+		if _, _, err := tbl.Create(ContextSpec{ULIDLocal: l, ULIDPeer: p}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The bound of TestPairHashSpreadsSequentialAddresses, at half its load.
+	if m := maxProbe(tbl); m > 64 {
+		t.Fatalf("longest probe %d", m)
 	}
 }
 
