@@ -21,7 +21,7 @@ import (
 type neighborTable struct {
 	slots []neighborSlot
 	mask  uint64
-	seed  uint64
+	key   [2]uint64
 	// of is the snapshot the table was built from.
 	of *Forwarding
 }
@@ -50,7 +50,7 @@ func (t *neighborTable) adopt(f *Forwarding) {
 	t.mask = uint64(n - 1)
 	// A fresh key per build, so no one can line addresses up into one
 	// long probe run for good.
-	t.seed = rand.Uint64() | 1
+	t.key = [2]uint64{rand.Uint64(), rand.Uint64()}
 	for a, mac := range f.Neighbors {
 		hi, lo := binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(a[8:])
 		i := t.hash(hi, lo)
@@ -62,10 +62,13 @@ func (t *neighborTable) adopt(f *Forwarding) {
 }
 
 func (t *neighborTable) hash(hi, lo uint64) uint64 {
-	// Inside hosts differ mostly in the low word's low bits; the multiply
-	// carries them up into the high half, which the shift brings down.
-	h := (lo ^ bits.RotateLeft64(hi, 29) ^ t.seed) * 0x9e3779b97f4a7c15
-	return (h ^ h>>32) & t.mask
+	// Each half keyed and multiplied on its own, so no choice of
+	// addresses collides under every key, as lo ^ rotate(hi, 29) did in
+	// the hash before this one (only top-bit flips of both halves cancel:
+	// pairs, never runs). The shift brings the high bits, which every
+	// input bit reaches, down to the index.
+	x := (lo^t.key[0])*0x9e3779b97f4a7c15 ^ (hi^t.key[1])*0xd6e8feb86659fd93
+	return (x ^ x>>32) & t.mask
 }
 
 // lookup returns the MAC of inside address a.

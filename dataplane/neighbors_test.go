@@ -1,6 +1,8 @@
 package dataplane
 
 import (
+	"encoding/binary"
+	"math/bits"
 	"math/rand/v2"
 	"testing"
 )
@@ -80,5 +82,39 @@ func TestNeighborTableAllocations(t *testing.T) {
 	}
 	if mac, _ := nt.lookup(&a); mac != [6]byte{2, 0, 0, 0, 1, 42} && mac != [6]byte{2, 0, 0, 0, 2, 42} {
 		t.Errorf("after re-adopting: %x", mac)
+	}
+}
+
+// TestNeighborTableResistsCraftedCollisions: addresses chosen to collide
+// under any key of the earlier hash (lo ^ rotate(hi, 29) held fixed) must
+// still spread, or an inside host answering for many addresses could make
+// every inbound lookup walk one long probe run.
+func TestNeighborTableResistsCraftedCollisions(t *testing.T) {
+	base := hostAddr.As16()
+	hi0, lo0 := binary.BigEndian.Uint64(base[:8]), binary.BigEndian.Uint64(base[8:])
+	f := &Forwarding{Neighbors: map[[16]byte][6]byte{}}
+	for i := range 2000 {
+		// Subnet bits of hi and the matching bits of lo, in step.
+		delta := uint64(i)
+		var a [16]byte
+		binary.BigEndian.PutUint64(a[:8], hi0^delta)
+		binary.BigEndian.PutUint64(a[8:], lo0^bits.RotateLeft64(delta, 29))
+		f.Neighbors[a] = [6]byte{2, 0, 0, 0, byte(i >> 8), byte(i)}
+	}
+	var nt neighborTable
+	nt.adopt(f)
+	longest := 0
+	for i := range nt.slots {
+		s := &nt.slots[i]
+		if !s.used {
+			continue
+		}
+		if d := int((uint64(i) - nt.hash(s.hi, s.lo)) & nt.mask); d > longest {
+			longest = d
+		}
+	}
+	// Half full at most: a good hash's longest probe is a few dozen.
+	if longest > 64 {
+		t.Fatalf("longest probe %d of %d neighbours", longest, len(f.Neighbors))
 	}
 }
