@@ -10,6 +10,7 @@ import (
 	"shim6d/dataplane/header"
 	"shim6d/dataplane/pkttest"
 	"shim6d/ports"
+	"shim6d/ports/mem"
 )
 
 // fastCorpus is traffic of every kind a worker meets, for the fast paths'
@@ -82,42 +83,105 @@ func fastCorpus(b *shimbed) []struct {
 	return c
 }
 
-// TestFastPathsMatchRoute holds the fast paths to route, the reference:
-// over the corpus and random corruptions of it, a packet a fast path
-// takes must leave by the port route gives it, byte for byte as route
-// leaves it, with the same REAP feedback; a packet it hands back must be
-// untouched.
-func TestFastPathsMatchRoute(t *testing.T) {
+// fastDiff holds the fast paths to route, the reference, one packet at a
+// time: a packet a fast path takes must leave by the port route gives it,
+// byte for byte as route leaves it, with the same REAP feedback; a packet
+// it hands back must be untouched. Two workers on one shimbed, fast and
+// ref, each see every packet.
+type fastDiff struct {
+	b         *shimbed
+	fast, ref *Worker
+	f         *Forwarding
+	pa, pb    [1]ports.Packet
+}
+
+func newFastDiff(t testing.TB) *fastDiff {
 	b := newShimbed(t, true)
 	plainPeer := netip.MustParseAddr("2001:db8:5::5")
 	if _, _, err := b.tbl.Create(ContextSpec{PeerTag: 77, ULIDLocal: hostAddr.As16(), ULIDPeer: plainPeer.As16(),
 		LocLocal: hostAddr.As16(), LocPeer: plainPeer.As16(), EgressPort: 1}); err != nil {
 		t.Fatal(err)
 	}
-	fast := b.w
-	ref := NewWorker(fast.cfg)
-	f := b.fwd.Load()
-	for _, w := range []*Worker{fast, ref} {
-		w.nb.adopt(f)
-		w.fp.adopt(f)
+	d := &fastDiff{b: b, fast: b.w, ref: NewWorker(b.w.cfg), f: b.fwd.Load()}
+	for _, w := range []*Worker{d.fast, d.ref} {
+		w.nb.adopt(d.f)
+		w.fp.adopt(d.f)
 		w.sh.tick = b.tick.Load()
 		w.sh.active = true
 	}
-	corpus := fastCorpus(b)
-	rng := rand.New(rand.NewPCG(5, 6))
-	var pa, pb [1]ports.Packet
-	if b.ports[0].Alloc(pa[:]) != 1 || b.ports[0].Alloc(pb[:]) != 1 {
+	if b.ports[0].Alloc(d.pa[:]) != 1 || b.ports[0].Alloc(d.pb[:]) != 1 {
 		t.Fatal("alloc")
 	}
-	defer b.ports[0].Free(pa[:])
-	defer b.ports[0].Free(pb[:])
-	load := func(p *ports.Packet, from int, frame []byte) {
+	t.Cleanup(func() {
+		b.ports[0].Free(d.pa[:])
+		b.ports[0].Free(d.pb[:])
+	})
+	return d
+}
+
+// maxFrame is the longest frame a test buffer holds.
+const maxFrame = mem.DefaultBufSize - ports.Headroom
+
+// check runs frame, arriving on port from, through both workers and
+// compares their verdicts. It reports the fast path's result.
+func (d *fastDiff) check(t testing.TB, n int, from int, frame []byte) fastResult {
+	t.Helper()
+	load := func(p *ports.Packet) {
 		p.Off, p.Port = ports.Headroom, uint16(from)
 		if !p.SetLen(len(frame)) {
 			t.Fatalf("frame of %d bytes does not fit", len(frame))
 		}
 		copy(p.Frame(), frame)
 	}
+	load(&d.pa[0])
+	load(&d.pb[0])
+	inside := uint16(from) == d.f.Inside
+	d.fast.prefetch(d.pa[:], inside)
+	d.ref.prefetch(d.pb[:], inside)
+	if inside {
+		d.fast.fastOut(d.pa[:], &d.fast.fp)
+	} else {
+		d.fast.fastIn(d.pa[:], &d.fast.fp)
+	}
+	out, r := d.fast.next[0], d.fast.res[0]
+	if r == fastSlow {
+		if d.pa[0].Off != ports.Headroom || !bytes.Equal(d.pa[0].Frame(), frame) {
+			t.Fatalf("packet %d: handed back to route, but changed:\n% x\nwas\n% x", n, d.pa[0].Frame(), frame)
+		}
+		// Route then takes it, on both workers as on a real one: it must
+		// do so without a panic, and both keep the same feedback.
+		d.fast.slowRoute(&d.pa[0], d.f, 0)
+		d.ref.slowRoute(&d.pb[0], d.f, 0)
+		return r
+	}
+	want := d.ref.slowRoute(&d.pb[0], d.f, 0)
+	if out != want || d.pa[0].Off != d.pb[0].Off || !bytes.Equal(d.pa[0].Frame(), d.pb[0].Frame()) {
+		t.Fatalf("packet %d from port %d: fast path sent it to %d as\n% x\nroute to %d as\n% x\ninput\n% x",
+			n, from, out, d.pa[0].Frame(), want, d.pb[0].Frame(), frame)
+	}
+	return r
+}
+
+// checkFeedback compares the two workers' REAP feedback.
+func (d *fastDiff) checkFeedback(t testing.TB) {
+	t.Helper()
+	fb, rb := d.fast.shim.Feedback, d.ref.shim.Feedback
+	for s := range fb.Sent {
+		if fs, rs := fb.Sent[s].Load(), rb.Sent[s].Load(); fs != rs {
+			t.Errorf("slot %d: fast path noted sent at %d, route at %d", s, fs, rs)
+		}
+		if fs, rs := fb.Recv[s].Load(), rb.Recv[s].Load(); fs != rs {
+			t.Errorf("slot %d: fast path noted received at %d, route at %d", s, fs, rs)
+		}
+	}
+}
+
+// TestFastPathsMatchRoute runs fastDiff over the corpus and random
+// corruptions of it.
+func TestFastPathsMatchRoute(t *testing.T) {
+	d := newFastDiff(t)
+	corpus := fastCorpus(d.b)
+	rng := rand.New(rand.NewPCG(5, 6))
 	taken := [fastStripped + 1]int{}
 	for n := 0; n < 40*len(corpus); n++ {
 		c := corpus[n%len(corpus)]
@@ -131,41 +195,9 @@ func TestFastPathsMatchRoute(t *testing.T) {
 				frame = frame[:rng.IntN(len(frame))]
 			}
 		}
-		load(&pa[0], c.from, frame)
-		load(&pb[0], c.from, frame)
-		inside := uint16(c.from) == f.Inside
-		fast.prefetch(pa[:], inside)
-		ref.prefetch(pb[:], inside)
-		var out uint16
-		var r fastResult
-		if inside {
-			fast.fastOut(pa[:], &fast.fp)
-			out, r = fast.next[0], fast.res[0]
-		} else {
-			fast.fastIn(pa[:], &fast.fp)
-			out, r = fast.next[0], fast.res[0]
-		}
-		taken[r]++
-		if r == fastSlow {
-			if pa[0].Off != ports.Headroom || !bytes.Equal(pa[0].Frame(), frame) {
-				t.Fatalf("packet %d: handed back to route, but changed:\n% x\nwas\n% x", n, pa[0].Frame(), frame)
-			}
-			continue
-		}
-		want := ref.slowRoute(&pb[0], f, 0)
-		if out != want || pa[0].Off != pb[0].Off || !bytes.Equal(pa[0].Frame(), pb[0].Frame()) {
-			t.Fatalf("packet %d from port %d: fast path sent it to %d as\n% x\nroute to %d as\n% x\ninput\n% x",
-				n, c.from, out, pa[0].Frame(), want, pb[0].Frame(), frame)
-		}
+		taken[d.check(t, n, c.from, frame)]++
 	}
-	for s := range fast.shim.Feedback.Sent {
-		if fs, rs := fast.shim.Feedback.Sent[s].Load(), ref.shim.Feedback.Sent[s].Load(); fs != rs {
-			t.Errorf("slot %d: fast path noted sent at %d, route at %d", s, fs, rs)
-		}
-		if fs, rs := fast.shim.Feedback.Recv[s].Load(), ref.shim.Feedback.Recv[s].Load(); fs != rs {
-			t.Errorf("slot %d: fast path noted received at %d, route at %d", s, fs, rs)
-		}
-	}
+	d.checkFeedback(t)
 	// The corpus must exercise every fast path, or this test proves little.
 	for r, n := range taken {
 		if n == 0 {
@@ -173,6 +205,25 @@ func TestFastPathsMatchRoute(t *testing.T) {
 		}
 	}
 	t.Logf("fast path results over %d packets (slow, forward, rewrote, stripped): %v", 40*len(corpus), taken)
+}
+
+// FuzzFastPathsMatchRoute is fastDiff under the fuzzer, seeded with the
+// corpus: any frame from any port. Run it with
+// go test ./dataplane -run XXX -fuzz FuzzFastPathsMatchRoute.
+func FuzzFastPathsMatchRoute(f *testing.F) {
+	d := newFastDiff(f)
+	for _, c := range fastCorpus(d.b) {
+		f.Add(uint8(c.from), c.frame)
+	}
+	n := 0
+	f.Fuzz(func(t *testing.T, from uint8, frame []byte) {
+		if len(frame) > maxFrame {
+			frame = frame[:maxFrame]
+		}
+		n++
+		d.check(t, n, int(from)%len(d.b.ports), frame)
+		d.checkFeedback(t)
+	})
 }
 
 // TestSlowPathCounted: what the fast paths leave to route is counted, so an
