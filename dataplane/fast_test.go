@@ -305,3 +305,54 @@ func TestAdoptAllocatesNothing(t *testing.T) {
 		t.Fatalf("adopt allocated %v times a snapshot", n)
 	}
 }
+
+// FuzzWorkerLosesNoBuffer feeds the whole worker, bursts and all, any mix
+// of frames from any port: whatever it does with them (forward, rewrite,
+// strip, hand to the control core, drop), it must not panic, and every
+// buffer must come back to the pool once the ports' output and the
+// control ring are drained. The input is a run of frames, each a port
+// byte, a two-byte length and the frame.
+func FuzzWorkerLosesNoBuffer(f *testing.F) {
+	b := newShimbed(f, true)
+	pool := b.ports[0].Pool()
+	enc := func(frames ...struct {
+		from  int
+		frame []byte
+	}) []byte {
+		var in []byte
+		for _, c := range frames {
+			in = append(in, byte(c.from), byte(len(c.frame)>>8), byte(len(c.frame)))
+			in = append(in, c.frame...)
+		}
+		return in
+	}
+	corpus := fastCorpus(b)
+	for _, c := range corpus {
+		f.Add(enc(c))
+	}
+	// Mixed bursts, longer than one: every port at once, over two rounds.
+	f.Add(enc(corpus...)[:min(len(enc(corpus...)), 40*96)])
+	f.Fuzz(func(t *testing.T, in []byte) {
+		avail := pool.Avail()
+		for frames := 0; len(in) >= 3 && frames < 3*ports.MaxBurst; frames++ {
+			from := int(in[0]) % len(b.ports)
+			n := min(int(in[1])<<8|int(in[2]), len(in)-3, maxFrame)
+			if err := b.ports[from].Inject(0, in[3:3+n]); err != nil {
+				t.Fatalf("inject: %v", err)
+			}
+			in = in[3+n:]
+		}
+		for b.w.Poll() > 0 {
+		}
+		for _, p := range b.ports {
+			p.SentAll()
+		}
+		var ctl [64]ports.Packet
+		for n := b.ring.ScDequeueBurst(ctl[:]); n > 0; n = b.ring.ScDequeueBurst(ctl[:]) {
+			b.ports[0].Free(ctl[:n])
+		}
+		if got := pool.Avail(); got != avail {
+			t.Fatalf("%d buffers lost (%d in the pool, %d before)", avail-got, got, avail)
+		}
+	})
+}
