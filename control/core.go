@@ -100,35 +100,38 @@ const TickPeriod = 100 * time.Millisecond
 
 // Stats are the control core's counters. The core is their only writer.
 type Stats struct {
-	ControlPackets  atomic.Uint64 // dequeued from the control ring
-	NSReceived      atomic.Uint64
-	NASent          atomic.Uint64
-	NSSent          atomic.Uint64
-	NAReceived      atomic.Uint64
-	NDProxied       atomic.Uint64 // NS on an uplink for a site address, answered as the site's edge
-	EchoReplies     atomic.Uint64
-	TimeExceeded    atomic.Uint64
-	PacketTooBig    atomic.Uint64
-	ICMPRateLimited atomic.Uint64
-	Unhandled       atomic.Uint64 // control packets the core had no use for
-	Malformed       atomic.Uint64 // ND/ICMPv6 that failed validation
-	NDQueueDrops    atomic.Uint64 // packets dropped waiting for resolution
-	NDTableFull     atomic.Uint64 // resolutions refused: too many incomplete entries
-	TxDrops         atomic.Uint64
-	AllocFailures   atomic.Uint64
-	Publishes       atomic.Uint64
-	EstablishEvents atomic.Uint64 // deferred-establishment triggers from the workers
-	UnknownTagEvent atomic.Uint64 // payload packets with unknown tags (R1bis candidates)
-	ICMPTranslated  atomic.Uint64 // ICMPv6 errors whose quoted packet was mapped back to ULIDs
-	SignalReceived  atomic.Uint64 // Shim6 control messages from the uplinks
-	SignalSent      atomic.Uint64 // Shim6 control messages sent
-	SignalDrops     atomic.Uint64 // control messages not sent: no uplink for the source, unresolved next hop, encoding
-	EstablishSkip   atomic.Uint64 // establish events refused by the policy (peer not listed, rate)
-	Switches        atomic.Uint64 // contexts moved to another locator pair by REAP
-	UplinkDowns     atomic.Uint64 // uplinks found unusable (link or next hop down): explorations started
-	FailbackTries   atomic.Uint64 // explorations started to return to a preferred pair
-	PolicyMoves     atomic.Uint64 // explorations started by the site policy (spreading, a change, a broken pair)
-	InitialSwitches atomic.Uint64 // contexts established over a pair other than their ULIDs (seed §8.4)
+	ControlPackets atomic.Uint64 // dequeued from the control ring
+	NSReceived     atomic.Uint64
+	NASent         atomic.Uint64
+	NSSent         atomic.Uint64
+	NAReceived     atomic.Uint64
+	NDProxied      atomic.Uint64 // NS on an uplink for a site address, answered as the site's edge
+	EchoReplies    atomic.Uint64
+	TimeExceeded   atomic.Uint64
+	PacketTooBig   atomic.Uint64
+	// AddressUnreachable counts ICMPv6 Destination Unreachable (Address
+	// Unreachable) errors for packets whose neighbour never answered.
+	AddressUnreachable atomic.Uint64
+	ICMPRateLimited    atomic.Uint64
+	Unhandled          atomic.Uint64 // control packets the core had no use for
+	Malformed          atomic.Uint64 // ND/ICMPv6 that failed validation
+	NDQueueDrops       atomic.Uint64 // packets dropped waiting for resolution
+	NDTableFull        atomic.Uint64 // resolutions refused: too many incomplete entries
+	TxDrops            atomic.Uint64
+	AllocFailures      atomic.Uint64
+	Publishes          atomic.Uint64
+	EstablishEvents    atomic.Uint64 // deferred-establishment triggers from the workers
+	UnknownTagEvent    atomic.Uint64 // payload packets with unknown tags (R1bis candidates)
+	ICMPTranslated     atomic.Uint64 // ICMPv6 errors whose quoted packet was mapped back to ULIDs
+	SignalReceived     atomic.Uint64 // Shim6 control messages from the uplinks
+	SignalSent         atomic.Uint64 // Shim6 control messages sent
+	SignalDrops        atomic.Uint64 // control messages not sent: no uplink for the source, unresolved next hop, encoding
+	EstablishSkip      atomic.Uint64 // establish events refused by the policy (peer not listed, rate)
+	Switches           atomic.Uint64 // contexts moved to another locator pair by REAP
+	UplinkDowns        atomic.Uint64 // uplinks found unusable (link or next hop down): explorations started
+	FailbackTries      atomic.Uint64 // explorations started to return to a preferred pair
+	PolicyMoves        atomic.Uint64 // explorations started by the site policy (spreading, a change, a broken pair)
+	InitialSwitches    atomic.Uint64 // contexts established over a pair other than their ULIDs (seed §8.4)
 	// NeighborEntries is the neighbour table's size (a gauge).
 	NeighborEntries atomic.Int64
 }
@@ -377,6 +380,7 @@ func (s *Stats) Each(f func(name, help string, v uint64)) {
 	f("echo_replies", "ICMPv6 echo replies sent", s.EchoReplies.Load())
 	f("time_exceeded", "ICMPv6 Time Exceeded errors sent", s.TimeExceeded.Load())
 	f("packet_too_big", "ICMPv6 Packet Too Big errors sent", s.PacketTooBig.Load())
+	f("address_unreachable", "ICMPv6 Destination Unreachable (address unreachable) errors sent for packets whose neighbor resolution failed", s.AddressUnreachable.Load())
 	f("icmp_rate_limited", "ICMPv6 messages suppressed by the rate limit", s.ICMPRateLimited.Load())
 	f("unhandled", "control packets the core had no use for", s.Unhandled.Load())
 	f("malformed", "ND or ICMPv6 messages that failed validation", s.Malformed.Load())

@@ -329,9 +329,61 @@ func TestResolutionQueuesAndReleases(t *testing.T) {
 			left++
 		}
 	}
-	b.uplink.Sent(1)
+	// The sender hears of it (RFC 4861 §7.2.2): Address Unreachable,
+	// quoting its packet, back the way it came.
+	checkUnreachable(t, b.uplink.Sent(1), macRouter, remoteAddr, other)
 	if left != 0 || b.inside.Pool().Avail() != 128 {
 		t.Fatalf("absent host still in table (%d) or buffers leaked (%d free)", left, b.inside.Pool().Avail())
+	}
+	if n := b.core.Stats.AddressUnreachable.Load(); n != 1 {
+		t.Fatalf("address_unreachable = %d, want 1", n)
+	}
+}
+
+// checkUnreachable wants sent to hold, among NS and the like, exactly one
+// ICMPv6 Destination Unreachable, code 3, to dst at dmac, quoting a packet
+// for target.
+func checkUnreachable(t *testing.T, sent [][]byte, dmac [6]byte, dst, target netip.Addr) {
+	t.Helper()
+	n := 0
+	for _, f := range sent {
+		ip := header.IPv6(f[14:])
+		if ip.NextHeader() != header.ProtoICMPv6 || ip[40] != header.ICMPv6DestinationUnreachable {
+			continue
+		}
+		n++
+		quoted := header.IPv6(ip[48:])
+		if *header.Ethernet(f).Dst() != dmac || netip.AddrFrom16(*ip.Dst()) != dst || ip[41] != 3 ||
+			netip.AddrFrom16(*quoted.Dst()) != target || !header.ICMPv6(ip[40:]).IsChecksumValid(ip.Src(), ip.Dst()) {
+			t.Fatalf("bad Destination Unreachable % x", f)
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d Destination Unreachable errors, want 1", n)
+	}
+}
+
+// TestNextHopFailureReleasesQueue: the uplink's next hop never answers.
+// It is solicited for ever, but a packet waiting on it is answered with
+// Address Unreachable and freed once resolution has failed, not held
+// until the router comes back.
+func TestNextHopFailureReleasesQueue(t *testing.T) {
+	b := newBed(t)
+	b.core.Poll()
+	b.toCore(t, 0, ipv6Frame(macInside, macHost, hostAddr, remoteAddr, header.ProtoUDP, 64, make([]byte, 8)))
+	var inside, uplink [][]byte
+	for i := 0; i < 5; i++ {
+		b.core.Poll()
+		inside = append(inside, b.inside.Sent(1)...)
+		uplink = append(uplink, b.uplink.Sent(1)...)
+		b.clock.advance(1100 * time.Millisecond)
+	}
+	checkUnreachable(t, inside, macHost, hostAddr, remoteAddr)
+	if b.inside.Pool().Avail() != 128 {
+		t.Fatalf("%d buffers held", 128-b.inside.Pool().Avail())
+	}
+	if len(uplink) < 4 {
+		t.Fatalf("%d NS for the next hop in 5 s; it must be solicited on", len(uplink))
 	}
 }
 

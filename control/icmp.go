@@ -358,6 +358,8 @@ func (c *Core) sendError(p *ports.Packet, port int, typ, code uint8, param uint3
 		c.Stats.TimeExceeded.Add(1)
 	case header.ICMPv6PacketTooBig:
 		c.Stats.PacketTooBig.Add(1)
+	case header.ICMPv6DestinationUnreachable:
+		c.Stats.AddressUnreachable.Add(1)
 	}
 	c.send(port, q)
 }

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"time"
 
+	"shim6d/dataplane/header"
 	"shim6d/ports"
 )
 
@@ -112,11 +113,18 @@ func (t *ndTable) timers(c *Core, now time.Time) {
 			}
 			switch e.state {
 			case ndIncomplete:
-				if e.probes >= maxMulticastSolicit && !e.pinned {
-					c.dropQueue(e)
-					delete(m, a)
-					t.incomplete--
-					continue
+				if e.probes >= maxMulticastSolicit {
+					// Resolution has failed (RFC 4861 §7.2.2): what waited
+					// for it gets Destination Unreachable and is dropped. A
+					// next hop is solicited for ever, but nothing waits on
+					// it longer than one more retransmission: late packets
+					// are worse than lost ones to the transports.
+					c.unreachable(e, now)
+					if !e.pinned {
+						delete(m, a)
+						t.incomplete--
+						continue
+					}
 				}
 				if e.probes == maxMulticastSolicit {
 					c.cfg.Log.Warn("next hop does not answer Neighbor Solicitations; still trying",
@@ -234,6 +242,22 @@ func (c *Core) releaseQueue(port int, e *neighbor) {
 	}
 	e.nq = 0
 }
+
+// unreachable answers every packet waiting on e with ICMPv6 Destination
+// Unreachable, code 3 (Address Unreachable), and drops them (RFC 4861
+// §7.2.2; RFC 4443 §3.1). The errors are rate-limited as all are.
+func (c *Core) unreachable(e *neighbor, now time.Time) {
+	for i := 0; i < e.nq; i++ {
+		p := &e.queue[i]
+		if int(p.Port) < len(c.cfg.Ports) {
+			c.sendError(p, int(p.Port), header.ICMPv6DestinationUnreachable, icmpAddressUnreachable, 0, now)
+		}
+	}
+	c.dropQueue(e)
+}
+
+// icmpAddressUnreachable is Destination Unreachable's code 3 (RFC 4443 §3.1).
+const icmpAddressUnreachable = 3
 
 func (c *Core) dropQueue(e *neighbor) {
 	c.Stats.NDQueueDrops.Add(uint64(e.nq))
