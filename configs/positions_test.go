@@ -1,6 +1,9 @@
 package configs
 
 import (
+	"errors"
+	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/BurntSushi/toml"
@@ -143,6 +146,35 @@ func FuzzScanPositions(f *testing.F) {
 			if loc.line == 0 {
 				t.Errorf("key %s not located in %q", md.Keys()[i], doc)
 			}
+		}
+	})
+}
+
+// FuzzParse: any document gives a config that validates or an error that
+// is one line naming the file, as the daemon prints it on exit 2; never a
+// panic. A config Parse accepts must be accepted again from the same
+// bytes, with the same result (no state kept between parses).
+func FuzzParse(f *testing.F) {
+	f.Add(testBase)
+	f.Add(string(labTOML))
+	f.Add("[daemon]\nworkers = -1\n")
+	f.Add("[[port]]\nname = \"a\"\nrole = \"uplink\"\nprefix = \"2001:db8::/129\"\n")
+	f.Fuzz(func(t *testing.T, doc string) {
+		c, err := Parse("fuzz.toml", []byte(doc))
+		if err != nil {
+			msg := err.Error()
+			if strings.ContainsAny(msg, "\n\r") || !strings.HasPrefix(msg, "fuzz.toml") {
+				t.Fatalf("error %q: want one line starting with the file name", msg)
+			}
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("error %q is a %T, not an *Error", msg, err)
+			}
+			return
+		}
+		again, err := Parse("fuzz.toml", []byte(doc))
+		if err != nil || !reflect.DeepEqual(c, again) {
+			t.Fatalf("a second parse differs: %v", err)
 		}
 	})
 }
