@@ -209,7 +209,7 @@ func TestFastPathsMatchRoute(t *testing.T) {
 
 // FuzzFastPathsMatchRoute is fastDiff under the fuzzer, seeded with the
 // corpus: any frame from any port. Run it with
-// go test ./dataplane -run XXX -fuzz FuzzFastPathsMatchRoute.
+// go test ./dataplane -run '^$' -fuzz FuzzFastPathsMatchRoute.
 func FuzzFastPathsMatchRoute(f *testing.F) {
 	d := newFastDiff(f)
 	for _, c := range fastCorpus(d.b) {
