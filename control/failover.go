@@ -3,6 +3,7 @@ package control
 import (
 	"bytes"
 	"net/netip"
+	"slices"
 	"time"
 
 	"shim6d/control/reap"
@@ -133,7 +134,9 @@ func (c *Core) leads(slot uint32) bool {
 // policy prefers another pair (spreading, a better-ranked uplink), REAP
 // probes that one before any data goes there.
 func (c *Core) OnEstablished(ci shim6.ContextInfo) {
-	if ci.ViaLocal.IsValid() {
+	// The machine reports only verified locators; checked again here
+	// because this moves a host's traffic.
+	if ci.ViaLocal.IsValid() && slices.Contains(ci.LocalLocators, ci.ViaLocal) && slices.Contains(ci.PeerLocators, ci.ViaPeer) {
 		l, p := ci.ViaLocal.As16(), ci.ViaPeer.As16()
 		if up := c.cfg.Fwd.Load().UplinkFor(&l); up != nil {
 			if err := c.SetContextLocators(ci.Slot, &l, &p, up.Port); err == nil {

@@ -202,3 +202,51 @@ func TestSpoofedI1Flood(t *testing.T) {
 	}
 	checkInvariants(t, b)
 }
+
+// TestULIDPairFromAStranger: an off-path host X names someone else's ULID
+// pair in the ULID Pair option of an I1 and an I2 of its own, sent from its
+// own address, and completes the exchange with the R1 that comes to it. It
+// must get no context: else B would use X as the peer's locator (the
+// exchange's pair becomes the first pair), and own a context for the pair
+// under X's tag before the real peer's. The real peer's own exchange still
+// works afterwards.
+func TestULIDPairFromAStranger(t *testing.T) {
+	stranger := ap("2001:db8:ee::66")
+	var est []ContextInfo
+	n := newNetwork(t)
+	a := n.addNode("A", 64, map[netip.Addr]LocatorSet{ulidA: multihomed(ulidA, locA2)}, nil)
+	b := n.addNode("B", 64, map[netip.Addr]LocatorSet{ulidB: multihomed(ulidB, locB2)}, func(c *Config) {
+		c.OnEstablished = func(ci ContextInfo) { est = append(est, ci) }
+	})
+	send := func(m wire.Message) {
+		t.Helper()
+		raw, err := wire.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.m.HandleMessage(stranger, ulidB, raw)
+	}
+	pair := &wire.ULIDPair{Sender: ulidA, Receiver: ulidB}
+	i1 := &wire.I1{InitiatorContextTag: 0x1234567, InitiatorNonce: 42}
+	i1.Options.ULIDPair = pair
+	send(i1)
+	r1s, ok := n.last(b, wire.TypeR1)
+	if !ok || r1s.dst != stranger {
+		t.Fatal("no R1 to the stranger: the test does not reach the I2")
+	}
+	r1 := r1s.msg().(*wire.R1)
+	i2 := &wire.I2{InitiatorContextTag: 0x1234567, InitiatorNonce: 42, ResponderNonce: r1.ResponderNonce}
+	i2.Options.ResponderValidator = r1.Options.ResponderValidator
+	i2.Options.ULIDPair = pair
+	send(i2)
+	if _, ok := b.m.Context(ulidB, ulidA); ok || len(est) != 0 || n.count(b, wire.TypeR2) != 0 {
+		t.Fatalf("the stranger's exchange made a context (%d established, %d R2)", len(est), n.count(b, wire.TypeR2))
+	}
+	n.queue = n.queue[:0]
+	if err := a.m.Establish(ulidA, ulidB); err != nil {
+		t.Fatal(err)
+	}
+	n.run()
+	established(t, a, b, ulidA, ulidB)
+	checkInvariants(t, b)
+}

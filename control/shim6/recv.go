@@ -234,6 +234,14 @@ func (m *Machine) accept(bis bool, local, peer, src, dst netip.Addr, peerTag uin
 		m.Stats.Unmatched.Add(1)
 		return
 	}
+	if (!found || c.state == EFailed || c.state == NoSupport) && src != peer && !listHas(o.LocatorList, src) {
+		// A new context for peer's ULID, asked for from another address
+		// that no verified list of the peer holds: anyone can name any
+		// ULID pair in a ULID Pair option, and the context would then be
+		// theirs (its tag, its R2 sent to them) before the real peer's.
+		m.Stats.Unmatched.Add(1)
+		return
+	}
 	if !found {
 		hi, err := m.hostFor(local)
 		if err != nil {

@@ -93,7 +93,14 @@ func (m *Machine) setState(slot uint32, c *ctx, next State) {
 		}
 		if next == Established && m.cfg.OnEstablished != nil {
 			ci := m.info(slot, c)
-			if t := m.table(slot); m.via[0].IsValid() && (m.via[0].As16() != t.ULIDLocal || m.via[1].As16() != t.ULIDPeer) {
+			// The exchange's pair becomes the context's first pair only if
+			// both ends are in the verified locator sets (RFC 5533 §7.2:
+			// no locator is used as a destination before HBA/CGA
+			// verification). A validator only proves that the sender gets
+			// packets at its source, not that the source is the peer's.
+			t := m.table(slot)
+			if m.via[0].IsValid() && (m.via[0].As16() != t.ULIDLocal || m.via[1].As16() != t.ULIDPeer) &&
+				m.peerHas(slot, &t.ULIDPeer, m.via[1].As16()) && m.hosts[c.host].has(m.via[0]) {
 				ci.ViaLocal, ci.ViaPeer = m.via[0], m.via[1]
 			}
 			m.cfg.OnEstablished(ci)
