@@ -36,7 +36,6 @@ func (c *Core) SetContextLocators(slot uint32, local, peer *[16]byte, egress uin
 	if err := c.cfg.Contexts.SetLocators(slot, local, peer, egress); err != nil {
 		return err
 	}
-	delete(c.peers, peerKey{old.LocLocal, old.LocPeer, old.PeerTag})
 	c.indexPeer(*local, *peer, old.PeerTag, slot)
 	return nil
 }
@@ -47,15 +46,34 @@ func (c *Core) DeleteContext(slot uint32) error {
 	if !c.cfg.Contexts.Get(slot, &old) {
 		return dataplane.ErrNoSuchSlot
 	}
-	delete(c.peers, peerKey{old.LocLocal, old.LocPeer, old.PeerTag})
+	if k, ok := c.peerKeys[slot]; ok {
+		delete(c.peers, k)
+		delete(c.peerKeys, slot)
+	}
 	return c.cfg.Contexts.Delete(slot)
 }
 
+// indexPeer makes (src, dst, tag) name slot, in place of whatever named it
+// before: a slot's key changes with its locators and, when the peer makes
+// the context anew, its tag.
 func (c *Core) indexPeer(src, dst [16]byte, tag uint64, slot uint32) {
 	if c.peers == nil {
-		c.peers = map[peerKey]uint32{}
+		c.peers, c.peerKeys = map[peerKey]uint32{}, map[uint32]peerKey{}
 	}
-	c.peers[peerKey{src, dst, tag}] = slot
+	if k, ok := c.peerKeys[slot]; ok {
+		delete(c.peers, k)
+	}
+	k := peerKey{src, dst, tag}
+	c.peers[k], c.peerKeys[slot] = slot, k
+}
+
+// reindexPeer indexes slot by its record as it stands, for a change the
+// signalling made in the table itself (a new CT(peer)).
+func (c *Core) reindexPeer(slot uint32) {
+	var t dataplane.Context
+	if c.cfg.Contexts != nil && c.cfg.Contexts.Get(slot, &t) {
+		c.indexPeer(t.LocLocal, t.LocPeer, t.PeerTag, slot)
+	}
 }
 
 // translateError turns an ICMPv6 error that quotes a packet this box

@@ -150,12 +150,13 @@ type Core struct {
 	stop     atomic.Bool
 	linkLocs []netip.Addr // per port, derived from its MAC
 
-	start time.Time
-	ev    dataplane.Event
-	ctx   dataplane.Context
-	peers map[peerKey]uint32 // see translateError
-	sig   *shim6.Machine     // see AttachSignalling
-	reap  *reap.Machine      // see AttachREAP
+	start    time.Time
+	ev       dataplane.Event
+	ctx      dataplane.Context
+	peers    map[peerKey]uint32 // see translateError
+	peerKeys map[uint32]peerKey // each slot's key in peers
+	sig      *shim6.Machine     // see AttachSignalling
+	reap     *reap.Machine      // see AttachREAP
 	// nextLinkCheck and linkDown belong to checkLinks: the locators a
 	// down uplink took out, per port (nil while the link is up).
 	nextLinkCheck time.Time

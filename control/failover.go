@@ -147,6 +147,9 @@ func (c *Core) OnEstablished(ci shim6.ContextInfo) {
 			}
 		}
 	}
+	// A context the peer made anew comes back with a new tag (see
+	// shim6.Machine's renewed).
+	c.reindexPeer(ci.Slot)
 	if c.reap == nil {
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"io"
 	"net/netip"
+	"slices"
 
 	"shim6d/control/wire"
 	"shim6d/dataplane"
@@ -180,6 +181,15 @@ func (m *Machine) setPeerSet(slot uint32, l *wire.LocatorList, prefs *wire.Locat
 		m.releasePDS(old.params)
 	}
 	m.peers[slot] = ps
+}
+
+// same reports whether two peer sets hold the same locators and
+// preferences (nil, the ULID alone, is its own kind).
+func (ps *peerSet) same(o *peerSet) bool {
+	if ps == nil || o == nil {
+		return ps == o
+	}
+	return slices.Equal(ps.addrs, o.addrs) && slices.Equal(ps.prefs, o.prefs)
 }
 
 // peerHas reports whether a is in Ls(peer) of slot, whose peer ULID is

@@ -148,3 +148,44 @@ func TestR1bisMismatch(t *testing.T) {
 		t.Fatal("B made a second context")
 	}
 }
+
+// TestPeerMadeContextAnew: B loses its context and establishes it again
+// with I1..R2 (RFC 5533 §7.5 Figure 7). A's context stays ESTABLISHED with
+// a new CT(peer); those that hold the old tag (REAP's keepalives and
+// probes, the core's error index) must hear of it: A's core sees the
+// context closed and established again, with the new tag.
+func TestPeerMadeContextAnew(t *testing.T) {
+	var events []string
+	var tag uint64
+	n := newNetwork(t)
+	a := n.addNode("A", 64, map[netip.Addr]LocatorSet{ulidA: multihomed(ulidA, locA2)}, func(c *Config) {
+		c.OnEstablished = func(ci ContextInfo) { events, tag = append(events, "established"), ci.PeerTag }
+		c.OnClosed = func(uint32) { events = append(events, "closed") }
+		c.OnLocators = func(ci ContextInfo) { events = append(events, "locators") }
+	})
+	b := n.addNode("B", 64, map[netip.Addr]LocatorSet{ulidB: multihomed(ulidB, locB2)}, nil)
+	_ = a.m.Establish(ulidA, ulidB)
+	n.run()
+	_, old := established(t, a, b, ulidA, ulidB)
+	n.restart(b, 64, nil)
+	events = nil
+	_ = b.m.Establish(ulidB, ulidA)
+	n.run()
+	ca, cb := established(t, a, b, ulidA, ulidB)
+	if cb.LocalTag == old.LocalTag || ca.PeerTag != cb.LocalTag {
+		t.Fatalf("A's CT(peer) %#x, B's new tag %#x (old %#x)", ca.PeerTag, cb.LocalTag, old.LocalTag)
+	}
+	if !slices.Equal(events, []string{"closed", "established"}) || tag != cb.LocalTag {
+		t.Fatalf("A's core heard %v, last tag %#x; want closed, established with %#x", events, tag, cb.LocalTag)
+	}
+	// A duplicate of the same I2 changes nothing, and says nothing.
+	events = nil
+	i2, _ := n.last(b, wire.TypeI2)
+	a.m.HandleMessage(i2.src, i2.dst, i2.b)
+	n.run()
+	if len(events) != 0 {
+		t.Fatalf("a duplicate I2 told the core %v", events)
+	}
+	checkInvariants(t, a)
+	checkInvariants(t, b)
+}

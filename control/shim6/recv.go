@@ -263,6 +263,7 @@ func (m *Machine) accept(bis bool, local, peer, src, dst netip.Addr, peerTag uin
 			return
 		}
 	}
+	wasEstablished, oldTag, oldSet := found && c.state == Established, m.table(slot).PeerTag, m.peers[slot]
 	m.setPeerTag(slot, c, peerTag)
 	m.setPeerSet(slot, o.LocatorList, o.LocatorPreferences, o.CGAParameterDataStructure)
 	c.peerKT = keepaliveTimeout(o)
@@ -280,6 +281,32 @@ func (m *Machine) accept(bis bool, local, peer, src, dst netip.Addr, peerTag uin
 		m.setState(slot, c, Established)
 	}
 	m.via = [2]netip.Addr{}
+	if wasEstablished {
+		m.renewed(slot, c, oldTag != peerTag, !oldSet.same(m.peers[slot]))
+	}
+}
+
+// renewed tells the core that an I2 or I2bis changed an established
+// context: the peer lost its state and made it anew (RFC 5533 §7.5 Figure
+// 7), so CT(peer), and maybe Ls(peer), are new. A new tag is a new context
+// to those that keep the tag (REAP's keepalives and probes, the core's
+// index of rewritten packets): closed and established again. A new
+// locator set alone is what an Update brings. A duplicate I2 changes
+// neither, and says nothing.
+func (m *Machine) renewed(slot uint32, c *ctx, newTag, newSet bool) {
+	switch {
+	case newTag:
+		if m.cfg.OnClosed != nil {
+			m.cfg.OnClosed(slot)
+		}
+		if m.cfg.OnEstablished != nil {
+			m.cfg.OnEstablished(m.info(slot, c))
+		}
+	case newSet:
+		if m.cfg.OnLocators != nil {
+			m.cfg.OnLocators(m.info(slot, c))
+		}
+	}
 }
 
 // onR2 completes a pending context (RFC 5533 §7.16): verify the peer's
