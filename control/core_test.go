@@ -459,3 +459,27 @@ func TestICMPErrorQuotingRewrittenPacket(t *testing.T) {
 		t.Fatal("error for an unknown context was translated")
 	}
 }
+
+// TestShortNDIsMalformed: an NS or NA shorter than its fixed part, with a
+// valid checksum, from anywhere on the Internet, is counted as malformed
+// (RFC 4861 §7.1.1: 24 octets or more), not read past its end (a review
+// found the options sliced before the length was checked: a panic that
+// ended the daemon).
+func TestShortNDIsMalformed(t *testing.T) {
+	b := newBed(t)
+	b.core.Poll()
+	b.uplink.Sent(1)
+	for _, m := range [][]byte{
+		{header.ICMPv6NeighborSolicitation, 0, 0, 0, 0, 0, 0, 0},
+		{header.ICMPv6NeighborAdvertisement, 0, 0, 0, 0x60, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8},
+	} {
+		b.toCore(t, 1, icmpFrame(macUplink, macRouter, remoteAddr, uplinkAddr, 255, m))
+	}
+	b.core.Poll()
+	if n := b.core.Stats.Malformed.Load(); n != 2 {
+		t.Fatalf("malformed = %d, want 2", n)
+	}
+	if n := len(b.uplink.Sent(1)); n != 0 {
+		t.Fatalf("%d answers to short ND messages", n)
+	}
+}

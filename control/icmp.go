@@ -180,8 +180,12 @@ func (c *Core) handleLocal(p *ports.Packet, port int, ip header.IPv6, now time.T
 	switch icmp.Type() {
 	case header.ICMPv6NeighborSolicitation:
 		ns := header.NeighborSolicitation(icmp)
+		if ip.HopLimit() != ndHopLimit || icmp.Code() != 0 || !ns.IsValid() {
+			c.Stats.Malformed.Add(1)
+			return false
+		}
 		slla, _, ok := ns.Options().LinkLayerAddresses()
-		if ip.HopLimit() != ndHopLimit || icmp.Code() != 0 || !ns.IsValid() || !ok {
+		if !ok {
 			c.Stats.Malformed.Add(1)
 			return false
 		}
@@ -209,8 +213,12 @@ func (c *Core) handleLocal(p *ports.Packet, port int, ip header.IPv6, now time.T
 		return false
 	case header.ICMPv6NeighborAdvertisement:
 		na := header.NeighborAdvertisement(icmp)
+		if ip.HopLimit() != ndHopLimit || icmp.Code() != 0 || !na.IsValid() {
+			c.Stats.Malformed.Add(1)
+			return false
+		}
 		_, tlla, ok := na.Options().LinkLayerAddresses()
-		if ip.HopLimit() != ndHopLimit || icmp.Code() != 0 || !na.IsValid() || !ok {
+		if !ok {
 			c.Stats.Malformed.Add(1)
 			return false
 		}

@@ -179,8 +179,14 @@ func (ns NeighborSolicitation) TargetAddress() *[16]byte {
 func (ns NeighborSolicitation) SetTargetAddress(a *[16]byte) { *ns.TargetAddress() = *a }
 
 // Options returns the options that follow the fixed part (RFC 4861 §4.3,
-// §4.6), aliasing the packet.
-func (ns NeighborSolicitation) Options() NDOptions { return NDOptions(ns[ndOptions:]) }
+// §4.6), aliasing the packet; none when ns is too short to have them, so
+// it is safe before IsValid.
+func (ns NeighborSolicitation) Options() NDOptions {
+	if len(ns) < ndOptions {
+		return nil
+	}
+	return NDOptions(ns[ndOptions:])
+}
 
 // IsValid reports whether na is long enough for a Neighbor Advertisement
 // (RFC 4861 §7.1.2). Checking the hop limit (255), code (0), checksum,
@@ -227,8 +233,14 @@ func (na NeighborAdvertisement) TargetAddress() *[16]byte {
 func (na NeighborAdvertisement) SetTargetAddress(a *[16]byte) { *na.TargetAddress() = *a }
 
 // Options returns the options that follow the fixed part (RFC 4861 §4.4,
-// §4.6), aliasing the packet.
-func (na NeighborAdvertisement) Options() NDOptions { return NDOptions(na[ndOptions:]) }
+// §4.6), aliasing the packet; none when na is too short to have them, so
+// it is safe before IsValid.
+func (na NeighborAdvertisement) Options() NDOptions {
+	if len(na) < ndOptions {
+		return nil
+	}
+	return NDOptions(na[ndOptions:])
+}
 
 // NDOptions is a view of the options of a Neighbor Discovery message (RFC
 // 4861 §4.6): type-length-value items whose Length counts 8-octet units,
