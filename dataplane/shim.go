@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"sync/atomic"
 	"unsafe"
 
@@ -454,8 +455,15 @@ func (w *Worker) clampMSS(ip header.IPv6) {
 			mss := binary.BigEndian.Uint16(opts[i+2:])
 			if mss > w.shim.MSSClamp {
 				binary.BigEndian.PutUint16(opts[i+2:], w.shim.MSSClamp)
+				// The checksum sums aligned 16-bit words (the options
+				// start at an even offset): at an odd one the value
+				// counts with its bytes swapped.
+				was, now := mss, w.shim.MSSClamp
+				if i%2 == 1 {
+					was, now = bits.ReverseBytes16(was), bits.ReverseBytes16(now)
+				}
 				check := binary.BigEndian.Uint16(tcp[tcpCheckOff:])
-				binary.BigEndian.PutUint16(tcp[tcpCheckOff:], header.ChecksumUpdate16(check, mss, w.shim.MSSClamp))
+				binary.BigEndian.PutUint16(tcp[tcpCheckOff:], header.ChecksumUpdate16(check, was, now))
 				w.Counters.local[CounterMSSClamped]++
 			}
 			return
