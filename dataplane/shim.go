@@ -232,6 +232,9 @@ func (w *Worker) outbound(p *ports.Packet, h *fixed, f *Forwarding) (uint16, Dro
 		return outDrop, DropSourceNotInSite
 	}
 	if !up.Resolved {
+		// The control core forwards it once ND has resolved the next
+		// hop, and has no clamp of its own.
+		w.clampMSS(packetIP(p))
 		return outControl, DropNone
 	}
 	return w.forward(p, h, f, up.Port, &up.NextHopMAC)
@@ -387,6 +390,9 @@ func (w *Worker) restoreIn(p *ports.Packet, ip header.IPv6, f *Forwarding, chain
 func (w *Worker) deliver(p *ports.Packet, h *fixed, f *Forwarding) (uint16, DropReason) {
 	mac, ok := w.nb.lookup(h.ip().Dst())
 	if !ok {
+		// Waits in the control core for ND: clamped now, as forward
+		// would have (the first SYN to a host is the usual case).
+		w.clampMSS(packetIP(p))
 		return outControl, DropNone
 	}
 	return w.forward(p, h, f, f.Inside, &mac)

@@ -502,3 +502,49 @@ func firstOfLine(ix *pairIndex, e, first uint64) uint64 {
 	}
 	return 0
 }
+
+// TestShimMSSClampBeforeND: a SYN that must wait for Neighbor Discovery
+// (to an inside host not yet resolved, or out of an uplink whose next hop
+// is not) goes to the control core, which forwards it once ND answers and
+// has no clamp of its own: so the worker clamps it on the way (a review
+// found those SYNs, the first to a host being the usual case, unclamped).
+func TestShimMSSClampBeforeND(t *testing.T) {
+	b := newShimbed(t, false)
+	for _, tc := range []struct {
+		name     string
+		from     int
+		src, dst netip.Addr
+		smac     [6]byte
+	}{
+		{"to an unresolved inside host", 1, remoteAddr, unknownHost, macNextHop},
+		{"to the unresolved next hop", 0, hostAddr, remoteAddr, macHost},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.from == 0 {
+				f := *b.fwd.Load()
+				f.Uplinks = append([]Uplink(nil), f.Uplinks...)
+				f.Uplinks[0].Resolved = false
+				b.fwd.Store(&f)
+			}
+			seg := pkttest.TCPSyn(tc.src, tc.dst, 1460)
+			dmac := [][6]byte{macInside, macUplink}[tc.from]
+			if err := b.ports[tc.from].Inject(0, pkttest.Frame(dmac, tc.smac, tc.src, tc.dst, 64, header.ProtoTCP, seg)); err != nil {
+				t.Fatal(err)
+			}
+			b.w.Poll()
+			var ctl [1]ports.Packet
+			if b.ring.ScDequeueBurst(ctl[:]) != 1 {
+				t.Fatal("the SYN did not go to the control core")
+			}
+			defer b.ports[0].Free(ctl[:])
+			ip := header.IPv6(ctl[0].Frame()[14:])
+			tcp := ip[header.IPv6MinimumSize:]
+			if mss := binary.BigEndian.Uint16(tcp[22:]); mss != 1432 {
+				t.Fatalf("MSS %d on the way to the core, want 1432", mss)
+			}
+			if ^header.ChecksumFold(header.ChecksumAdd(header.PseudoHeaderSum(ip.Src(), ip.Dst(), uint32(len(tcp)), header.ProtoTCP), tcp)) != 0 {
+				t.Fatal("TCP checksum wrong after clamping")
+			}
+		})
+	}
+}
