@@ -483,3 +483,26 @@ func TestShortNDIsMalformed(t *testing.T) {
 		t.Fatalf("%d answers to short ND messages", n)
 	}
 }
+
+// TestNoErrorForAnError: an ICMPv6 error gets no error back, even behind
+// extension headers (RFC 4443 §2.4(e.1); a review found the check looked
+// only at the fixed header's Next Header), while an echo request behind
+// the same header still does.
+func TestNoErrorForAnError(t *testing.T) {
+	b := newBed(t)
+	for _, tc := range []struct {
+		icmp []byte
+		want int
+	}{
+		{[]byte{header.ICMPv6DestinationUnreachable, 3, 0, 0, 0, 0, 0, 0}, 0},
+		{[]byte{header.ICMPv6EchoRequest, 0, 0, 0, 0, 1, 0, 1}, 1},
+	} {
+		// Destination Options (PadN) before the ICMPv6 message.
+		payload := append([]byte{header.ProtoICMPv6, 0, 1, 4, 0, 0, 0, 0}, tc.icmp...)
+		b.toCore(t, 0, ipv6Frame(macInside, macHost, hostAddr, remoteAddr, header.ProtoDestOpts, 1, payload))
+		b.core.Poll()
+		if got := len(b.inside.Sent(1)); got != tc.want {
+			t.Fatalf("type %d behind Destination Options at hop limit 1: %d errors, want %d", tc.icmp[0], got, tc.want)
+		}
+	}
+}

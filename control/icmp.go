@@ -340,7 +340,7 @@ func (c *Core) sendError(p *ports.Packet, port int, typ, code uint8, param uint3
 	if src.IsMulticast() || src.IsUnspecified() {
 		return
 	}
-	if ip.NextHeader() == header.ProtoICMPv6 && len(ip) > header.IPv6MinimumSize && ip[header.IPv6MinimumSize] < 128 {
+	if mayNotAnswer(ip) {
 		return
 	}
 	if !c.icmp.Take(now) {
@@ -370,6 +370,23 @@ func (c *Core) sendError(p *ports.Packet, port int, typ, code uint8, param uint3
 		c.Stats.AddressUnreachable.Add(1)
 	}
 	c.send(port, q)
+}
+
+// mayNotAnswer reports whether ip may be an ICMPv6 error, which no error
+// may answer (RFC 4443 §2.4(e.1)): one after any extension headers, or
+// one we cannot rule out, behind a chain the walk cannot follow or in a
+// fragment other than the first.
+func mayNotAnswer(ip header.IPv6) bool {
+	c, e := header.WalkExtensions(ip)
+	switch {
+	case e != header.ChainOK:
+		return true
+	case c.NextHeader != header.ProtoICMPv6:
+		return false
+	case c.NonFirstFragment:
+		return true
+	}
+	return int(c.Offset) >= len(ip) || ip[c.Offset] < header.ICMPv6EchoRequest
 }
 
 // linkLocalFromMAC is the modified EUI-64 link-local address (RFC 4291
