@@ -63,3 +63,38 @@ func countKind(es []event, kind string) int {
 	}
 	return n
 }
+
+// TestSameTickExchangeStaysQuiet: a ping and its reply land in the same
+// 100 ms stamp tick at both ends, then nothing. Neither end can tell who
+// spoke last; both must settle without exploring (a review found both
+// took "sent last", ran their Send timers and explored a path that
+// works, then failed back: a flap after every quick exchange).
+func TestSameTickExchangeStaysQuiet(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	n := &fakeNet{clock: clock, delay: 5 * time.Millisecond}
+	n.drop = func(src, dst netip.Addr) bool { return false }
+	cfg := Config{SendTimeout: time.Second, CheckInterval: 100 * time.Millisecond}
+	a := newNodeWith(t, "A", n, cfg, []netip.Addr{a1, a2}, []netip.Addr{b1, b2})
+	b := newNodeWith(t, "B", n, cfg, []netip.Addr{b1, b2}, []netip.Addr{a1, a2})
+	a.peer, b.peer = b, a
+	a.m.SetKeepaliveTimeout(1, 1)
+	b.m.SetKeepaliveTimeout(1, 1)
+	for range 50 {
+		clock.Advance(10 * time.Millisecond)
+		round(clock, n, a, b, false)
+	}
+	t0 := clock.t.Truncate(100 * time.Millisecond)
+	a.traffic[1].sent, b.traffic[1].recv = t0, t0
+	b.traffic[1].sent, a.traffic[1].recv = t0, t0
+	for range 1000 { // 10 s
+		clock.Advance(10 * time.Millisecond)
+		round(clock, n, a, b, false)
+	}
+	ea, eb := a.m.Stats().explorationsStarted.Load(), b.m.Stats().explorationsStarted.Load()
+	if ea != 0 || eb != 0 || countKind(a.log, "switch") != 0 || countKind(b.log, "switch") != 0 {
+		t.Fatalf("explorations A %d (%v), B %d (%v)", ea, a.states, eb, b.states)
+	}
+	if l, p := a.m.Current(1); l != a1 || p != b1 {
+		t.Fatalf("A on %v → %v", l, p)
+	}
+}

@@ -94,18 +94,20 @@ func (s State) wire() wire.ReapState {
 
 // Protocol constants and defaults, RFC 5534 §7.
 const (
-	DefaultSendTimeout          = 15 * time.Second
-	InitialProbeTimeout         = 500 * time.Millisecond
-	NumberOfInitialProbes       = 4
-	MaxProbeTimeout             = 60 * time.Second
-	DefaultGranularity          = 10 * time.Millisecond
-	DefaultCheckInterval        = 2 * time.Second
-	DefaultExploreCheck         = 500 * time.Millisecond
-	DefaultJitter               = 0.1
-	reportsKept                 = 4 // sent and received probe reports kept per exploration
-	maxLocators                 = 15
-	defaultWheelSlots           = 1 << 13
-	never                 int64 = -1 << 62
+	DefaultSendTimeout    = 15 * time.Second
+	InitialProbeTimeout   = 500 * time.Millisecond
+	NumberOfInitialProbes = 4
+	MaxProbeTimeout       = 60 * time.Second
+	DefaultGranularity    = 10 * time.Millisecond
+	DefaultCheckInterval  = 2 * time.Second
+	DefaultExploreCheck   = 500 * time.Millisecond
+	DefaultJitter         = 0.1
+	reportsKept           = 4 // sent and received probe reports kept per exploration
+	// MaxLocators is how many locators of a side REAP takes for a
+	// context: it bounds the pairs an exploration walks (15 × 15).
+	MaxLocators             = 15
+	defaultWheelSlots       = 1 << 13
+	never             int64 = -1 << 62
 )
 
 // Clock is the time source; tests advance a fake one.
@@ -493,7 +495,7 @@ func (m *Machine) SetLocators(id ID, local, peer []Locator, curLocal, curPeer ne
 }
 
 func (m *Machine) setLocators(r *record, local, peer []Locator, curLocal, curPeer netip.Addr) error {
-	if len(local) == 0 || len(peer) == 0 || len(local) > maxLocators || len(peer) > maxLocators {
+	if len(local) == 0 || len(peer) == 0 || len(local) > MaxLocators || len(peer) > MaxLocators {
 		return ErrLocators
 	}
 	if m.locDead > 4096 && m.locDead > len(m.locs)/2 {
@@ -687,6 +689,9 @@ func (m *Machine) setState(r *record, next State, now int64) {
 		r.sendDue, r.kaDue = never, never
 		e := m.startExploration(r, now)
 		e.nRecv = 0 // received reports count since the last move to Exploring (§5.2)
+		// A Send timeout in InboundOk says the pair it proved has failed
+		// too: the exploration goes back to trying every pair (§4.3).
+		e.good = -1
 	case InboundOk:
 		r.kaDue = never
 		m.startExploration(r, now)
@@ -843,7 +848,11 @@ func (m *Machine) Poll(id ID) {
 // the Send timer (§6.4), the Keepalive (§4.1, §6.3) and probe
 // retransmission (§6.5).
 func (m *Machine) fire(id uint32, r *record, now int64) {
-	if now >= r.check {
+	// The stamps are read at every check and before any Send or Keepalive
+	// timer acts: traffic since the last check may have stopped it (§4.1
+	// rules 5 and 6 speak of the traffic up to the timeout, not up to the
+	// last check).
+	if now >= r.check || r.sendDue != never && now >= r.sendDue || r.kaDue != never && now >= r.kaDue {
 		m.look(ID(id), r, now)
 	}
 	if r.sendDue != never && now >= r.sendDue && r.state != Exploring {
@@ -870,10 +879,23 @@ func (m *Machine) look(id ID, r *record, now int64) {
 	sent, recv := m.ns(s), m.ns(rv)
 	newS, newR := sent > r.seenS, recv > r.seenR
 	r.seenS, r.seenR = max(r.seenS, sent), max(r.seenR, recv)
-	if newS && newR && sent < recv {
+	switch {
+	case newS && newR && sent < recv:
 		m.payloadOut(r, sent, now)
 		m.payloadIn(id, r, recv, now)
-	} else {
+	case newS && newR && sent == recv:
+		// Sent and received within one stamp tick: which was last is
+		// unknown, and both ends of a quick exchange see it so. Each
+		// then runs its Send timer (in case it sent last) and also owes
+		// a Keepalive (in case it received last), which stops the
+		// other's; taking either order alone left both ends waiting for
+		// the other and exploring a path that works.
+		m.payloadIn(id, r, recv, now)
+		m.payloadOut(r, sent, now)
+		if r.state == Operational && r.kaDue == never {
+			r.kaDue = recv + m.keepaliveInterval(r)
+		}
+	default:
 		if newR {
 			m.payloadIn(id, r, recv, now)
 		}

@@ -424,3 +424,57 @@ func TestRecordSize(t *testing.T) {
 		t.Errorf("record is %d bytes", n)
 	}
 }
+
+// TestReturnTrafficJustBeforeSendTimeout: the peer's answer arrives after
+// the last check but before the Send timer expires. The timer must see it
+// and not explore (RFC 5534 §4.1 rule 6: "with no return traffic"); a
+// review found it read the stamps only at the checks.
+func TestReturnTrafficJustBeforeSendTimeout(t *testing.T) {
+	f := newFixture(t, Config{Jitter: -1, CheckInterval: 1500 * time.Millisecond})
+	f.add(ctx)
+	f.run(3 * time.Second)
+	f.sendPayload(ctx)
+	f.run(DefaultSendTimeout - 300*time.Millisecond)
+	f.recvPayload(ctx) // in time
+	f.run(time.Second)
+	if s := f.m.State(ctx); s != Operational || len(f.out.of("probe")) != 0 {
+		t.Fatalf("state %v, %d probes", s, len(f.out.of("probe")))
+	}
+}
+
+// TestProvenPairThatFailsIsLeft: an exploration proves a pair, the context
+// goes InboundOk on it, and then that pair fails too (its Send timer
+// expires). The next exploration must try the other pairs again, not
+// probe the proven one for ever (RFC 5534 §4.3: "test through all of them
+// until an operational pair is found").
+func TestProvenPairThatFailsIsLeft(t *testing.T) {
+	f := newFixture(t, Config{Jitter: -1})
+	f.enter(Exploring) // the first probe goes to (a2, b2)
+	ours := f.out.of("probe")
+	f.out.reset()
+	if len(ours) == 0 {
+		f.run(600 * time.Millisecond)
+		ours = f.out.of("probe")
+	}
+	sent := ours[len(ours)-1].probe.Sent[0]
+	// The peer, exploring too, reports our probe: that pair works.
+	f.m.HandleProbe(ctx, netip.AddrFrom16(sent.Destination.As16()), sent.Source, &wire.Probe{State: wire.ReapExploring,
+		Sent:     []wire.ProbeReport{{Source: sent.Destination, Destination: sent.Source, Nonce: 99}},
+		Received: []wire.ProbeReport{sent}})
+	proven := [2]netip.Addr{sent.Source, sent.Destination}
+	if l, p := f.m.Current(ctx); l != proven[0] || p != proven[1] {
+		t.Fatalf("not on the proven pair: %v → %v", l, p)
+	}
+	f.out.reset()
+	// Then nothing more comes back, for long enough to explore again.
+	f.run(2 * time.Minute)
+	others := 0
+	for _, e := range f.out.of("probe") {
+		if e.src != proven[0] || e.dst != proven[1] {
+			others++
+		}
+	}
+	if f.m.State(ctx) != Exploring || others == 0 {
+		t.Fatalf("state %v; %d probes, %d on other pairs than the failed one", f.m.State(ctx), len(f.out.of("probe")), others)
+	}
+}
