@@ -303,9 +303,11 @@ func (c *Core) reapLocators(as []netip.Addr, cur netip.Addr, prefs []wire.Prefer
 	if len(prefs) != len(as) {
 		prefs = nil
 	}
-	out := make([]reap.Locator, 0, min(len(as), 15)+1)
+	// REAP takes at most reap.MaxLocators a side, the pair in use among
+	// them.
+	out := make([]reap.Locator, 0, min(len(as), reap.MaxLocators))
 	for i, a := range as {
-		if i == 15 { // the Probe format's limit
+		if i == reap.MaxLocators {
 			break
 		}
 		l := reap.Locator{Addr: a}
@@ -328,6 +330,9 @@ func (c *Core) reapLocators(as []netip.Addr, cur netip.Addr, prefs []wire.Prefer
 	// REAP needs the pair in use among the candidates; a locator just
 	// withdrawn stays there, last, until the context leaves it.
 	if !contains(as[:len(out)], cur) {
+		if len(out) == reap.MaxLocators {
+			out = out[:len(out)-1] // the last candidate makes room
+		}
 		out = append(out, reap.Locator{Addr: cur, Priority: 255})
 	}
 	return out

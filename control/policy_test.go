@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"shim6d/control/reap"
 	"shim6d/control/shim6"
 	"shim6d/control/wire"
 	"shim6d/dataplane"
@@ -197,3 +198,36 @@ func TestFailbackWaitsForAStableUplink(t *testing.T) {
 		t.Fatal("stability does not follow failback_hold")
 	}
 }
+
+// TestReapLocatorsKeepsTheCurrentWithinLimit: a peer with more locators
+// than REAP takes, whose current locator is past the limit, still gives
+// REAP a list it accepts with the current one in it (a review found 16:
+// Add refused it, and the context went unwatched).
+func TestReapLocatorsKeepsTheCurrentWithinLimit(t *testing.T) {
+	b := newBed(t)
+	var peers []netip.Addr
+	for i := range reap.MaxLocators + 1 {
+		peers = append(peers, netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, 9, 15: byte(i + 1)}))
+	}
+	cur := peers[len(peers)-1]
+	got := b.core.reapLocators(peers, cur, nil, false)
+	if len(got) != reap.MaxLocators || got[len(got)-1].Addr != cur {
+		t.Fatalf("%d candidates, last %v; want %d ending with the current %v", len(got), got[len(got)-1].Addr, reap.MaxLocators, cur)
+	}
+	m, err := reap.New(reap.Config{Capacity: 4, Clock: nopREAP{}, Output: nopREAP{}, Traffic: nopREAP{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Add(1, reap.Context{Local: []reap.Locator{{Addr: hostAddr}}, Peer: got, CurrentLocal: hostAddr, CurrentPeer: cur}); err != nil {
+		t.Fatalf("REAP refuses the list: %v", err)
+	}
+}
+
+// nopREAP is a REAP clock, traffic source and output that do nothing.
+type nopREAP struct{}
+
+func (nopREAP) Now() time.Time                                                 { return time.Unix(1000, 0) }
+func (nopREAP) Last(reap.ID) (time.Time, time.Time)                            { return time.Time{}, time.Time{} }
+func (nopREAP) SendProbe(reap.ID, netip.Addr, netip.Addr, *wire.Probe)         {}
+func (nopREAP) SendKeepalive(reap.ID, netip.Addr, netip.Addr, *wire.Keepalive) {}
+func (nopREAP) OnSwitch(reap.ID, netip.Addr, netip.Addr)                       {}
