@@ -906,6 +906,11 @@ func (m *Machine) look(id ID, r *record, now int64) {
 	every := m.checkEvery
 	if r.state != Operational {
 		every = m.exploreCheck
+	} else if r.kaTimeout != 0 {
+		// A payload packet is seen at the next check, and the Keepalive
+		// it may call for must reach a peer with a short Send Timeout
+		// in time (§4.1 rule 1): a quarter of its Keepalive Timeout.
+		every = min(every, max(int64(r.kaTimeout)*int64(time.Second)/4, int64(100*time.Millisecond)))
 	}
 	r.check = now + m.jit(every)
 }

@@ -478,3 +478,27 @@ func TestProvenPairThatFailsIsLeft(t *testing.T) {
 		t.Fatalf("state %v; %d probes, %d on other pairs than the failed one", f.m.State(ctx), len(f.out.of("probe")), others)
 	}
 }
+
+// TestKeepaliveInTimeForAShortPeerTimeout: our checks run every 2 s by
+// default, but a peer that announced a Keepalive Timeout of 1 s (its Send
+// Timeout, RFC 5534 §5.3) must get our keepalive within that second after
+// its packet arrives (§4.1 rule 1); a review measured 1.5 s.
+func TestKeepaliveInTimeForAShortPeerTimeout(t *testing.T) {
+	f := newFixture(t, Config{})
+	f.add(ctx)
+	f.m.SetKeepaliveTimeout(ctx, 1)
+	f.run(5 * time.Second)
+	for range 20 {
+		f.out.reset()
+		f.recvPayload(ctx)
+		t0 := f.clock.t
+		f.run(3 * time.Second)
+		ka := f.out.of("keepalive")
+		if len(ka) == 0 {
+			t.Fatal("no keepalive")
+		}
+		if d := ka[0].at.Sub(t0); d >= time.Second {
+			t.Fatalf("the keepalive went %v after the packet", d)
+		}
+	}
+}
