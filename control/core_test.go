@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"shim6d/control/wire"
 	"shim6d/dataplane"
 	"shim6d/dataplane/header"
 	"shim6d/dataplane/pkttest"
@@ -504,5 +505,36 @@ func TestNoErrorForAnError(t *testing.T) {
 		if got := len(b.inside.Sent(1)); got != tc.want {
 			t.Fatalf("type %d behind Destination Options at hop limit 1: %d errors, want %d", tc.icmp[0], got, tc.want)
 		}
+	}
+}
+
+// TestControlMessageBehindFragmentOrAH: a Shim6 control message from an
+// uplink is the core's however its chain looks. Behind AH it reaches the
+// signalling; in a (first, here atomic) fragment, which is not
+// reassembled, it is dropped and counted. Neither goes inside (a review
+// found both routed to the inside host as ordinary packets).
+func TestControlMessageBehindFragmentOrAH(t *testing.T) {
+	b := newBed(t)
+	b.core.Poll()
+	b.uplink.Sent(1)
+	msg, err := wire.Marshal(&wire.I1{InitiatorContextTag: 7, InitiatorNonce: 9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	frag := append([]byte{header.ProtoShim6, 0, 0, 0, 0, 0, 0, 1}, msg...)
+	ah := append([]byte{header.ProtoShim6, 4, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, msg...)
+	b.toCore(t, 1, ipv6Frame(macUplink, macRouter, remoteAddr, hostAddr, header.ProtoFragment, 64, frag))
+	b.toCore(t, 1, ipv6Frame(macUplink, macRouter, remoteAddr, hostAddr, header.ProtoAH, 64, ah))
+	for range 5 {
+		b.core.Poll()
+		b.clock.advance(time.Second)
+	}
+	for _, f := range b.inside.Sent(1) {
+		if header.IPv6(f[14:]).NextHeader() != header.ProtoICMPv6 {
+			t.Fatalf("a control message went inside: % x", f)
+		}
+	}
+	if b.core.Stats.Malformed.Load() != 1 || b.core.Stats.SignalReceived.Load() != 1 {
+		t.Fatalf("malformed %d, signal received %d; want 1 and 1", b.core.Stats.Malformed.Load(), b.core.Stats.SignalReceived.Load())
 	}
 }

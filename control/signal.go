@@ -74,14 +74,20 @@ func (c *Core) handleSignal(p *ports.Packet, port int, ip header.IPv6) bool {
 	if c.cfg.Setup[port].Role != dataplane.RoleUplink {
 		return false
 	}
-	nh := ip.NextHeader()
-	if nh != header.ProtoShim6 && nh != header.ProtoHopByHop && nh != header.ProtoDestOpts && nh != header.ProtoRouting {
+	if ip.NextHeader() == header.ProtoICMPv6 { // ND and errors, most of what comes here
 		return false
 	}
 	chain, cerr := header.WalkExtensions(ip)
 	off, ok := chain.Shim6()
 	if cerr != header.ChainOK || !ok || header.Shim6(ip[off:]).IsPayload() {
 		return false
+	}
+	if chain.Fragmented {
+		// The first fragment of a control message: there is no
+		// reassembly here (control messages are far below any MTU), and
+		// the message is ours, not an inside host's.
+		c.Stats.Malformed.Add(1)
+		return true
 	}
 	c.Stats.SignalReceived.Add(1)
 	if c.debug() {
