@@ -538,3 +538,31 @@ func TestControlMessageBehindFragmentOrAH(t *testing.T) {
 		t.Fatalf("malformed %d, signal received %d; want 1 and 1", b.core.Stats.Malformed.Load(), b.core.Stats.SignalReceived.Load())
 	}
 }
+
+// TestNAWithoutOverrideKeepsTheMAC: an unsolicited NA without the
+// Override flag, naming another MAC for a resolved neighbour, changes
+// nothing but its state (RFC 4861 §7.2.5; a review found it overwrote the
+// MAC, so any host on the link could take over a neighbour's address).
+// With Override it does update.
+func TestNAWithoutOverrideKeepsTheMAC(t *testing.T) {
+	b := newBed(t)
+	b.core.Poll()
+	b.uplink.Sent(1)
+	b.toCore(t, 1, ipv6Frame(macUplink, macRouter, remoteAddr, hostAddr, header.ProtoUDP, 64, make([]byte, 8)))
+	b.core.Poll()
+	b.inside.Sent(1)
+	b.toCore(t, 0, icmpFrame(macInside, macHost, hostAddr, insideAddr, 255, na(hostAddr, macHost, naFlagSolicited|naFlagOverride)))
+	b.core.Poll()
+	b.inside.Sent(1)
+	other := [6]byte{0x02, 0, 0, 0, 0, 0x66}
+	b.toCore(t, 0, icmpFrame(macInside, other, hostAddr, insideAddr, 255, na(hostAddr, other, 0)))
+	b.core.Poll()
+	if got := b.fwd.Load().Neighbors[hostAddr.As16()]; got != macHost {
+		t.Fatalf("an NA without Override moved the host to %x", got)
+	}
+	b.toCore(t, 0, icmpFrame(macInside, other, hostAddr, insideAddr, 255, na(hostAddr, other, naFlagOverride)))
+	b.core.Poll()
+	if got := b.fwd.Load().Neighbors[hostAddr.As16()]; got != other {
+		t.Fatalf("an NA with Override left the host at %x", got)
+	}
+}

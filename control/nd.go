@@ -185,9 +185,14 @@ func (c *Core) learn(port int, a netip.Addr, mac [6]byte, confirmed, override bo
 		c.dirty = true
 		e.state = ndStale
 	} else if e.mac != mac {
-		if !override && confirmed {
-			// A solicited NA without O for a known entry with another MAC
-			// does not update it (RFC 4861 §7.2.5).
+		if !override {
+			// An NA without O for a known entry with another MAC does not
+			// update it, solicited or not; a REACHABLE entry goes STALE,
+			// so NUD asks the MAC it has (RFC 4861 §7.2.5). Else any host
+			// on the link could take over a neighbour's address.
+			if e.state == ndReachable {
+				e.state, e.next = ndStale, now
+			}
 			return
 		}
 		e.mac = mac
