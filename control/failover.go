@@ -230,9 +230,7 @@ func (c *Core) checkLinks(now time.Time) {
 			}
 			addrs := c.localLocatorsUnder(s.Prefix)
 			c.linkDown[i] = addrs
-			for _, a := range addrs {
-				c.reap.LinkDown(a)
-			}
+			c.reap.LinkDown(addrs...)
 			c.Stats.UplinkDowns.Add(1)
 			c.cfg.Log.Warn("uplink down (link or next hop): exploring other pairs", "port", s.Name, "locators", len(addrs))
 		case up && c.uplinks[i].down:
@@ -243,9 +241,7 @@ func (c *Core) checkLinks(now time.Time) {
 				c.cfg.Log.Info("uplink usable", "port", s.Name)
 			}
 			c.markUp(i)
-			for _, a := range c.linkDown[i] {
-				c.reap.LinkUp(a)
-			}
+			c.reap.LinkUp(c.linkDown[i]...)
 			c.linkDown[i] = nil
 			c.uplinks[i].down, changed = false, true
 		case up:

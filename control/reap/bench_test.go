@@ -74,3 +74,30 @@ func BenchmarkTickIdle(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLinkDownUplink: an uplink with 1,000 hosts fails, at a million
+// contexts (a quarter in use): one op is the one LinkDown call the core
+// makes, and the LinkUp that undoes it.
+func BenchmarkLinkDownUplink(b *testing.B) {
+	const capacity, hosts = 1 << 20, 1000
+	m, err := New(Config{Capacity: capacity, Clock: &fakeClock{t: time.Unix(1000, 0)}, Output: &nopOutput{}, Traffic: &arrayTraffic{sent: make([]int64, capacity), recv: make([]int64, capacity)}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	down := make([]netip.Addr, hosts)
+	for i := range down {
+		down[i] = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0xa1, 14: byte(i >> 8), 15: byte(i)})
+	}
+	peer := netip.MustParseAddr("2001:db8:b1::1")
+	for i := 0; i < capacity; i += 4 {
+		l := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0xa2, 13: byte(i >> 16), 14: byte(i >> 8), 15: byte(i)})
+		if err := m.Add(ID(i), Context{Local: []Locator{{Addr: l}, {Addr: down[i%hosts]}}, Peer: []Locator{{Addr: peer}}, CurrentLocal: l, CurrentPeer: peer}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for range b.N {
+		m.LinkDown(down...)
+		m.LinkUp(down...)
+	}
+}

@@ -254,9 +254,9 @@ type Machine struct {
 	freeExp  uint32
 	locs     [][16]byte
 	locDead  int
-	down     [][16]byte
-	prio     []uint8 // scratch for setLocators
-	sink     uint64  // keeps Tick's touch loads alive
+	down     map[[16]byte]struct{} // local locators not operational (LinkDown)
+	prio     []uint8               // scratch for setLocators
+	sink     uint64                // keeps Tick's touch loads alive
 
 	probe     wire.Probe
 	sentBuf   [reportsKept]wire.ProbeReport
@@ -612,22 +612,35 @@ func pairAt(k, nl, np int) (int, int) {
 	return 0, 0
 }
 
-// LinkDown marks a local locator not locally operational (RFC 5534 §3.2):
-// exploration skips pairs from it, and every context whose current pair
-// uses it starts exploring at once (§4.2). It looks at every context: a
-// rare event.
-func (m *Machine) LinkDown(local netip.Addr) {
-	a := local.As16()
-	for _, d := range m.down {
-		if d == a {
-			return
+// LinkDown marks local locators not locally operational (RFC 5534 §3.2):
+// exploration skips pairs from them, and every context whose current pair
+// uses one starts exploring at once (§4.2). An uplink takes all of its
+// hosts' locators down in one call: it looks at every context once, which
+// at a million contexts is some milliseconds, not that times the hosts.
+func (m *Machine) LinkDown(locals ...netip.Addr) {
+	fresh := make(map[[16]byte]struct{}, len(locals))
+	for _, l := range locals {
+		a := l.As16()
+		if !m.isDown(a) {
+			fresh[a] = struct{}{}
 		}
 	}
-	m.down = append(m.down, a)
+	if len(fresh) == 0 {
+		return
+	}
+	if m.down == nil {
+		m.down = make(map[[16]byte]struct{}, len(fresh))
+	}
+	for a := range fresh {
+		m.down[a] = struct{}{}
+	}
 	now := m.now()
 	for i := range m.recs {
 		r := &m.recs[i]
-		if r.flags&flagInUse == 0 || m.locs[int(r.locOff)+int(r.curLocal)] != a {
+		if r.flags&flagInUse == 0 {
+			continue
+		}
+		if _, gone := fresh[m.locs[int(r.locOff)+int(r.curLocal)]]; !gone {
 			continue
 		}
 		if r.state != Exploring {
@@ -638,24 +651,20 @@ func (m *Machine) LinkDown(local netip.Addr) {
 	}
 }
 
-// LinkUp marks a local locator operational again.
-func (m *Machine) LinkUp(local netip.Addr) {
-	a := local.As16()
-	for i, d := range m.down {
-		if d == a {
-			m.down = append(m.down[:i], m.down[i+1:]...)
-			return
-		}
+// LinkUp marks local locators operational again. Contexts are not moved:
+// failback is the caller's policy (TryPair).
+func (m *Machine) LinkUp(locals ...netip.Addr) {
+	for _, l := range locals {
+		delete(m.down, l.As16())
 	}
 }
 
 func (m *Machine) isDown(a [16]byte) bool {
-	for _, d := range m.down {
-		if d == a {
-			return true
-		}
+	if len(m.down) == 0 {
+		return false
 	}
-	return false
+	_, ok := m.down[a]
+	return ok
 }
 
 func (m *Machine) exp(r *record) *exploration {

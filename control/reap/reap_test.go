@@ -502,3 +502,38 @@ func TestKeepaliveInTimeForAShortPeerTimeout(t *testing.T) {
 		}
 	}
 }
+
+// TestLinkDownOfAnUplink: an uplink's failure takes all its hosts'
+// locators down in one call; every context on any of them explores, the
+// others do not, and LinkUp of the same list clears them all.
+func TestLinkDownOfAnUplink(t *testing.T) {
+	f := newFixture(t, Config{})
+	hosts := []netip.Addr{a1, netip.MustParseAddr("2001:db8:a1::2"), netip.MustParseAddr("2001:db8:a1::3")}
+	for i, h := range hosts {
+		f.traffic[ID(i)] = &stamps{}
+		if err := f.m.Add(ID(i), Context{Local: locs(h, a2), Peer: locs(b1, b2), CurrentLocal: h, CurrentPeer: b1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.traffic[9] = &stamps{}
+	if err := f.m.Add(9, Context{Local: locs(a1, a2), Peer: locs(b1, b2), CurrentLocal: a2, CurrentPeer: b1}); err != nil {
+		t.Fatal(err)
+	}
+	f.run(time.Second)
+	f.m.LinkDown(hosts[1:]...)
+	f.m.LinkDown(hosts...) // again, with one more: only a1 is new
+	for i := range hosts {
+		if s := f.m.State(ID(i)); s != Exploring {
+			t.Fatalf("context %d on a down locator: %v", i, s)
+		}
+	}
+	if s := f.m.State(9); s != Operational {
+		t.Fatalf("context on the other uplink: %v", s)
+	}
+	f.m.LinkUp(hosts...)
+	for _, h := range hosts {
+		if f.m.isDown(h.As16()) {
+			t.Fatalf("%v still down", h)
+		}
+	}
+}
