@@ -189,3 +189,45 @@ func TestPeerMadeContextAnew(t *testing.T) {
 	checkInvariants(t, a)
 	checkInvariants(t, b)
 }
+
+// TestFailedRecoveryStopsRewriting: A's context is on a locator pair when
+// B loses its state; B's R1bis starts A's recovery, and no I2bis or I1
+// gets through. When A gives the recovery up (I2BIS-SENT to I1-SENT, then
+// E-FAILED), its packets must go plain on the ULIDs again (RFC 5533 §11)
+// rather than on under a tag B no longer knows (a review found them
+// rewritten for the 200 s the record lives).
+func TestFailedRecoveryStopsRewriting(t *testing.T) {
+	n, a, b := pairNet(t)
+	_ = a.m.Establish(ulidA, ulidB)
+	n.run()
+	ca, _ := established(t, a, b, ulidA, ulidB)
+	l, p := locA2.As16(), locB2.As16()
+	if err := a.table.SetLocators(ca.Slot, &l, &p, 2); err != nil {
+		t.Fatal(err)
+	}
+	n.restart(b, 64, nil)
+	n.drop = func(s sent) bool { return s.t == wire.TypeI2bis || s.t == wire.TypeI1 }
+	raw, err := wire.Marshal(&wire.Keepalive{ReceiverContextTag: ca.PeerTag})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.m.HandleMessage(locA2, locB2, raw) // B answers the lost tag with R1bis
+	n.run()
+	if ci, _ := a.m.Context(ulidA, ulidB); ci.State != I2bisSent {
+		t.Fatalf("A in %v after the R1bis, want I2BIS-SENT", ci.State)
+	}
+	var tc dataplane.Context
+	for range 120 {
+		n.advance(time.Second)
+		ci, ok := a.m.Context(ulidA, ulidB)
+		if !ok || ci.State == I2bisSent {
+			continue
+		}
+		if !a.table.Get(ci.Slot, &tc) || tc.Flags&dataplane.CtxRewrite != 0 {
+			t.Fatalf("in %v, still rewriting to %v", ci.State, netip.AddrFrom16(tc.LocPeer))
+		}
+	}
+	if a.m.Stats.Unshimmed.Load() != 1 {
+		t.Fatalf("unshimmed %d, want 1", a.m.Stats.Unshimmed.Load())
+	}
+}

@@ -3,6 +3,8 @@ package shim6
 import (
 	"net/netip"
 	"strconv"
+
+	"shim6d/dataplane"
 )
 
 // State is the state of one ULID-pair context (RFC 5533 §6.2; transitions
@@ -57,6 +59,20 @@ func (s State) pending() bool { return s == I1Sent || s == I2Sent || s == I2bisS
 // context confusion.
 func (s State) hasPeer() bool { return s == Established || s == I2bisSent }
 
+// unshim puts slot's locators back to its ULIDs: outside ESTABLISHED and
+// I2BIS-SENT the shim has no effect on how packets are sent (RFC 5533
+// §11), and a context whose recovery failed would otherwise go on
+// rewriting the host's packets under a tag the peer has lost, for as long
+// as the record lives. Sent plain, they reach the peer if the ULID pair
+// works.
+func (m *Machine) unshim(slot uint32) {
+	var t dataplane.Context
+	if m.cfg.Table.Get(slot, &t) && (t.LocLocal != t.ULIDLocal || t.LocPeer != t.ULIDPeer) {
+		_ = m.cfg.Table.SetLocators(slot, &t.ULIDLocal, &t.ULIDPeer, t.EgressPort) // the slot is ours and live
+		m.Stats.Unshimmed.Add(1)
+	}
+}
+
 // setState moves context slot to next and is the only place that does so:
 // it keeps the per-state counts, cancels the timers of the state left and
 // arms those of the state entered (habit 10 of STYLE.md), and drops what
@@ -88,6 +104,9 @@ func (m *Machine) setState(slot uint32, c *ctx, next State) {
 		}
 		c.state = next
 		c.since = m.cur
+		if prev == I2bisSent && (next == I1Sent || next == EFailed) {
+			m.unshim(slot)
+		}
 		if prev == Established && m.cfg.OnClosed != nil {
 			m.cfg.OnClosed(slot)
 		}

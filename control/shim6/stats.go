@@ -68,6 +68,9 @@ type Stats struct {
 	RecoveriesStarted atomic.Uint64
 	// RecoveriesCompleted counts those that got their R2 (§7.16).
 	RecoveriesCompleted atomic.Uint64
+	// Unshimmed counts contexts put back on their ULIDs when a recovery
+	// failed (§11).
+	Unshimmed atomic.Uint64
 	// ValidatorFailures counts I2/I2bis whose Responder Validator was
 	// wrong, forged or made with a secret no longer kept (§7.13, §7.20).
 	ValidatorFailures atomic.Uint64
@@ -146,6 +149,7 @@ func (s *Stats) Each(f func(name, help string, v uint64)) {
 	f("shim6_recovered_contexts", "Shim6 contexts re-made on a valid I2bis (RFC 5533 §7.20)", s.RecoveredContexts.Load())
 	f("shim6_recoveries_started", "Shim6 I2bis exchanges begun on R1bis (RFC 5533 §7.18)", s.RecoveriesStarted.Load())
 	f("shim6_recoveries_completed", "Shim6 I2bis exchanges completed by R2", s.RecoveriesCompleted.Load())
+	f("shim6_unshimmed", "Shim6 contexts put back on their ULIDs after a failed recovery (RFC 5533 §11)", s.Unshimmed.Load())
 	f("shim6_validator_failures", "Shim6 I2/I2bis refused: bad or expired Responder Validator", s.ValidatorFailures.Load())
 	f("shim6_verification_failures", "Shim6 locator lists refused by HBA/CGA verification (RFC 5533 §7.2)", s.VerificationFailures.Load())
 	f("shim6_retransmissions", "Shim6 I1, I2 and I2bis retransmissions", s.Retransmissions.Load())
