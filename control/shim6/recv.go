@@ -439,6 +439,12 @@ func (m *Machine) onUpdateRequest(msg *wire.UpdateRequest, src, dst netip.Addr, 
 		if ps := m.peers[slot]; ps != nil {
 			stored = ps.params
 		}
+		if o.CGAParameterDataStructure != nil && m.verify(peer, o.CGAParameterDataStructure, nil, nil, nil) != nil {
+			// Parameters that are not the ULID's: silently discarded
+			// (§10.4); the Error message is for the locators.
+			m.Stats.VerificationFailures.Add(1)
+			return
+		}
 		if err := m.verifyPeer(peer, o, stored); err != nil {
 			m.Stats.VerificationFailures.Add(1)
 			ptr, _ := wire.OptionOffset(b, wire.OptLocatorList)
@@ -473,8 +479,14 @@ func (m *Machine) onUpdateRequest(msg *wire.UpdateRequest, src, dst netip.Addr, 
 	ktChanged := kt != c.peerKT
 	c.peerKT = kt
 	m.Stats.UpdatesAccepted.Add(1)
-	m.scratch.ack = wire.UpdateAck{ReceiverContextTag: t.PeerTag, RequestNonce: msg.RequestNonce}
-	m.send(dst, src, &m.scratch.ack)
+	// The Ack carries CT(peer) (§10.4). In I2-SENT it is not known yet:
+	// the peer retransmits its Request until our exchange completes, and
+	// that copy is acknowledged; an Ack with tag 0 would only draw an
+	// R1bis.
+	if t.PeerTag != 0 {
+		m.scratch.ack = wire.UpdateAck{ReceiverContextTag: t.PeerTag, RequestNonce: msg.RequestNonce}
+		m.send(dst, src, &m.scratch.ack)
+	}
 	if c.state == Established && m.cfg.OnLocators != nil && (o.LocatorList != nil || o.LocatorPreferences != nil || ktChanged) {
 		m.cfg.OnLocators(m.info(slot, c))
 	}

@@ -215,3 +215,58 @@ func TestUpdateRefused(t *testing.T) {
 	}
 	n.queue = nil
 }
+
+// TestUpdateInI2SentIsAcknowledgedLater: B's Update Request reaches A
+// while A is still in I2-SENT, before it knows CT(peer). A takes the new
+// locators but sends no Acknowledgement (it would carry tag 0 and draw an
+// R1bis, as a review found); B's retransmission, once A's exchange has
+// completed, is acknowledged with B's tag (RFC 5533 §10.4).
+func TestUpdateInI2SentIsAcknowledgedLater(t *testing.T) {
+	n, a, b := pairNet(t)
+	n.drop = func(s sent) bool { return s.t == wire.TypeR2 }
+	_ = a.m.Establish(ulidA, ulidB)
+	n.run()
+	if ca := ctxOf(t, a, ulidA, ulidB); ca.State != I2Sent {
+		t.Fatalf("A in %v, want I2-SENT", ca.State)
+	}
+	n.drop = func(s sent) bool { return s.t == wire.TypeR2 || s.t == wire.TypeI2 }
+	b.hosts[ulidB] = multihomed(ulidB)
+	if err := b.m.RefreshLocalLocators(); err != nil {
+		t.Fatal(err)
+	}
+	n.run()
+	if k := n.count(a, wire.TypeUpdateAck); k != 0 {
+		t.Fatalf("A acknowledged %d times in I2-SENT", k)
+	}
+	n.drop = nil
+	n.advance(30 * time.Second)
+	_, cb := established(t, a, b, ulidA, ulidB)
+	ack, ok := n.last(a, wire.TypeUpdateAck)
+	if !ok || ack.msg().(*wire.UpdateAck).ReceiverContextTag != cb.LocalTag || b.m.Stats.UpdatesCompleted.Load() != 1 {
+		t.Fatalf("ack %v, B's updates completed %d", ok, b.m.Stats.UpdatesCompleted.Load())
+	}
+	if n.count(b, wire.TypeR1bis) != 0 {
+		t.Fatal("B sent R1bis")
+	}
+}
+
+// TestUpdateWithForeignParametersIsSilentlyDropped: an Update Request
+// whose CGA parameters are not the peer ULID's is dropped without an
+// Error message (RFC 5533 §10.4: "silently discarded"); Error Code 2 is
+// for locators the parameters do not cover.
+func TestUpdateWithForeignParametersIsSilentlyDropped(t *testing.T) {
+	n, a, b := establishedPair(t)
+	ca, _ := established(t, a, b, ulidA, ulidB)
+	u := &wire.UpdateRequest{ReceiverContextTag: ca.LocalTag, RequestNonce: 5}
+	u.Options.LocatorList = &wire.LocatorList{Generation: 9, Locators: []wire.Locator{{Addr: ulidB}, {Addr: locB2}}}
+	u.Options.CGAParameterDataStructure = fakePDS(ulidA) // A's, not B's
+	raw, err := wire.Marshal(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.m.HandleMessage(ulidB, ulidA, raw)
+	n.run()
+	if n.count(a, wire.TypeError) != 0 || n.count(a, wire.TypeUpdateAck) != 0 || a.m.Stats.VerificationFailures.Load() != 1 {
+		t.Fatalf("errors %d, acks %d, verification failures %d", n.count(a, wire.TypeError), n.count(a, wire.TypeUpdateAck), a.m.Stats.VerificationFailures.Load())
+	}
+}
