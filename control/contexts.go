@@ -76,6 +76,14 @@ func (c *Core) reindexPeer(slot uint32) {
 	}
 }
 
+// Offsets for translateError: the fixed header's Next Header (RFC 8200
+// §3), and the RFC 4884 Length octet of Destination Unreachable and Time
+// Exceeded.
+const (
+	ipv6NextHeaderOff = 6
+	rfc4884LengthOff  = 4
+)
+
 // translateError turns an ICMPv6 error that quotes a packet this box
 // rewrote back into the error its host would have got without the shim
 // (RFC 5533 §8, Figure 9): the quoted packet gets its ULIDs back and loses
@@ -92,7 +100,15 @@ func (c *Core) translateError(p *ports.Packet, ip header.IPv6) bool {
 	}
 	q := header.IPv6(icmp[qoff:])
 	sh := header.Shim6Payload(q[header.IPv6MinimumSize:])
-	if q.NextHeader() != header.ProtoShim6 || !sh.IsValid() {
+	if q.NextHeader() != header.ProtoShim6 || !sh.IsValid() || !icmp.IsChecksumValid(ip.Src(), ip.Dst()) {
+		// A corrupt error is not given a fresh checksum.
+		return false
+	}
+	ptr := icmp.MTU() // Parameter Problem's Pointer, into the quote
+	if icmp.Type() == header.ICMPv6ParameterProblem && (ptr == ipv6NextHeaderOff || ptr >= header.IPv6MinimumSize && ptr < header.IPv6MinimumSize+header.Shim6PayloadSize) {
+		// About the shim's own header (the Next Header that says 140, or
+		// the payload header): nothing the host sent, nothing for its
+		// upper layers (RFC 5533 §8).
 		return false
 	}
 	slot, ok := c.peers[peerKey{*q.Src(), *q.Dst(), sh.ContextTag()}]
@@ -110,8 +126,22 @@ func (c *Core) translateError(p *ports.Packet, ip header.IPv6) bool {
 	ip.SetPayloadLength(ip.PayloadLength() - header.Shim6PayloadSize)
 	p.Len -= header.Shim6PayloadSize
 	icmp = icmp[:len(icmp)-header.Shim6PayloadSize]
-	if icmp.Type() == header.ICMPv6PacketTooBig && icmp.MTU() > header.Shim6PayloadSize {
-		icmp.SetMTU(icmp.MTU() - header.Shim6PayloadSize)
+	switch icmp.Type() {
+	case header.ICMPv6PacketTooBig:
+		if icmp.MTU() > header.Shim6PayloadSize {
+			icmp.SetMTU(icmp.MTU() - header.Shim6PayloadSize)
+		}
+	case header.ICMPv6ParameterProblem:
+		if ptr >= header.IPv6MinimumSize+header.Shim6PayloadSize {
+			icmp.SetMTU(ptr - header.Shim6PayloadSize)
+		}
+	case header.ICMPv6DestinationUnreachable, header.ICMPv6TimeExceeded:
+		// RFC 4884: a non-zero Length counts the quote in 8-octet
+		// units, ICMP extensions after it; the quote is one unit
+		// shorter now.
+		if icmp[rfc4884LengthOff] != 0 {
+			icmp[rfc4884LengthOff]--
+		}
 	}
 	ip.SetDst(&c.ctx.ULIDLocal)
 	icmp.SetChecksum(icmp.CalculateChecksum(ip.Src(), ip.Dst()))

@@ -411,26 +411,7 @@ func multicastMAC(a netip.Addr) [6]byte {
 // shim (RFC 5533 §8, Figure 9): to its ULID, quoting its own packet with
 // ULIDs and without the payload header, and an MTU 8 octets lower.
 func TestICMPErrorQuotingRewrittenPacket(t *testing.T) {
-	b := newBed(t)
-	tbl, _ := dataplane.NewContextTable(64)
-	b.core.cfg.Contexts = tbl
-	var (
-		peerULID = netip.MustParseAddr("2001:db8:3::20")
-		hostLoc  = netip.MustParseAddr("2001:db8:1::99")
-		peerLoc  = netip.MustParseAddr("2001:db8:4::20")
-		router   = netip.MustParseAddr("2001:db8:77::1")
-	)
-	if _, _, err := b.core.AddContext(dataplane.ContextSpec{PeerTag: 0x2002, ULIDLocal: hostAddr.As16(), ULIDPeer: peerULID.As16(),
-		LocLocal: hostLoc.As16(), LocPeer: peerLoc.As16(), EgressPort: 1}); err != nil {
-		t.Fatal(err)
-	}
-	// Learn the host and the router first.
-	b.core.Poll()
-	b.toCore(t, 0, icmpFrame(macInside, macHost, hostAddr, insideAddr, 255, ns(insideAddr, macHost)))
-	b.core.Poll()
-	b.inside.SentAll()
-	b.uplink.SentAll()
-
+	b, hostLoc, peerLoc, peerULID, router := rewritingBed(t)
 	udp := pkttest.UDP(macRouter, macUplink, hostLoc, peerLoc, 63, header.ProtoShim6, pkttest.ShimPayload(header.ProtoUDP, 0x2002), "data", hostAddr, peerULID)
 	sent := udp[14:] // what we sent, as the router quotes it
 	ptb := append([]byte{header.ICMPv6PacketTooBig, 0, 0, 0, 0, 0, 0x05, 0x00}, sent...)
@@ -458,6 +439,79 @@ func TestICMPErrorQuotingRewrittenPacket(t *testing.T) {
 	b.core.Poll()
 	if b.core.Stats.ICMPTranslated.Load() != 1 {
 		t.Fatal("error for an unknown context was translated")
+	}
+}
+
+// rewritingBed is a bed whose host has a context on a locator pair, with
+// the host and the uplink's router resolved.
+func rewritingBed(t *testing.T) (b *bed, hostLoc, peerLoc, peerULID, router netip.Addr) {
+	b = newBed(t)
+	tbl, _ := dataplane.NewContextTable(64)
+	b.core.cfg.Contexts = tbl
+	peerULID = netip.MustParseAddr("2001:db8:3::20")
+	hostLoc = netip.MustParseAddr("2001:db8:1::99")
+	peerLoc = netip.MustParseAddr("2001:db8:4::20")
+	router = netip.MustParseAddr("2001:db8:77::1")
+	if _, _, err := b.core.AddContext(dataplane.ContextSpec{PeerTag: 0x2002, ULIDLocal: hostAddr.As16(), ULIDPeer: peerULID.As16(),
+		LocLocal: hostLoc.As16(), LocPeer: peerLoc.As16(), EgressPort: 1}); err != nil {
+		t.Fatal(err)
+	}
+	b.core.Poll()
+	b.toCore(t, 0, icmpFrame(macInside, macHost, hostAddr, insideAddr, 255, ns(insideAddr, macHost)))
+	b.core.Poll()
+	b.inside.SentAll()
+	b.uplink.SentAll()
+	return b, hostLoc, peerLoc, peerULID, router
+}
+
+// TestICMPErrorTranslationDetails: the parts of an error that point into
+// the quote follow it when the payload header leaves (RFC 5533 §8, found
+// in review): Parameter Problem's Pointer past the payload header goes
+// down by 8, RFC 4884's Length of the quote down by one unit; an error
+// about the shim's own headers, or one whose checksum is wrong, is not
+// translated.
+func TestICMPErrorTranslationDetails(t *testing.T) {
+	b, hostLoc, peerLoc, peerULID, router := rewritingBed(t)
+	sent := pkttest.UDP(macRouter, macUplink, hostLoc, peerLoc, 63, header.ProtoShim6, pkttest.ShimPayload(header.ProtoUDP, 0x2002), "data", hostAddr, peerULID)[14:]
+	for _, tc := range []struct {
+		name      string
+		head      []byte // type, code, and the 32-bit field
+		corrupt   bool
+		translate bool
+		wantField []byte
+	}{
+		{"pointer into the UDP header", []byte{header.ICMPv6ParameterProblem, 0, 0, 0, 0, 0, 0, 50}, false, true, []byte{0, 0, 0, 42}},
+		{"pointer at the Next Header that says Shim6", []byte{header.ICMPv6ParameterProblem, 1, 0, 0, 0, 0, 0, 6}, false, false, nil},
+		{"pointer into the payload header", []byte{header.ICMPv6ParameterProblem, 0, 0, 0, 0, 0, 0, 41}, false, false, nil},
+		{"RFC 4884 length", []byte{header.ICMPv6TimeExceeded, 0, 0, 0, 8, 0, 0, 0}, false, true, []byte{7, 0, 0, 0}},
+		{"bad checksum", []byte{header.ICMPv6TimeExceeded, 0, 0, 0, 0, 0, 0, 0}, true, false, nil},
+	} {
+		before := b.core.Stats.ICMPTranslated.Load()
+		quote := sent
+		if tc.head[0] == header.ICMPv6TimeExceeded && tc.head[4] != 0 {
+			quote = append(append([]byte(nil), sent...), make([]byte, int(tc.head[4])*8-len(sent))...)
+		}
+		f := icmpFrame(macUplink, macRouter, router, hostLoc, 60, append(append([]byte(nil), tc.head...), quote...))
+		if tc.corrupt {
+			f[14+40+2] ^= 0xff
+		}
+		b.toCore(t, 1, f)
+		b.core.Poll()
+		got := b.inside.SentAll()
+		translated := b.core.Stats.ICMPTranslated.Load() != before
+		if translated != tc.translate {
+			t.Fatalf("%s: translated %v, want %v", tc.name, translated, tc.translate)
+		}
+		if !tc.translate {
+			continue
+		}
+		if len(got) != 1 {
+			t.Fatalf("%s: %d frames inside", tc.name, len(got))
+		}
+		ip := header.IPv6(got[0][14:])
+		if icmp := header.ICMPv6(ip[40:]); !bytes.Equal(icmp[4:8], tc.wantField) || !icmp.IsChecksumValid(ip.Src(), ip.Dst()) {
+			t.Fatalf("%s: field % x, want % x", tc.name, icmp[4:8], tc.wantField)
+		}
 	}
 }
 
