@@ -250,3 +250,29 @@ func TestULIDPairFromAStranger(t *testing.T) {
 	established(t, a, b, ulidA, ulidB)
 	checkInvariants(t, b)
 }
+
+// TestCrossingI1FromAStrangerGetsNoTag: while A's own exchange with B is
+// pending, an I1 from a stranger's address naming the pair gets an R1,
+// not the R2 a crossing I1 gets (which carries A's context tag).
+func TestCrossingI1FromAStrangerGetsNoTag(t *testing.T) {
+	n, a, _ := pairNet(t)
+	n.drop = func(sent) bool { return true }
+	if err := a.m.Establish(ulidA, ulidB); err != nil {
+		t.Fatal(err)
+	}
+	n.run()
+	stranger := ap("2001:db8:ee::66")
+	i1 := &wire.I1{InitiatorContextTag: 0x4242, InitiatorNonce: 7}
+	i1.Options.ULIDPair = &wire.ULIDPair{Sender: ulidB, Receiver: ulidA}
+	raw, err := wire.Marshal(i1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.m.HandleMessage(stranger, ulidA, raw)
+	if r2, ok := n.last(a, wire.TypeR2); ok {
+		t.Fatalf("R2 to %v", r2.dst)
+	}
+	if r1, ok := n.last(a, wire.TypeR1); !ok || r1.dst != stranger {
+		t.Fatal("no R1 to the stranger")
+	}
+}

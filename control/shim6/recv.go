@@ -123,6 +123,14 @@ func (m *Machine) onI1(msg *wire.I1, src, dst netip.Addr) {
 		}
 		m.sendR1(msg, fii, local, peer, src, dst)
 	default: // I1-SENT, I2-SENT, I2BIS-SENT: crossing, CT(peer) unchanged
+		// The R2 carries CT(local). An I1 naming the pair from an address
+		// Ls(peer) does not hold gets an R1, as in ESTABLISHED: the
+		// stateless exchange then proves the sender, and anyone else
+		// learns nothing.
+		if t := m.table(slot); msg.Options.ULIDPair != nil && !m.peerHas(slot, &t.ULIDPeer, src.As16()) {
+			m.sendR1(msg, fii, local, peer, src, dst)
+			return
+		}
 		m.sendR2(slot, c, msg.InitiatorNonce, src, dst)
 	}
 }
