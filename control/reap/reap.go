@@ -489,7 +489,13 @@ func (m *Machine) SetLocators(id ID, local, peer []Locator, curLocal, curPeer ne
 		m.locDead += n
 	}
 	if e := m.exp(r); e != nil {
-		e.nextPair, e.good = uint16(rank(int(r.curLocal), int(r.curPeer), int(r.nLocal), int(r.nPeer))), -1
+		next := rank(int(r.curLocal), int(r.curPeer), int(r.nLocal), int(r.nPeer))
+		if r.state == Exploring {
+			// The current pair is the one that failed: start where a
+			// new exploration would (as startExploration does).
+			next = firstPair(int(r.curLocal), int(r.curPeer), int(r.nLocal), int(r.nPeer))
+		}
+		e.nextPair, e.good = uint16(next), -1
 	}
 	return nil
 }

@@ -537,3 +537,20 @@ func TestLinkDownOfAnUplink(t *testing.T) {
 		}
 	}
 }
+
+// TestSetLocatorsWhileExploringSkipsTheFailedPair: new locator sets while
+// exploring (an Update) restart the walk where a new exploration would,
+// away from the pair that failed, not on it (found in review).
+func TestSetLocatorsWhileExploringSkipsTheFailedPair(t *testing.T) {
+	f := newFixture(t, Config{Jitter: -1})
+	f.enter(Exploring)
+	f.out.reset()
+	if err := f.m.SetLocators(ctx, locs(a1, a2), locs(b1, b2), a1, b1); err != nil {
+		t.Fatal(err)
+	}
+	f.run(600 * time.Millisecond)
+	probes := f.out.of("probe")
+	if len(probes) == 0 || probes[0].src == a1 && probes[0].dst == b1 {
+		t.Fatalf("%d probes after the new sets, the first on the failed pair", len(probes))
+	}
+}
