@@ -39,8 +39,9 @@ var (
 // names the first CGA locator it was to cover.
 func (HBAVerifier) VerifyLocators(ulid netip.Addr, params []byte, locs []wire.Locator, sig, signed []byte) error {
 	if len(locs) == 0 {
-		// Only the binding of params to the ULID (RFC 5533 §7.13).
-		locs = []wire.Locator{{Addr: ulid, Method: wire.VerifyHBA}}
+		// Only the binding of params to the ULID (RFC 5533 §7.13,
+		// §10.4), which a plain CGA makes as well as an HBA set.
+		return hba.VerifyULID(ulid, params)
 	}
 	list := wire.LocatorList{Locators: locs}
 	firstCGA := -1

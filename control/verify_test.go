@@ -208,3 +208,43 @@ func TestHBAVerifierCGA(t *testing.T) {
 		})
 	}
 }
+
+// TestHBAVerifierParametersAlone: parameters without a Locator List (an
+// I2 or Update that only binds the key) are checked against the ULID
+// alone, which a plain CGA binds as well as an HBA set does (a review
+// found plain CGA parameters refused here, as an HBA list of one, so a
+// CGA peer could never add a locator by Update).
+func TestHBAVerifierParametersAlone(t *testing.T) {
+	own, other := testKey(t, "rsa2048"), testKey(t, "other2048")
+	ctx := context.Background()
+	cga, cgaParams, err := hba.GenerateCGA(ctx, netip.MustParsePrefix("2001:db8:5::/64"), own.Public, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, otherParams, err := hba.GenerateCGA(ctx, netip.MustParsePrefix("2001:db8:5::/64"), other.Public, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := hba.GenerateHBASet(ctx, []netip.Prefix{
+		netip.MustParsePrefix("2001:db8:3::/64"), netip.MustParsePrefix("2001:db8:4::/64")}, 0, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v HBAVerifier
+	for _, tc := range []struct {
+		name   string
+		ulid   netip.Addr
+		params []byte
+		ok     bool
+	}{
+		{"plain CGA", cga, cgaParams, true},
+		{"HBA set member, its own parameters", set.Addresses[1], set.ParametersFor(1), true},
+		{"HBA set member, the set's parameters", set.Addresses[1], set.Params, true},
+		{"someone else's CGA parameters", cga, otherParams, false},
+		{"not a member of the set", netip.MustParseAddr("2001:db8:6::1"), set.Params, false},
+	} {
+		if err := v.VerifyLocators(tc.ulid, tc.params, nil, nil, nil); (err == nil) != tc.ok {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+}

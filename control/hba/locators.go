@@ -216,6 +216,18 @@ func (p *Parameters) VerifyLocators(ulid netip.Addr, list *wire.LocatorList, sig
 // "corresponds to the ULID(peer)"). Parameters made for the ULID itself
 // pass CGA verification (RFC 5535 §7.1); those of another address of the
 // HBA set pass HBA verification (§7.2). Either is one SHA-1.
+// VerifyULID reports whether params bind ulid, with no locator list to
+// check: as a CGA of them (RFC 3972 §5), or, for parameters with an HBA
+// set, as a member of it (RFC 5535 §7.2). It is the check RFC 5533 §7.13
+// and §10.4 ask for when a message carries parameters alone.
+func VerifyULID(ulid netip.Addr, params []byte) error {
+	p, err := ParseParameters(params)
+	if err != nil {
+		return err
+	}
+	return p.verifyULID(ulid)
+}
+
 func (p *Parameters) verifyULID(ulid netip.Addr) error {
 	if !ulid.Is6() {
 		return ReasonNotIPv6
