@@ -6,6 +6,7 @@ import (
 	"crypto/sha1"
 	"crypto/x509"
 	"errors"
+	"math/big"
 	"net/netip"
 	"testing"
 
@@ -251,3 +252,39 @@ func (r *sliceReader) Read(p []byte) (int, error) {
 }
 
 func bytesReader(b []byte) *sliceReader { r := sliceReader(append([]byte(nil), b...)); return &r }
+
+// TestPublicKeyBounds: keys a peer could make verification expensive with
+// (a modulus past hba.MaxRSABits, an exponent past hba.MaxRSAExponent) are
+// refused as keys, while 2048 bits with 65537 is taken.
+func TestPublicKeyBounds(t *testing.T) {
+	odd := func(bits int) *big.Int {
+		n := new(big.Int).Lsh(big.NewInt(1), uint(bits-1))
+		return n.Add(n, big.NewInt(12345))
+	}
+	for _, tc := range []struct {
+		name string
+		key  rsa.PublicKey
+		ok   bool
+	}{
+		{"2048 bits, 65537", rsa.PublicKey{N: odd(2048), E: 65537}, true},
+		{"4096 bits, 65537", rsa.PublicKey{N: odd(4096), E: 65537}, true},
+		{"4400 bits", rsa.PublicKey{N: odd(4400), E: 65537}, false},
+		{"exponent 2^31-1", rsa.PublicKey{N: odd(2048), E: 1<<31 - 1}, false},
+	} {
+		der, err := x509.MarshalPKIXPublicKey(&tc.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, params, err := hba.GenerateCGA(context.Background(), netip.MustParsePrefix("2001:db8:5::/64"), der, 0, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := hba.ParseParameters(params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.PublicKey(); (err == nil) != tc.ok {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+}
