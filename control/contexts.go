@@ -112,7 +112,10 @@ func (c *Core) translateError(p *ports.Packet, ip header.IPv6) bool {
 		return false
 	}
 	slot, ok := c.peers[peerKey{*q.Src(), *q.Dst(), sh.ContextTag()}]
-	if !ok || !c.cfg.Contexts.Get(slot, &c.ctx) {
+	if !ok || !c.cfg.Contexts.Get(slot, &c.ctx) ||
+		c.ctx.LocLocal != *q.Src() || c.ctx.LocPeer != *q.Dst() || c.ctx.PeerTag != sh.ContextTag() {
+		// The signalling frees and reuses slots without the index
+		// hearing of it: a key must still match its slot's record.
 		return false
 	}
 	// The quote: ULIDs back, payload header out, lengths down by 8.

@@ -166,6 +166,13 @@ type Core struct {
 	// a policy change or a broken pair asks to move at once.
 	offPreferred map[uint32]time.Time
 	moveNow      []uint32
+	// moveHead is where movePending reads moveNow from; moveQueued marks
+	// the slots in it, so a context is queued once; moveRetry holds the
+	// moves REAP could not start yet, with when to try again.
+	moveHead     int
+	moveQueued   map[uint32]struct{}
+	moveRetry    map[uint32]time.Time
+	nextMove     time.Time
 	nextFailback time.Time
 	uplinks      []uplinkState // per port; see policy.go
 	wasUp        uint64        // bit per port: usable at least once (checkLinks)
@@ -435,7 +442,7 @@ func (c *Core) shimRound(now time.Time) {
 	if c.reap != nil {
 		c.checkLinks(now)
 		c.failback(now)
-		c.movePending()
+		c.movePending(now)
 		c.reap.Tick()
 	}
 }

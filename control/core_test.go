@@ -620,3 +620,30 @@ func TestNAWithoutOverrideKeepsTheMAC(t *testing.T) {
 		t.Fatalf("an NA with Override left the host at %x", got)
 	}
 }
+
+// TestICMPErrorForAReusedSlot: the signalling frees a context and its slot
+// is reused at once, without the error index hearing of it. An error that
+// quotes the old context's packet must not be translated with the new
+// context's ULIDs (a review found it was).
+func TestICMPErrorForAReusedSlot(t *testing.T) {
+	b, hostLoc, peerLoc, peerULID, router := rewritingBed(t)
+	var old dataplane.Context
+	if !b.core.cfg.Contexts.Get(0, &old) {
+		t.Fatal("no context in slot 0")
+	}
+	if err := b.core.cfg.Contexts.Delete(0); err != nil {
+		t.Fatal(err)
+	}
+	other := netip.MustParseAddr("2001:db8:5::50")
+	slot, _, err := b.core.cfg.Contexts.Create(dataplane.ContextSpec{PeerTag: 0x3003, ULIDLocal: hostAddr.As16(), ULIDPeer: other.As16(),
+		LocLocal: hostLoc.As16(), LocPeer: netip.MustParseAddr("2001:db8:6::50").As16(), EgressPort: 1})
+	if err != nil || slot != 0 {
+		t.Fatalf("slot %d, %v: the test needs slot 0 reused", slot, err)
+	}
+	sent := pkttest.UDP(macRouter, macUplink, hostLoc, peerLoc, 63, header.ProtoShim6, pkttest.ShimPayload(header.ProtoUDP, 0x2002), "data", hostAddr, peerULID)[14:]
+	b.toCore(t, 1, icmpFrame(macUplink, macRouter, router, hostLoc, 60, append([]byte{header.ICMPv6PacketTooBig, 0, 0, 0, 0, 0, 0x05, 0x00}, sent...)))
+	b.core.Poll()
+	if n := b.core.Stats.ICMPTranslated.Load(); n != 0 {
+		t.Fatalf("an error about the freed context was translated (%d)", n)
+	}
+}

@@ -2,6 +2,7 @@ package control
 
 import (
 	"bytes"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"time"
@@ -73,7 +74,9 @@ func (o coreOutput) OnSwitch(id reap.ID, local, peer netip.Addr) {
 	// on; back on it, it is not.
 	delete(c.offPreferred, uint32(id))
 	if ci, ok := c.contextInfo(uint32(id)); ok {
-		c.track(&ci, false)
+		// Exploration may land on a drained or BROKEN locator, which
+		// the policy moves off at once, as it would after a change.
+		c.track(&ci, c.currentBroken(&ci))
 	}
 }
 
@@ -96,7 +99,11 @@ func (c *Core) failback(now time.Time) {
 		return
 	}
 	c.nextFailback = now.Add(time.Second)
+	tries := 0
 	for slot, since := range c.offPreferred {
+		if tries == moveBudget {
+			break // the rest next second: an uplink's return is no burst of probes
+		}
 		hold := c.cfg.FailbackHold
 		if !c.leads(slot) {
 			hold *= 2
@@ -104,11 +111,14 @@ func (c *Core) failback(now time.Time) {
 		if now.Sub(since) < hold {
 			continue
 		}
-		if c.tryPreferred(slot, now) {
+		tries++
+		if started, _ := c.tryPreferred(slot, now); started {
 			c.Stats.FailbackTries.Add(1)
 		}
 		if _, still := c.offPreferred[slot]; still {
-			c.offPreferred[slot] = now // next try one hold time from now
+			// The next try one hold time from now, give or take a tenth,
+			// so contexts that failed over together do not retry together.
+			c.offPreferred[slot] = now.Add(time.Duration(rand.Int64N(int64(hold)/5+1)) - hold/10)
 		}
 	}
 }
@@ -174,6 +184,7 @@ func (c *Core) OnEstablished(ci shim6.ContextInfo) {
 // OnClosed is the signalling's hook for a context leaving ESTABLISHED.
 func (c *Core) OnClosed(slot uint32) {
 	delete(c.offPreferred, slot) // moveNow entries find no context and drop
+	delete(c.moveRetry, slot)
 	if c.reap != nil {
 		c.reap.Remove(reap.ID(slot))
 	}

@@ -367,7 +367,7 @@ func (c *Core) track(ci *shim6.ContextInfo, urgent bool) {
 		return
 	}
 	if urgent {
-		c.moveNow = append(c.moveNow, ci.Slot)
+		c.queueMove(ci.Slot)
 		return
 	}
 	if c.offPreferred == nil {
@@ -378,39 +378,86 @@ func (c *Core) track(ci *shim6.ContextInfo, urgent bool) {
 	}
 }
 
-// movePending starts, within moveBudget, the moves a policy change asked
-// for: an exploration whose first probe is the preferred pair (REAP moves
-// traffic only after that probe is answered both ways).
-func (c *Core) movePending() {
-	n := min(len(c.moveNow), moveBudget)
-	for _, slot := range c.moveNow[:n] {
-		if c.tryPreferred(slot, time.Time{}) {
-			c.Stats.PolicyMoves.Add(1)
+// queueMove puts slot on the moves to start, once.
+func (c *Core) queueMove(slot uint32) {
+	if c.moveQueued == nil {
+		c.moveQueued = map[uint32]struct{}{}
+	}
+	if _, in := c.moveQueued[slot]; in {
+		return
+	}
+	c.moveQueued[slot] = struct{}{}
+	c.moveNow = append(c.moveNow, slot)
+}
+
+// moveEvery is how often movePending starts up to moveBudget moves, and
+// moveRetryAfter how long a move REAP could not start waits to be tried
+// again (its context exploring at the time, say).
+const (
+	moveEvery      = 100 * time.Millisecond
+	moveRetryAfter = time.Second
+)
+
+// movePending starts, within moveBudget every moveEvery, the moves a
+// policy change asked for: an exploration whose first probe is the
+// preferred pair (REAP moves traffic only after that probe is answered
+// both ways). A move REAP refuses for now is tried again later, not
+// forgotten.
+func (c *Core) movePending(now time.Time) {
+	if now.Before(c.nextMove) {
+		return
+	}
+	c.nextMove = now.Add(moveEvery)
+	for slot, at := range c.moveRetry {
+		if !now.Before(at) {
+			delete(c.moveRetry, slot)
+			c.queueMove(slot)
 		}
 	}
-	c.moveNow = append(c.moveNow[:0], c.moveNow[n:]...)
+	end := min(c.moveHead+moveBudget, len(c.moveNow))
+	for _, slot := range c.moveNow[c.moveHead:end] {
+		delete(c.moveQueued, slot)
+		started, pending := c.tryPreferred(slot, time.Time{})
+		switch {
+		case started:
+			c.Stats.PolicyMoves.Add(1)
+		case pending:
+			if c.moveRetry == nil {
+				c.moveRetry = map[uint32]time.Time{}
+			}
+			c.moveRetry[slot] = now.Add(moveRetryAfter)
+		}
+	}
+	c.moveHead = end
+	if c.moveHead == len(c.moveNow) {
+		c.moveNow, c.moveHead = c.moveNow[:0], 0
+	}
 }
 
 // tryPreferred asks REAP to try the context's preferred pair; it reports
-// whether an exploration started. For a failback (now not zero), an
-// uplink that came back less than the hold time ago is not stable yet:
-// the context waits (a flapping uplink must not pull contexts back and
-// forth).
-func (c *Core) tryPreferred(slot uint32, now time.Time) bool {
+// whether an exploration started, and if not, whether the context is
+// still off that pair (pending), so the caller may try again. For a
+// failback (now not zero), an uplink that came back less than the hold
+// time ago is not stable yet: the context waits (a flapping uplink must
+// not pull contexts back and forth).
+func (c *Core) tryPreferred(slot uint32, now time.Time) (started, pending bool) {
 	ci, ok := c.contextInfo(slot)
 	if !ok {
 		delete(c.offPreferred, slot)
-		return false
+		return false, false
 	}
 	l, p, ok := c.PreferredPair(&ci)
 	if !ok || l == ci.LocalLocator && p == ci.PeerLocator {
 		delete(c.offPreferred, slot)
-		return false
+		return false, false
 	}
 	if !now.IsZero() && !c.uplinkStable(l, now) {
-		return false
+		return false, true
 	}
-	return c.reap.TryPair(reap.ID(slot), l, p)
+	if c.reap.TryPair(reap.ID(slot), l, p) {
+		return true, false
+	}
+	return false, true
 }
 
 // uplinkStable reports whether the uplink of local locator a has been up
