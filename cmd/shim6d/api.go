@@ -14,6 +14,7 @@ import (
 	"shim6d/control"
 	"shim6d/control/admin"
 	"shim6d/dataplane"
+	"shim6d/ports"
 )
 
 // sumCounter adds counter i over every worker.
@@ -27,13 +28,14 @@ func (d *daemon) sumCounter(i dataplane.Counter) uint64 {
 
 // Status implements admin.Source.
 func (d *daemon) Status() admin.Status {
-	return admin.Status{
+	s := admin.Status{
 		Version: version, Config: d.cfg.Source, Started: d.started,
 		UptimeSec: time.Since(d.started).Seconds(),
 		Workers:   len(d.workers), Polling: d.cfg.Daemon.Polling, Ports: len(d.ports),
 		Neighbors: int(d.core.Stats.NeighborEntries.Load()),
-		RingUsed:  d.ring.Count(), RingCap: d.ring.Cap(),
 	}
+	d.devices(func() { s.RingUsed, s.RingCap = d.ring.Count(), d.ring.Cap() })
+	return s
 }
 
 // Ports implements admin.Source.
@@ -41,9 +43,12 @@ func (d *daemon) Ports() []admin.Port {
 	var out []admin.Port
 	for i, p := range d.ports {
 		pc := &d.cfg.Ports[i]
-		st, link := p.Stats(), p.Link()
+		var st ports.Stats
+		var link ports.LinkStatus
+		var mac [6]byte
+		d.devices(func() { st, link, mac = p.Stats(), p.Link(), p.MAC() })
 		ap := admin.Port{
-			Name: pc.Name, Role: pc.Role, Device: pc.Device, MAC: configs.MAC(p.MAC()).String(),
+			Name: pc.Name, Role: pc.Role, Device: pc.Device, MAC: configs.MAC(mac).String(),
 			MTU: p.MTU(), LinkUp: link.Up, SpeedMbps: link.SpeedMbps, Addresses: pc.Addresses,
 			RxPackets: st.RxPackets, TxPackets: st.TxPackets, RxBytes: st.RxBytes, TxBytes: st.TxBytes,
 			RxMissed: st.RxMissed, RxErrors: st.RxErrors, TxErrors: st.TxErrors,

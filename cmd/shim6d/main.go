@@ -124,6 +124,24 @@ type daemon struct {
 	admin    *admin.Server
 	metrics  *http.Server
 	eal      bool
+	// live guards the DPDK objects (ports, ring) against shutdown: the
+	// admin and metrics handlers read them under RLock while closed is
+	// false, and shutdown sets closed under Lock before freeing them, so a
+	// scrape that is still running cannot touch freed C memory.
+	live   sync.RWMutex
+	closed bool
+}
+
+// devices runs f, which reads the DPDK ports or ring, unless shutdown has
+// begun to free them; it reports whether f ran.
+func (d *daemon) devices(f func()) bool {
+	d.live.RLock()
+	defer d.live.RUnlock()
+	if d.closed {
+		return false
+	}
+	f()
+	return true
 }
 
 func start(cfg *configs.Config, log *slog.Logger) (*daemon, error) {
@@ -325,6 +343,9 @@ func (d *daemon) shutdown() {
 		d.core.Stop()
 	}
 	d.wg.Wait()
+	d.live.Lock() // waits for handlers reading the devices
+	d.closed = true
+	d.live.Unlock()
 	for _, p := range d.dports {
 		if err := p.Close(); err != nil {
 			d.log.Warn("closing port", "port", p.Name(), "err", err)

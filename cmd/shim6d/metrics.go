@@ -81,16 +81,18 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.portBytes, sum(dataplane.PortRxBytes), name, "rx")
 		counter(c.portBytes, sum(dataplane.PortTxBytes), name, "tx")
 		counter(c.portDrops, sum(dataplane.PortDrops), name)
-		st := p.Stats()
-		counter(c.devMissed, st.RxMissed, name)
-		counter(c.devErrors, st.RxErrors, name, "rx")
-		counter(c.devErrors, st.TxErrors, name, "tx")
-		counter(c.devNoMbuf, st.RxNoMbuf, name)
-		up := 0.0
-		if p.Link().Up {
-			up = 1
-		}
-		gauge(c.linkUp, up, name)
+		d.devices(func() {
+			st := p.Stats()
+			counter(c.devMissed, st.RxMissed, name)
+			counter(c.devErrors, st.RxErrors, name, "rx")
+			counter(c.devErrors, st.TxErrors, name, "tx")
+			counter(c.devNoMbuf, st.RxNoMbuf, name)
+			up := 0.0
+			if p.Link().Up {
+				up = 1
+			}
+			gauge(c.linkUp, up, name)
+		})
 	}
 	for _, w := range d.workers {
 		id := strconv.Itoa(w.ID())
@@ -105,7 +107,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(c.ringEnqueued, d.sumCounter(dataplane.CounterToControl))
 	counter(c.ringDropped, d.sumCounter(dataplane.DropCounter(dataplane.DropControlRingFull)))
-	gauge(c.ringUsed, float64(d.ring.Count()))
+	d.devices(func() { gauge(c.ringUsed, float64(d.ring.Count())) })
 	gauge(c.neighbors, float64(d.core.Stats.NeighborEntries.Load()))
 	d.core.Stats.Each(func(name, _ string, v uint64) { counter(c.control, v, name) })
 	counter(c.shimPackets, d.sumCounter(dataplane.CounterRewritten), "rewritten")

@@ -90,6 +90,22 @@ func TestEALInitError(t *testing.T) {
 	}
 }
 
+// TestEALInitPrefixInUse: a second process with this process's
+// --file-prefix fails at rte_eal_init, which leaves rte_errno unset; the
+// error must still be one (a review found it read as success), with a
+// hint at the prefix.
+func TestEALInitPrefixInUse(t *testing.T) {
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), ealChildEnv+"=child -l 0 --no-huge --no-pci -m 64 --file-prefix="+testPrefix+" --log-level=lib.eal:crit")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "dpdk: rte_eal_init:") || !strings.Contains(string(out), "same --file-prefix") {
+		t.Errorf("EALInit with a prefix in use printed\n%s", out)
+	}
+}
+
 // TestLoopback sends packets built with Alloc through net_ring0, which
 // hands each tx queue's mbufs to the rx queue of the same number, and
 // checks that they come back byte-identical, with Prepend's 8 bytes.

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"syscall"
 	"unsafe"
 )
 
@@ -63,8 +64,13 @@ func EALInit(args []string) error {
 		// EAL sets its run-time state even when it fails half way;
 		// DPDK does not allow a second try.
 		eal.state = 2
-		return &Error{Op: "rte_eal_init", Errno: int(-ret),
-			Hint: fmt.Sprintf("EAL args %q", args[1:])}
+		hint := fmt.Sprintf("EAL args %q", args[1:])
+		if syscall.Errno(-ret) == syscall.EFAULT {
+			// DPDK gave no reason: most often another process holds the
+			// --file-prefix's lock.
+			hint += "; is another DPDK process running with the same --file-prefix?"
+		}
+		return &Error{Op: "rte_eal_init", Errno: int(-ret), Hint: hint}
 	}
 	eal.state = 1
 	return nil

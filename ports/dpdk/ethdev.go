@@ -324,10 +324,12 @@ func (p *Port) Stop() error {
 	if p.state != 1 {
 		return nil
 	}
-	p.state = 2
 	if ret := C.rte_eth_dev_stop(p.id); ret != 0 {
+		// Still started: Close must try the stop again, not close a
+		// running device.
 		return newError(p.obj, "rte_eth_dev_stop", ret)
 	}
+	p.state = 2
 	return nil
 }
 

@@ -165,8 +165,10 @@ func (p *Port) OpenRound(ps []ports.Port, rxq, txq uint16) (ports.Rounder, bool)
 	}
 	r := &rounder{}
 	for i, pp := range ps {
+		// Started ports only: the rounder keeps their queues' C memory,
+		// which Close frees, so it must not outlive a port's Stop.
 		d, ok := pp.(*Port)
-		if !ok || int(rxq) >= len(d.rxq) || int(txq) >= len(d.txq) {
+		if !ok || d.state != 1 || int(rxq) >= len(d.rxq) || int(txq) >= len(d.txq) {
 			return nil, false
 		}
 		r.q.rx[i] = C.uintptr_t(uintptr(unsafe.Pointer(d.rxq[rxq])))

@@ -13,25 +13,36 @@
 /*
  * rte_errno is thread-local, so every wrapper that can fail reads it on the
  * thread that made the call and hands it back as a negative return value;
- * Go could not read it reliably after the call returns.
+ * Go could not read it reliably after the call returns. Some failures leave
+ * it unset (rte_eal_init's "Cannot init config" when another process holds
+ * the file prefix's lock returns -1 with rte_errno 0): failed_errno turns
+ * that into EFAULT, so a failure never reads as success. Each wrapper
+ * clears rte_errno first, so a stale value is not reported either.
  */
+static inline int failed_errno(void)
+{
+	return rte_errno != 0 ? rte_errno : EFAULT;
+}
 
 int shim6_eal_init(int argc, char **argv)
 {
+	rte_errno = 0;
 	int ret = rte_eal_init(argc, argv);
-	return ret < 0 ? -rte_errno : ret;
+	return ret < 0 ? -failed_errno() : ret;
 }
 
 int shim6_eal_cleanup(void)
 {
+	rte_errno = 0;
 	int ret = rte_eal_cleanup();
-	return ret < 0 ? -rte_errno : 0;
+	return ret < 0 ? -failed_errno() : 0;
 }
 
 int shim6_thread_register(void)
 {
+	rte_errno = 0;
 	if (rte_thread_register() < 0)
-		return -rte_errno;
+		return -failed_errno();
 	return (int)rte_lcore_id();
 }
 
@@ -68,9 +79,10 @@ int shim6_set_affinity(const int *cpus, int n)
 struct rte_mempool *shim6_pool_create(const char *name, unsigned n, unsigned cache,
 				      uint16_t data_room, int socket, int *err)
 {
+	rte_errno = 0;
 	struct rte_mempool *mp = rte_pktmbuf_pool_create(name, n, cache, 0, data_room, socket);
 	if (mp == NULL)
-		*err = rte_errno;
+		*err = failed_errno();
 	return mp;
 }
 
@@ -121,9 +133,10 @@ struct shim6_ring *shim6_ring_create(const char *name, unsigned count, int *err)
 	 * RING_F_EXACT_SZ: the ring holds exactly count entries, so a
 	 * configured size means what it says and need not be a power of two.
 	 */
+	rte_errno = 0;
 	r->ring = rte_ring_create(name, count, SOCKET_ID_ANY, RING_F_SC_DEQ | RING_F_EXACT_SZ);
 	if (r->ring == NULL) {
-		*err = rte_errno;
+		*err = failed_errno();
 		rte_free(r);
 		return NULL;
 	}
@@ -274,6 +287,7 @@ static inline uint16_t tx_burst(struct shim6_txq *q, const struct shim6_pkt *in,
 
 uint16_t shim6_rx_burst(struct shim6_rxq *q, struct shim6_pkt *out, uint16_t n)
 {
+	n = RTE_MIN(n, (uint16_t)SHIM6_MAX_BURST); /* the arrays below hold that many */
 	uint32_t bytes;
 
 	return rx_burst(q, out, n, &bytes);
@@ -281,6 +295,7 @@ uint16_t shim6_rx_burst(struct shim6_rxq *q, struct shim6_pkt *out, uint16_t n)
 
 uint16_t shim6_tx_burst(struct shim6_txq *q, const struct shim6_pkt *in, uint16_t n)
 {
+	n = RTE_MIN(n, (uint16_t)SHIM6_MAX_BURST); /* the arrays below hold that many */
 	uint32_t bytes;
 
 	return tx_burst(q, in, n, &bytes);
@@ -318,6 +333,7 @@ unsigned shim6_round(const struct shim6_round_queues *q, struct shim6_round *r, 
 
 uint16_t shim6_alloc(uintptr_t pool, struct shim6_pkt *out, uint16_t n, uint16_t port)
 {
+	n = RTE_MIN(n, (uint16_t)SHIM6_MAX_BURST); /* the arrays below hold that many */
 	struct rte_mempool *mp = (struct rte_mempool *)pool;
 	struct rte_mbuf *ms[SHIM6_MAX_BURST];
 	uint16_t got = n;
@@ -337,6 +353,7 @@ uint16_t shim6_alloc(uintptr_t pool, struct shim6_pkt *out, uint16_t n, uint16_t
 
 void shim6_free(const struct shim6_pkt *in, uint16_t n)
 {
+	n = RTE_MIN(n, (uint16_t)SHIM6_MAX_BURST); /* the arrays below hold that many */
 	struct rte_mbuf *ms[SHIM6_MAX_BURST];
 
 	for (uint16_t i = 0; i < n; i++)
@@ -346,6 +363,7 @@ void shim6_free(const struct shim6_pkt *in, uint16_t n)
 
 unsigned shim6_ring_mp_enqueue(struct shim6_ring *r, const struct shim6_pkt *in, unsigned n)
 {
+	n = RTE_MIN(n, (unsigned)SHIM6_MAX_BURST); /* the arrays below hold that many */
 	/*
 	 * Producers run concurrently, so the pointer array is on this call's
 	 * stack rather than in per-ring memory.
@@ -362,6 +380,7 @@ unsigned shim6_ring_mp_enqueue(struct shim6_ring *r, const struct shim6_pkt *in,
 
 unsigned shim6_ring_sc_dequeue(struct shim6_ring *r, struct shim6_pkt *out, unsigned n)
 {
+	n = RTE_MIN(n, (unsigned)SHIM6_MAX_BURST); /* the arrays below hold that many */
 	unsigned got = rte_ring_sc_dequeue_burst(r->ring, r->objs, n, NULL);
 
 	for (unsigned i = 0; i < got; i++) {
