@@ -274,17 +274,7 @@ func (c *Core) localLocatorsUnder(p netip.Prefix) []netip.Addr {
 	if c.sig == nil {
 		return nil
 	}
-	seen := map[netip.Addr]bool{}
-	var out []netip.Addr
-	for _, ci := range c.sig.Contexts() {
-		for _, a := range append(ci.LocalLocators, ci.LocalULID) {
-			if p.Contains(a) && !seen[a] {
-				seen[a] = true
-				out = append(out, a)
-			}
-		}
-	}
-	return out
+	return c.sig.LocalLocatorsUnder(p)
 }
 
 // nextHopUsable reports whether uplink port's next hop has a usable

@@ -323,3 +323,24 @@ func TestI2FallsBackToI1(t *testing.T) {
 	n.run()
 	established(t, a, b, ulidA, ulidB)
 }
+
+// TestLocalLocatorsUnder: the locators an uplink's failure takes down are
+// those under its prefix of the hosts that have contexts, each once.
+func TestLocalLocatorsUnder(t *testing.T) {
+	n, a, b := pairNet(t)
+	_ = a.m.Establish(ulidA, ulidB)
+	n.run()
+	established(t, a, b, ulidA, ulidB)
+	for _, tc := range []struct {
+		prefix string
+		want   []netip.Addr
+	}{
+		{"2001:db8:a1::/48", []netip.Addr{ulidA}}, // ulidA3 has no context
+		{"2001:db8:a2::/48", []netip.Addr{locA2}},
+		{"2001:db8:b1::/48", nil},
+	} {
+		if got := a.m.LocalLocatorsUnder(netip.MustParsePrefix(tc.prefix)); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.prefix, got, tc.want)
+		}
+	}
+}

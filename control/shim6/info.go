@@ -105,3 +105,27 @@ func (m *Machine) info(slot uint32, c *ctx) ContextInfo {
 	}
 	return ci
 }
+
+// LocalLocatorsUnder returns the ULIDs and announced locators under p of
+// the hosts that have contexts, each once. It walks the hosts, not the
+// contexts: an uplink's failure asks for it, at any number of contexts.
+func (m *Machine) LocalLocatorsUnder(p netip.Prefix) []netip.Addr {
+	seen := map[netip.Addr]bool{}
+	var out []netip.Addr
+	add := func(a netip.Addr) {
+		if p.Contains(a) && !seen[a] {
+			seen[a] = true
+			out = append(out, a)
+		}
+	}
+	for _, h := range m.hosts {
+		if h == nil || h.n == 0 {
+			continue
+		}
+		for _, l := range h.list.Locators {
+			add(l.Addr)
+		}
+		add(h.ulid)
+	}
+	return out
+}
