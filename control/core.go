@@ -443,6 +443,7 @@ func (c *Core) shimRound(now time.Time) {
 		c.checkLinks(now)
 		c.failback(now)
 		c.movePending(now)
+		c.withdrawDrained(now)
 		c.reap.Tick()
 	}
 }

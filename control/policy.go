@@ -41,7 +41,9 @@ type uplinkState struct {
 	backup           bool
 	down             bool      // link down or next hop unusable (checkLinks)
 	upSince          time.Time // when it last came up (zero: up from the start)
-	drained          bool      // withdrawn by the operator: its locators leave the sets
+	drained          bool      // by the operator: contexts move off, then its locators leave the sets
+	drainedAt        time.Time // when drained was set
+	withdrawn        bool      // drained, and its locators have left the sets (see withdrawDrained)
 }
 
 // UplinkPolicy is what an operator may change of an uplink at run time
@@ -63,6 +65,9 @@ type UplinkStatus struct {
 	Backup   bool         `json:"backup"`
 	Down     bool         `json:"down"`
 	Drained  bool         `json:"drained"`
+	// Withdrawn is true once a drained uplink's locators have left the
+	// locator sets; before that it is still draining.
+	Withdrawn bool `json:"withdrawn"`
 }
 
 // backupPriority is what a backup uplink announces: the last rank.
@@ -103,8 +108,11 @@ func (c *Core) LocalUsable(a netip.Addr) bool {
 }
 
 // LocalLocators is shim6.Config.LocalLocators: the host's set from
-// Config.HostLocators without the locators of drained uplinks, and, for a
-// host with more than its ULID, the Locator Preferences of its uplinks.
+// Config.HostLocators without the locators of withdrawn uplinks, and, for
+// a host with more than its ULID, the Locator Preferences of its uplinks.
+// A draining uplink's locators stay in the set, flagged BROKEN, until it
+// is withdrawn: a peer still probing or sending on one must not take it
+// for a stale locator (R1bis, then recovery) while its contexts move.
 func (c *Core) LocalLocators(ulid netip.Addr) (shim6.LocatorSet, error) {
 	if c.cfg.HostLocators == nil {
 		return shim6.LocatorSet{}, nil
@@ -117,12 +125,12 @@ func (c *Core) LocalLocators(ulid netip.Addr) (shim6.LocatorSet, error) {
 	var prefs []wire.Preference
 	for _, l := range set.Locators {
 		i := c.uplinkOf(l.Addr)
-		if i < 0 || c.uplinks[i].drained {
+		if i < 0 || c.uplinks[i].withdrawn {
 			continue
 		}
 		u := &c.uplinks[i]
 		p := wire.Preference{Priority: u.priority, Weight: u.weight}
-		if u.down {
+		if u.down || u.drained {
 			p.Flags |= wire.PreferenceBroken
 		}
 		kept = append(kept, l)
@@ -498,6 +506,35 @@ func (c *Core) policyChanged(byOperator bool) {
 	}
 }
 
+// drainGrace is the least time a drained uplink's locators stay in the
+// sets, flagged BROKEN, and drainLimit the most: in between, they leave
+// once no policy move is pending (queued or waiting to retry), which is
+// when the contexts on them have moved (or could not).
+const (
+	drainGrace = 10 * time.Second
+	drainLimit = 5 * time.Minute
+)
+
+// withdrawDrained takes the locators of drained uplinks out of the sets
+// once their contexts have had time to move (see LocalLocators).
+func (c *Core) withdrawDrained(now time.Time) {
+	moving := len(c.moveNow) > c.moveHead || len(c.moveRetry) > 0
+	changed := false
+	for i := range c.uplinks {
+		u := &c.uplinks[i]
+		if !u.drained || u.withdrawn {
+			continue
+		}
+		if since := now.Sub(u.drainedAt); since >= drainLimit || since >= drainGrace && !moving {
+			u.withdrawn, changed = true, true
+			c.cfg.Log.Info("drained uplink's locators withdrawn", "port", c.cfg.Setup[i].Name, "after", since.Round(time.Second))
+		}
+	}
+	if changed {
+		c.policyChanged(false)
+	}
+}
+
 // Uplinks describes the uplinks' policy and condition. Core goroutine only
 // (through Query).
 func (c *Core) Uplinks() []UplinkStatus {
@@ -508,7 +545,7 @@ func (c *Core) Uplinks() []UplinkStatus {
 		}
 		u := c.uplinks[i]
 		out = append(out, UplinkStatus{Name: s.Name, Port: i, Prefix: s.Prefix, Priority: u.priority,
-			Weight: u.weight, Backup: u.backup, Down: u.down, Drained: u.drained})
+			Weight: u.weight, Backup: u.backup, Down: u.down, Drained: u.drained, Withdrawn: u.withdrawn})
 	}
 	return out
 }
@@ -548,8 +585,8 @@ func (c *Core) SetUplinkPolicy(name string, p UplinkPolicy) error {
 	if p.Weight != nil {
 		u.weight = *p.Weight
 	}
-	if p.Drained != nil {
-		u.drained = *p.Drained
+	if p.Drained != nil && *p.Drained != u.drained {
+		u.drained, u.drainedAt, u.withdrawn = *p.Drained, c.cfg.Now(), false
 	}
 	if u.drained || u.backup {
 		primary := false

@@ -24,7 +24,7 @@ func policyCore(spread bool, ups ...PortSetup) *Core {
 		u.Prefix = netip.MustParsePrefix([]string{"2001:db8:1::/48", "2001:db8:2::/48", "2001:db8:5::/48"}[i])
 		setup = append(setup, u)
 	}
-	c := &Core{cfg: Config{Setup: setup, Spread: spread, Log: slog.New(slog.DiscardHandler)}}
+	c := &Core{cfg: Config{Setup: setup, Spread: spread, Log: slog.New(slog.DiscardHandler), Now: time.Now}}
 	c.initPolicy()
 	return c
 }
@@ -139,7 +139,8 @@ func TestSpreadByWeight(t *testing.T) {
 }
 
 // LocalLocators applies the policy to a host's set: preferences from the
-// uplinks, BROKEN while one is down, a drained uplink's locator left out.
+// uplinks, BROKEN while one is down or draining, a drained uplink's
+// locator left out once withdrawn.
 func TestLocalLocatorsCarryPolicy(t *testing.T) {
 	c := policyCore(false, PortSetup{Priority: 1, Weight: 4}, PortSetup{Priority: 1, Weight: 1, Backup: true})
 	ulid, alt := netip.MustParseAddr("2001:db8:1::10"), netip.MustParseAddr("2001:db8:2::10")
@@ -163,8 +164,19 @@ func TestLocalLocatorsCarryPolicy(t *testing.T) {
 	if err := c.SetUplinkPolicy("isp2", UplinkPolicy{Drained: ptr(true)}); err != nil {
 		t.Fatal(err)
 	}
+	// Draining: still announced, flagged BROKEN, while contexts move off.
 	set, _ = c.LocalLocators(ulid)
-	if len(set.Locators) != 1 || set.Locators[0].Addr != ulid || len(set.Preferences) != 1 {
+	if len(set.Locators) != 2 || set.Preferences[1].Flags&wire.PreferenceBroken == 0 || set.Preferences[0].Flags != 0 {
+		t.Fatalf("isp2 draining: set %+v", set)
+	}
+	// Withdrawn once nothing is left to move, after the grace time.
+	c.withdrawDrained(time.Now().Add(drainGrace / 2))
+	if set, _ = c.LocalLocators(ulid); len(set.Locators) != 2 {
+		t.Fatalf("isp2 withdrawn before the grace time: set %+v", set)
+	}
+	c.withdrawDrained(time.Now().Add(drainGrace))
+	set, _ = c.LocalLocators(ulid)
+	if len(set.Locators) != 1 || set.Locators[0].Addr != ulid || len(set.Preferences) != 1 || !c.Uplinks()[1].Withdrawn {
 		t.Fatalf("isp2 drained: set %+v", set)
 	}
 	// isp1 drained too would leave no uplink that is neither drained nor

@@ -312,3 +312,64 @@ func BenchmarkLocalLocatorsUnder(b *testing.B) {
 		}
 	}
 }
+
+// TestDrainMovesBeforeWithdrawing: draining an uplink that carries about
+// half of 2,000 contexts moves them all off it, then takes its locators
+// out of the sets, with no message refused on a stale locator and no
+// recovery on the way.
+func TestDrainMovesBeforeWithdrawing(t *testing.T) {
+	n, a, b := twoSites(t, 20, 100, FailbackReturn, 3*time.Second, true)
+	n.run(10 * time.Second)
+	if a.onU2() == 0 {
+		t.Fatal("no context on u2: the test drains nothing")
+	}
+	staleA, staleB := a.sig.Stats.StaleLocators.Load(), b.sig.Stats.StaleLocators.Load()
+	recA, recB := a.sig.Stats.RecoveriesStarted.Load(), b.sig.Stats.RecoveriesStarted.Load()
+	if err := a.core.SetUplinkPolicy("u2", UplinkPolicy{Drained: ptr(true)}); err != nil {
+		t.Fatal(err)
+	}
+	n.run(60 * time.Second)
+	if left := a.onU2(); left != 0 {
+		t.Fatalf("%d contexts still on the drained uplink", left)
+	}
+	if up := a.core.Uplinks(); !up[1].Withdrawn {
+		t.Fatal("the drained uplink's locators were never withdrawn")
+	}
+	if s, r := a.sig.Stats.StaleLocators.Load()-staleA+b.sig.Stats.StaleLocators.Load()-staleB,
+		a.sig.Stats.RecoveriesStarted.Load()-recA+b.sig.Stats.RecoveriesStarted.Load()-recB; s != 0 || r != 0 {
+		t.Fatalf("%d messages on stale locators, %d recoveries", s, r)
+	}
+}
+
+// TestDrainWhilePeerExplores: A's context is on A's u2 and B is exploring
+// towards it when A drains u2. B's probes to A's u2 locator must still be
+// taken while the context moves (a review found them refused as stale
+// locators, and the context in 25 s of I2bis recovery).
+func TestDrainWhilePeerExplores(t *testing.T) {
+	n, a, b := twoSites(t, 1, 1, FailbackStay, 30*time.Second, false)
+	n.run(5 * time.Second)
+	ha, hb, a2, b2 := taddr(0xa1, 1), taddr(0xb1, 1), taddr(0xa2, 1), taddr(0xb2, 1)
+	ca, _ := a.sig.Context(ha, hb)
+	if !a.reap.TryPair(reap.ID(ca.Slot), a2, hb) {
+		t.Fatal("A's move to u2 did not start")
+	}
+	n.run(3 * time.Second)
+	if ca, _ = a.sig.Context(ha, hb); ca.LocalLocator != a2 {
+		t.Fatalf("A on %v, want %v", ca.LocalLocator, a2)
+	}
+	cb, _ := b.sig.Context(hb, ha)
+	b.reap.TryPair(reap.ID(cb.Slot), b2, a2)
+	n.round()
+	stale, rec := a.sig.Stats.StaleLocators.Load()+b.sig.Stats.StaleLocators.Load(), a.sig.Stats.RecoveriesStarted.Load()+b.sig.Stats.RecoveriesStarted.Load()
+	if err := a.core.SetUplinkPolicy("u2", UplinkPolicy{Drained: ptr(true)}); err != nil {
+		t.Fatal(err)
+	}
+	n.run(60 * time.Second)
+	if ca, _ = a.sig.Context(ha, hb); ca.LocalLocator == a2 || ca.State != shim6.Established {
+		t.Fatalf("A's context %v on %v", ca.State, ca.LocalLocator)
+	}
+	if s, r := a.sig.Stats.StaleLocators.Load()+b.sig.Stats.StaleLocators.Load()-stale,
+		a.sig.Stats.RecoveriesStarted.Load()+b.sig.Stats.RecoveriesStarted.Load()-rec; s != 0 || r != 0 {
+		t.Fatalf("%d messages on stale locators, %d recoveries", s, r)
+	}
+}

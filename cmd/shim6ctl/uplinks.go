@@ -28,6 +28,8 @@ func printUplinks(w io.Writer, v any) {
 	for _, u := range ups {
 		state := "up"
 		switch {
+		case u.Drained && !u.Withdrawn:
+			state = "draining" // contexts moving off; locators still announced, BROKEN
 		case u.Drained:
 			state = "drained"
 		case u.Down:

@@ -23,7 +23,7 @@ func (d *daemon) uplinks() []admin.Uplink {
 	out := make([]admin.Uplink, 0, len(st))
 	for _, u := range st {
 		out = append(out, admin.Uplink{Name: u.Name, Prefix: u.Prefix, Priority: u.Priority, Weight: u.Weight,
-			Backup: u.Backup, Down: u.Down, Drained: u.Drained, Contexts: count[u.Port]})
+			Backup: u.Backup, Down: u.Down, Drained: u.Drained, Withdrawn: u.Withdrawn, Contexts: count[u.Port]})
 	}
 	return out
 }

@@ -111,10 +111,12 @@ type Uplink struct {
 	Priority uint8 `json:"priority"`
 	Weight   uint8 `json:"weight"`
 	Backup   bool  `json:"backup"`
-	// Down: link down or next hop unreachable; Drained: withdrawn by the
-	// operator (its locators are no longer announced).
-	Down    bool `json:"down"`
-	Drained bool `json:"drained"`
+	// Down: link down or next hop unreachable; Drained: drained by the
+	// operator, its contexts moving off it while its locators are still
+	// announced (flagged BROKEN), then Withdrawn too: no longer announced.
+	Down      bool `json:"down"`
+	Drained   bool `json:"drained"`
+	Withdrawn bool `json:"withdrawn"`
 	// Contexts counts the contexts whose current local locator is under
 	// the uplink's prefix.
 	Contexts int `json:"contexts"`
