@@ -101,6 +101,10 @@ func (d *daemon) Neighbors() []admin.Neighbor {
 	return out
 }
 
+// contextsPerQuery is how many contexts one Query of the admin listing
+// describes: some 15 ms of the control core.
+const contextsPerQuery = 4096
+
 // Contexts implements admin.Source. It scans the table from the admin
 // goroutine: readers are lock-free, so this costs the workers nothing.
 func (d *daemon) Contexts() []admin.Context {
@@ -119,14 +123,21 @@ func (d *daemon) Contexts() []admin.Context {
 	}
 	infos := map[uint32]shim6.ContextInfo{}
 	preferred := map[uint32][2]netip.Addr{}
-	d.core.Query(func() {
-		for _, ci := range d.sig.Contexts() {
-			infos[ci.Slot] = ci
-			if l, p, ok := d.core.PreferredPair(&ci); ok && ci.State == shim6.Established {
-				preferred[ci.Slot] = [2]netip.Addr{l, p}
+	// In parts, each one Query: the control core runs ND, signalling and
+	// REAP between them, where one walk of a million contexts held it for
+	// seconds.
+	for next, done := uint32(0), false; !done; {
+		d.core.Query(func() {
+			var part []shim6.ContextInfo
+			part, next, done = d.sig.ContextsFrom(next, contextsPerQuery)
+			for _, ci := range part {
+				infos[ci.Slot] = ci
+				if l, p, ok := d.core.PreferredPair(&ci); ok && ci.State == shim6.Established {
+					preferred[ci.Slot] = [2]netip.Addr{l, p}
+				}
 			}
-		}
-	})
+		})
+	}
 	var out []admin.Context
 	d.contexts.Each(func(c *dataplane.Context) bool {
 		ac := admin.Context{

@@ -344,3 +344,46 @@ func TestLocalLocatorsUnder(t *testing.T) {
 		}
 	}
 }
+
+// TestContextsFromCoversAll: ContextsFrom in parts of any size lists the
+// same contexts as Contexts, each once, across the machine's pages (4,096
+// slots each).
+func TestContextsFromCoversAll(t *testing.T) {
+	n := newNetwork(t)
+	hosts := map[netip.Addr]LocatorSet{}
+	for i := range 4100 {
+		hosts[ap(fmt.Sprintf("2001:db8:a1::%x", i+1))] = LocatorSet{}
+	}
+	a := n.addNode("A", 8192, hosts, nil)
+	n.addNode("B", 8192, map[netip.Addr]LocatorSet{ulidB: {}}, nil)
+	for h := range hosts {
+		if err := a.m.Establish(h, ulidB); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n.run()
+	all := a.m.Contexts()
+	if len(all) != 4100 || all[len(all)-1].Slot < 4096 {
+		t.Fatalf("%d contexts, the last in slot %d: the test needs a second page", len(all), all[len(all)-1].Slot)
+	}
+	for _, size := range []int{1, 7, 4096, 5000} {
+		var got []uint32
+		for next, done := uint32(0), false; !done; {
+			var part []ContextInfo
+			part, next, done = a.m.ContextsFrom(next, size)
+			if len(part) > size {
+				t.Fatalf("part of %d, asked for %d", len(part), size)
+			}
+			for _, ci := range part {
+				got = append(got, ci.Slot)
+			}
+		}
+		var want []uint32
+		for _, ci := range all {
+			want = append(want, ci.Slot)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("parts of %d: %v, want %v", size, got, want)
+		}
+	}
+}

@@ -68,6 +68,33 @@ func (m *Machine) Contexts() []ContextInfo {
 	return out
 }
 
+// ContextsFrom is Contexts in parts, for callers that must not hold the
+// machine's goroutine for long (an admin listing of a million contexts):
+// up to max contexts from slot start on, and the slot to start the next
+// part from; done once no slot is left.
+func (m *Machine) ContextsFrom(start uint32, max int) (out []ContextInfo, next uint32, done bool) {
+	m.clock()
+	for p := int(start >> pageBits); p < len(m.pages); p++ {
+		pg := m.pages[p]
+		if pg == nil {
+			continue
+		}
+		i := 0
+		if p == int(start>>pageBits) {
+			i = int(start & (1<<pageBits - 1))
+		}
+		for ; i < len(pg); i++ {
+			if len(out) == max {
+				return out, uint32(p)<<pageBits | uint32(i), false
+			}
+			if pg[i].state != Idle {
+				out = append(out, m.info(uint32(p)<<pageBits|uint32(i), &pg[i]))
+			}
+		}
+	}
+	return out, 0, true
+}
+
 // Context describes the context of a ULID pair (RFC 5533 §6.1), if the
 // machine holds one.
 func (m *Machine) Context(local, peer netip.Addr) (ContextInfo, bool) {
