@@ -12,17 +12,7 @@ import (
 // Both ends must settle Operational on the new pair and stay there: no
 // further explorations while nothing is sent.
 func TestTryPairIdleSettles(t *testing.T) {
-	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	n := &fakeNet{clock: clock, delay: 5 * time.Millisecond}
-	n.drop = func(src, dst netip.Addr) bool { return false }
-	cfg := Config{SendTimeout: time.Second, CheckInterval: 100 * time.Millisecond}
-	a := newNodeWith(t, "A", n, cfg, []netip.Addr{a1, a2}, []netip.Addr{b1, b2})
-	b := newNodeWith(t, "B", n, cfg, []netip.Addr{b1, b2}, []netip.Addr{a1, a2})
-	a.peer, b.peer = b, a
-	// Each side has the other's Keepalive Timeout option, 1 s (RFC 5534
-	// §5.3), as the signalling hands it over.
-	a.m.SetKeepaliveTimeout(1, 1)
-	b.m.SetKeepaliveTimeout(1, 1)
+	clock, n, a, b := labPair(t)
 	// Pings a while ago: A sent, B received and answered a tick later.
 	t0 := clock.t
 	a.traffic[1].sent, b.traffic[1].recv = t0, t0
@@ -70,15 +60,7 @@ func countKind(es []event, kind string) int {
 // took "sent last", ran their Send timers and explored a path that
 // works, then failed back: a flap after every quick exchange).
 func TestSameTickExchangeStaysQuiet(t *testing.T) {
-	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	n := &fakeNet{clock: clock, delay: 5 * time.Millisecond}
-	n.drop = func(src, dst netip.Addr) bool { return false }
-	cfg := Config{SendTimeout: time.Second, CheckInterval: 100 * time.Millisecond}
-	a := newNodeWith(t, "A", n, cfg, []netip.Addr{a1, a2}, []netip.Addr{b1, b2})
-	b := newNodeWith(t, "B", n, cfg, []netip.Addr{b1, b2}, []netip.Addr{a1, a2})
-	a.peer, b.peer = b, a
-	a.m.SetKeepaliveTimeout(1, 1)
-	b.m.SetKeepaliveTimeout(1, 1)
+	clock, n, a, b := labPair(t)
 	for range 50 {
 		clock.Advance(10 * time.Millisecond)
 		round(clock, n, a, b, false)
@@ -97,4 +79,21 @@ func TestSameTickExchangeStaysQuiet(t *testing.T) {
 	if l, p := a.m.Current(1); l != a1 || p != b1 {
 		t.Fatalf("A on %v → %v", l, p)
 	}
+}
+
+// labPair is two REAP machines with the lab's timers (1 s Send Timeout,
+// checks every 100 ms) on one context, a1/a2 against b1/b2, over a
+// network that loses nothing. Each side has the other's Keepalive
+// Timeout option, 1 s (RFC 5534 §5.3), as the signalling hands it over.
+func labPair(t *testing.T) (*fakeClock, *fakeNet, *node, *node) {
+	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	n := &fakeNet{clock: clock, delay: 5 * time.Millisecond}
+	n.drop = func(src, dst netip.Addr) bool { return false }
+	cfg := Config{SendTimeout: time.Second, CheckInterval: 100 * time.Millisecond}
+	a := newNodeWith(t, "A", n, cfg, []netip.Addr{a1, a2}, []netip.Addr{b1, b2})
+	b := newNodeWith(t, "B", n, cfg, []netip.Addr{b1, b2}, []netip.Addr{a1, a2})
+	a.peer, b.peer = b, a
+	a.m.SetKeepaliveTimeout(1, 1)
+	b.m.SetKeepaliveTimeout(1, 1)
+	return clock, n, a, b
 }
