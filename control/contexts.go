@@ -21,7 +21,7 @@ type peerKey struct {
 func (c *Core) AddContext(spec dataplane.ContextSpec) (uint32, uint64, error) {
 	slot, tag, err := c.cfg.Contexts.Create(spec)
 	if err == nil {
-		c.indexPeer(spec.LocLocal, spec.LocPeer, spec.PeerTag, slot)
+		c.reindexPeer(slot)
 	}
 	return slot, tag, err
 }
@@ -29,14 +29,10 @@ func (c *Core) AddContext(spec dataplane.ContextSpec) (uint32, uint64, error) {
 // SetContextLocators switches a context's locator pair (RFC 5534
 // exploration, RFC 5533 §10 updates).
 func (c *Core) SetContextLocators(slot uint32, local, peer *[16]byte, egress uint16) error {
-	var old dataplane.Context
-	if !c.cfg.Contexts.Get(slot, &old) {
-		return dataplane.ErrNoSuchSlot
-	}
 	if err := c.cfg.Contexts.SetLocators(slot, local, peer, egress); err != nil {
 		return err
 	}
-	c.indexPeer(*local, *peer, old.PeerTag, slot)
+	c.reindexPeer(slot)
 	return nil
 }
 
@@ -68,11 +64,19 @@ func (c *Core) indexPeer(src, dst [16]byte, tag uint64, slot uint32) {
 }
 
 // reindexPeer indexes slot by its record as it stands, for a change the
-// signalling made in the table itself (a new CT(peer)).
+// signalling made in the table itself (a new CT(peer)). Only a rewriting
+// context sends payload headers an error can quote: one on its ULIDs
+// gets no key, so a million plain contexts cost the index nothing.
 func (c *Core) reindexPeer(slot uint32) {
 	var t dataplane.Context
-	if c.cfg.Contexts != nil && c.cfg.Contexts.Get(slot, &t) {
+	if c.cfg.Contexts == nil || !c.cfg.Contexts.Get(slot, &t) {
+		return
+	}
+	if t.Flags&dataplane.CtxRewrite != 0 {
 		c.indexPeer(t.LocLocal, t.LocPeer, t.PeerTag, slot)
+	} else if k, ok := c.peerKeys[slot]; ok {
+		delete(c.peers, k)
+		delete(c.peerKeys, slot)
 	}
 }
 

@@ -169,13 +169,14 @@ type Core struct {
 	// moveHead is where movePending reads moveNow from; moveQueued marks
 	// the slots in it, so a context is queued once; moveRetry holds the
 	// moves REAP could not start yet, with when to try again.
-	moveHead     int
-	moveQueued   map[uint32]struct{}
-	moveRetry    map[uint32]time.Time
-	nextMove     time.Time
-	nextFailback time.Time
-	uplinks      []uplinkState // per port; see policy.go
-	wasUp        uint64        // bit per port: usable at least once (checkLinks)
+	moveHead      int
+	moveQueued    map[uint32]struct{}
+	moveRetry     map[uint32]time.Time
+	nextMove      time.Time
+	nextRetryScan time.Time
+	nextFailback  time.Time
+	uplinks       []uplinkState // per port; see policy.go
+	wasUp         uint64        // bit per port: usable at least once (checkLinks)
 	// feedback are the workers' REAP arrays (see LastData).
 	feedback []*dataplane.Feedback
 

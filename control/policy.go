@@ -416,10 +416,15 @@ func (c *Core) movePending(now time.Time) {
 		return
 	}
 	c.nextMove = now.Add(moveEvery)
-	for slot, at := range c.moveRetry {
-		if !now.Before(at) {
-			delete(c.moveRetry, slot)
-			c.queueMove(slot)
+	if len(c.moveRetry) > 0 && !now.Before(c.nextRetryScan) {
+		// Retries wait a second; looking for due ones that often keeps
+		// a large set of them from being walked ten times a second.
+		c.nextRetryScan = now.Add(moveRetryAfter)
+		for slot, at := range c.moveRetry {
+			if !now.Before(at) {
+				delete(c.moveRetry, slot)
+				c.queueMove(slot)
+			}
 		}
 	}
 	end := min(c.moveHead+moveBudget, len(c.moveNow))

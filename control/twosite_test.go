@@ -373,3 +373,25 @@ func TestDrainWhilePeerExplores(t *testing.T) {
 		t.Fatalf("%d messages on stale locators, %d recoveries", s, r)
 	}
 }
+
+// TestErrorIndexHoldsOnlyRewritingContexts: the index that maps ICMPv6
+// errors back to contexts keys only the contexts that rewrite (only their
+// packets carry a payload header to quote), however many there are and
+// however they moved.
+func TestErrorIndexHoldsOnlyRewritingContexts(t *testing.T) {
+	n, a, _ := twoSites(t, 20, 100, FailbackReturn, 3*time.Second, true)
+	n.run(10 * time.Second)
+	rewriting := 0
+	a.table.Each(func(c *dataplane.Context) bool {
+		if c.Flags&dataplane.CtxRewrite != 0 {
+			rewriting++
+		}
+		return true
+	})
+	if rewriting == 0 || rewriting == a.table.Len() {
+		t.Fatalf("%d of %d contexts rewrite: the test needs both kinds", rewriting, a.table.Len())
+	}
+	if len(a.core.peers) != rewriting || len(a.core.peerKeys) != rewriting {
+		t.Fatalf("index holds %d keys (%d slots) for %d rewriting contexts", len(a.core.peers), len(a.core.peerKeys), rewriting)
+	}
+}
