@@ -98,11 +98,11 @@ func signedGeneration(locs []wire.Locator, signed []byte) (uint32, int, error) {
 	for locs[first].Method != wire.VerifyCGA {
 		first++
 	}
-	const head = len(hba.Shim6MessageTag) + 4
+	const head = len(wire.CGAMessageTag) + 4
 	if len(signed) == 0 {
 		return 0, first, errNoSignedOctets
 	}
-	if len(signed) < head || [16]byte(signed[:16]) != hba.Shim6MessageTag {
+	if len(signed) < head || [16]byte(signed[:16]) != wire.CGAMessageTag {
 		return 0, first, errSignedTag
 	}
 	rest := signed[head:]
@@ -129,14 +129,14 @@ func signedGeneration(locs []wire.Locator, signed []byte) (uint32, int, error) {
 // so the tag is checked and not doubled.
 func CGASigner(key func(ulid netip.Addr) *rsa.PrivateKey) func(ulid netip.Addr, signed []byte) ([]byte, error) {
 	return func(ulid netip.Addr, signed []byte) ([]byte, error) {
-		tag := len(hba.Shim6MessageTag)
-		if len(signed) < tag || [16]byte(signed[:tag]) != hba.Shim6MessageTag {
+		tag := len(wire.CGAMessageTag)
+		if len(signed) < tag || [16]byte(signed[:tag]) != wire.CGAMessageTag {
 			return nil, errSignedTag
 		}
 		priv := key(ulid)
 		if priv == nil {
 			return nil, fmt.Errorf("%v: %w", ulid, errCGAWithoutSigner)
 		}
-		return hba.Sign(nil, priv, hba.Shim6MessageTag, signed[tag:])
+		return hba.Sign(nil, priv, wire.CGAMessageTag, signed[tag:])
 	}
 }

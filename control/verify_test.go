@@ -74,7 +74,7 @@ func testKey(t testing.TB, name string) *hba.Key {
 // signedOctets is what the state machine hands a Verifier as signed for
 // list (RFC 5533 §5.15.5): the Shim6 tag, the Generation, the CGA locators.
 func signedOctets(list *wire.LocatorList) []byte {
-	return hba.AppendSignedLocators(append([]byte(nil), hba.Shim6MessageTag[:]...), list)
+	return wire.AppendCGASigned(nil, list)
 }
 
 // signList signs list as a proxy's Config.Sign would.

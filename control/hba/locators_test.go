@@ -190,7 +190,7 @@ func TestSignLocatorsIndependent(t *testing.T) {
 	tag := hexBytes("4A 30 5662 4858 574B 3655 416F 506A 6D48") // RFC 5533 §5.15.5
 	f2b, fb := f2.As16(), foreign.As16()
 	signed := cat(tag, binary.BigEndian.AppendUint32(nil, list.Generation), f2b[:], fb[:])
-	if got := cat(hba.Shim6MessageTag[:], hba.AppendSignedLocators(nil, list)); string(got) != string(signed) {
+	if got := wire.AppendCGASigned(nil, list); string(got) != string(signed) {
 		t.Fatalf("signed octets %x\nwant %x", got, signed)
 	}
 	priv := testKey(t, "rsa2048").Private
@@ -210,17 +210,17 @@ func TestSignLocatorsIndependent(t *testing.T) {
 	// The generic RFC 3972 §6 signature, with the CGA checked first.
 	p, _ := hba.ParseParameters(set.ParametersFor(1))
 	msg := []byte("any message")
-	gsig, err := hba.Sign(nil, priv, hba.Shim6MessageTag, msg)
+	gsig, err := hba.Sign(nil, priv, wire.CGAMessageTag, msg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.VerifySignature(set.Addresses[1], hba.Shim6MessageTag, msg, gsig); err != nil {
+	if err := p.VerifySignature(set.Addresses[1], wire.CGAMessageTag, msg, gsig); err != nil {
 		t.Errorf("VerifySignature: %v", err)
 	}
 	if err := p.VerifySignature(set.Addresses[1], [16]byte{}, msg, gsig); err != hba.ReasonBadSignature {
 		t.Errorf("another tag: %v", err)
 	}
-	if err := p.VerifySignature(set.Addresses[0], hba.Shim6MessageTag, msg, gsig); err != hba.ReasonSubnetPrefix {
+	if err := p.VerifySignature(set.Addresses[0], wire.CGAMessageTag, msg, gsig); err != hba.ReasonSubnetPrefix {
 		t.Errorf("not the CGA of these parameters: %v", err)
 	}
 }

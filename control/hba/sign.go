@@ -4,7 +4,6 @@ import (
 	"crypto"
 	"crypto/rsa"
 	"crypto/sha1"
-	"encoding/binary"
 	"errors"
 	"hash"
 	"io"
@@ -12,15 +11,6 @@ import (
 
 	"shim6d/control/wire"
 )
-
-// Shim6MessageTag is the 128-bit CGA Message Type tag of Shim6 (RFC 5533
-// §5.15.5 and §16), which prefixes everything a Shim6 CGA Signature signs
-// (RFC 3972 §6). It is a variable only because Go has no array constants;
-// do not modify it.
-var Shim6MessageTag = [16]byte{
-	0x4a, 0x30, 0x56, 0x62, 0x48, 0x58, 0x57, 0x4b,
-	0x36, 0x55, 0x41, 0x6f, 0x50, 0x6a, 0x6d, 0x48,
-}
 
 // Sign makes a CGA signature (RFC 3972 §6): RSASSA-PKCS1-v1_5 with SHA-1 by
 // priv over the 128-bit type tag followed by message. PKCS #1 v1.5
@@ -50,26 +40,10 @@ func (p *Parameters) VerifySignature(addr netip.Addr, tag [16]byte, message, sig
 	return verifyDigest(pub, d, signature)
 }
 
-// AppendSignedLocators appends the octets a Shim6 CGA Signature covers for a
-// Locator List (RFC 5533 §5.15.5) after the Shim6 tag: the Locator List
-// Generation, then the locators whose verification method is CGA, in list
-// order. SignLocators and VerifyLocators hash the same octets without
-// building them; this is for tools and tests.
-func AppendSignedLocators(dst []byte, list *wire.LocatorList) []byte {
-	dst = binary.BigEndian.AppendUint32(dst, list.Generation)
-	for _, l := range list.Locators {
-		if l.Method == wire.VerifyCGA {
-			a := l.Addr.As16()
-			dst = append(dst, a[:]...)
-		}
-	}
-	return dst
-}
-
 // SignLocators makes the CGA Signature option's contents for list (RFC 5533
-// §5.15.5): a CGA signature (RFC 3972 §6) with Shim6MessageTag over the
-// Locator List Generation and the locators whose method is CGA. priv is the
-// key of the CGA Parameters sent with the list.
+// §5.15.5): a CGA signature (RFC 3972 §6) over wire.AppendCGASigned of
+// list, the Shim6 tag, the Locator List Generation and the locators whose
+// method is CGA. priv is the key of the CGA Parameters sent with the list.
 func SignLocators(rand io.Reader, priv *rsa.PrivateKey, list *wire.LocatorList) ([]byte, error) {
 	if list == nil {
 		return nil, errors.New("hba: no Locator List to sign")
@@ -77,20 +51,12 @@ func SignLocators(rand io.Reader, priv *rsa.PrivateKey, list *wire.LocatorList) 
 	return signDigest(rand, priv, locatorDigest(list))
 }
 
-// locatorDigest hashes the Shim6 tag and the signed part of list (RFC 5533
-// §5.15.5) straight from the list, so verification builds no buffer.
+// locatorDigest hashes what a CGA Signature of list covers (RFC 5533
+// §5.15.5). Signer and verifier rebuild the octets from the list itself, so
+// a signature for other locators or another Generation fails.
 func locatorDigest(list *wire.LocatorList) hash.Hash {
 	d := sha1.New()
-	d.Write(Shim6MessageTag[:])
-	var b [16]byte
-	binary.BigEndian.PutUint32(b[:4], list.Generation)
-	d.Write(b[:4])
-	for _, l := range list.Locators {
-		if l.Method == wire.VerifyCGA {
-			b = l.Addr.As16()
-			d.Write(b[:])
-		}
-	}
+	d.Write(wire.AppendCGASigned(nil, list))
 	return d
 }
 
