@@ -55,7 +55,7 @@ func (c chachaReader) Read(b []byte) (int, error) { return c.r.Read(b) }
 
 // addSite makes a proxy for hosts with a table of capacity contexts,
 // owning prefixes.
-func (n *hsNet) addSite(capacity int, hosts map[netip.Addr]shim6.LocatorSet, sign func(netip.Addr, []byte) ([]byte, error), prefixes ...netip.Prefix) *hsSite {
+func (n *hsNet) addSite(capacity int, hosts map[netip.Addr]shim6.LocatorSet, sign func(netip.Addr, *wire.LocatorList) ([]byte, error), prefixes ...netip.Prefix) *hsSite {
 	tab, err := dataplane.NewContextTable(capacity)
 	if err != nil {
 		n.tb.Fatal(err)

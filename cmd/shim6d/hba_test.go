@@ -105,7 +105,7 @@ func handshake(t *testing.T, hosts hbaHostSet, ulid netip.Addr) (shim6.ContextIn
 		b        []byte
 	}
 	var queue []msg
-	mk := func(local func(netip.Addr) (shim6.LocatorSet, error), sign func(netip.Addr, []byte) ([]byte, error)) *shim6.Machine {
+	mk := func(local func(netip.Addr) (shim6.LocatorSet, error), sign func(netip.Addr, *wire.LocatorList) ([]byte, error)) *shim6.Machine {
 		tab, _ := dataplane.NewContextTable(16)
 		m, err := shim6.New(shim6.Config{Table: tab, LocalLocators: local, Sign: sign, Verifier: control.HBAVerifier{},
 			Send: func(src, dst netip.Addr, m wire.Message) {

@@ -538,7 +538,7 @@ func (m hbaHostSet) locators(ulid netip.Addr) (shim6.LocatorSet, error) {
 
 // signer is the state machine's Sign: the CGA Signature over a host's
 // Locator List with its set's key (RFC 5533 §5.15.5).
-func (m hbaHostSet) signer() func(netip.Addr, []byte) ([]byte, error) {
+func (m hbaHostSet) signer() func(netip.Addr, *wire.LocatorList) ([]byte, error) {
 	return control.CGASigner(func(ulid netip.Addr) *rsa.PrivateKey {
 		if h := m[ulid]; h != nil {
 			return h.key

@@ -35,12 +35,15 @@ func fakePDS(ulid netip.Addr) []byte { return []byte("pds:" + ulid.String()) }
 
 var errFake = errors.New("fake verifier refuses")
 
-func (f *fakeVerifier) VerifyLocators(ulid netip.Addr, params []byte, locs []wire.Locator, sig, signed []byte) error {
+func (f *fakeVerifier) VerifyLocators(ulid netip.Addr, params []byte, list *wire.LocatorList, sig []byte) error {
 	f.calls++
 	if string(params) != string(fakePDS(ulid)) {
 		return fmt.Errorf("parameters %q are not %v's: %w", params, ulid, errFake)
 	}
-	for i, l := range locs {
+	if list == nil {
+		return nil
+	}
+	for i, l := range list.Locators {
 		if f.refuse[l.Addr] {
 			return &LocatorError{Index: i, Err: errFake}
 		}

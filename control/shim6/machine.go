@@ -17,15 +17,15 @@ import (
 // §7.2, RFC 5535 §7.2, RFC 3972 §5). The control core plugs in
 // shim6d/control/hba.
 type Verifier interface {
-	// VerifyLocators reports whether every locator in locs may be used
+	// VerifyLocators reports whether every locator in list may be used
 	// for the peer whose ULID is ulid: params is the peer's CGA Parameter
-	// Data Structure (RFC 5533 §5.15.4), sig its CGA Signature (§5.15.5)
-	// or nil, and signed the octets the signature covers (the CGA Message
-	// Type tag, the Locator List Generation and the CGA-verified locators
-	// in order, §5.15.5), nil when sig is. An empty locs asks only whether
-	// params belong to ulid (§7.13, §7.16). A *LocatorError in the chain
-	// names the locator at fault, for the Error message's Pointer (§5.14).
-	VerifyLocators(ulid netip.Addr, params []byte, locs []wire.Locator, sig []byte, signed []byte) error
+	// Data Structure (RFC 5533 §5.15.4) and sig its CGA Signature
+	// (§5.15.5) or nil, which covers the octets wire.AppendCGASigned
+	// builds from list, Generation included. A nil or empty list asks
+	// only whether params belong to ulid (§7.13, §7.16). A *LocatorError
+	// in the chain names the locator at fault, for the Error message's
+	// Pointer (§5.14). list and sig are the machine's for the call only.
+	VerifyLocators(ulid netip.Addr, params []byte, list *wire.LocatorList, sig []byte) error
 }
 
 // LocatorError is an error a Verifier may return to name the locator (by
@@ -136,9 +136,11 @@ type Config struct {
 	// ULID; an error means the machine does not act for that address. Nil
 	// serves every address with the ULID as its only locator.
 	LocalLocators func(ulid netip.Addr) (LocatorSet, error)
-	// Sign makes the CGA Signature (RFC 5533 §5.15.5) of a host over
-	// signed, for sets with CGA-verified locators; nil refuses such sets.
-	Sign func(ulid netip.Addr, signed []byte) ([]byte, error)
+	// Sign makes the CGA Signature (RFC 5533 §5.15.5) of a host's
+	// Locator List, over the octets wire.AppendCGASigned builds from it,
+	// for sets with CGA-verified locators; nil refuses such sets. list is
+	// the machine's: Sign must not modify or keep it.
+	Sign func(ulid netip.Addr, list *wire.LocatorList) ([]byte, error)
 	// LastData reports when data last flowed on the context in slot (the
 	// fast path's REAP feedback, RFC 5534 §2.2), for idle collection; the
 	// zero time means not known. Nil: only control traffic counts.
@@ -528,7 +530,7 @@ func (m *Machine) setHostSet(h *host, set LocatorSet) error {
 		if m.cfg.Sign == nil {
 			return fmt.Errorf("%w: CGA locators and no Sign function", ErrBadLocatorSet)
 		}
-		sig, err := m.cfg.Sign(h.ulid, cgaSigned(&n.list))
+		sig, err := m.cfg.Sign(h.ulid, &n.list)
 		if err != nil {
 			return fmt.Errorf("%w: signing: %v", ErrBadLocatorSet, err)
 		}

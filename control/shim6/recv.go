@@ -447,7 +447,7 @@ func (m *Machine) onUpdateRequest(msg *wire.UpdateRequest, src, dst netip.Addr, 
 		if ps := m.peers[slot]; ps != nil {
 			stored = ps.params
 		}
-		if o.CGAParameterDataStructure != nil && m.verify(peer, o.CGAParameterDataStructure, nil, nil, nil) != nil {
+		if o.CGAParameterDataStructure != nil && m.verify(peer, o.CGAParameterDataStructure, nil, nil) != nil {
 			// Parameters that are not the ULID's: silently discarded
 			// (§10.4); the Error message is for the locators.
 			m.Stats.VerificationFailures.Add(1)
@@ -604,7 +604,7 @@ func (m *Machine) verifyPeer(peer netip.Addr, o *wire.Options, stored *pds) erro
 		if params == nil {
 			return nil
 		}
-		return m.verify(peer, params, nil, nil, nil)
+		return m.verify(peer, params, nil, nil)
 	}
 	onlyULID := true
 	for i, loc := range l.Locators {
@@ -622,16 +622,12 @@ func (m *Machine) verifyPeer(peer netip.Addr, o *wire.Options, stored *pds) erro
 	if params == nil {
 		return errNoParams
 	}
-	var signed []byte
-	if o.CGASignature != nil {
-		signed = cgaSigned(l)
-	}
-	return m.verify(peer, params, l.Locators, o.CGASignature, signed)
+	return m.verify(peer, params, l, o.CGASignature)
 }
 
-func (m *Machine) verify(peer netip.Addr, params []byte, locs []wire.Locator, sig, signed []byte) error {
+func (m *Machine) verify(peer netip.Addr, params []byte, l *wire.LocatorList, sig []byte) error {
 	if m.cfg.Verifier == nil {
 		return errNoVerifier
 	}
-	return m.cfg.Verifier.VerifyLocators(peer, params, locs, sig, signed)
+	return m.cfg.Verifier.VerifyLocators(peer, params, l, sig)
 }

@@ -188,23 +188,3 @@ func (m *Machine) sendError(code wire.ErrorCode, pointer int, src, dst netip.Add
 	msg := wire.NewErrorMessage(code, wire.IPv6HeaderLen+pointer, p[:wire.IPv6HeaderLen+n], 0)
 	m.send(dst, src, &msg)
 }
-
-// cgaMessageTypeTag is the CGA Message Type tag for Shim6 (RFC 5533
-// §5.15.5).
-var cgaMessageTypeTag = [16]byte{0x4A, 0x30, 0x56, 0x62, 0x48, 0x58, 0x57, 0x4B, 0x36, 0x55, 0x41, 0x6F, 0x50, 0x6A, 0x6D, 0x48}
-
-// cgaSigned returns the octets a CGA Signature covers (RFC 5533 §5.15.5):
-// the tag, the Locator List Generation, and the CGA-verified locators in
-// list order.
-func cgaSigned(l *wire.LocatorList) []byte {
-	b := make([]byte, 0, 20+16*len(l.Locators))
-	b = append(b, cgaMessageTypeTag[:]...)
-	b = binary.BigEndian.AppendUint32(b, l.Generation)
-	for _, loc := range l.Locators {
-		if loc.Method == wire.VerifyCGA {
-			a := loc.Addr.As16()
-			b = append(b, a[:]...)
-		}
-	}
-	return b
-}
