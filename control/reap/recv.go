@@ -49,7 +49,7 @@ func (m *Machine) HandleKeepalive(id ID, src, dst netip.Addr, k *wire.Keepalive)
 	if r == nil {
 		return
 	}
-	m.stats.keepalivesReceived.Add(1)
+	m.stats.counts[keepalivesReceived].Add(1)
 	now := m.now()
 	switch r.state {
 	case Operational, InboundOk: // STOP Send
@@ -72,7 +72,7 @@ func (m *Machine) HandleProbe(id ID, src, dst netip.Addr, p *wire.Probe) {
 	if r == nil || len(p.Sent) == 0 {
 		return
 	}
-	m.stats.probesReceived.Add(1)
+	m.stats.counts[probesReceived].Add(1)
 	now := m.now()
 	if p.State != wire.ReapOperational || r.state != Operational {
 		e := m.exp(r)
@@ -139,7 +139,7 @@ func (m *Machine) confirm(id ID, r *record, e *exploration, received []wire.Prob
 			e.good = int16(rank(li, pi, int(r.nLocal), int(r.nPeer)))
 			if li != int(r.curLocal) || pi != int(r.curPeer) {
 				r.curLocal, r.curPeer = uint8(li), uint8(pi)
-				m.stats.switches.Add(1)
+				m.stats.counts[switches].Add(1)
 				m.out.OnSwitch(id, netip.AddrFrom16(src), netip.AddrFrom16(dst))
 			}
 			return

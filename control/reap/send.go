@@ -84,15 +84,15 @@ func (m *Machine) sendProbe(id ID, r *record, now int64) {
 	gap := probeGap(e.probes)
 	if gap >= int64(MaxProbeTimeout) && r.flags&flagFailed == 0 {
 		r.flags |= flagFailed // a hint to garbage collection (§4.3)
-		m.stats.explorationsFailed.Add(1)
+		m.stats.counts[explorationsFailed].Add(1)
 	}
 	e.probeDue = now + m.jit(gap)
-	m.stats.probesSent.Add(1)
+	m.stats.counts[probesSent].Add(1)
 	m.out.SendProbe(id, src, dst, p)
 }
 
 func (m *Machine) sendKeepalive(id ID, r *record) {
 	m.keepalive = wire.Keepalive{ReceiverContextTag: r.tag}
-	m.stats.keepalivesSent.Add(1)
+	m.stats.counts[keepalivesSent].Add(1)
 	m.out.SendKeepalive(id, m.local(r, int(r.curLocal)), m.peer(r, int(r.curPeer)), &m.keepalive)
 }

@@ -82,7 +82,7 @@ func (m *Machine) setState(r *record, next State, now int64) {
 	switch next {
 	case Operational:
 		if e := m.exp(r); e != nil {
-			m.stats.explorationsSucceeded.Add(1)
+			m.stats.counts[explorationsSucceeded].Add(1)
 			m.stats.observe(now - e.start)
 			m.freeExploration(r)
 		}
@@ -104,7 +104,7 @@ func (m *Machine) startExploration(r *record, now int64) *exploration {
 	if e := m.exp(r); e != nil {
 		return e
 	}
-	m.stats.explorationsStarted.Add(1)
+	m.stats.counts[explorationsStarted].Add(1)
 	var i uint32
 	if m.freeExp != none {
 		i = m.freeExp
