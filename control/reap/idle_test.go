@@ -24,7 +24,7 @@ func TestTryPairIdleSettles(t *testing.T) {
 	if a.m.State(1) != Operational || b.m.State(1) != Operational {
 		t.Fatalf("before: states A %v, B %v", a.m.State(1), b.m.State(1))
 	}
-	startA, startB := a.m.Stats().explorationsStarted.Load(), b.m.Stats().explorationsStarted.Load()
+	startA, startB := a.m.Stats().counts[explorationsStarted].Load(), b.m.Stats().counts[explorationsStarted].Load()
 	if !a.m.TryPair(1, a2, b2) {
 		t.Fatal("TryPair did not start")
 	}
@@ -32,14 +32,14 @@ func TestTryPairIdleSettles(t *testing.T) {
 		clock.Advance(10 * time.Millisecond)
 		round(clock, n, a, b, false)
 	}
-	t.Logf("states A %v, B %v; explorations A %d, B %d; switches A %d B %d", a.states, b.states, a.m.Stats().explorationsStarted.Load()-startA, b.m.Stats().explorationsStarted.Load()-startB, countKind(a.log, "switch"), countKind(b.log, "switch"))
+	t.Logf("states A %v, B %v; explorations A %d, B %d; switches A %d B %d", a.states, b.states, a.m.Stats().counts[explorationsStarted].Load()-startA, b.m.Stats().counts[explorationsStarted].Load()-startB, countKind(a.log, "switch"), countKind(b.log, "switch"))
 	if l, p := a.m.Current(1); l != a2 || p != b2 {
 		t.Fatalf("A on %v → %v, want a2 → b2", l, p)
 	}
 	if a.m.State(1) != Operational || b.m.State(1) != Operational {
 		t.Fatalf("states A %v (%v), B %v (%v)", a.m.State(1), a.states, b.m.State(1), b.states)
 	}
-	if ea, eb := a.m.Stats().explorationsStarted.Load()-startA, b.m.Stats().explorationsStarted.Load()-startB; ea != 1 || eb > 1 {
+	if ea, eb := a.m.Stats().counts[explorationsStarted].Load()-startA, b.m.Stats().counts[explorationsStarted].Load()-startB; ea != 1 || eb > 1 {
 		t.Fatalf("explorations started after TryPair: A %d, B %d; states A %v, B %v", ea, eb, a.states, b.states)
 	}
 }
@@ -72,7 +72,7 @@ func TestSameTickExchangeStaysQuiet(t *testing.T) {
 		clock.Advance(10 * time.Millisecond)
 		round(clock, n, a, b, false)
 	}
-	ea, eb := a.m.Stats().explorationsStarted.Load(), b.m.Stats().explorationsStarted.Load()
+	ea, eb := a.m.Stats().counts[explorationsStarted].Load(), b.m.Stats().counts[explorationsStarted].Load()
 	if ea != 0 || eb != 0 || countKind(a.log, "switch") != 0 || countKind(b.log, "switch") != 0 {
 		t.Fatalf("explorations A %d (%v), B %d (%v)", ea, a.states, eb, b.states)
 	}

@@ -178,9 +178,9 @@ func TestUnidirectionalFailure(t *testing.T) {
 	// Every exploration ended; the stats say so.
 	for _, nd := range []*node{a, b} {
 		s := nd.m.Stats()
-		if s.explorationsStarted.Load() != 1 || s.explorationsSucceeded.Load() != 1 || s.states[Operational].Load() != 1 {
+		if s.counts[explorationsStarted].Load() != 1 || s.counts[explorationsSucceeded].Load() != 1 || s.states[Operational].Load() != 1 {
 			t.Errorf("%s: started %d succeeded %d operational %d", nd.name,
-				s.explorationsStarted.Load(), s.explorationsSucceeded.Load(), s.states[Operational].Load())
+				s.counts[explorationsStarted].Load(), s.counts[explorationsSucceeded].Load(), s.states[Operational].Load())
 		}
 	}
 	// After the switch, B's keepalives keep A's Send timer quiet.

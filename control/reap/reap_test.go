@@ -309,7 +309,7 @@ func TestBackoff(t *testing.T) {
 				t.Errorf("jitter %v: gap before probe %d = %v, want %v ± %v", jitter, i+2, gap, want, tol)
 			}
 		}
-		if n := f.m.stats.explorationsFailed.Load(); n != 1 {
+		if n := f.m.stats.counts[explorationsFailed].Load(); n != 1 {
 			t.Errorf("explorations failed = %d", n)
 		}
 		if len(f.out.of("switch")) != 0 {

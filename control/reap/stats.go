@@ -13,18 +13,43 @@ var durationBounds = [...]time.Duration{
 	10 * time.Second, 30 * time.Second, 60 * time.Second, 5 * time.Minute,
 }
 
+// counter names one of the Machine's event counters.
+type counter uint8
+
+// The event counters. Each has its metric name and help in counterInfo,
+// which Each walks: a counter added here is exported with no more code.
+const (
+	probesSent counter = iota
+	probesReceived
+	keepalivesSent
+	keepalivesReceived
+	explorationsStarted
+	explorationsSucceeded
+	explorationsFailed
+	switches
+	numCounters
+)
+
+// counterInfo is every counter's metric name and help text: Prometheus
+// series and admin JSON keys, so a name never changes.
+var counterInfo = [numCounters]struct{ name, help string }{
+	probesSent:            {"reap_probes_sent_total", "REAP Probe messages sent (RFC 5534 §5.2)."},
+	probesReceived:        {"reap_probes_received_total", "REAP Probe messages received (RFC 5534 §5.2)."},
+	keepalivesSent:        {"reap_keepalives_sent_total", "REAP Keepalive messages sent (RFC 5534 §5.1)."},
+	keepalivesReceived:    {"reap_keepalives_received_total", "REAP Keepalive messages received (RFC 5534 §5.1)."},
+	explorationsStarted:   {"reap_explorations_started_total", "Explorations started (RFC 5534 §4.2)."},
+	explorationsSucceeded: {"reap_explorations_succeeded_total", "Explorations ended back in Operational (RFC 5534 §6.8, §6.9)."},
+	explorationsFailed:    {"reap_explorations_failed_total", "Explorations whose probe interval reached Max Probe Timeout (RFC 5534 §4.3)."},
+	switches:              {"reap_switches_total", "Current address pair changes proven by a probe round trip (RFC 5534 §6.8)."},
+}
+
 // Stats are the Machine's counters. The Machine alone writes them; any
 // goroutine may read them through Each.
 type Stats struct {
-	probesSent, probesReceived         atomic.Uint64
-	keepalivesSent, keepalivesReceived atomic.Uint64
-	explorationsStarted                atomic.Uint64
-	explorationsSucceeded              atomic.Uint64
-	explorationsFailed                 atomic.Uint64
-	switches                           atomic.Uint64
-	states                             [numStates]atomic.Uint64
-	duration                           [len(durationBounds) + 1]atomic.Uint64 // not cumulative
-	durationSum                        atomic.Uint64                          // nanoseconds: 584 years fit
+	counts      [numCounters]atomic.Uint64
+	states      [numStates]atomic.Uint64
+	duration    [len(durationBounds) + 1]atomic.Uint64 // not cumulative
+	durationSum atomic.Uint64                          // nanoseconds: 584 years fit
 }
 
 // Stats returns the Machine's counters.
@@ -61,14 +86,9 @@ func (s *Stats) ExplorationDurations() (count uint64, sum float64, buckets map[f
 // Each calls f for every counter and gauge: name, help text and value.
 // The exploration duration histogram is apart, in ExplorationDurations.
 func (s *Stats) Each(f func(name, help string, v uint64)) {
-	f("reap_probes_sent_total", "REAP Probe messages sent (RFC 5534 §5.2).", s.probesSent.Load())
-	f("reap_probes_received_total", "REAP Probe messages received (RFC 5534 §5.2).", s.probesReceived.Load())
-	f("reap_keepalives_sent_total", "REAP Keepalive messages sent (RFC 5534 §5.1).", s.keepalivesSent.Load())
-	f("reap_keepalives_received_total", "REAP Keepalive messages received (RFC 5534 §5.1).", s.keepalivesReceived.Load())
-	f("reap_explorations_started_total", "Explorations started (RFC 5534 §4.2).", s.explorationsStarted.Load())
-	f("reap_explorations_succeeded_total", "Explorations ended back in Operational (RFC 5534 §6.8, §6.9).", s.explorationsSucceeded.Load())
-	f("reap_explorations_failed_total", "Explorations whose probe interval reached Max Probe Timeout (RFC 5534 §4.3).", s.explorationsFailed.Load())
-	f("reap_switches_total", "Current address pair changes proven by a probe round trip (RFC 5534 §6.8).", s.switches.Load())
+	for c := range numCounters {
+		f(counterInfo[c].name, counterInfo[c].help, s.counts[c].Load())
+	}
 	for st := range numStates {
 		f("reap_contexts_"+State(st).String(), "Contexts in this REAP state (RFC 5534 §6).", s.states[st].Load())
 	}

@@ -30,3 +30,44 @@ func TestExplorationDurations(t *testing.T) {
 		t.Errorf("buckets (-want +got):\n%s", diff)
 	}
 }
+
+// TestEachListsEveryCounter: Each reports every counter and state gauge
+// exactly once, each under its own name with a help text, and no two
+// series share a name (they are Prometheus series and admin JSON keys).
+func TestEachListsEveryCounter(t *testing.T) {
+	var s Stats
+	for c := range numCounters {
+		s.counts[c].Store(uint64(c) + 1)
+	}
+	for st := range numStates {
+		s.states[st].Store(uint64(st) + 1000)
+	}
+	names := map[string]bool{}
+	seen := map[uint64]int{}
+	s.Each(func(name, help string, v uint64) {
+		if name == "" || help == "" {
+			t.Errorf("series %q: empty name or help %q", name, help)
+		}
+		if names[name] {
+			t.Errorf("series %q listed twice", name)
+		}
+		names[name] = true
+		seen[v]++
+		if v >= 1 && v <= uint64(numCounters) && name != counterInfo[v-1].name {
+			t.Errorf("counter %d listed as %q, want %q", v-1, name, counterInfo[v-1].name)
+		}
+	})
+	for c := range numCounters {
+		if n := seen[uint64(c)+1]; n != 1 {
+			t.Errorf("counter %q listed %d times, want once", counterInfo[c].name, n)
+		}
+	}
+	for st := range numStates {
+		if n := seen[uint64(st)+1000]; n != 1 {
+			t.Errorf("state %v listed %d times, want once", st, n)
+		}
+	}
+	if want := int(numCounters) + int(numStates); len(names) != want {
+		t.Errorf("%d series, want %d", len(names), want)
+	}
+}

@@ -42,7 +42,8 @@ func kindOf(t wire.Type) msgKind {
 
 // Stats are the machine's counters (RFC 5533 §7, §10 events). The machine
 // is their only writer; they are atomics so exporters may read them from
-// other goroutines.
+// other goroutines. Each counter field has its metric name and help in
+// counterInfo.
 type Stats struct {
 	// HandshakesStarted counts I1 exchanges we began (RFC 5533 §7.7).
 	HandshakesStarted atomic.Uint64
@@ -120,6 +121,70 @@ type Stats struct {
 	states  [numStates]atomic.Int64
 }
 
+// counterInfo is every event counter's metric name, help text and field,
+// in the order Each lists them. The names are Prometheus series and admin
+// JSON keys: they never change. A field of Stats left out of it fails
+// TestEachListsEveryCounter.
+var counterInfo = [...]struct {
+	name, help string
+	field      func(*Stats) *atomic.Uint64
+}{
+	{"shim6_handshakes_started", "Shim6 I1 exchanges begun (RFC 5533 §7.7)",
+		func(s *Stats) *atomic.Uint64 { return &s.HandshakesStarted }},
+	{"shim6_handshakes_completed", "Shim6 contexts we initiated that reached ESTABLISHED",
+		func(s *Stats) *atomic.Uint64 { return &s.HandshakesCompleted }},
+	{"shim6_handshakes_failed_no_response", "Shim6 handshakes given up: no R1/R2 (RFC 5533 §7.8)",
+		func(s *Stats) *atomic.Uint64 { return &s.FailedNoResponse }},
+	{"shim6_handshakes_failed_no_support", "Shim6 handshakes ended by ICMP Unrecognized Next Header",
+		func(s *Stats) *atomic.Uint64 { return &s.FailedNoSupport }},
+	{"shim6_handshakes_failed_table_full", "Shim6 contexts refused: context table full",
+		func(s *Stats) *atomic.Uint64 { return &s.FailedTableFull }},
+	{"shim6_handshakes_failed_no_locators", "Shim6 handshakes refused: ULID not served or locator set unusable",
+		func(s *Stats) *atomic.Uint64 { return &s.FailedNoLocators }},
+	{"shim6_responder_contexts", "Shim6 contexts made on a valid I2 (RFC 5533 §7.13)",
+		func(s *Stats) *atomic.Uint64 { return &s.ResponderContexts }},
+	{"shim6_recovered_contexts", "Shim6 contexts re-made on a valid I2bis (RFC 5533 §7.20)",
+		func(s *Stats) *atomic.Uint64 { return &s.RecoveredContexts }},
+	{"shim6_recoveries_started", "Shim6 I2bis exchanges begun on R1bis (RFC 5533 §7.18)",
+		func(s *Stats) *atomic.Uint64 { return &s.RecoveriesStarted }},
+	{"shim6_recoveries_completed", "Shim6 I2bis exchanges completed by R2",
+		func(s *Stats) *atomic.Uint64 { return &s.RecoveriesCompleted }},
+	{"shim6_unshimmed", "Shim6 contexts put back on their ULIDs after a failed recovery (RFC 5533 §11)",
+		func(s *Stats) *atomic.Uint64 { return &s.Unshimmed }},
+	{"shim6_validator_failures", "Shim6 I2/I2bis refused: bad or expired Responder Validator",
+		func(s *Stats) *atomic.Uint64 { return &s.ValidatorFailures }},
+	{"shim6_verification_failures", "Shim6 locator lists refused by HBA/CGA verification (RFC 5533 §7.2)",
+		func(s *Stats) *atomic.Uint64 { return &s.VerificationFailures }},
+	{"shim6_retransmissions", "Shim6 I1, I2 and I2bis retransmissions",
+		func(s *Stats) *atomic.Uint64 { return &s.Retransmissions }},
+	{"shim6_updates_started", "Shim6 Update Requests with new locator information (RFC 5533 §10.1)",
+		func(s *Stats) *atomic.Uint64 { return &s.UpdatesStarted }},
+	{"shim6_update_retransmissions", "Shim6 Update Request retransmissions (RFC 5533 §10.2)",
+		func(s *Stats) *atomic.Uint64 { return &s.UpdateRetransmissions }},
+	{"shim6_updates_completed", "Shim6 Update Requests acknowledged by the peer",
+		func(s *Stats) *atomic.Uint64 { return &s.UpdatesCompleted }},
+	{"shim6_updates_accepted", "Shim6 peer Update Requests verified and acknowledged (RFC 5533 §10.4)",
+		func(s *Stats) *atomic.Uint64 { return &s.UpdatesAccepted }},
+	{"shim6_context_confusions", "Shim6 contexts removed for context confusion (RFC 5533 §7.15)",
+		func(s *Stats) *atomic.Uint64 { return &s.ContextConfusions }},
+	{"shim6_idle_removed", "Shim6 contexts collected as idle (RFC 5533 §9)",
+		func(s *Stats) *atomic.Uint64 { return &s.IdleRemoved }},
+	{"shim6_stale_locators", "Shim6 messages whose locators did not match the context, answered with R1bis (RFC 5533 §12.4)",
+		func(s *Stats) *atomic.Uint64 { return &s.StaleLocators }},
+	{"shim6_unmatched", "Shim6 messages discarded: no matching context or not expected in its state",
+		func(s *Stats) *atomic.Uint64 { return &s.Unmatched }},
+	{"shim6_malformed", "Shim6 messages refused by the codec or for bad addresses (RFC 5533 §12.3)",
+		func(s *Stats) *atomic.Uint64 { return &s.Malformed }},
+	{"shim6_forked_refused", "Shim6 messages asking for a forked context, which is not supported",
+		func(s *Stats) *atomic.Uint64 { return &s.ForkedRefused }},
+	{"shim6_not_served", "Shim6 messages for a local ULID this proxy does not act for",
+		func(s *Stats) *atomic.Uint64 { return &s.NotServed }},
+	{"shim6_r1bis_rate_limited", "Shim6 R1bis messages suppressed by the rate limit",
+		func(s *Stats) *atomic.Uint64 { return &s.R1bisRateLimited }},
+	{"shim6_errors_rate_limited", "Shim6 Error messages suppressed by the rate limit",
+		func(s *Stats) *atomic.Uint64 { return &s.ErrorsRateLimited }},
+}
+
 // In returns how many messages of type t were received (RFC 5533 §5.3).
 func (s *Stats) In(t wire.Type) uint64 { return s.in[kindOf(t)].Load() }
 
@@ -139,33 +204,9 @@ func (s *Stats) Contexts(st State) int64 {
 // control.Stats.Each does, so exporters list them without knowing the
 // fields.
 func (s *Stats) Each(f func(name, help string, v uint64)) {
-	f("shim6_handshakes_started", "Shim6 I1 exchanges begun (RFC 5533 §7.7)", s.HandshakesStarted.Load())
-	f("shim6_handshakes_completed", "Shim6 contexts we initiated that reached ESTABLISHED", s.HandshakesCompleted.Load())
-	f("shim6_handshakes_failed_no_response", "Shim6 handshakes given up: no R1/R2 (RFC 5533 §7.8)", s.FailedNoResponse.Load())
-	f("shim6_handshakes_failed_no_support", "Shim6 handshakes ended by ICMP Unrecognized Next Header", s.FailedNoSupport.Load())
-	f("shim6_handshakes_failed_table_full", "Shim6 contexts refused: context table full", s.FailedTableFull.Load())
-	f("shim6_handshakes_failed_no_locators", "Shim6 handshakes refused: ULID not served or locator set unusable", s.FailedNoLocators.Load())
-	f("shim6_responder_contexts", "Shim6 contexts made on a valid I2 (RFC 5533 §7.13)", s.ResponderContexts.Load())
-	f("shim6_recovered_contexts", "Shim6 contexts re-made on a valid I2bis (RFC 5533 §7.20)", s.RecoveredContexts.Load())
-	f("shim6_recoveries_started", "Shim6 I2bis exchanges begun on R1bis (RFC 5533 §7.18)", s.RecoveriesStarted.Load())
-	f("shim6_recoveries_completed", "Shim6 I2bis exchanges completed by R2", s.RecoveriesCompleted.Load())
-	f("shim6_unshimmed", "Shim6 contexts put back on their ULIDs after a failed recovery (RFC 5533 §11)", s.Unshimmed.Load())
-	f("shim6_validator_failures", "Shim6 I2/I2bis refused: bad or expired Responder Validator", s.ValidatorFailures.Load())
-	f("shim6_verification_failures", "Shim6 locator lists refused by HBA/CGA verification (RFC 5533 §7.2)", s.VerificationFailures.Load())
-	f("shim6_retransmissions", "Shim6 I1, I2 and I2bis retransmissions", s.Retransmissions.Load())
-	f("shim6_updates_started", "Shim6 Update Requests with new locator information (RFC 5533 §10.1)", s.UpdatesStarted.Load())
-	f("shim6_update_retransmissions", "Shim6 Update Request retransmissions (RFC 5533 §10.2)", s.UpdateRetransmissions.Load())
-	f("shim6_updates_completed", "Shim6 Update Requests acknowledged by the peer", s.UpdatesCompleted.Load())
-	f("shim6_updates_accepted", "Shim6 peer Update Requests verified and acknowledged (RFC 5533 §10.4)", s.UpdatesAccepted.Load())
-	f("shim6_context_confusions", "Shim6 contexts removed for context confusion (RFC 5533 §7.15)", s.ContextConfusions.Load())
-	f("shim6_idle_removed", "Shim6 contexts collected as idle (RFC 5533 §9)", s.IdleRemoved.Load())
-	f("shim6_stale_locators", "Shim6 messages whose locators did not match the context, answered with R1bis (RFC 5533 §12.4)", s.StaleLocators.Load())
-	f("shim6_unmatched", "Shim6 messages discarded: no matching context or not expected in its state", s.Unmatched.Load())
-	f("shim6_malformed", "Shim6 messages refused by the codec or for bad addresses (RFC 5533 §12.3)", s.Malformed.Load())
-	f("shim6_forked_refused", "Shim6 messages asking for a forked context, which is not supported", s.ForkedRefused.Load())
-	f("shim6_not_served", "Shim6 messages for a local ULID this proxy does not act for", s.NotServed.Load())
-	f("shim6_r1bis_rate_limited", "Shim6 R1bis messages suppressed by the rate limit", s.R1bisRateLimited.Load())
-	f("shim6_errors_rate_limited", "Shim6 Error messages suppressed by the rate limit", s.ErrorsRateLimited.Load())
+	for _, c := range counterInfo {
+		f(c.name, c.help, c.field(s).Load())
+	}
 	for k := range numKinds {
 		f("shim6_in_"+kindNames[k], "Shim6 "+kindNames[k]+" messages received", s.in[k].Load())
 		f("shim6_out_"+kindNames[k], "Shim6 "+kindNames[k]+" messages sent", s.out[k].Load())
