@@ -12,12 +12,15 @@
 package configs
 
 import (
+	"crypto/rsa"
 	_ "embed"
 	"errors"
 	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
+
+	"shim6d/control/hba"
 )
 
 //go:embed lab.toml
@@ -227,6 +230,13 @@ type HBASet struct {
 	// announced with verification method CGA and covered by a CGA
 	// Signature with Key (RFC 3972 §6), which peers check. Needs Key.
 	CGALocators []netip.Addr `toml:"cga_locators"`
+
+	// Params is Parameters parsed, and PrivateKey the private key read
+	// from Key (nil without a key). Validation fills them in as it checks
+	// Parameters and Key (Load, Parse and Validate), so that the daemon uses
+	// what was checked instead of parsing and reading the file again.
+	Params     *hba.Parameters `toml:"-"`
+	PrivateKey *rsa.PrivateKey `toml:"-"`
 }
 
 // File resolves a file name written in the configuration: relative names

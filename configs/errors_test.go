@@ -397,8 +397,12 @@ prefixes = ["2001:db8:1::/64", "2001:db8:2::/64"]
 parameters = "c0d081a7b7222369abf9a6e3725dafdf20010db80001000000304c300d06092a864886f70d0101010500033b003038023100cd29c76481faeeca38915a504d9d9762cb0c909fa9845747e524507329e95289f1443439e3075ad525a3403cc839fb190203010001001200140000000020010db80001000020010db800020000"
 addresses = ["2001:db8:1:0:183b:cc4f:5e88:1b6e", "2001:db8:2:0:1873:d9ed:9dc8:9741"]
 `
-	if _, err := Parse("test.toml", []byte(testBase+set)); err != nil {
+	c, err := Parse("test.toml", []byte(testBase+set))
+	if err != nil {
 		t.Fatalf("valid HBA set refused: %v", err)
+	}
+	if h := c.HBA[0]; h.Params == nil || h.Params.VerifyHBA(h.Addresses[1]) != nil || h.PrivateKey != nil {
+		t.Errorf("parsed set: Params %v, PrivateKey %v; want the parameters and no key", h.Params, h.PrivateKey)
 	}
 	for _, tt := range []struct{ name, doc, want string }{
 		{"address not in the set", strings.Replace(set, "9741", "9742", 1), "hba[0].addresses[1]: 2001:db8:2:0:1873:d9ed:9dc8:9742 is not in the set"},

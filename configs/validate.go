@@ -808,6 +808,7 @@ func (v *validator) hba() error {
 		if err != nil {
 			return v.errorf(key("parameters"), "%v; write the CGA Parameters that shim6ctl hba generate printed", err)
 		}
+		h.Params = p
 		if len(h.Addresses) == 0 || len(h.Addresses) != len(h.Prefixes) {
 			return v.errorf(key("addresses"), "%d addresses for %d prefixes; write one address under each prefix", len(h.Addresses), len(h.Prefixes))
 		}
@@ -838,6 +839,7 @@ func (v *validator) hba() error {
 func (v *validator) hbaKey(i int, p *hba.Parameters, owner map[netip.Addr]int) error {
 	h := &v.c.HBA[i]
 	key := func(k string) string { return fmt.Sprintf("hba[%d].%s", i, k) }
+	h.PrivateKey = nil
 	if h.Key == "" {
 		if len(h.CGALocators) > 0 {
 			return v.errorf(key("cga_locators"), "locators outside the HBA set need a CGA Signature; add key = \"FILE.pem\" (the set's private key, shim6ctl hba generate --key)")
@@ -857,6 +859,7 @@ func (v *validator) hbaKey(i int, p *hba.Parameters, owner map[netip.Addr]int) e
 	case !p.PublicKeyIncluded() || !bytes.Equal(p.Decoded().PublicKey, k.Public):
 		return v.errorf(key("key"), "%s is not the key in the set's parameters; give the key the set was generated with (shim6ctl hba generate --key)", h.Key)
 	}
+	h.PrivateKey = k.Private
 	for j, a := range h.CGALocators {
 		ak := fmt.Sprintf("hba[%d].cga_locators[%d]", i, j)
 		if msg := unicastProblem(a); msg != "" {
