@@ -218,6 +218,14 @@ func TestErrors(t *testing.T) {
 			return edit(t, "role = \"uplink\"\ndevice = \"net_tap2\"", "role = \"wan\"\ndevice = \"net_tap2\"")
 		},
 			`test.toml:26: port[2].role: "wan" is not a role; write "inside" (the site side) or "uplink" (an ISP)`},
+		{"role not in quotes", func(t *testing.T) string {
+			return edit(t, "role = \"uplink\"\ndevice = \"net_tap2\"", "role = 2\ndevice = \"net_tap2\"")
+		},
+			`test.toml:26: port[2].role: 2 is not a role; write "inside" (the site side) or "uplink" (an ISP), in quotes`},
+		{"role in capitals", func(t *testing.T) string { return edit(t, `role = "inside"`, `role = "Inside"`) },
+			`test.toml:10: port[0].role: "Inside" is not a role; write "inside" (the site side) or "uplink" (an ISP)`},
+		{"bad failback", func(t *testing.T) string { return testBase + "[shim]\nfailback = \"back\"\n" },
+			`test.toml:32: shim.failback: "back" is not a failback policy; write "return" (back to the preferred pair after failback_hold) or "stay"`},
 		{"bad device name", func(t *testing.T) string { return edit(t, `device = "net_tap2"`, `device = "eth0"`) },
 			`test.toml:27: port[2].device: "eth0" is not a DPDK device name`},
 		{"virtual device nothing creates", func(t *testing.T) string { return edit(t, `devargs = "iface=up2"`, "") },
