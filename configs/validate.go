@@ -187,7 +187,9 @@ func lookup(m map[string]any, key string) (any, bool) {
 
 // Validate checks c as it is: it applies no defaults, so a Config built in
 // code should start from Default() or a parsed file. Errors are *Error,
-// without line numbers (those come from the file, in Load and Parse).
+// without line numbers (those come from the file, in Load and Parse). The
+// only fields it sets are what it parses while checking: each HBASet's
+// Params and PrivateKey.
 func (c *Config) Validate() error { return c.validate(nil) }
 
 func (c *Config) validate(pos positions) error {
