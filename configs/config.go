@@ -12,34 +12,19 @@
 package configs
 
 import (
+	"crypto/rsa"
 	_ "embed"
 	"errors"
 	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
+
+	"shim6d/control/hba"
 )
 
 //go:embed lab.toml
 var labTOML []byte
-
-// Port roles.
-const (
-	// RoleInside is the site-side port: the unmodified hosts are behind it.
-	RoleInside = "inside"
-	// RoleUplink is a port to one ISP.
-	RoleUplink = "uplink"
-)
-
-// Polling modes.
-const (
-	// PollBusy spins on the rx queues: lowest latency, one full core per
-	// worker. For production.
-	PollBusy = "busy"
-	// PollAdaptive backs off when the queues stay empty, so a lab or a
-	// laptop is not held at 100% CPU.
-	PollAdaptive = "adaptive"
-)
 
 // Config is a whole shim6d configuration. Load, Parse and Default return it
 // with the defaults applied and validated.
@@ -71,7 +56,7 @@ type Daemon struct {
 	// first lcore runs the control core). Default 1.
 	Workers int `toml:"workers"`
 	// Polling is PollBusy or PollAdaptive (the default).
-	Polling string `toml:"polling"`
+	Polling Polling `toml:"polling"`
 	// ControlRingSize is the number of slots of the workers→control core
 	// ring, a power of two from 64 to 1<<20. Default 4096.
 	ControlRingSize uint32 `toml:"control_ring_size"`
@@ -95,10 +80,10 @@ type Daemon struct {
 	// NeighborTimeout is how long a confirmed neighbor stays REACHABLE
 	// (RFC 4861 §6.3.2 REACHABLE_TIME), 100ms to 1h. Default 30s.
 	NeighborTimeout Duration `toml:"neighbor_timeout"`
-	// LogLevel is the least severe level logged: "debug" (every Shim6
-	// control message sent and received, among others), "info" (the
-	// default), "warn" or "error".
-	LogLevel string `toml:"log_level"`
+	// LogLevel is the least severe level logged: LogDebug (every Shim6
+	// control message sent and received, among others), LogInfo (the
+	// default), LogWarn or LogError.
+	LogLevel LogLevel `toml:"log_level"`
 }
 
 // Port is one DPDK port and its role. Keys absent from the file take the
@@ -109,7 +94,7 @@ type Port struct {
 	Name string `toml:"name"`
 	// Role is RoleInside or RoleUplink. There is exactly one inside port
 	// and at least one uplink.
-	Role string `toml:"role"`
+	Role Role `toml:"role"`
 	// Device is the DPDK device: a virtual device name ("net_af_packet0",
 	// "net_tap0") or a PCI address ("0000:03:00.0").
 	Device string `toml:"device"`
@@ -183,10 +168,10 @@ type Shim struct {
 	// the Keepalive Timeout option. 1s to 10m.
 	SendTimeout Duration `toml:"send_timeout"`
 	// Failback is what a context does after REAP moved it off its
-	// preferred pair (its ULIDs): "return" (default) tries the preferred
-	// pair again once it has been off it for FailbackHold, and every
-	// FailbackHold after that; "stay" keeps the working pair.
-	Failback string `toml:"failback"`
+	// preferred pair (its ULIDs): FailbackReturn (default) tries the
+	// preferred pair again once it has been off it for FailbackHold, and
+	// every FailbackHold after that; FailbackStay keeps the working pair.
+	Failback Failback `toml:"failback"`
 	// FailbackHold is that hold time, 1s to 1h. Default 30s.
 	FailbackHold Duration `toml:"failback_hold"`
 	// Spread spreads established contexts over the working uplinks of the
@@ -245,6 +230,13 @@ type HBASet struct {
 	// announced with verification method CGA and covered by a CGA
 	// Signature with Key (RFC 3972 §6), which peers check. Needs Key.
 	CGALocators []netip.Addr `toml:"cga_locators"`
+
+	// Params is Parameters parsed, and PrivateKey the private key read
+	// from Key (nil without a key). Validation fills them in as it checks
+	// Parameters and Key (Load, Parse and Validate), so that the daemon uses
+	// what was checked instead of parsing and reading the file again.
+	Params     *hba.Parameters `toml:"-"`
+	PrivateKey *rsa.PrivateKey `toml:"-"`
 }
 
 // File resolves a file name written in the configuration: relative names

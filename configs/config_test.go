@@ -366,4 +366,19 @@ func TestValidateInCode(t *testing.T) {
 	if err := c.Validate(); err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Errorf("Validate() = %v, want %s...", err, want)
 	}
+	// The word settings are checked in code too, with the decoder's words.
+	for _, tt := range []struct {
+		set  func(*Config)
+		want string
+	}{
+		{func(c *Config) { c.Daemon.LogLevel = "trace" }, `lab.toml: daemon.log_level: "trace" is not a log level; write "debug", "info", "warn" or "error"`},
+		{func(c *Config) { c.Shim.Failback = "maybe" }, `lab.toml: shim.failback: "maybe" is not a failback policy; write "return"`},
+		{func(c *Config) { c.Ports[1].Role = "wan" }, `lab.toml: port[1].role: "wan" is not a role; write "inside" (the site side) or "uplink" (an ISP)`},
+	} {
+		c := Default()
+		tt.set(c)
+		if err := c.Validate(); err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+			t.Errorf("Validate() = %v, want %s...", err, tt.want)
+		}
+	}
 }

@@ -163,6 +163,10 @@ var textForms = map[reflect.Type]struct{ what, write string }{
 	reflect.TypeFor[netip.Prefix](): {"an IPv6 prefix", "write ADDRESS/LEN, e.g. 2001:db8:1::/48"},
 	reflect.TypeFor[MAC]():          {"a MAC address", "write six hex bytes, e.g. 02:00:00:00:00:01"},
 	reflect.TypeFor[Duration]():     {"a duration", `write a number with a unit, e.g. "30s" or "500ms"`},
+	reflect.TypeFor[Role]():         {roles.what, roles.write},
+	reflect.TypeFor[Polling]():      {pollings.what, pollings.write},
+	reflect.TypeFor[Failback]():     {failbacks.what, failbacks.write},
+	reflect.TypeFor[LogLevel]():     {logLevels.what, logLevels.write},
 }
 
 // checkTypes checks that the raw value v at path fits Go type t, and returns

@@ -218,6 +218,14 @@ func TestErrors(t *testing.T) {
 			return edit(t, "role = \"uplink\"\ndevice = \"net_tap2\"", "role = \"wan\"\ndevice = \"net_tap2\"")
 		},
 			`test.toml:26: port[2].role: "wan" is not a role; write "inside" (the site side) or "uplink" (an ISP)`},
+		{"role not in quotes", func(t *testing.T) string {
+			return edit(t, "role = \"uplink\"\ndevice = \"net_tap2\"", "role = 2\ndevice = \"net_tap2\"")
+		},
+			`test.toml:26: port[2].role: 2 is not a role; write "inside" (the site side) or "uplink" (an ISP), in quotes`},
+		{"role in capitals", func(t *testing.T) string { return edit(t, `role = "inside"`, `role = "Inside"`) },
+			`test.toml:10: port[0].role: "Inside" is not a role; write "inside" (the site side) or "uplink" (an ISP)`},
+		{"bad failback", func(t *testing.T) string { return testBase + "[shim]\nfailback = \"back\"\n" },
+			`test.toml:32: shim.failback: "back" is not a failback policy; write "return" (back to the preferred pair after failback_hold) or "stay"`},
 		{"bad device name", func(t *testing.T) string { return edit(t, `device = "net_tap2"`, `device = "eth0"`) },
 			`test.toml:27: port[2].device: "eth0" is not a DPDK device name`},
 		{"virtual device nothing creates", func(t *testing.T) string { return edit(t, `devargs = "iface=up2"`, "") },
@@ -397,8 +405,12 @@ prefixes = ["2001:db8:1::/64", "2001:db8:2::/64"]
 parameters = "c0d081a7b7222369abf9a6e3725dafdf20010db80001000000304c300d06092a864886f70d0101010500033b003038023100cd29c76481faeeca38915a504d9d9762cb0c909fa9845747e524507329e95289f1443439e3075ad525a3403cc839fb190203010001001200140000000020010db80001000020010db800020000"
 addresses = ["2001:db8:1:0:183b:cc4f:5e88:1b6e", "2001:db8:2:0:1873:d9ed:9dc8:9741"]
 `
-	if _, err := Parse("test.toml", []byte(testBase+set)); err != nil {
+	c, err := Parse("test.toml", []byte(testBase+set))
+	if err != nil {
 		t.Fatalf("valid HBA set refused: %v", err)
+	}
+	if h := c.HBA[0]; h.Params == nil || h.Params.VerifyHBA(h.Addresses[1]) != nil || h.PrivateKey != nil {
+		t.Errorf("parsed set: Params %v, PrivateKey %v; want the parameters and no key", h.Params, h.PrivateKey)
 	}
 	for _, tt := range []struct{ name, doc, want string }{
 		{"address not in the set", strings.Replace(set, "9741", "9742", 1), "hba[0].addresses[1]: 2001:db8:2:0:1873:d9ed:9dc8:9742 is not in the set"},

@@ -1,6 +1,7 @@
 package configs
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -45,7 +46,7 @@ func cgaSet(t *testing.T, dir, name string) (string, *rsa.PrivateKey) {
 
 func TestHBAKeyAndCGALocators(t *testing.T) {
 	dir := t.TempDir()
-	set, _ := cgaSet(t, dir, "host.pem")
+	set, priv := cgaSet(t, dir, "host.pem")
 	other, _ := cgaSet(t, dir, "other.pem")
 	src := filepath.Join(dir, "test.toml")
 	withLocs := set + "cga_locators = [\"2001:db8:2:5::10\"]\n"
@@ -55,6 +56,18 @@ func TestHBAKeyAndCGALocators(t *testing.T) {
 	}
 	if got := cfg.File(cfg.HBA[0].Key); got != filepath.Join(dir, "host.pem") {
 		t.Fatalf("key resolved to %s", got)
+	}
+	// The checked key and parameters are kept for the daemon.
+	if h := cfg.HBA[0]; h.PrivateKey == nil || !h.PrivateKey.Equal(priv) {
+		t.Errorf("PrivateKey is not the key in host.pem")
+	}
+	if h := cfg.HBA[0]; h.Params == nil || !bytes.Equal(h.Params.Decoded().PublicKey, mustMarshalPublic(t, &priv.PublicKey)) {
+		t.Errorf("Params do not hold the set's public key")
+	}
+	// Validate in code reads the key again: without one, none is kept.
+	cfg.HBA[0].Key, cfg.HBA[0].CGALocators = "", nil
+	if err := cfg.Validate(); err != nil || cfg.HBA[0].PrivateKey != nil {
+		t.Errorf("Validate() without key = %v, PrivateKey %v", err, cfg.HBA[0].PrivateKey != nil)
 	}
 	pubOnly := filepath.Join(dir, "pub.pem")
 	der, _ := os.ReadFile(filepath.Join(dir, "host.pem"))
@@ -81,4 +94,13 @@ func TestHBAKeyAndCGALocators(t *testing.T) {
 			}
 		})
 	}
+}
+
+func mustMarshalPublic(t *testing.T, k *rsa.PublicKey) []byte {
+	t.Helper()
+	b, err := hba.MarshalPublicKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

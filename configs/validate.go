@@ -56,7 +56,7 @@ func defaultDaemon() Daemon {
 		AdminSocket:     "/run/shim6d/admin.sock",
 		ICMPRateLimit:   100,
 		NeighborTimeout: Duration{30 * time.Second},
-		LogLevel:        "info",
+		LogLevel:        LogInfo,
 	}
 }
 
@@ -106,7 +106,7 @@ func (c *Config) applyDefaults(raw map[string]any) {
 		c.Shim.SendTimeout = Duration{15 * time.Second}
 	}
 	if sh, _ := lookup(raw, "shim"); !has(asTable(sh), "failback") {
-		c.Shim.Failback = "return"
+		c.Shim.Failback = FailbackReturn
 	}
 	if sh, _ := lookup(raw, "shim"); !has(asTable(sh), "failback_hold") {
 		c.Shim.FailbackHold = Duration{30 * time.Second}
@@ -187,7 +187,9 @@ func lookup(m map[string]any, key string) (any, bool) {
 
 // Validate checks c as it is: it applies no defaults, so a Config built in
 // code should start from Default() or a parsed file. Errors are *Error,
-// without line numbers (those come from the file, in Load and Parse).
+// without line numbers (those come from the file, in Load and Parse). The
+// only fields it sets are what it parses while checking: each HBASet's
+// Params and PrivateKey.
 func (c *Config) Validate() error { return c.validate(nil) }
 
 func (c *Config) validate(pos positions) error {
@@ -240,9 +242,8 @@ func (v *validator) daemon() error {
 		return v.errorf("daemon.workers", "%d workers need %d lcores (one more for the control core), but eal.args gives %d (%s); write workers = %d or give more lcores",
 			d.Workers, d.Workers+1, n, v.lcoreFrom, n-1)
 	}
-	if d.Polling != PollBusy && d.Polling != PollAdaptive {
-		return v.errorf("daemon.polling", "%q is not a polling mode; write %q (spin on the queues: production) or %q (back off when idle)",
-			d.Polling, PollBusy, PollAdaptive)
+	if err := pollings.check(d.Polling); err != nil {
+		return v.errorf("daemon.polling", "%v", err)
 	}
 	if r := d.ControlRingSize; !isPowerOfTwo(uint64(r)) || r < minRing || r > maxRing {
 		return v.errorf("daemon.control_ring_size", "%d is not a power of two from %d to %d (DPDK rings need one); write e.g. 4096", r, minRing, maxRing)
@@ -271,10 +272,8 @@ func (v *validator) daemon() error {
 	if t := d.NeighborTimeout.Duration; t < minNeighborTimeout || t > maxNeighborTimeout {
 		return v.errorf("daemon.neighbor_timeout", "%v is out of range; write a duration from \"100ms\" to \"1h\", e.g. \"30s\" (RFC 4861 REACHABLE_TIME)", t)
 	}
-	switch d.LogLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		return v.errorf("daemon.log_level", "%q is not a log level; write \"debug\", \"info\", \"warn\" or \"error\"", d.LogLevel)
+	if err := logLevels.check(d.LogLevel); err != nil {
+		return v.errorf("daemon.log_level", "%v", err)
 	}
 	return nil
 }
@@ -369,7 +368,7 @@ func (v *validator) port(i int, inside *int) error {
 	case "":
 		return v.errorf(key("role"), "missing; write role = \"inside\" (the site side) or role = \"uplink\" (an ISP)")
 	default:
-		return v.errorf(key("role"), "%q is not a role; write \"inside\" (the site side) or \"uplink\" (an ISP)", p.Role)
+		return v.errorf(key("role"), "%v", roles.check(p.Role))
 	}
 
 	if err := v.device(i, key); err != nil {
@@ -705,8 +704,8 @@ func (v *validator) shim() error {
 	if r := v.c.Shim.EstablishRate; r < 1 || r > 1_000_000 {
 		return v.errorf("shim.establish_rate", "%d is out of range; write 1 to 1000000 handshakes a second (default %d)", r, defaultEstablishRate)
 	}
-	if f := v.c.Shim.Failback; f != "return" && f != "stay" {
-		return v.errorf("shim.failback", "%q is not a failback policy; write \"return\" (back to the preferred pair after failback_hold) or \"stay\"", f)
+	if err := failbacks.check(v.c.Shim.Failback); err != nil {
+		return v.errorf("shim.failback", "%v", err)
 	}
 	if d := v.c.Shim.FailbackHold.Duration; d < time.Second || d > time.Hour {
 		return v.errorf("shim.failback_hold", "%s is out of range; write 1s to 1h (default 30s)", d)
@@ -811,6 +810,7 @@ func (v *validator) hba() error {
 		if err != nil {
 			return v.errorf(key("parameters"), "%v; write the CGA Parameters that shim6ctl hba generate printed", err)
 		}
+		h.Params = p
 		if len(h.Addresses) == 0 || len(h.Addresses) != len(h.Prefixes) {
 			return v.errorf(key("addresses"), "%d addresses for %d prefixes; write one address under each prefix", len(h.Addresses), len(h.Prefixes))
 		}
@@ -841,6 +841,7 @@ func (v *validator) hba() error {
 func (v *validator) hbaKey(i int, p *hba.Parameters, owner map[netip.Addr]int) error {
 	h := &v.c.HBA[i]
 	key := func(k string) string { return fmt.Sprintf("hba[%d].%s", i, k) }
+	h.PrivateKey = nil
 	if h.Key == "" {
 		if len(h.CGALocators) > 0 {
 			return v.errorf(key("cga_locators"), "locators outside the HBA set need a CGA Signature; add key = \"FILE.pem\" (the set's private key, shim6ctl hba generate --key)")
@@ -860,6 +861,7 @@ func (v *validator) hbaKey(i int, p *hba.Parameters, owner map[netip.Addr]int) e
 	case !p.PublicKeyIncluded() || !bytes.Equal(p.Decoded().PublicKey, k.Public):
 		return v.errorf(key("key"), "%s is not the key in the set's parameters; give the key the set was generated with (shim6ctl hba generate --key)", h.Key)
 	}
+	h.PrivateKey = k.Private
 	for j, a := range h.CGALocators {
 		ak := fmt.Sprintf("hba[%d].cga_locators[%d]", i, j)
 		if msg := unicastProblem(a); msg != "" {

@@ -31,7 +31,7 @@ func (d *daemon) Status() admin.Status {
 	s := admin.Status{
 		Version: version, Config: d.cfg.Source, Started: d.started,
 		UptimeSec: time.Since(d.started).Seconds(),
-		Workers:   len(d.workers), Polling: d.cfg.Daemon.Polling, Ports: len(d.ports),
+		Workers:   len(d.workers), Polling: d.cfg.Daemon.Polling.String(), Ports: len(d.ports),
 		Neighbors: int(d.core.Stats.NeighborEntries.Load()),
 	}
 	d.devices(func() { s.RingUsed, s.RingCap = d.ring.Count(), d.ring.Cap() })
@@ -48,7 +48,7 @@ func (d *daemon) Ports() []admin.Port {
 		var mac [6]byte
 		d.devices(func() { st, link, mac = p.Stats(), p.Link(), p.MAC() })
 		ap := admin.Port{
-			Name: pc.Name, Role: pc.Role, Device: pc.Device, MAC: configs.MAC(mac).String(),
+			Name: pc.Name, Role: pc.Role.String(), Device: pc.Device, MAC: configs.MAC(mac).String(),
 			MTU: p.MTU(), LinkUp: link.Up, SpeedMbps: link.SpeedMbps, Addresses: pc.Addresses,
 			RxPackets: st.RxPackets, TxPackets: st.TxPackets, RxBytes: st.RxBytes, TxBytes: st.TxBytes,
 			RxMissed: st.RxMissed, RxErrors: st.RxErrors, TxErrors: st.TxErrors,

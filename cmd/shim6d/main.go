@@ -213,7 +213,7 @@ func start(cfg *configs.Config, log *slog.Logger) (*daemon, error) {
 		ICMPRate: cfg.Daemon.ICMPRateLimit, Reachable: cfg.Daemon.NeighborTimeout.Duration, Log: log,
 		Contexts: d.contexts, Tick: &d.tick, Events: d.events,
 		EstablishPeers: cfg.Shim.EstablishPeers, EstablishRate: cfg.Shim.EstablishRate,
-		Failback: cfg.Shim.Failback, FailbackHold: cfg.Shim.FailbackHold.Duration,
+		Failback: string(cfg.Shim.Failback), FailbackHold: cfg.Shim.FailbackHold.Duration,
 		Spread: cfg.Shim.Spread, HostLocators: hosts.locators,
 	})
 	feedback := make([]*dataplane.Feedback, nw)
