@@ -97,6 +97,7 @@ polling = "busy"
 mbufs = 32767
 admin_socket = "$sock"
 metrics_listen = ""
+allow_synthetic = true
 [shim]
 contexts = 2097152
 mss_clamp = false

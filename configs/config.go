@@ -84,6 +84,11 @@ type Daemon struct {
 	// control message sent and received, among others), LogInfo (the
 	// default), LogWarn or LogError.
 	LogLevel LogLevel `toml:"log_level"`
+	// AllowSynthetic lets the admin API load synthetic contexts
+	// (`shim6ctl synth`, control/synth) for benchmarks and capacity tests.
+	// Default false: a box carrying customers' traffic refuses them, as a
+	// million fake contexts would crowd out the real ones.
+	AllowSynthetic bool `toml:"allow_synthetic"`
 }
 
 // Port is one DPDK port and its role. Keys absent from the file take the

@@ -9,11 +9,14 @@
 package control
 
 import (
+	"fmt"
 	"log/slog"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"shim6d/control/hba"
 	"shim6d/control/ratelimit"
 	"shim6d/control/reap"
 	"shim6d/control/shim6"
@@ -23,7 +26,9 @@ import (
 
 // PortSetup is the control core's view of one configured port.
 type PortSetup struct {
-	Name      string
+	Name string
+	// Device is the DPDK device the port is, for operators.
+	Device    string
 	Role      dataplane.Role
 	Addresses []netip.Addr
 	// Prefix is an uplink's ISP prefix.
@@ -38,10 +43,6 @@ type PortSetup struct {
 	// §5.15.3); Backup announces priority 255 instead of Priority.
 	Priority, Weight uint8
 	Backup           bool
-	// Carrier, when set, is asked besides the device's link status: for
-	// devices whose link status says nothing (af_packet reports up
-	// whatever its interface does), the kernel interface's carrier.
-	Carrier func() bool
 }
 
 // StaticNeighbor is a neighbour entry from config that ND never changes.
@@ -89,8 +90,51 @@ type Config struct {
 	Spread bool
 	// HostLocators returns a proxied host's own locator set, before the
 	// site policy (drained uplinks, preferences) is applied to it; nil:
-	// every host has its ULID alone. See LocalLocators.
+	// the sets of Shim.Hosts, or, without those, every host has its ULID
+	// alone. See LocalLocators.
 	HostLocators func(ulid netip.Addr) (shim6.LocatorSet, error)
+	// Workers are the data plane's workers, built but not yet running:
+	// their REAP feedback is what LastData and REAP read, their counters
+	// what the admin API and the metrics sum.
+	Workers []*dataplane.Worker
+	// Shim, when set, has the core run the Shim6 signalling (RFC 5533)
+	// and, if asked, REAP (RFC 5534); nil: forwarding, ND and ICMPv6 only.
+	Shim *ShimSetup
+	// StaticContexts are put in the context table before New returns.
+	StaticContexts []dataplane.ContextSpec
+	// AllowSynthetic lets the admin API load synthetic contexts (see
+	// Synthesize): for benchmarks and capacity tests, never on a box
+	// that carries customers' traffic.
+	AllowSynthetic bool
+	// Daemon describes the process to the admin API.
+	Daemon DaemonInfo
+}
+
+// ShimSetup is the signalling's part of Config.
+type ShimSetup struct {
+	// IdleTimeout is how long an established context may carry no data
+	// before it is collected (0: the machine's default).
+	IdleTimeout time.Duration
+	// Verifier checks peers' locator lists (RFC 5533 §7.2); nil: HBA and
+	// CGA (HBAVerifier).
+	Verifier shim6.Verifier
+	// Hosts are the proxied hosts' HBA and CGA sets (RFC 5535); they give
+	// the hosts' locators (unless Config.HostLocators is set) and the keys
+	// that sign for CGA locators.
+	Hosts hba.HostSet
+	// REAP runs failure detection (RFC 5534) on every established
+	// context, with SendTimeout as its Send Timeout (0: the RFC's 15 s).
+	REAP        bool
+	SendTimeout time.Duration
+}
+
+// DaemonInfo is what the admin API reports about the process.
+type DaemonInfo struct {
+	Version string
+	// Config names the configuration file the daemon runs.
+	Config  string
+	Polling string
+	Started time.Time
 }
 
 // TickPeriod is the resolution of the workers' REAP feedback: fine enough
@@ -155,8 +199,8 @@ type Core struct {
 	ctx      dataplane.Context
 	peers    map[peerKey]uint32 // see translateError
 	peerKeys map[uint32]peerKey // each slot's key in peers
-	sig      *shim6.Machine     // see AttachSignalling
-	reap     *reap.Machine      // see AttachREAP
+	sig      *shim6.Machine     // nil without Config.Shim
+	reap     *reap.Machine      // nil without Config.Shim.REAP
 	// nextLinkCheck and linkDown belong to checkLinks: the locators a
 	// down uplink took out, per port (nil while the link is up).
 	nextLinkCheck time.Time
@@ -180,6 +224,13 @@ type Core struct {
 	// feedback are the workers' REAP arrays (see LastData).
 	feedback []*dataplane.Feedback
 
+	// live guards the devices (ports, ring) against their release: the
+	// admin and metrics handlers read them under RLock while released is
+	// false, and ReleaseDevices sets it under Lock, so a scrape still
+	// running when shutdown frees them cannot touch freed C memory.
+	live     sync.RWMutex
+	released bool
+
 	rx  [ports.MaxBurst]ports.Packet
 	tx  [dataplane.MaxPorts]txBuf
 	one [1]ports.Packet
@@ -190,9 +241,11 @@ type txBuf struct {
 	pkts [ports.MaxBurst]ports.Packet
 }
 
-// New makes a control core and publishes the first forwarding snapshot, so
-// workers can start right after it.
-func New(cfg Config) *Core {
+// New makes a control core with its machines (the Shim6 signalling and
+// REAP when cfg.Shim asks for them), puts the static contexts in the table
+// and publishes the first forwarding snapshot, so workers can start right
+// after it.
+func New(cfg Config) (*Core, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -205,16 +258,18 @@ func New(cfg Config) *Core {
 	if cfg.Reachable <= 0 {
 		cfg.Reachable = 30 * time.Second
 	}
+	if cfg.EstablishRate <= 0 {
+		cfg.EstablishRate = 1000
+	}
 	c := &Core{cfg: cfg, queries: make(chan func(), 16)}
 	now := cfg.Now()
 	c.start = now
 	c.icmp = ratelimit.New(cfg.ICMPRate, now)
 	c.echo = ratelimit.New(cfg.ICMPRate, now)
-	if cfg.EstablishRate <= 0 {
-		cfg.EstablishRate = 1000
-		c.cfg.EstablishRate = 1000
-	}
 	c.estab = ratelimit.New(cfg.EstablishRate, now)
+	for _, w := range cfg.Workers {
+		c.feedback = append(c.feedback, w.Feedback())
+	}
 	c.nd.init(len(cfg.Ports))
 	c.initPolicy()
 	for i, p := range cfg.Ports {
@@ -231,8 +286,19 @@ func New(cfg Config) *Core {
 	for _, s := range cfg.Static {
 		c.nd.setStatic(s.Port, s.Address, s.MAC)
 	}
+	if cfg.Shim != nil {
+		if err := c.startShim(cfg.Shim); err != nil {
+			return nil, err
+		}
+	}
+	for i, spec := range cfg.StaticContexts {
+		if _, _, err := c.AddContext(spec); err != nil {
+			return nil, fmt.Errorf("context[%d] (%s, %s): %w", i,
+				netip.AddrFrom16(spec.ULIDLocal), netip.AddrFrom16(spec.ULIDPeer), err)
+		}
+	}
 	c.publish()
-	return c
+	return c, nil
 }
 
 // Stop asks Run to return.

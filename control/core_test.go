@@ -45,7 +45,7 @@ func newBed(t *testing.T) *bed {
 		ring:   mem.NewRing(64),
 		clock:  &fakeClock{t: time.Unix(1000, 0)},
 	}
-	b.core = New(Config{
+	b.core = mustNew(t, Config{
 		Ports: []ports.Port{b.inside, b.uplink},
 		Setup: []PortSetup{
 			{Name: "inside", Role: dataplane.RoleInside, Addresses: []netip.Addr{insideAddr},
@@ -57,6 +57,16 @@ func newBed(t *testing.T) *bed {
 		Log: slog.New(slog.DiscardHandler),
 	})
 	return b
+}
+
+// mustNew is New for tests that expect no error.
+func mustNew(t testing.TB, cfg Config) *Core {
+	t.Helper()
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // toCore puts frame on the control ring as if a worker received it on port.

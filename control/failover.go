@@ -13,19 +13,6 @@ import (
 	"shim6d/dataplane"
 )
 
-// AttachREAP gives the core the failure detector (RFC 5534). Contexts join
-// it when the signalling establishes them and leave when they close; its
-// probes and keepalives go out like every control message; a pair it
-// proves in both directions is published to the workers at once.
-func (c *Core) AttachREAP(r *reap.Machine) { c.reap = r }
-
-// REAPTraffic is the reap.Traffic the core offers: the workers' feedback
-// ticks, newest over all workers, as times.
-func (c *Core) REAPTraffic() reap.Traffic { return coreTraffic{c} }
-
-// REAPOutput is the reap.Output the core offers.
-func (c *Core) REAPOutput() reap.Output { return coreOutput{c} }
-
 type coreTraffic struct{ c *Core }
 
 func (t coreTraffic) Last(id reap.ID) (sent, recv time.Time) {
@@ -228,7 +215,7 @@ func (c *Core) checkLinks(now time.Time) {
 		if s.Role != dataplane.RoleUplink {
 			continue
 		}
-		up := p.Link().Up && (s.Carrier == nil || s.Carrier()) && c.nextHopUsable(i)
+		up := p.Link().Up && c.nextHopUsable(i)
 		switch {
 		case !up && !c.uplinks[i].down:
 			c.uplinks[i].down, changed = true, true

@@ -2,10 +2,12 @@ package control
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/netip"
 	"time"
 
+	"shim6d/control/reap"
 	"shim6d/control/shim6"
 	"shim6d/control/wire"
 	"shim6d/dataplane"
@@ -13,15 +15,77 @@ import (
 	"shim6d/ports"
 )
 
-// AttachSignalling gives the core the Shim6 state machine (RFC 5533) it
-// runs: control messages from the uplinks go to it, the workers' events
-// drive it, and its timers run every round. Call before Run; the machine's
-// Config.Send should be the core's SendControl.
-func (c *Core) AttachSignalling(m *shim6.Machine) { c.sig = m }
+// startShim builds the Shim6 state machine (RFC 5533) the core runs, and
+// REAP (RFC 5534) when setup asks for it: control messages from the uplinks
+// go to the machine, the workers' events drive it, and both run their
+// timers every round. REAP's contexts join when the signalling establishes
+// them and leave when they close; its probes and keepalives go out like
+// every control message; a pair it proves both ways is published to the
+// workers at once.
+func (c *Core) startShim(setup *ShimSetup) error {
+	if c.cfg.Contexts == nil {
+		return errors.New("the signalling needs a context table")
+	}
+	if c.cfg.HostLocators == nil && setup.Hosts != nil {
+		hosts := setup.Hosts
+		c.cfg.HostLocators = func(ulid netip.Addr) (shim6.LocatorSet, error) {
+			locs, params, err := hosts.Locators(ulid)
+			return shim6.LocatorSet{Locators: locs, Parameters: params}, err
+		}
+	}
+	var keepalive *wire.KeepaliveTimeout
+	if setup.REAP {
+		// The traffic checks run ten times per Send Timeout (at most
+		// every 2 s): a failure is then seen within a tenth of the
+		// timeout, which with a 1 s timeout lets the switch beat TCP's
+		// third retransmission (1.4 s after the loss) instead of waiting
+		// for the fourth (3 s).
+		rc := reap.Config{Clock: clockFunc(c.cfg.Now), Traffic: coreTraffic{c}, Output: coreOutput{c},
+			Capacity: c.cfg.Contexts.Capacity(), SendTimeout: setup.SendTimeout}
+		if setup.SendTimeout > 0 {
+			rc.CheckInterval = min(reap.DefaultCheckInterval, setup.SendTimeout/10)
+		}
+		r, err := reap.New(rc)
+		if err != nil {
+			return err
+		}
+		c.reap = r
+		keepalive = r.KeepaliveTimeoutOption()
+	}
+	verifier := setup.Verifier
+	if verifier == nil {
+		verifier = HBAVerifier{}
+	}
+	sc := shim6.Config{
+		Table: c.cfg.Contexts, Send: c.SendControl, Now: c.cfg.Now, LastData: c.LastData,
+		Verifier: verifier, LocalLocators: c.LocalLocators, LocalUsable: c.LocalUsable,
+		OnEstablished: c.OnEstablished, OnClosed: c.OnClosed, OnREAP: c.OnREAPMessage, OnLocators: c.OnLocators,
+		IdleTimeout: setup.IdleTimeout, KeepaliveTimeout: keepalive,
+	}
+	if setup.Hosts != nil {
+		sc.Sign = CGASigner(setup.Hosts.Key)
+	}
+	m, err := shim6.New(sc)
+	if err != nil {
+		return err
+	}
+	c.sig = m
+	return nil
+}
 
-// Signalling returns the attached state machine (nil without one). Use it
-// only on the core's goroutine (through Query).
+// clockFunc is REAP's clock over the core's Now.
+type clockFunc func() time.Time
+
+func (f clockFunc) Now() time.Time { return f() }
+
+// Signalling returns the core's Shim6 state machine (nil without
+// Config.Shim). Use it only on the core's goroutine (through Query).
 func (c *Core) Signalling() *shim6.Machine { return c.sig }
+
+// REAP returns the core's failure detector (nil without Config.Shim.REAP).
+// Use it only on the core's goroutine (through Query); its Stats may be
+// read from anywhere.
+func (c *Core) REAP() *reap.Machine { return c.reap }
 
 // SendControl transmits a Shim6 control message from src to dst: by the
 // uplink whose prefix holds src (ISPs drop foreign sources), to that
@@ -101,10 +165,6 @@ func (c *Core) handleSignal(p *ports.Packet, port int, ip header.IPv6) bool {
 	c.sig.HandleMessage(netip.AddrFrom16(*ip.Src()), netip.AddrFrom16(*ip.Dst()), ip[off:])
 	return true
 }
-
-// SetFeedback gives the core the workers' REAP feedback arrays, for
-// LastData. Call before Run.
-func (c *Core) SetFeedback(fb []*dataplane.Feedback) { c.feedback = fb }
 
 // LastData is when a worker last saw a packet of the context in slot, to
 // the tick's resolution; the zero time if never. It is the state machine's

@@ -30,6 +30,11 @@ type site struct {
 // newSite builds a site whose uplink (prefix, own address) links straight
 // to a peer at nextHop with MAC peerMAC.
 func newSite(t *testing.T, clock *fakeClock, ownMAC [6]byte, prefix string, own, nextHop netip.Addr, peerMAC [6]byte) *site {
+	return newSiteWith(t, clock, ownMAC, prefix, own, nextHop, peerMAC, &ShimSetup{})
+}
+
+// newSiteWith is newSite with the signalling set up as shim says.
+func newSiteWith(t *testing.T, clock *fakeClock, ownMAC [6]byte, prefix string, own, nextHop netip.Addr, peerMAC [6]byte, shim *ShimSetup) *site {
 	t.Helper()
 	pool := mem.NewPool(256, mem.DefaultBufSize)
 	s := &site{
@@ -40,21 +45,16 @@ func newSite(t *testing.T, clock *fakeClock, ownMAC [6]byte, prefix string, own,
 	}
 	s.table, _ = dataplane.NewContextTable(1024)
 	p := netip.MustParsePrefix(prefix)
-	s.core = New(Config{
+	s.core = mustNew(t, Config{
 		Ports: []ports.Port{s.inside, s.uplink},
 		Setup: []PortSetup{
 			{Name: "inside", Role: dataplane.RoleInside, Prefixes: []netip.Prefix{p}, MTU: 1500},
 			{Name: "isp", Role: dataplane.RoleUplink, Addresses: []netip.Addr{own}, Prefix: p, NextHop: nextHop, NextHopMAC: &peerMAC, MTU: 1500},
 		},
 		TxQueue: 1, Ring: s.ring, Fwd: &s.fwd, Now: clock.now, Log: slog.New(slog.DiscardHandler),
-		Contexts: s.table, Events: s.events,
+		Contexts: s.table, Events: s.events, Shim: shim,
 	})
-	var err error
-	s.sig, err = shim6.New(shim6.Config{Table: s.table, Send: s.core.SendControl, Now: clock.now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.core.AttachSignalling(s.sig)
+	s.sig = s.core.Signalling()
 	return s
 }
 
@@ -146,11 +146,6 @@ func TestEstablishPolicy(t *testing.T) {
 	}
 }
 
-// fakeWall is the REAP clock over the test's fake clock.
-type fakeWall struct{ c *fakeClock }
-
-func (f fakeWall) Now() time.Time { return f.c.now() }
-
 // TestUplinkDownStartsExploration: when an uplink's link goes down, every
 // context with a local locator under its prefix explores at once (RFC 5534
 // §3.2), without waiting for the Send Timeout.
@@ -159,21 +154,10 @@ func TestUplinkDownStartsExploration(t *testing.T) {
 	macA, macB := [6]byte{0x02, 0, 0, 0, 0, 0xa1}, [6]byte{0x02, 0, 0, 0, 0, 0xb1}
 	upA, upB := netip.MustParseAddr("2001:db8:1:ffff::1"), netip.MustParseAddr("2001:db8:3:ffff::1")
 	hostA, hostB := netip.MustParseAddr("2001:db8:1::10"), netip.MustParseAddr("2001:db8:3::20")
-	a := newSite(t, clock, macA, "2001:db8:1::/48", upA, upB, macB)
-	b := newSite(t, clock, macB, "2001:db8:3::/48", upB, upA, macA)
-	withREAP := func(s *site) *reap.Machine {
-		r, err := reap.New(reap.Config{Clock: fakeWall{clock}, Traffic: s.core.REAPTraffic(), Output: s.core.REAPOutput(), Capacity: 1024})
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.core.AttachREAP(r)
-		s.sig, _ = shim6.New(shim6.Config{Table: s.table, Send: s.core.SendControl, Now: clock.now,
-			OnEstablished: s.core.OnEstablished, OnClosed: s.core.OnClosed, OnREAP: s.core.OnREAPMessage})
-		s.core.AttachSignalling(s.sig)
-		return r
-	}
-	r := withREAP(a)
-	withREAP(b)
+	withREAP := &ShimSetup{REAP: true}
+	a := newSiteWith(t, clock, macA, "2001:db8:1::/48", upA, upB, macB, withREAP)
+	b := newSiteWith(t, clock, macB, "2001:db8:3::/48", upB, upA, macA, withREAP)
+	r := a.core.REAP()
 	if err := a.sig.Establish(hostA, hostB); err != nil {
 		t.Fatal(err)
 	}

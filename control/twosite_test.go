@@ -38,7 +38,6 @@ type tsite struct {
 	core   *Core
 	sig    *shim6.Machine
 	reap   *reap.Machine
-	probes int
 	p1, p2 byte // second byte group of the /48s
 }
 
@@ -73,7 +72,7 @@ func newTSite(t testing.TB, clock *fakeClock, name string, p1, p2 byte, capacity
 	for i := range s.ports {
 		pp[i] = s.ports[i]
 	}
-	s.core = New(Config{
+	s.core = mustNew(t, Config{
 		Ports: pp, Setup: setup, TxQueue: 1, Ring: mem.NewRing(64), Fwd: &s.fwd, Now: clock.now,
 		Log: slog.New(slog.DiscardHandler), Contexts: s.table, Events: dataplane.NewEventRing(64),
 		Failback: failback, FailbackHold: hold, Spread: spread,
@@ -86,32 +85,21 @@ func newTSite(t testing.TB, clock *fakeClock, name string, p1, p2 byte, capacity
 			return shim6.LocatorSet{Locators: []wire.Locator{{Addr: u, Method: wire.VerifyHBA}, {Addr: netip.AddrFrom16(a), Method: wire.VerifyHBA}},
 				Parameters: []byte("pds:" + u.String())}, nil
 		},
+		Shim: &ShimSetup{REAP: true, Verifier: acceptAll{}, IdleTimeout: time.Hour},
 	})
-	s.reap, err = reap.New(reap.Config{Clock: fakeWall{clock}, Traffic: s.core.REAPTraffic(), Output: probeCounter{s.core.REAPOutput(), s}, Capacity: capacity})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.core.AttachREAP(s.reap)
-	s.sig, err = shim6.New(shim6.Config{Table: s.table, Send: s.core.SendControl, Now: clock.now, Verifier: acceptAll{},
-		LocalLocators: s.core.LocalLocators, LocalUsable: s.core.LocalUsable,
-		OnEstablished: s.core.OnEstablished, OnClosed: s.core.OnClosed, OnREAP: s.core.OnREAPMessage, OnLocators: s.core.OnLocators,
-		IdleTimeout: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.core.AttachSignalling(s.sig)
+	s.sig, s.reap = s.core.Signalling(), s.core.REAP()
 	return s
 }
 
-// probeCounter counts the probes a site's REAP sends.
-type probeCounter struct {
-	reap.Output
-	s *tsite
-}
-
-func (c probeCounter) SendProbe(id reap.ID, src, dst netip.Addr, p *wire.Probe) {
-	c.s.probes++
-	c.Output.SendProbe(id, src, dst, p)
+// probes is how many probes the site's REAP has sent.
+func (s *tsite) probes() int {
+	n := 0
+	s.reap.Stats().Each(func(name, _ string, v uint64) {
+		if name == "reap_probes_sent_total" {
+			n = int(v)
+		}
+	})
+	return n
 }
 
 // tnet carries the sites' uplink frames to each other, one round of
@@ -254,7 +242,7 @@ func TestPolicyMovesArePaced(t *testing.T) {
 	if on <= moveBudget {
 		t.Fatalf("only %d contexts on u2: the test needs more than %d", on, moveBudget)
 	}
-	before := a.probes
+	before := a.probes()
 	if err := a.core.SetUplinkPolicy("u2", UplinkPolicy{Drained: ptr(true)}); err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +252,7 @@ func TestPolicyMovesArePaced(t *testing.T) {
 	for range 8 {
 		a.core.Poll() // the clock does not move
 	}
-	if got := a.probes - before; got > moveBudget {
+	if got := a.probes() - before; got > moveBudget {
 		t.Fatalf("%d probes at one instant, budget %d", got, moveBudget)
 	}
 	n.run(5 * time.Second)
@@ -288,9 +276,9 @@ func TestFailbackIsPaced(t *testing.T) {
 	}
 	burst := 0
 	for range 1000 {
-		p := a.probes
+		p := a.probes()
 		n.round()
-		burst = max(burst, a.probes-p)
+		burst = max(burst, a.probes()-p)
 	}
 	if burst > 2*moveBudget {
 		t.Fatalf("%d probes in one round", burst)

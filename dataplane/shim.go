@@ -554,3 +554,11 @@ func isExtension(nh uint8) bool {
 func isICMPv6Error(ip header.IPv6, off int) bool {
 	return off < len(ip) && ip[off] < 128
 }
+
+// MSSClampFor is the ShimConfig.MSSClamp that keeps full-sized TCP segments
+// within an uplink MTU of mtu once a context adds its payload header: mtu
+// less the IPv6 and TCP fixed headers and the 8 shim bytes (RFC 5533
+// §5.1). Give it the smallest uplink MTU.
+func MSSClampFor(mtu int) uint16 {
+	return uint16(mtu - header.IPv6MinimumSize - tcpMinSize - header.Shim6PayloadSize)
+}

@@ -16,7 +16,7 @@ import (
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
 
-	"shim6d/bench/synth"
+	"shim6d/control/synth"
 	"shim6d/dataplane/header"
 )
 
@@ -26,7 +26,7 @@ func main() {
 	size := flag.Int("size", 78, "frame size in bytes (>= 62)")
 	srcP := flag.String("src", "2001:db8:1::/48", "prefix the sources are drawn from")
 	dstP := flag.String("dst", "2001:db8:ff::/48", "prefix the destinations are drawn from")
-	nsynth := flag.Uint64("synth", 0, "draw the pairs from the first N synthetic contexts (bench/synth) instead of -src/-dst")
+	nsynth := flag.Uint64("synth", 0, "draw the pairs from the first N synthetic contexts (control/synth) instead of -src/-dst")
 	seed := flag.Uint64("seed", 1, "the synthetic plan's seed, as given to shim6ctl synth")
 	flag.Parse()
 	plan := synth.DefaultPlan

@@ -166,7 +166,7 @@ func printContexts(w io.Writer, v any) {
 }
 
 func init() {
-	register("synth", "load N synthetic contexts (bench/synth's plan) for benchmarks and capacity tests", func(args []string, out io.Writer) error {
+	register("synth", "load N synthetic contexts (control/synth's plan) for benchmarks and capacity tests", func(args []string, out io.Writer) error {
 		fs := flag.NewFlagSet("synth", flag.ContinueOnError)
 		sock := fs.String("socket", envOr("SHIM6D_SOCKET", defaultSocket), "admin socket of the daemon")
 		count := fs.Uint("count", 1000, "contexts to create")

@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 )
 
@@ -139,13 +140,43 @@ type Neighbor struct {
 	Queued  int        `json:"queued"`
 }
 
-// Source is what the daemon provides to the API.
+// UplinkPolicy is what POST /uplinks/{name} may change of an uplink at run
+// time; nil fields stay as they are.
+type UplinkPolicy struct {
+	Priority *uint8
+	Weight   *uint8
+	Backup   *bool
+	Drained  *bool
+}
+
+// StatusError is an error the API answers with Code rather than 409
+// Conflict, the answer to a request the daemon's state refuses.
+type StatusError struct {
+	Code int
+	Err  error
+}
+
+func (e *StatusError) Error() string { return e.Err.Error() }
+func (e *StatusError) Unwrap() error { return e.Err }
+
+// Source is what the daemon provides to the API. Its methods are called
+// from the server's goroutines; those that change state take effect on
+// the control core's goroutine.
 type Source interface {
 	Status() Status
 	Ports() []Port
 	Stats() Stats
 	Neighbors() []Neighbor
 	Contexts() []Context
+	Uplinks() []Uplink
+	// SetUplink changes an uplink's policy; peers hear it in Update
+	// Requests, and the contexts it concerns move after a probe.
+	SetUplink(name string, p UplinkPolicy) error
+	// Establish starts a Shim6 context for a ULID pair (RFC 5533 §7).
+	Establish(local, peer netip.Addr) error
+	// Synthesize loads count synthetic contexts of the plan seeded with
+	// seed, for benchmarks and capacity tests, and says how many it made.
+	Synthesize(count, seed uint64) (int, error)
 }
 
 // Server serves the API on a unix socket.
@@ -155,8 +186,10 @@ type Server struct {
 	path string
 }
 
-// Listen creates the socket (replacing a stale one) and starts serving.
-func Listen(path string, src Source, extra map[string]http.Handler) (*Server, error) {
+// Listen creates the socket (replacing a stale one) and starts serving
+// src's API, and metrics on GET /metrics when it is not nil (so shim6ctl
+// and the tests read it wherever the TCP listener is, or is not).
+func Listen(path string, src Source, metrics http.Handler) (*Server, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("admin socket directory: %w", err)
 	}
@@ -170,26 +203,117 @@ func Listen(path string, src Source, extra map[string]http.Handler) (*Server, er
 		return nil, fmt.Errorf("admin socket: %w", err)
 	}
 	os.Chmod(path, 0o660)
+	s := &Server{srv: &http.Server{Handler: Handler(src, metrics), ReadHeaderTimeout: 5 * time.Second}, ln: ln, path: path}
+	go s.srv.Serve(ln)
+	return s, nil
+}
+
+// Handler is the API's routes over src, as Listen serves them.
+func Handler(src Source, metrics http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	handle := func(route string, f func() any) {
-		mux.HandleFunc("GET "+route, func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
-			enc := json.NewEncoder(w)
-			enc.SetIndent("", "  ")
-			enc.Encode(f())
-		})
+		mux.HandleFunc("GET "+route, func(w http.ResponseWriter, r *http.Request) { writeJSON(w, f()) })
 	}
 	handle("/status", func() any { return src.Status() })
 	handle("/ports", func() any { return src.Ports() })
 	handle("/stats", func() any { return src.Stats() })
 	handle("/neighbors", func() any { return src.Neighbors() })
 	handle("/contexts", func() any { return src.Contexts() })
-	for route, h := range extra {
-		mux.Handle(route, h)
+	handle("/uplinks", func() any { return src.Uplinks() })
+	mux.HandleFunc("POST /uplinks/{name}", func(w http.ResponseWriter, r *http.Request) { setUplink(src, w, r) })
+	mux.HandleFunc("POST /establish", func(w http.ResponseWriter, r *http.Request) { establish(src, w, r) })
+	mux.HandleFunc("POST /contexts/synth", func(w http.ResponseWriter, r *http.Request) { synthesize(src, w, r) })
+	if metrics != nil {
+		mux.Handle("GET /metrics", metrics)
 	}
-	s := &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln: ln, path: path}
-	go s.srv.Serve(ln)
-	return s, nil
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// fail answers err with its StatusError code, or 409 Conflict.
+func fail(w http.ResponseWriter, err error) {
+	code := http.StatusConflict
+	var se *StatusError
+	if errors.As(err, &se) {
+		code = se.Code
+	}
+	http.Error(w, err.Error(), code)
+}
+
+// setUplink changes an uplink's policy at run time:
+// POST /uplinks/{name}?priority=N&weight=N&backup=BOOL&drained=BOOL, any
+// of them; the answer is GET /uplinks after the change.
+func setUplink(src Source, w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var p UplinkPolicy
+	for _, f := range []struct {
+		key string
+		set func(string) error
+	}{
+		{"priority", func(v string) error {
+			n, err := strconv.ParseUint(v, 10, 8)
+			x := uint8(n)
+			p.Priority = &x
+			return err
+		}},
+		{"weight", func(v string) error { n, err := strconv.ParseUint(v, 10, 8); x := uint8(n); p.Weight = &x; return err }},
+		{"backup", func(v string) error { b, err := strconv.ParseBool(v); p.Backup = &b; return err }},
+		{"drained", func(v string) error { b, err := strconv.ParseBool(v); p.Drained = &b; return err }},
+	} {
+		if v := q.Get(f.key); v != "" {
+			if err := f.set(v); err != nil {
+				http.Error(w, fmt.Sprintf("%s=%q: want a number 0..255 for priority and weight, true or false for backup and drained", f.key, v), http.StatusBadRequest)
+				return
+			}
+		}
+	}
+	if err := src.SetUplink(r.PathValue("name"), p); err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, src.Uplinks())
+}
+
+// establish starts a Shim6 context for a ULID pair (RFC 5533 §7):
+// POST /establish?local=ULID&peer=ULID.
+func establish(src Source, w http.ResponseWriter, r *http.Request) {
+	local, err1 := netip.ParseAddr(r.URL.Query().Get("local"))
+	peer, err2 := netip.ParseAddr(r.URL.Query().Get("peer"))
+	if err1 != nil || err2 != nil {
+		http.Error(w, "want ?local=ULID&peer=ULID (IPv6 addresses)", http.StatusBadRequest)
+		return
+	}
+	if err := src.Establish(local, peer); err != nil {
+		fail(w, err)
+		return
+	}
+	fmt.Fprintf(w, "{\"establishing\": [%q, %q]}\n", local, peer)
+}
+
+// synthesize loads synthetic contexts for benchmarks and capacity tests:
+// POST /contexts/synth?count=N&seed=S.
+func synthesize(src Source, w http.ResponseWriter, r *http.Request) {
+	seed := uint64(1)
+	count, err := strconv.ParseUint(r.URL.Query().Get("count"), 10, 32)
+	if s := r.URL.Query().Get("seed"); err == nil && s != "" {
+		seed, err = strconv.ParseUint(s, 10, 64)
+	}
+	if err != nil {
+		http.Error(w, "want ?count=N[&seed=S] with whole numbers", http.StatusBadRequest)
+		return
+	}
+	made, err := src.Synthesize(count, seed)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	fmt.Fprintf(w, "{\"created\": %d}\n", made)
 }
 
 // Close stops serving and removes the socket.

@@ -43,6 +43,10 @@ type PortConfig struct {
 	// virtual device created with --vdev in the EAL args, or a PCI
 	// address such as "0000:03:00.0".
 	Device string
+	// Devargs are the device's arguments as given to EAL; an af_packet
+	// device's iface= names the kernel interface whose carrier Link adds
+	// to the device's own status.
+	Devargs string
 	// RxQueues and TxQueues are the numbers of queues; 0 means 1.
 	RxQueues, TxQueues uint16
 	// RxDesc and TxDesc are the descriptor ring sizes per queue;
@@ -74,6 +78,9 @@ type Port struct {
 	rxq    []*C.struct_shim6_rxq
 	txq    []*C.struct_shim6_txq
 	state  int // 0 configured, 1 started, 2 stopped, 3 closed
+	// carrier, when set, is the kernel interface's carrier (see
+	// kernelCarrier), asked besides the device's link status.
+	carrier func() bool
 }
 
 var _ ports.Port = (*Port)(nil)
@@ -92,7 +99,7 @@ var opened struct {
 // with buffers from cfg.Pool, applies MTU and promiscuous mode and starts
 // it.
 func OpenPort(cfg PortConfig) (*Port, error) {
-	p := &Port{cfg: cfg, obj: portObject(cfg.Name, cfg.Device)}
+	p := &Port{cfg: cfg, obj: portObject(cfg.Name, cfg.Device), carrier: kernelCarrier(cfg.Device, cfg.Devargs)}
 	if cfg.Pool == nil || cfg.Pool.mp == nil {
 		return nil, fmt.Errorf("dpdk: %s: no mempool given", p.obj)
 	}
@@ -251,14 +258,15 @@ func (p *Port) SocketID() int { return p.socket }
 func (p *Port) RSS() uint64 { return p.rss }
 
 // Link reports the link state without waiting (rte_eth_link_get_nowait).
-// A device that cannot tell reports down.
+// A device that cannot tell reports down; an af_packet device is down
+// too while its kernel interface has no carrier.
 func (p *Port) Link() ports.LinkStatus {
 	var up C.int
 	var speed C.uint32_t
 	if C.shim6_link(p.id, &up, &speed) != 0 {
 		return ports.LinkStatus{}
 	}
-	return ports.LinkStatus{Up: up != 0, SpeedMbps: uint32(speed)}
+	return ports.LinkStatus{Up: up != 0 && (p.carrier == nil || p.carrier()), SpeedMbps: uint32(speed)}
 }
 
 // MAC returns the port's Ethernet address (rte_eth_macaddr_get).

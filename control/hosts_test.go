@@ -1,4 +1,4 @@
-package main
+package control
 
 import (
 	"context"
@@ -14,7 +14,6 @@ import (
 	"testing"
 
 	"shim6d/configs"
-	"shim6d/control"
 	"shim6d/control/hba"
 	"shim6d/control/shim6"
 	"shim6d/control/wire"
@@ -72,14 +71,15 @@ func TestCGALocatorsAnnouncedAndVerified(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hosts, err := hbaHosts(cfg)
+	cc, err := FromConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	hosts := cc.Shim.Hosts
 	ulid, cgaLoc := set.Addresses[0], netip.MustParseAddr("2001:db8:2:5::10")
-	ls, _ := hosts.locators(ulid)
-	if len(ls.Locators) != 3 || ls.Locators[2] != (wire.Locator{Addr: cgaLoc, Method: wire.VerifyCGA}) {
-		t.Fatalf("host set %+v", ls.Locators)
+	locs, _, _ := hosts.Locators(ulid)
+	if len(locs) != 3 || locs[2] != (wire.Locator{Addr: cgaLoc, Method: wire.VerifyCGA}) {
+		t.Fatalf("host set %+v", locs)
 	}
 
 	ci, ok, fails := handshake(t, hosts, ulid)
@@ -88,7 +88,7 @@ func TestCGALocatorsAnnouncedAndVerified(t *testing.T) {
 	}
 	// Signed with another key, the list is refused and no context made.
 	other, _ := rsa.GenerateKey(rand.Reader, 1024)
-	hosts[ulid].key = other
+	hosts[ulid].Key = other
 	if ci, ok, fails = handshake(t, hosts, ulid); ok && ci.State == shim6.Established || fails == 0 {
 		t.Fatalf("a list signed with the wrong key: context %+v, %d verification failures", ci, fails)
 	}
@@ -97,7 +97,7 @@ func TestCGALocatorsAnnouncedAndVerified(t *testing.T) {
 // handshake runs an exchange between a machine acting for hosts and one
 // acting for a peer whose set is its ULID alone, and returns the peer's
 // view of the context and its verification failures.
-func handshake(t *testing.T, hosts hbaHostSet, ulid netip.Addr) (shim6.ContextInfo, bool, uint64) {
+func handshake(t *testing.T, hosts hba.HostSet, ulid netip.Addr) (shim6.ContextInfo, bool, uint64) {
 	t.Helper()
 	peer := netip.MustParseAddr("2001:db8:3::20")
 	type msg struct {
@@ -107,7 +107,7 @@ func handshake(t *testing.T, hosts hbaHostSet, ulid netip.Addr) (shim6.ContextIn
 	var queue []msg
 	mk := func(local func(netip.Addr) (shim6.LocatorSet, error), sign func(netip.Addr, *wire.LocatorList) ([]byte, error)) *shim6.Machine {
 		tab, _ := dataplane.NewContextTable(16)
-		m, err := shim6.New(shim6.Config{Table: tab, LocalLocators: local, Sign: sign, Verifier: control.HBAVerifier{},
+		m, err := shim6.New(shim6.Config{Table: tab, LocalLocators: local, Sign: sign, Verifier: HBAVerifier{},
 			Send: func(src, dst netip.Addr, m wire.Message) {
 				buf, err := wire.Marshal(m)
 				if err != nil {
@@ -120,7 +120,11 @@ func handshake(t *testing.T, hosts hbaHostSet, ulid netip.Addr) (shim6.ContextIn
 		}
 		return m
 	}
-	a, b := mk(hosts.locators, hosts.signer()), mk(nil, nil)
+	locators := func(ulid netip.Addr) (shim6.LocatorSet, error) {
+		locs, params, err := hosts.Locators(ulid)
+		return shim6.LocatorSet{Locators: locs, Parameters: params}, err
+	}
+	a, b := mk(locators, CGASigner(hosts.Key)), mk(nil, nil)
 	if err := a.Establish(ulid, peer); err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package main
+package control
 
 import (
 	"strconv"
@@ -10,11 +10,17 @@ import (
 	"shim6d/dataplane"
 )
 
-// collector exports the daemon's counters to Prometheus. It sums the
-// workers' published counters at scrape time, so the hot path never touches
-// a shared counter.
+// Collectors are the Prometheus collectors of the daemon's counters: the
+// ports', workers' and core's, the signalling's and REAP's, and the
+// uplinks'. They sum the workers' published counters at scrape time, so
+// the hot path never touches a shared counter.
+func (c *Core) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{newCollector(c), signalCollector{c}, uplinkCollector{c}}
+}
+
+// collector exports the ports', workers' and core's counters.
 type collector struct {
-	d *daemon
+	d *Core
 
 	portPackets, portBytes, portDrops *prometheus.Desc
 	devMissed, devErrors, devNoMbuf   *prometheus.Desc
@@ -28,7 +34,7 @@ type collector struct {
 	shimPackets, contexts             *prometheus.Desc
 }
 
-func newCollector(d *daemon) *collector {
+func newCollector(d *Core) *collector {
 	desc := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc("shim6d_"+name, help, labels, nil)
 	}
@@ -73,7 +79,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
 	d := c.d
-	for pi, p := range d.ports {
+	for pi, p := range d.cfg.Ports {
 		name := p.Name()
 		sum := func(k int) uint64 { return d.sumCounter(dataplane.PortCounter(pi, k)) }
 		counter(c.portPackets, sum(dataplane.PortRxPackets), name, "rx")
@@ -94,7 +100,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			gauge(c.linkUp, up, name)
 		})
 	}
-	for _, w := range d.workers {
+	for _, w := range d.cfg.Workers {
 		id := strconv.Itoa(w.ID())
 		counter(c.workerPackets, w.Counters.Load(dataplane.CounterRxPackets), id, "rx")
 		counter(c.workerPackets, w.Counters.Load(dataplane.CounterTxPackets), id, "tx")
@@ -107,35 +113,42 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(c.ringEnqueued, d.sumCounter(dataplane.CounterToControl))
 	counter(c.ringDropped, d.sumCounter(dataplane.DropCounter(dataplane.DropControlRingFull)))
-	d.devices(func() { gauge(c.ringUsed, float64(d.ring.Count())) })
-	gauge(c.neighbors, float64(d.core.Stats.NeighborEntries.Load()))
-	d.core.Stats.Each(func(name, _ string, v uint64) { counter(c.control, v, name) })
+	d.devices(func() { gauge(c.ringUsed, float64(d.cfg.Ring.Count())) })
+	gauge(c.neighbors, float64(d.Stats.NeighborEntries.Load()))
+	d.Stats.Each(func(name, _ string, v uint64) { counter(c.control, v, name) })
 	counter(c.shimPackets, d.sumCounter(dataplane.CounterRewritten), "rewritten")
 	counter(c.shimPackets, d.sumCounter(dataplane.CounterStripped), "stripped")
 	counter(c.shimPackets, d.sumCounter(dataplane.CounterMSSClamped), "mss_clamped")
 	counter(c.shimPackets, d.sumCounter(dataplane.CounterEvents), "events")
-	gauge(c.contexts, float64(d.contexts.Count()))
+	if d.cfg.Contexts != nil {
+		gauge(c.contexts, float64(d.cfg.Contexts.Count()))
+	}
 }
 
 // signalCollector exports the Shim6 state machine's counters and gauges
 // under their own names (shim6d_shim6_handshakes_started_total, ...). It
 // describes nothing up front, which makes it an unchecked collector: the
 // machine's list of counters is its own to grow.
-type signalCollector struct{ d *daemon }
+type signalCollector struct{ c *Core }
 
 // Describe implements prometheus.Collector.
 func (signalCollector) Describe(chan<- *prometheus.Desc) {}
 
 // Collect implements prometheus.Collector.
 func (s signalCollector) Collect(ch chan<- prometheus.Metric) {
-	st := &s.d.sig.Stats
+	if s.c.sig == nil {
+		return
+	}
+	st := &s.c.sig.Stats
 	st.Each(func(name, help string, v uint64) {
 		ch <- prometheus.MustNewConstMetric(prometheus.NewDesc("shim6d_"+name+"_total", help, nil, nil), prometheus.CounterValue, float64(v))
 	})
 	st.EachGauge(func(name, help string, v int64) {
 		ch <- prometheus.MustNewConstMetric(prometheus.NewDesc("shim6d_"+name, help, nil, nil), prometheus.GaugeValue, float64(v))
 	})
-	reapCollector{s.d.reap.Stats()}.Collect(ch)
+	if s.c.reap != nil {
+		reapCollector{s.c.reap.Stats()}.Collect(ch)
+	}
 }
 
 // explorationDuration is the one REAP metric with a fixed shape, so it is
@@ -166,4 +179,38 @@ func (r reapCollector) Collect(ch chan<- prometheus.Metric) {
 	})
 	count, sum, buckets := r.stats.ExplorationDurations()
 	ch <- prometheus.MustNewConstHistogram(explorationDuration, count, sum, buckets)
+}
+
+// uplinkCollector exports the spread and the policy per uplink.
+type uplinkCollector struct{ c *Core }
+
+var (
+	uplinkContextsDesc = prometheus.NewDesc("shim6d_uplink_contexts",
+		"contexts whose current local locator is under the uplink's prefix (the spread)", []string{"uplink"}, nil)
+	uplinkPriorityDesc = prometheus.NewDesc("shim6d_uplink_priority",
+		"the uplink's announced Locator Preferences priority (lower preferred, 255 backup)", []string{"uplink"}, nil)
+	uplinkWeightDesc = prometheus.NewDesc("shim6d_uplink_weight",
+		"the uplink's announced Locator Preferences weight", []string{"uplink"}, nil)
+	uplinkUsableDesc = prometheus.NewDesc("shim6d_uplink_usable",
+		"1 while the uplink is up, its next hop reachable and it is not drained", []string{"uplink"}, nil)
+)
+
+func (c uplinkCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- uplinkContextsDesc
+	ch <- uplinkPriorityDesc
+	ch <- uplinkWeightDesc
+	ch <- uplinkUsableDesc
+}
+
+func (c uplinkCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, u := range (adminView{c.c}).Uplinks() {
+		usable := 1.0
+		if u.Down || u.Drained {
+			usable = 0
+		}
+		ch <- prometheus.MustNewConstMetric(uplinkContextsDesc, prometheus.GaugeValue, float64(u.Contexts), u.Name)
+		ch <- prometheus.MustNewConstMetric(uplinkPriorityDesc, prometheus.GaugeValue, float64(u.Priority), u.Name)
+		ch <- prometheus.MustNewConstMetric(uplinkWeightDesc, prometheus.GaugeValue, float64(u.Weight), u.Name)
+		ch <- prometheus.MustNewConstMetric(uplinkUsableDesc, prometheus.GaugeValue, usable, u.Name)
+	}
 }

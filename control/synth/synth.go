@@ -3,6 +3,10 @@
 // matches them: context i's ULID pair is a pure function of (seed, i), so
 // the daemon (through `shim6ctl contexts synth`) and the pcap generator
 // agree without exchanging a list of a million pairs.
+//
+// It lives beside the control core, not under bench/, because the daemon
+// itself builds the contexts (the table has one writer); a daemon loads
+// them only when its configuration says `[daemon] allow_synthetic = true`.
 package synth
 
 import (

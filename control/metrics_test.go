@@ -1,4 +1,4 @@
-package main
+package control
 
 import (
 	"net/http/httptest"

@@ -1,0 +1,62 @@
+package control
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"sync/atomic"
+	"testing"
+
+	"shim6d/control/admin"
+	"shim6d/dataplane"
+	"shim6d/ports"
+	"shim6d/ports/mem"
+)
+
+// synthCore is a running core with a context table and isp1 holding the
+// synthetic plan's local locators; stop it with Stop.
+func synthCore(t *testing.T, allow bool) *Core {
+	pool := mem.NewPool(128, mem.DefaultBufSize)
+	table, err := dataplane.NewContextTable(64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fwd := new(atomic.Pointer[dataplane.Forwarding])
+	c := mustNew(t, Config{
+		Ports: []ports.Port{
+			mem.NewPort(mem.Config{Name: "inside", Index: 0, MAC: macInside, Pool: pool, TxQueues: 2}),
+			mem.NewPort(mem.Config{Name: "isp1", Index: 1, MAC: macUplink, Pool: pool, TxQueues: 2}),
+		},
+		Setup: []PortSetup{
+			{Name: "inside", Role: dataplane.RoleInside, Prefixes: []netip.Prefix{netip.MustParsePrefix("2001:db8:1::/48")}, MTU: 1500},
+			{Name: "isp1", Role: dataplane.RoleUplink, Addresses: []netip.Addr{uplinkAddr},
+				Prefix: netip.MustParsePrefix("2001:db8:1::/48"), NextHop: routerAddr, MTU: 1500},
+		},
+		TxQueue: 1, Ring: mem.NewRing(64), Fwd: fwd, Log: slog.New(slog.DiscardHandler),
+		Contexts: table, AllowSynthetic: allow,
+	})
+	go c.Run()
+	t.Cleanup(c.Stop)
+	return c
+}
+
+// A daemon whose config does not allow synthetic contexts refuses them
+// with 403 and makes none; one that allows them makes them all, and a
+// table too small says how many it made.
+func TestSyntheticContextsOnlyWhenAllowed(t *testing.T) {
+	c := synthCore(t, false)
+	n, err := c.Admin().Synthesize(10, 1)
+	var se *admin.StatusError
+	if n != 0 || !errors.As(err, &se) || se.Code != http.StatusForbidden || c.cfg.Contexts.Count() != 0 {
+		t.Fatalf("refused: made %d, err %v, table holds %d", n, err, c.cfg.Contexts.Count())
+	}
+	c = synthCore(t, true)
+	if n, err := c.Admin().Synthesize(10, 1); n != 10 || err != nil || c.cfg.Contexts.Count() != 10 {
+		t.Fatalf("allowed: made %d, err %v, table holds %d", n, err, c.cfg.Contexts.Count())
+	}
+	n, err = c.Admin().Synthesize(100, 2)
+	if n >= 100 || !errors.As(err, &se) || se.Code != http.StatusInsufficientStorage {
+		t.Fatalf("over capacity: made %d, err %v", n, err)
+	}
+}

@@ -1,0 +1,86 @@
+package control
+
+import (
+	"fmt"
+
+	"shim6d/configs"
+	"shim6d/control/hba"
+	"shim6d/dataplane"
+)
+
+// FromConfig is the part of a core's Config that a configuration file
+// says: the ports' roles and addresses, static neighbours and contexts, the
+// ICMPv6 and ND settings, the deferred-establishment and site policies,
+// and the signalling with its hosts' HBA/CGA sets. The caller adds what the
+// daemon builds: ports, ring, tables, workers, clock and log.
+func FromConfig(cfg *configs.Config) (Config, error) {
+	c := Config{
+		ICMPRate: cfg.Daemon.ICMPRateLimit, Reachable: cfg.Daemon.NeighborTimeout.Duration,
+		EstablishPeers: cfg.Shim.EstablishPeers, EstablishRate: cfg.Shim.EstablishRate,
+		Failback: string(cfg.Shim.Failback), FailbackHold: cfg.Shim.FailbackHold.Duration,
+		Spread:         cfg.Shim.Spread,
+		AllowSynthetic: cfg.Daemon.AllowSynthetic,
+		Daemon:         DaemonInfo{Config: cfg.Source, Polling: string(cfg.Daemon.Polling)},
+	}
+	for i := range cfg.Ports {
+		pc := &cfg.Ports[i]
+		s := PortSetup{Name: pc.Name, Device: pc.Device, Addresses: pc.Addresses, MTU: pc.MTU}
+		if pc.Role == configs.RoleInside {
+			s.Role = dataplane.RoleInside
+			s.Prefixes = pc.Prefixes
+		} else {
+			s.Role = dataplane.RoleUplink
+			s.Prefix, s.NextHop = pc.Prefix, pc.NextHop
+			s.Priority, s.Weight, s.Backup = uint8(pc.Priority), uint8(pc.Weight), pc.Backup
+			if pc.NextHopMAC != (configs.MAC{}) {
+				m := [6]byte(pc.NextHopMAC)
+				s.NextHopMAC = &m
+			}
+		}
+		c.Setup = append(c.Setup, s)
+	}
+	for _, n := range cfg.Neighbors {
+		if i := cfg.PortIndex(n.Port); i >= 0 {
+			c.Static = append(c.Static, StaticNeighbor{Port: i, Address: n.Address, MAC: [6]byte(n.MAC)})
+		}
+	}
+	for _, x := range cfg.Contexts {
+		egress := -1
+		for i, s := range c.Setup {
+			if s.Role == dataplane.RoleUplink && s.Prefix.Contains(x.LocalLocator) {
+				egress = i
+			}
+		}
+		c.StaticContexts = append(c.StaticContexts, dataplane.ContextSpec{
+			LocalTag: x.LocalTag, PeerTag: x.PeerTag, EgressPort: uint16(egress),
+			ULIDLocal: x.LocalULID.As16(), ULIDPeer: x.PeerULID.As16(),
+			LocLocal: x.LocalLocator.As16(), LocPeer: x.PeerLocator.As16(),
+		})
+	}
+	// A host with an [[hba]] set announces all its addresses as locators;
+	// any other inside host has its ULID alone. Peers' lists are verified
+	// by HBA and CGA (RFC 5535, RFC 3972).
+	hosts, err := hbaHosts(cfg)
+	if err != nil {
+		return Config{}, err
+	}
+	c.Shim = &ShimSetup{
+		IdleTimeout: cfg.Shim.IdleTimeout.Duration, Hosts: hosts,
+		REAP: true, SendTimeout: cfg.Shim.SendTimeout.Duration,
+	}
+	return c, nil
+}
+
+// hbaHosts is the configured HBA sets as hba.Hosts, with the parameters
+// and keys configs parsed when it validated them.
+func hbaHosts(cfg *configs.Config) (hba.HostSet, error) {
+	hosts := make([]hba.Host, 0, len(cfg.HBA))
+	for i := range cfg.HBA {
+		h := &cfg.HBA[i]
+		if h.Params == nil {
+			return nil, fmt.Errorf("%s: hba[%d]: parameters not parsed (a Config not from configs.Load or Parse?)", cfg.Source, i)
+		}
+		hosts = append(hosts, hba.Host{Params: h.Params, Addresses: h.Addresses, CGALocators: h.CGALocators, Key: h.PrivateKey})
+	}
+	return hba.NewHostSet(hosts), nil
+}
