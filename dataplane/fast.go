@@ -266,10 +266,10 @@ func (w *Worker) fastOut(pkts []ports.Packet, v *fastFwd) (sum fastSum) {
 				// readLine, written out.
 				r, u := &t.recs[slot], &t.pairs[slot]
 				for {
-					s1 := r.w[lineSeq].Load()
+					s := r.seqBegin()
 					copyRec(r, &l.rec)
 					copyPair(u, &l.pair)
-					if s1&1 == 0 && r.w[lineSeq].Load() == s1 {
+					if r.seqStable(s) {
 						break
 					}
 				}
