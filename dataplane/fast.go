@@ -263,7 +263,8 @@ func (w *Worker) fastOut(pkts []ports.Packet, v *fastFwd) (sum fastSum) {
 			// it, and only a collision walks on.
 			k := w.sh.keys[i]
 			if slot := uint32(e) - 1; e != tombstone && e>>32 == k>>32 && int(slot) < len(t.recs) {
-				// readLine, written out.
+				// readLine, written out: it is over the inliner's budget
+				// (see seqBegin).
 				r, u := &t.recs[slot], &t.pairs[slot]
 				for {
 					s := r.seqBegin()
