@@ -83,6 +83,34 @@ const (
 
 type ctxRecord struct{ w [lineWords]atomic.Uint64 }
 
+// The sequence counter's protocol, the one place it is spelled out. A
+// reader takes seqBegin, loads the words of the record and its pair, and
+// repeats the whole read until seqStable says no write overlapped it; the
+// writer brackets its stores with writeBegin and writeEnd. The read loops
+// themselves (load, readLine and fastOut's copy of readLine) stay where
+// they are: one function holding the loop and the line copies costs 146
+// against the inliner's budget of 80 (Go 1.26), and fastOut's per-packet
+// loop must not call out (TestFastPathInlining holds seqBegin and
+// seqStable to inlining).
+
+// seqBegin returns the sequence counter a read starts from.
+func (r *ctxRecord) seqBegin() uint64 { return r.w[lineSeq].Load() }
+
+// seqStable reports whether a read that started from seqBegin's s saw a
+// whole record: s was even (no write in progress) and the counter has not
+// moved since.
+func (r *ctxRecord) seqStable(s uint64) bool { return s&1 == 0 && r.w[lineSeq].Load() == s }
+
+// writeBegin makes the counter odd, telling readers a write is under way,
+// and returns its value before; writeEnd(s) makes it even again, and new.
+func (r *ctxRecord) writeBegin() uint64 {
+	s := r.w[lineSeq].Load()
+	r.w[lineSeq].Store(s + 1)
+	return s
+}
+
+func (r *ctxRecord) writeEnd(s uint64) { r.w[lineSeq].Store(s + 2) }
+
 type ctxPair struct{ w [pairWords]atomic.Uint64 }
 
 // ContextBytes is the size of one context's record and ULID pair.
@@ -300,7 +328,7 @@ func mix(x uint64) uint64 {
 func (t *ContextTable) load(slot uint32, w *[recWords]uint64) {
 	r, u := &t.recs[slot], &t.pairs[slot]
 	for {
-		s1 := r.w[lineSeq].Load()
+		s := r.seqBegin()
 		// Constant indices need no bounds checks, and the loads issue
 		// back to back.
 		w[recLocalTag], w[recPeerTag] = r.w[lineLocalTag].Load(), r.w[linePeerTag].Load()
@@ -308,7 +336,7 @@ func (t *ContextTable) load(slot uint32, w *[recWords]uint64) {
 		w[recULIDP], w[recULIDP+1] = u.w[pairULIDP].Load(), u.w[pairULIDP+1].Load()
 		w[recLocL], w[recLocL+1] = r.w[lineLocL].Load(), r.w[lineLocL+1].Load()
 		w[recLocP], w[recLocP+1] = r.w[lineLocP].Load(), r.w[lineLocP+1].Load()
-		if s1&1 == 0 && r.w[lineSeq].Load() == s1 {
+		if r.seqStable(s) {
 			return
 		}
 	}
@@ -386,10 +414,10 @@ func (t *ContextTable) readLine(slot uint32, v *ctxLine) {
 	r, u := &t.recs[slot], &t.pairs[slot]
 	v.slot = slot
 	for {
-		s1 := r.w[lineSeq].Load()
+		s := r.seqBegin()
 		copyRec(r, &v.rec)
 		copyPair(u, &v.pair)
-		if s1&1 == 0 && r.w[lineSeq].Load() == s1 {
+		if r.seqStable(s) {
 			return
 		}
 	}
@@ -497,8 +525,7 @@ func (ix *pairIndex) walkLine(h uint64) uint64 {
 // counter.
 func (t *ContextTable) write(slot uint32, flags uint16, c *ContextSpec) {
 	r, u := &t.recs[slot], &t.pairs[slot]
-	s := r.w[lineSeq].Load()
-	r.w[lineSeq].Store(s + 1)
+	s := r.writeBegin()
 	r.w[lineLocalTag].Store(c.LocalTag | uint64(flags)<<flagShift)
 	r.w[linePeerTag].Store(c.PeerTag | uint64(c.EgressPort)<<portShift)
 	for i, a := range []*[16]byte{&c.ULIDLocal, &c.ULIDPeer} {
@@ -511,7 +538,7 @@ func (t *ContextTable) write(slot uint32, flags uint16, c *ContextSpec) {
 		r.w[lineLocL+2*i].Store(hi)
 		r.w[lineLocL+2*i+1].Store(lo)
 	}
-	r.w[lineSeq].Store(s + 2)
+	r.writeEnd(s)
 }
 
 func flagsFor(c *ContextSpec) uint16 {

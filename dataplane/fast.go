@@ -42,8 +42,9 @@ type fastSum struct {
 	out uint32
 }
 
-// ipv6Word is a frame's bytes 12..15 (EtherType, IPv6 version) as a
-// little-endian word under ipv6WordMask, for a frame that carries IPv6.
+// ipv6Word is a frame's four bytes from frameEtherType (EtherType, IPv6
+// version) as a little-endian word under ipv6WordMask, for a frame that
+// carries IPv6.
 const (
 	ipv6WordMask = 0x00f0ffff
 	ipv6Word     = 0x0060dd86
@@ -118,7 +119,7 @@ func (s *prefixSet) index(hi, lo uint64) int {
 type fastEgress struct {
 	// mac is the frame's first 12 bytes on the way out: the next hop's
 	// MAC, then the port's.
-	mac [12]byte
+	mac [macPairSize]byte
 	// mtu is 0 while the next hop is unresolved, so the size check alone
 	// turns every packet away, to route, which hands them to the control
 	// core to resolve.
@@ -160,8 +161,8 @@ func fastPrefixOf(p *Prefix) fastPrefix {
 func egressOf(f *Forwarding, u *Uplink) fastEgress {
 	e := fastEgress{port: u.Port}
 	if u.Resolved && int(u.Port) < len(f.Ports) {
-		copy(e.mac[:6], u.NextHopMAC[:])
-		copy(e.mac[6:], f.Ports[u.Port].MAC[:])
+		copy(e.mac[header.EthernetDstAddrOffset:], u.NextHopMAC[:])
+		copy(e.mac[header.EthernetSrcAddrOffset:], f.Ports[u.Port].MAC[:])
 		e.mtu = f.Ports[u.Port].MTU
 	}
 	return e
@@ -234,16 +235,16 @@ func (w *Worker) fastOut(pkts []ports.Packet, v *fastFwd) (sum fastSum) {
 	for i := range pkts {
 		p := &pkts[i]
 		h := headers(p)
-		if h == nil || binary.LittleEndian.Uint32(h[12:])&ipv6WordMask != ipv6Word {
+		if h == nil || binary.LittleEndian.Uint32(h[frameEtherType:])&ipv6WordMask != ipv6Word {
 			continue
 		}
-		plen := int(binary.BigEndian.Uint16(h[18:]))
-		nh, hop := h[20], h[21]
+		plen := int(binary.BigEndian.Uint16(h[framePayloadLength:]))
+		nh, hop := h[frameNextHeader], h[frameHopLimit]
 		if fixedHeaders+plen != int(p.Len) || hop <= 1 {
 			continue
 		}
-		srcHi, srcLo := binary.BigEndian.Uint64(h[22:]), binary.BigEndian.Uint64(h[30:])
-		dstHi, dstLo := binary.BigEndian.Uint64(h[38:]), binary.BigEndian.Uint64(h[46:])
+		srcHi, srcLo := binary.BigEndian.Uint64(h[frameSrcHi:]), binary.BigEndian.Uint64(h[frameSrcLo:])
+		dstHi, dstLo := binary.BigEndian.Uint64(h[frameDstHi:]), binary.BigEndian.Uint64(h[frameDstLo:])
 		if !v.plain(srcHi, dstHi, dstLo) || v.site.index(dstHi, dstLo) >= 0 {
 			continue
 		}
@@ -262,13 +263,14 @@ func (w *Worker) fastOut(pkts []ports.Packet, v *fastFwd) (sum fastSum) {
 			// it, and only a collision walks on.
 			k := w.sh.keys[i]
 			if slot := uint32(e) - 1; e != tombstone && e>>32 == k>>32 && int(slot) < len(t.recs) {
-				// readLine, written out.
+				// readLine, written out: it is over the inliner's budget
+				// (see seqBegin).
 				r, u := &t.recs[slot], &t.pairs[slot]
 				for {
-					s1 := r.w[lineSeq].Load()
+					s := r.seqBegin()
 					copyRec(r, &l.rec)
 					copyPair(u, &l.pair)
-					if s1&1 == 0 && r.w[lineSeq].Load() == s1 {
+					if r.seqStable(s) {
 						break
 					}
 				}
@@ -292,18 +294,18 @@ func (w *Worker) fastOut(pkts []ports.Packet, v *fastFwd) (sum fastSum) {
 				// Packet Too Big, resolution and extension headers are route's.
 				continue
 			}
-			kept := *(*[6]byte)(h[header.EthernetMinimumSize-2:])
+			kept := *(*[keptSize]byte)(h[frameEtherType:])
 			p.Off -= header.Shim6PayloadSize
 			p.Len += header.Shim6PayloadSize
 			n := (*shimmedHeaders)(unsafe.Add(unsafe.Pointer(h), -header.Shim6PayloadSize))
-			*(*[12]byte)(n[:12]) = e.mac
-			*(*[6]byte)(n[header.EthernetMinimumSize-2:]) = kept
-			binary.BigEndian.PutUint16(n[18:], uint16(plen+header.Shim6PayloadSize))
-			n[20], n[21] = header.ProtoShim6, hop-1
-			binary.BigEndian.PutUint64(n[22:], l.rec[lineLocL])
-			binary.BigEndian.PutUint64(n[30:], l.rec[lineLocL+1])
-			binary.BigEndian.PutUint64(n[38:], l.rec[lineLocP])
-			binary.BigEndian.PutUint64(n[46:], l.rec[lineLocP+1])
+			*(*[macPairSize]byte)(n[header.EthernetDstAddrOffset:]) = e.mac
+			*(*[keptSize]byte)(n[frameEtherType:]) = kept
+			binary.BigEndian.PutUint16(n[framePayloadLength:], uint16(plen+header.Shim6PayloadSize))
+			n[frameNextHeader], n[frameHopLimit] = header.ProtoShim6, hop-1
+			binary.BigEndian.PutUint64(n[frameSrcHi:], l.rec[lineLocL])
+			binary.BigEndian.PutUint64(n[frameSrcLo:], l.rec[lineLocL+1])
+			binary.BigEndian.PutUint64(n[frameDstHi:], l.rec[lineLocP])
+			binary.BigEndian.PutUint64(n[frameDstLo:], l.rec[lineLocP+1])
 			binary.BigEndian.PutUint64(n[fixedHeaders:], uint64(nh)<<56|shim6PBit|l.peerTag())
 			note(w.shim.Feedback.Sent, l.slot, w.sh.tick)
 			w.next[i], w.res[i] = e.port, fastRewrote
@@ -326,8 +328,8 @@ func (w *Worker) fastOut(pkts []ports.Packet, v *fastFwd) (sum fastSum) {
 		} else if w.shim.EstablishAfter > 0 && t != nil {
 			w.countForEstablish(p.Port, h.ip().Src(), h.ip().Dst())
 		}
-		h[21] = hop - 1
-		*(*[12]byte)(h[:12]) = e.mac
+		h[frameHopLimit] = hop - 1
+		*(*[macPairSize]byte)(h[header.EthernetDstAddrOffset:]) = e.mac
 		w.next[i], w.res[i] = e.port, fastForward
 		sum.taken++
 		sum.out |= 1 << (e.port & 31)
@@ -348,16 +350,16 @@ func (w *Worker) fastIn(pkts []ports.Packet, v *fastFwd) (sum fastSum) {
 	for i := range pkts {
 		p := &pkts[i]
 		h := headers(p)
-		if h == nil || binary.LittleEndian.Uint32(h[12:])&ipv6WordMask != ipv6Word {
+		if h == nil || binary.LittleEndian.Uint32(h[frameEtherType:])&ipv6WordMask != ipv6Word {
 			continue
 		}
-		plen := int(binary.BigEndian.Uint16(h[18:]))
-		nh, hop := h[20], h[21]
+		plen := int(binary.BigEndian.Uint16(h[framePayloadLength:]))
+		nh, hop := h[frameNextHeader], h[frameHopLimit]
 		if fixedHeaders+plen != int(p.Len) || hop <= 1 || header.IPv6MinimumSize+plen > v.insideMTU+header.Shim6PayloadSize {
 			continue
 		}
-		srcHi, srcLo := binary.BigEndian.Uint64(h[22:]), binary.BigEndian.Uint64(h[30:])
-		dstHi, dstLo := binary.BigEndian.Uint64(h[38:]), binary.BigEndian.Uint64(h[46:])
+		srcHi, srcLo := binary.BigEndian.Uint64(h[frameSrcHi:]), binary.BigEndian.Uint64(h[frameSrcLo:])
+		dstHi, dstLo := binary.BigEndian.Uint64(h[frameDstHi:]), binary.BigEndian.Uint64(h[frameDstLo:])
 		if !v.plain(srcHi, dstHi, dstLo) || v.site.index(dstHi, dstLo) < 0 {
 			continue
 		}
@@ -387,19 +389,19 @@ func (w *Worker) fastIn(pkts []ports.Packet, v *fastFwd) (sum fastSum) {
 			if !ok {
 				continue
 			}
-			kept := *(*[6]byte)(n[header.EthernetMinimumSize-2:])
+			kept := *(*[keptSize]byte)(n[frameEtherType:])
 			p.Off += header.Shim6PayloadSize
 			p.Len -= header.Shim6PayloadSize
 			h := (*fixed)(n[header.Shim6PayloadSize:])
-			*(*[6]byte)(h[:6]) = mac
-			*(*[6]byte)(h[6:12]) = v.insideMAC
-			*(*[6]byte)(h[header.EthernetMinimumSize-2:]) = kept
-			binary.BigEndian.PutUint16(h[18:], uint16(plen-header.Shim6PayloadSize))
-			h[20], h[21] = inner, hop-1
-			binary.BigEndian.PutUint64(h[22:], l.pair[pairULIDP])
-			binary.BigEndian.PutUint64(h[30:], l.pair[pairULIDP+1])
-			binary.BigEndian.PutUint64(h[38:], l.pair[pairULIDL])
-			binary.BigEndian.PutUint64(h[46:], l.pair[pairULIDL+1])
+			*(*[header.EthernetAddressSize]byte)(h[header.EthernetDstAddrOffset:]) = mac
+			*(*[header.EthernetAddressSize]byte)(h[header.EthernetSrcAddrOffset:]) = v.insideMAC
+			*(*[keptSize]byte)(h[frameEtherType:]) = kept
+			binary.BigEndian.PutUint16(h[framePayloadLength:], uint16(plen-header.Shim6PayloadSize))
+			h[frameNextHeader], h[frameHopLimit] = inner, hop-1
+			binary.BigEndian.PutUint64(h[frameSrcHi:], l.pair[pairULIDP])
+			binary.BigEndian.PutUint64(h[frameSrcLo:], l.pair[pairULIDP+1])
+			binary.BigEndian.PutUint64(h[frameDstHi:], l.pair[pairULIDL])
+			binary.BigEndian.PutUint64(h[frameDstLo:], l.pair[pairULIDL+1])
 			note(w.shim.Feedback.Recv, l.slot, w.sh.tick)
 			w.next[i], w.res[i] = v.inside, fastStripped
 			sum.taken++
@@ -424,9 +426,9 @@ func (w *Worker) fastIn(pkts []ports.Packet, v *fastFwd) (sum fastSum) {
 				note(w.shim.Feedback.Recv, w.sh.line.slot, w.sh.tick)
 			}
 		}
-		h[21] = hop - 1
-		*(*[6]byte)(h[:6]) = mac
-		*(*[6]byte)(h[6:12]) = v.insideMAC
+		h[frameHopLimit] = hop - 1
+		*(*[header.EthernetAddressSize]byte)(h[header.EthernetDstAddrOffset:]) = mac
+		*(*[header.EthernetAddressSize]byte)(h[header.EthernetSrcAddrOffset:]) = v.insideMAC
 		w.next[i], w.res[i] = v.inside, fastForward
 		sum.taken++
 		sum.out |= 1 << (v.inside & 31)

@@ -127,12 +127,12 @@ func (w *Worker) prefetch(pkts []ports.Packet, outbound bool) {
 		if h == nil {
 			continue
 		}
-		src0, src1 := binary.BigEndian.Uint64(h[22:]), binary.BigEndian.Uint64(h[30:])
-		dst0, dst1 := binary.BigEndian.Uint64(h[38:]), binary.BigEndian.Uint64(h[46:])
+		src0, src1 := binary.BigEndian.Uint64(h[frameSrcHi:]), binary.BigEndian.Uint64(h[frameSrcLo:])
+		dst0, dst1 := binary.BigEndian.Uint64(h[frameDstHi:]), binary.BigEndian.Uint64(h[frameDstLo:])
 		switch {
 		case outbound:
 			w.sh.keys[i], w.sh.kinds[i] = t.hashWords(src0, src1, dst0, dst1), keyPair
-		case h[20] == header.ProtoShim6 && pkts[i].Len >= fixedHeaders+header.Shim6PayloadSize:
+		case h[frameNextHeader] == header.ProtoShim6 && pkts[i].Len >= fixedHeaders+header.Shim6PayloadSize:
 			tag := header.Shim6Payload((*shimmedHeaders)(unsafe.Pointer(h))[fixedHeaders:]).ContextTag()
 			w.sh.keys[i], w.sh.kinds[i] = tag&t.slotMask, keyTag
 		default:
@@ -292,7 +292,7 @@ func (w *Worker) pushShim6(p *ports.Packet, h *fixed, nh uint8, up *Uplink, f *F
 	ctx := &w.sh.ctx
 	ip := h.ip()
 	// The old headers, read before the new ones overwrite them.
-	kept := *(*[6]byte)(h[header.EthernetMinimumSize-2:])
+	kept := *(*[keptSize]byte)(h[frameEtherType:])
 	plen, hop := ip.PayloadLength(), ip.HopLimit()
 
 	p.Off -= header.Shim6PayloadSize
@@ -300,7 +300,7 @@ func (w *Worker) pushShim6(p *ports.Packet, h *fixed, nh uint8, up *Uplink, f *F
 	n := (*shimmedHeaders)(p.Frame())
 	nf := (*fixed)(n[:fixedHeaders])
 	nf.eth().SetAddresses(&up.NextHopMAC, &f.Ports[up.Port].MAC)
-	*(*[6]byte)(n[header.EthernetMinimumSize-2:]) = kept
+	*(*[keptSize]byte)(n[frameEtherType:]) = kept
 	nip := nf.ip()
 	nip.SetPayloadLength(plen + header.Shim6PayloadSize)
 	nip.SetNextHeader(header.ProtoShim6)
@@ -417,14 +417,15 @@ func (w *Worker) forward(p *ports.Packet, h *fixed, f *Forwarding, out uint16, d
 
 // TCP layout for MSS clamping (RFC 9293 §3.1, §3.2).
 const (
-	tcpFlagsOff  = 13
-	tcpFlagSYN   = 0x02
-	tcpCheckOff  = 16
-	tcpMinSize   = 20
-	tcpOptMSS    = 2
-	tcpOptMSSLen = 4
-	tcpOptEnd    = 0
-	tcpOptNOP    = 1
+	tcpDataOffOff = 12 // data offset, in the upper 4 bits
+	tcpFlagsOff   = 13
+	tcpFlagSYN    = 0x02
+	tcpCheckOff   = 16
+	tcpMinSize    = 20
+	tcpOptMSS     = 2
+	tcpOptMSSLen  = 4
+	tcpOptEnd     = 0
+	tcpOptNOP     = 1
 )
 
 // clampMSS lowers the MSS option of a TCP SYN to w.shim.MSSClamp and fixes
@@ -441,7 +442,7 @@ func (w *Worker) clampMSS(ip header.IPv6) {
 	if len(tcp) < tcpMinSize || tcp[tcpFlagsOff]&tcpFlagSYN == 0 {
 		return
 	}
-	hlen := int(tcp[12]>>4) * 4
+	hlen := int(tcp[tcpDataOffOff]>>4) * 4
 	if hlen < tcpMinSize || hlen > len(tcp) {
 		return
 	}

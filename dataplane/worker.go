@@ -381,6 +381,29 @@ const fixedHeaders = header.EthernetMinimumSize + header.IPv6MinimumSize
 // the whole packet (packetIP) only where they need more.
 type fixed [fixedHeaders]byte
 
+// Where the fields the fast paths and prefetch load and store directly
+// sit in a frame's fixed headers. Addresses are handled as two big-endian
+// words, their upper (Hi) and lower (Lo) halves.
+const (
+	frameEtherType     = header.EthernetTypeOffset
+	framePayloadLength = header.EthernetMinimumSize + header.IPv6PayloadLengthOffset
+	frameNextHeader    = header.EthernetMinimumSize + header.IPv6NextHeaderOffset
+	frameHopLimit      = header.EthernetMinimumSize + header.IPv6HopLimitOffset
+	frameSrcHi         = header.EthernetMinimumSize + header.IPv6SrcAddrOffset
+	frameSrcLo         = frameSrcHi + header.IPv6AddressSize/2
+	frameDstHi         = header.EthernetMinimumSize + header.IPv6DstAddrOffset
+	frameDstLo         = frameDstHi + header.IPv6AddressSize/2
+)
+
+// macPairSize is the length of the frame's first field pair, the
+// destination then the source MAC, which a forwarded frame gets anew.
+const macPairSize = 2 * header.EthernetAddressSize
+
+// keptSize is what a payload header's insertion or removal moves
+// unchanged: the EtherType and IPv6's first word (version, traffic class,
+// flow label), which run from frameEtherType to framePayloadLength.
+const keptSize = framePayloadLength - frameEtherType
+
 func (h *fixed) eth() header.Ethernet { return h[:header.EthernetMinimumSize] }
 
 // ip is the fixed IPv6 header alone, not the packet.

@@ -184,14 +184,14 @@ func walk(ip IPv6) (nh, count uint8, flags walkFlags, off, field, insertOff, ins
 	if len(ip) < IPv6MinimumSize {
 		return 0, 0, 0, 0, 0, 0, 0, ChainTruncated
 	}
-	end := IPv6MinimumSize + int(binary.BigEndian.Uint16(ip[ipv6PayloadLen:]))
+	end := IPv6MinimumSize + int(binary.BigEndian.Uint16(ip[IPv6PayloadLengthOffset:]))
 	if end > len(ip) {
 		return 0, 0, 0, 0, 0, 0, 0, ChainTruncated
 	}
 	ip = ip[:end]
 
-	nh = ip[ipv6NextHeader]
-	field, off = ipv6NextHeader, IPv6MinimumSize
+	nh = ip[IPv6NextHeaderOffset]
+	field, off = IPv6NextHeaderOffset, IPv6MinimumSize
 	insertOff, insertField = off, field
 	if !walkedOver[nh] {
 		// Most packets carry no extension header: settle them with one

@@ -172,7 +172,7 @@ func (ns NeighborSolicitation) IsValid() bool { return len(ns) >= NeighborSolici
 // TargetAddress returns the Target Address (RFC 4861 §4.3), aliasing the
 // packet.
 func (ns NeighborSolicitation) TargetAddress() *[16]byte {
-	return (*[16]byte)(ns[ndTarget : ndTarget+ipv6AddressSize])
+	return (*[16]byte)(ns[ndTarget : ndTarget+IPv6AddressSize])
 }
 
 // SetTargetAddress writes the Target Address (RFC 4861 §4.3).
@@ -226,7 +226,7 @@ func (na NeighborAdvertisement) SetFlags(router, solicited, override bool) {
 // TargetAddress returns the Target Address (RFC 4861 §4.4), aliasing the
 // packet.
 func (na NeighborAdvertisement) TargetAddress() *[16]byte {
-	return (*[16]byte)(na[ndTarget : ndTarget+ipv6AddressSize])
+	return (*[16]byte)(na[ndTarget : ndTarget+IPv6AddressSize])
 }
 
 // SetTargetAddress writes the Target Address (RFC 4861 §4.4).

@@ -12,29 +12,38 @@ const (
 	EthernetMinimumSize = 14
 	// EtherTypeIPv6 is the EtherType of IPv6 (RFC 2464).
 	EtherTypeIPv6 = 0x86dd
+	// EthernetAddressSize is the length of a MAC address.
+	EthernetAddressSize = 6
 
-	ethDst  = 0
-	ethSrc  = 6
-	ethType = 12
+	// EthernetDstAddrOffset is where the destination MAC begins.
+	EthernetDstAddrOffset = 0
+	// EthernetSrcAddrOffset is where the source MAC begins.
+	EthernetSrcAddrOffset = 6
+	// EthernetTypeOffset is where the EtherType begins.
+	EthernetTypeOffset = 12
 )
 
 // Dst returns the destination MAC, aliasing the packet.
-func (e Ethernet) Dst() *[6]byte { return (*[6]byte)(e[ethDst : ethDst+6]) }
+func (e Ethernet) Dst() *[6]byte {
+	return (*[6]byte)(e[EthernetDstAddrOffset : EthernetDstAddrOffset+EthernetAddressSize])
+}
 
 // Src returns the source MAC, aliasing the packet.
-func (e Ethernet) Src() *[6]byte { return (*[6]byte)(e[ethSrc : ethSrc+6]) }
+func (e Ethernet) Src() *[6]byte {
+	return (*[6]byte)(e[EthernetSrcAddrOffset : EthernetSrcAddrOffset+EthernetAddressSize])
+}
 
 // EtherType returns the EtherType field.
-func (e Ethernet) EtherType() uint16 { return binary.BigEndian.Uint16(e[ethType:]) }
+func (e Ethernet) EtherType() uint16 { return binary.BigEndian.Uint16(e[EthernetTypeOffset:]) }
 
 // SetEtherType sets the EtherType field.
-func (e Ethernet) SetEtherType(t uint16) { binary.BigEndian.PutUint16(e[ethType:], t) }
+func (e Ethernet) SetEtherType(t uint16) { binary.BigEndian.PutUint16(e[EthernetTypeOffset:], t) }
 
 // SetAddresses writes both MAC addresses.
 func (e Ethernet) SetAddresses(dst, src *[6]byte) {
 	// Array assignments, not copy: no overlap test, no length arithmetic.
-	*(*[6]byte)(e[ethDst:]) = *dst
-	*(*[6]byte)(e[ethSrc:]) = *src
+	*(*[6]byte)(e[EthernetDstAddrOffset:]) = *dst
+	*(*[6]byte)(e[EthernetSrcAddrOffset:]) = *src
 }
 
 // IPv6 is a view of an IPv6 fixed header (RFC 8200 §3). Precondition for
@@ -47,13 +56,23 @@ const (
 	// IPv6MinimumMTU is the smallest link MTU IPv6 allows (RFC 8200 §5).
 	IPv6MinimumMTU = 1280
 
-	ipv6VersionTCFL  = 0
-	ipv6PayloadLen   = 4
-	ipv6NextHeader   = 6
-	ipv6HopLimit     = 7
-	ipv6SrcAddr      = 8
-	ipv6DstAddr      = 24
-	ipv6AddressSize  = 16
+	// IPv6AddressSize is the length of an IPv6 address.
+	IPv6AddressSize = 16
+
+	// IPv6VersionOffset is where the first 32-bit word begins: version,
+	// traffic class and flow label.
+	IPv6VersionOffset = 0
+	// IPv6PayloadLengthOffset is where the payload length begins.
+	IPv6PayloadLengthOffset = 4
+	// IPv6NextHeaderOffset is where the next header field is.
+	IPv6NextHeaderOffset = 6
+	// IPv6HopLimitOffset is where the hop limit is.
+	IPv6HopLimitOffset = 7
+	// IPv6SrcAddrOffset is where the source address begins.
+	IPv6SrcAddrOffset = 8
+	// IPv6DstAddrOffset is where the destination address begins.
+	IPv6DstAddrOffset = IPv6SrcAddrOffset + IPv6AddressSize
+
 	ipv6VersionShift = 28
 )
 
@@ -80,7 +99,7 @@ func (ip IPv6) Check() IPv6Check {
 	if len(ip) < IPv6MinimumSize {
 		return IPv6Truncated
 	}
-	if ip[0]>>4 != 6 {
+	if ip[IPv6VersionOffset]>>4 != 6 {
 		return IPv6BadVersion
 	}
 	if int(ip.PayloadLength())+IPv6MinimumSize > len(ip) {
@@ -90,44 +109,46 @@ func (ip IPv6) Check() IPv6Check {
 }
 
 // Version returns the version field (6 for a valid packet).
-func (ip IPv6) Version() uint8 { return ip[0] >> 4 }
+func (ip IPv6) Version() uint8 { return ip[IPv6VersionOffset] >> 4 }
 
 // TrafficClass returns the traffic class.
 func (ip IPv6) TrafficClass() uint8 {
-	return uint8(binary.BigEndian.Uint32(ip[ipv6VersionTCFL:]) >> 20)
+	return uint8(binary.BigEndian.Uint32(ip[IPv6VersionOffset:]) >> 20)
 }
 
 // FlowLabel returns the 20-bit flow label.
 func (ip IPv6) FlowLabel() uint32 {
-	return binary.BigEndian.Uint32(ip[ipv6VersionTCFL:]) & 0xfffff
+	return binary.BigEndian.Uint32(ip[IPv6VersionOffset:]) & 0xfffff
 }
 
 // PayloadLength returns the payload length: the bytes after the fixed header.
-func (ip IPv6) PayloadLength() uint16 { return binary.BigEndian.Uint16(ip[ipv6PayloadLen:]) }
+func (ip IPv6) PayloadLength() uint16 { return binary.BigEndian.Uint16(ip[IPv6PayloadLengthOffset:]) }
 
 // SetPayloadLength sets the payload length.
-func (ip IPv6) SetPayloadLength(n uint16) { binary.BigEndian.PutUint16(ip[ipv6PayloadLen:], n) }
+func (ip IPv6) SetPayloadLength(n uint16) {
+	binary.BigEndian.PutUint16(ip[IPv6PayloadLengthOffset:], n)
+}
 
 // NextHeader returns the next header field of the fixed header.
-func (ip IPv6) NextHeader() uint8 { return ip[ipv6NextHeader] }
+func (ip IPv6) NextHeader() uint8 { return ip[IPv6NextHeaderOffset] }
 
 // SetNextHeader sets the next header field of the fixed header.
-func (ip IPv6) SetNextHeader(nh uint8) { ip[ipv6NextHeader] = nh }
+func (ip IPv6) SetNextHeader(nh uint8) { ip[IPv6NextHeaderOffset] = nh }
 
 // HopLimit returns the hop limit.
-func (ip IPv6) HopLimit() uint8 { return ip[ipv6HopLimit] }
+func (ip IPv6) HopLimit() uint8 { return ip[IPv6HopLimitOffset] }
 
 // SetHopLimit sets the hop limit.
-func (ip IPv6) SetHopLimit(h uint8) { ip[ipv6HopLimit] = h }
+func (ip IPv6) SetHopLimit(h uint8) { ip[IPv6HopLimitOffset] = h }
 
 // Src returns the source address, aliasing the packet.
 func (ip IPv6) Src() *[16]byte {
-	return (*[16]byte)(ip[ipv6SrcAddr : ipv6SrcAddr+ipv6AddressSize])
+	return (*[16]byte)(ip[IPv6SrcAddrOffset : IPv6SrcAddrOffset+IPv6AddressSize])
 }
 
 // Dst returns the destination address, aliasing the packet.
 func (ip IPv6) Dst() *[16]byte {
-	return (*[16]byte)(ip[ipv6DstAddr : ipv6DstAddr+ipv6AddressSize])
+	return (*[16]byte)(ip[IPv6DstAddrOffset : IPv6DstAddrOffset+IPv6AddressSize])
 }
 
 // SetSrc writes the source address.
@@ -139,10 +160,10 @@ func (ip IPv6) SetDst(a *[16]byte) { *ip.Dst() = *a }
 // Encode writes a fixed header with the given fields and zero traffic class
 // and flow label.
 func (ip IPv6) Encode(payloadLen uint16, nextHeader, hopLimit uint8, src, dst *[16]byte) {
-	binary.BigEndian.PutUint32(ip[ipv6VersionTCFL:], 6<<ipv6VersionShift)
+	binary.BigEndian.PutUint32(ip[IPv6VersionOffset:], 6<<ipv6VersionShift)
 	ip.SetPayloadLength(payloadLen)
-	ip[ipv6NextHeader] = nextHeader
-	ip[ipv6HopLimit] = hopLimit
+	ip[IPv6NextHeaderOffset] = nextHeader
+	ip[IPv6HopLimitOffset] = hopLimit
 	ip.SetSrc(src)
 	ip.SetDst(dst)
 }
