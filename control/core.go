@@ -142,44 +142,6 @@ type DaemonInfo struct {
 // (and is stored) rarely.
 const TickPeriod = 100 * time.Millisecond
 
-// Stats are the control core's counters. The core is their only writer.
-type Stats struct {
-	ControlPackets atomic.Uint64 // dequeued from the control ring
-	NSReceived     atomic.Uint64
-	NASent         atomic.Uint64
-	NSSent         atomic.Uint64
-	NAReceived     atomic.Uint64
-	NDProxied      atomic.Uint64 // NS on an uplink for a site address, answered as the site's edge
-	EchoReplies    atomic.Uint64
-	TimeExceeded   atomic.Uint64
-	PacketTooBig   atomic.Uint64
-	// AddressUnreachable counts ICMPv6 Destination Unreachable (Address
-	// Unreachable) errors for packets whose neighbour never answered.
-	AddressUnreachable atomic.Uint64
-	ICMPRateLimited    atomic.Uint64
-	Unhandled          atomic.Uint64 // control packets the core had no use for
-	Malformed          atomic.Uint64 // ND/ICMPv6 that failed validation
-	NDQueueDrops       atomic.Uint64 // packets dropped waiting for resolution
-	NDTableFull        atomic.Uint64 // resolutions refused: too many incomplete entries
-	TxDrops            atomic.Uint64
-	AllocFailures      atomic.Uint64
-	Publishes          atomic.Uint64
-	EstablishEvents    atomic.Uint64 // deferred-establishment triggers from the workers
-	UnknownTagEvent    atomic.Uint64 // payload packets with unknown tags (R1bis candidates)
-	ICMPTranslated     atomic.Uint64 // ICMPv6 errors whose quoted packet was mapped back to ULIDs
-	SignalReceived     atomic.Uint64 // Shim6 control messages from the uplinks
-	SignalSent         atomic.Uint64 // Shim6 control messages sent
-	SignalDrops        atomic.Uint64 // control messages not sent: no uplink for the source, unresolved next hop, encoding
-	EstablishSkip      atomic.Uint64 // establish events refused by the policy (peer not listed, rate)
-	Switches           atomic.Uint64 // contexts moved to another locator pair by REAP
-	UplinkDowns        atomic.Uint64 // uplinks found unusable (link or next hop down): explorations started
-	FailbackTries      atomic.Uint64 // explorations started to return to a preferred pair
-	PolicyMoves        atomic.Uint64 // explorations started by the site policy (spreading, a change, a broken pair)
-	InitialSwitches    atomic.Uint64 // contexts established over a pair other than their ULIDs (seed §8.4)
-	// NeighborEntries is the neighbour table's size (a gauge).
-	NeighborEntries atomic.Int64
-}
-
 // Core is the control core.
 type Core struct {
 	cfg   Config
@@ -442,41 +404,6 @@ func (c *Core) publish() {
 	c.cfg.Fwd.Store(f)
 	c.dirty = false
 	c.Stats.Publishes.Add(1)
-}
-
-// Each calls f with every counter's metric name, help and value, so the
-// exporters (Prometheus, admin API) list them without knowing the fields.
-func (s *Stats) Each(f func(name, help string, v uint64)) {
-	f("control_packets", "packets dequeued from the control ring", s.ControlPackets.Load())
-	f("ns_received", "Neighbor Solicitations received", s.NSReceived.Load())
-	f("na_sent", "Neighbor Advertisements sent", s.NASent.Load())
-	f("ns_sent", "Neighbor Solicitations sent", s.NSSent.Load())
-	f("na_received", "Neighbor Advertisements received", s.NAReceived.Load())
-	f("echo_replies", "ICMPv6 echo replies sent", s.EchoReplies.Load())
-	f("time_exceeded", "ICMPv6 Time Exceeded errors sent", s.TimeExceeded.Load())
-	f("packet_too_big", "ICMPv6 Packet Too Big errors sent", s.PacketTooBig.Load())
-	f("address_unreachable", "ICMPv6 Destination Unreachable (address unreachable) errors sent for packets whose neighbor resolution failed", s.AddressUnreachable.Load())
-	f("icmp_rate_limited", "ICMPv6 messages suppressed by the rate limit", s.ICMPRateLimited.Load())
-	f("unhandled", "control packets the core had no use for", s.Unhandled.Load())
-	f("malformed", "ND or ICMPv6 messages that failed validation", s.Malformed.Load())
-	f("nd_proxied", "Neighbor Solicitations on an uplink for a site address, answered as the site's edge", s.NDProxied.Load())
-	f("nd_queue_drops", "packets dropped while waiting for neighbor resolution", s.NDQueueDrops.Load())
-	f("nd_table_full", "resolutions refused because the neighbor table was full", s.NDTableFull.Load())
-	f("tx_drops", "packets the control core's tx queues did not take", s.TxDrops.Load())
-	f("alloc_failures", "packet buffer allocation failures", s.AllocFailures.Load())
-	f("publishes", "forwarding snapshots published", s.Publishes.Load())
-	f("establish_events", "deferred-establishment triggers from the workers", s.EstablishEvents.Load())
-	f("unknown_tag_events", "payload packets with unknown context tags reported by the workers", s.UnknownTagEvent.Load())
-	f("icmp_translated", "ICMPv6 errors quoting a rewritten packet, mapped back to ULIDs", s.ICMPTranslated.Load())
-	f("signal_received", "Shim6 control messages received on the uplinks", s.SignalReceived.Load())
-	f("signal_sent", "Shim6 control messages sent", s.SignalSent.Load())
-	f("signal_drops", "Shim6 control messages that could not be sent", s.SignalDrops.Load())
-	f("establish_skipped", "establish events the policy refused (peer not listed, rate cap)", s.EstablishSkip.Load())
-	f("failovers", "contexts moved to another locator pair by REAP (RFC 5534)", s.Switches.Load())
-	f("uplink_downs", "uplinks found unusable (link down or next hop unreachable), explorations started at once", s.UplinkDowns.Load())
-	f("failback_tries", "explorations started to return a context to its preferred pair", s.FailbackTries.Load())
-	f("policy_moves", "explorations started to move a context to the pair the site policy prefers (spreading, an uplink change)", s.PolicyMoves.Load())
-	f("initial_switches", "contexts established over another locator pair than their ULIDs (the ULID pair failed from the start)", s.InitialSwitches.Load())
 }
 
 // shimRound advances the workers' tick, drains their events into the
