@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"shim6d/control/policy"
 	"shim6d/control/ratelimit"
 	"shim6d/control/reap"
 	"shim6d/control/shim6"
@@ -161,22 +162,10 @@ type Core struct {
 	// down uplink took out, per port (nil while the link is up).
 	nextLinkCheck time.Time
 	linkDown      [][]netip.Addr
-	// offPreferred holds the contexts off their preferred pair, with when
-	// they left it or last tried to return (see failback); moveNow those
-	// a policy change or a broken pair asks to move at once.
-	offPreferred map[uint32]time.Time
-	moveNow      []uint32
-	// moveHead is where movePending reads moveNow from; moveQueued marks
-	// the slots in it, so a context is queued once; moveRetry holds the
-	// moves REAP could not start yet, with when to try again.
-	moveHead      int
-	moveQueued    map[uint32]struct{}
-	moveRetry     map[uint32]time.Time
-	nextMove      time.Time
-	nextRetryScan time.Time
-	nextFailback  time.Time
-	uplinks       []uplinkState // per port; see policy.go
-	wasUp         uint64        // bit per port: usable at least once (checkLinks)
+	// policy is the site policy: the uplinks' state, and the contexts
+	// off their preferred pair or waiting to move (see policy.go).
+	policy *policy.Machine
+	wasUp  uint64 // bit per port: usable at least once (checkLinks)
 	// feedback are the workers' REAP arrays (see LastData).
 	feedback []*dataplane.Feedback
 

@@ -258,8 +258,8 @@ func TestPolicyMovesArePaced(t *testing.T) {
 	if err := a.core.SetUplinkPolicy("u2", UplinkPolicy{Drained: ptr(true)}); err != nil {
 		t.Fatal(err)
 	}
-	if len(a.core.moveNow) != on {
-		t.Fatalf("%d moves queued for %d contexts", len(a.core.moveNow), on)
+	if q := a.core.policy.QueuedMoves(); q != on {
+		t.Fatalf("%d moves queued for %d contexts", q, on)
 	}
 	for range 8 {
 		a.core.Poll() // the clock does not move
@@ -283,7 +283,7 @@ func TestFailbackIsPaced(t *testing.T) {
 	a.ports[2].SetLink(true)
 	n.run(200 * time.Millisecond)
 	// Back up, u2 is the preferred uplink of the contexts that left it.
-	if off := len(a.core.offPreferred); off <= moveBudget {
+	if off := a.core.policy.OffPreferred(); off <= moveBudget {
 		t.Fatalf("only %d contexts off their preferred pair", off)
 	}
 	burst := 0
