@@ -16,7 +16,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"shim6d/configs"
 	"shim6d/control/hba"
+	"shim6d/control/policy"
 	"shim6d/control/ratelimit"
 	"shim6d/control/reap"
 	"shim6d/control/shim6"
@@ -79,10 +81,10 @@ type Config struct {
 	// may start a handshake with (empty: any), and how many a second.
 	EstablishPeers []netip.Prefix
 	EstablishRate  int
-	// Failback is FailbackStay or FailbackReturn (the default: "" is
+	// Failback is configs.FailbackStay or FailbackReturn (the zero value is
 	// stay), FailbackHold how long a context stays off its preferred pair
 	// before it tries it again.
-	Failback     string
+	Failback     configs.Failback
 	FailbackHold time.Duration
 	// Spread spreads contexts over the best-ranked uplinks by weight (see
 	// PreferredPair); off, a context stays on its ULIDs while they rank
@@ -167,22 +169,10 @@ type Core struct {
 	// down uplink took out, per port (nil while the link is up).
 	nextLinkCheck time.Time
 	linkDown      [][]netip.Addr
-	// offPreferred holds the contexts off their preferred pair, with when
-	// they left it or last tried to return (see failback); moveNow those
-	// a policy change or a broken pair asks to move at once.
-	offPreferred map[uint32]time.Time
-	moveNow      []uint32
-	// moveHead is where movePending reads moveNow from; moveQueued marks
-	// the slots in it, so a context is queued once; moveRetry holds the
-	// moves REAP could not start yet, with when to try again.
-	moveHead      int
-	moveQueued    map[uint32]struct{}
-	moveRetry     map[uint32]time.Time
-	nextMove      time.Time
-	nextRetryScan time.Time
-	nextFailback  time.Time
-	uplinks       []uplinkState // per port; see policy.go
-	wasUp         uint64        // bit per port: usable at least once (checkLinks)
+	// policy is the site policy: the uplinks' state, and the contexts
+	// off their preferred pair or waiting to move (see policy.go).
+	policy *policy.Machine
+	wasUp  uint64 // bit per port: usable at least once (checkLinks)
 	// feedback are the workers' REAP arrays (see LastData).
 	feedback []*dataplane.Feedback
 

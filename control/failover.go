@@ -1,8 +1,6 @@
 package control
 
 import (
-	"bytes"
-	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"time"
@@ -59,69 +57,23 @@ func (o coreOutput) OnSwitch(id reap.ID, local, peer netip.Addr) {
 	c.cfg.Log.Info("context switched locator pair", "slot", id, "local", local, "peer", peer, "uplink", c.cfg.Setup[up.Port].Name)
 	// Off its preferred pair, a context is a failback candidate from now
 	// on; back on it, it is not.
-	delete(c.offPreferred, uint32(id))
+	c.policy.Switched(uint32(id))
 	if ci, ok := c.contextInfo(uint32(id)); ok {
 		// Exploration may land on a drained or BROKEN locator, which
 		// the policy moves off at once, as it would after a change.
-		c.track(&ci, c.currentBroken(&ci))
+		c.trackBroken(&ci)
 	}
 }
-
-// Failback policies.
-const (
-	// FailbackStay keeps a context on the pair REAP moved it to.
-	FailbackStay = "stay"
-	// FailbackReturn tries the preferred pair (the ULIDs) again once the
-	// context has been off it for the hold time, and every hold time
-	// after that while it stays off.
-	FailbackReturn = "return"
-)
 
 // failback tries the preferred pair of contexts that have been off it for
-// the hold time (RFC 5534 §4.3 leaves the choice of pair to the node). The
-// try is a probe on that pair; nothing moves unless it goes through both
-// ways. Only contexts off their preferred pair are looked at.
+// the hold time (RFC 5534 §4.3 leaves the choice of pair to the node; see
+// policy.Machine.Failback). The try is a probe on that pair; nothing moves
+// unless it goes through both ways.
 func (c *Core) failback(now time.Time) {
-	if c.reap == nil || c.cfg.Failback != FailbackReturn || now.Before(c.nextFailback) {
+	if c.reap == nil {
 		return
 	}
-	c.nextFailback = now.Add(time.Second)
-	tries := 0
-	for slot, since := range c.offPreferred {
-		if tries == moveBudget {
-			break // the rest next second: an uplink's return is no burst of probes
-		}
-		hold := c.cfg.FailbackHold
-		if !c.leads(slot) {
-			hold *= 2
-		}
-		if now.Sub(since) < hold {
-			continue
-		}
-		tries++
-		if started, _ := c.tryPreferred(slot, now); started {
-			c.Stats.FailbackTries.Add(1)
-		}
-		if _, still := c.offPreferred[slot]; still {
-			// The next try one hold time from now, give or take a tenth,
-			// so contexts that failed over together do not retry together.
-			c.offPreferred[slot] = now.Add(time.Duration(rand.Int64N(int64(hold)/5+1)) - hold/10)
-		}
-	}
-}
-
-// leads reports whether this end of slot's context makes the first
-// failback try: the end with the lower ULID. Two shim6d sites compute the
-// same preferred pair, and the other end follows the leader's probes, but
-// if both tried at the same moments their explorations would cross and
-// could settle elsewhere, again and again. The other end waits a second
-// hold time, so a peer that is not shim6d still gets its context back.
-func (c *Core) leads(slot uint32) bool {
-	var t dataplane.Context
-	if !c.cfg.Contexts.Get(slot, &t) {
-		return true
-	}
-	return bytes.Compare(t.ULIDLocal[:], t.ULIDPeer[:]) < 0
+	c.Stats.FailbackTries.Add(uint64(c.policy.Failback(now)))
 }
 
 // OnEstablished is the signalling's hook: the context joins REAP with both
@@ -170,8 +122,7 @@ func (c *Core) OnEstablished(ci shim6.ContextInfo) {
 
 // OnClosed is the signalling's hook for a context leaving ESTABLISHED.
 func (c *Core) OnClosed(slot uint32) {
-	delete(c.offPreferred, slot) // moveNow entries find no context and drop
-	delete(c.moveRetry, slot)
+	c.policy.Closed(slot)
 	if c.reap != nil {
 		c.reap.Remove(reap.ID(slot))
 	}
@@ -217,8 +168,9 @@ func (c *Core) checkLinks(now time.Time) {
 		}
 		up := p.Link().Up && c.nextHopUsable(i)
 		switch {
-		case !up && !c.uplinks[i].down:
-			c.uplinks[i].down, changed = true, true
+		case !up && !c.policy.Uplink(i).Down:
+			c.policy.LinkDown(i)
+			changed = true
 			if !c.everUp(i) {
 				// Its next hop still resolving at start-up, or an
 				// uplink down from the start: nothing uses it yet, and
@@ -231,8 +183,7 @@ func (c *Core) checkLinks(now time.Time) {
 			c.reap.LinkDown(addrs...)
 			c.Stats.UplinkDowns.Add(1)
 			c.cfg.Log.Warn("uplink down (link or next hop): exploring other pairs", "port", s.Name, "locators", len(addrs))
-		case up && c.uplinks[i].down:
-			c.uplinks[i].upSince = now
+		case up && c.policy.Uplink(i).Down:
 			if c.everUp(i) {
 				c.cfg.Log.Info("uplink usable again", "port", s.Name)
 			} else {
@@ -241,7 +192,8 @@ func (c *Core) checkLinks(now time.Time) {
 			c.markUp(i)
 			c.reap.LinkUp(c.linkDown[i]...)
 			c.linkDown[i] = nil
-			c.uplinks[i].down, changed = false, true
+			c.policy.LinkUp(i, now)
+			changed = true
 		case up:
 			c.markUp(i)
 		}

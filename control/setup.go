@@ -17,7 +17,7 @@ func FromConfig(cfg *configs.Config) (Config, error) {
 	c := Config{
 		ICMPRate: cfg.Daemon.ICMPRateLimit, Reachable: cfg.Daemon.NeighborTimeout.Duration,
 		EstablishPeers: cfg.Shim.EstablishPeers, EstablishRate: cfg.Shim.EstablishRate,
-		Failback: string(cfg.Shim.Failback), FailbackHold: cfg.Shim.FailbackHold.Duration,
+		Failback: cfg.Shim.Failback, FailbackHold: cfg.Shim.FailbackHold.Duration,
 		Spread:         cfg.Shim.Spread,
 		AllowSynthetic: cfg.Daemon.AllowSynthetic,
 		Daemon:         DaemonInfo{Config: cfg.Source, Polling: string(cfg.Daemon.Polling)},

@@ -21,7 +21,7 @@ var errSyntheticRefused = errors.New("synthetic contexts are refused: this daemo
 func (c *Core) synthesize(count, seed uint64) (int, error) {
 	plan := synth.DefaultPlan
 	plan.Seed = seed
-	egress := c.uplinkOf(plan.At(0).LocalLocator)
+	egress := c.policy.UplinkOf(plan.At(0).LocalLocator)
 	if egress < 0 {
 		return 0, fmt.Errorf("no uplink holds the synthetic local locators %s", plan.LocalLocators)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"shim6d/configs"
 	"shim6d/control/reap"
 	"shim6d/control/shim6"
 	"shim6d/control/wire"
@@ -51,7 +52,7 @@ func tpref(p byte) netip.Prefix {
 
 // newTSite makes one site: inside and two uplinks (2001:db8:p1::/48 and
 // p2::/48, weights w1 and w2); host h has ULID p1::h and locator p2::h.
-func newTSite(t testing.TB, clock *fakeClock, name string, p1, p2 byte, capacity int, failback string, hold time.Duration, spread bool, w1, w2 uint8) *tsite {
+func newTSite(t testing.TB, clock *fakeClock, name string, p1, p2 byte, capacity int, failback configs.Failback, hold time.Duration, spread bool, w1, w2 uint8) *tsite {
 	pool := mem.NewPool(1<<17, mem.DefaultBufSize)
 	s := &tsite{name: name, p1: p1, p2: p2}
 	for i, n := range []string{"inside", "u1", "u2"} {
@@ -177,7 +178,7 @@ func (s *tsite) onU2() (n int) {
 
 // twoSites makes A and B and establishes a context from each of A's
 // hostsA hosts to each of B's hostsB.
-func twoSites(t testing.TB, hostsA, hostsB int, failback string, hold time.Duration, spread bool) (*tnet, *tsite, *tsite) {
+func twoSites(t testing.TB, hostsA, hostsB int, failback configs.Failback, hold time.Duration, spread bool) (*tnet, *tsite, *tsite) {
 	clock := &fakeClock{t: time.Unix(1000, 0)}
 	capacity := hostsA*hostsB + 64
 	a := newTSite(t, clock, "A", 0xa1, 0xa2, capacity, failback, hold, spread, 1, 1)
@@ -204,7 +205,7 @@ func twoSites(t testing.TB, hostsA, hostsB int, failback string, hold time.Durat
 // must be tried again, and happen, in either failback mode (a review
 // found it dropped: with "stay" the context never moved).
 func TestPolicyMoveRetriedWhileExploring(t *testing.T) {
-	for _, fb := range []string{FailbackStay, FailbackReturn} {
+	for _, fb := range []configs.Failback{configs.FailbackStay, configs.FailbackReturn} {
 		n, a, b := twoSites(t, 1, 1, fb, 30*time.Second, true)
 		n.run(5 * time.Second)
 		ha, hb := taddr(0xa1, 1), taddr(0xb1, 1)
@@ -236,7 +237,7 @@ func TestPolicyMoveRetriedWhileExploring(t *testing.T) {
 // core polls (a review measured all of them, 2,536, within three Polls of
 // one instant), and each context is queued once.
 func TestPolicyMovesArePaced(t *testing.T) {
-	n, a, _ := twoSites(t, 50, 100, FailbackReturn, 3*time.Second, true)
+	n, a, _ := twoSites(t, 50, 100, configs.FailbackReturn, 3*time.Second, true)
 	n.run(10 * time.Second)
 	on := a.onU2()
 	if on <= moveBudget {
@@ -246,8 +247,8 @@ func TestPolicyMovesArePaced(t *testing.T) {
 	if err := a.core.SetUplinkPolicy("u2", UplinkPolicy{Drained: ptr(true)}); err != nil {
 		t.Fatal(err)
 	}
-	if len(a.core.moveNow) != on {
-		t.Fatalf("%d moves queued for %d contexts", len(a.core.moveNow), on)
+	if q := a.core.policy.QueuedMoves(); q != on {
+		t.Fatalf("%d moves queued for %d contexts", q, on)
 	}
 	for range 8 {
 		a.core.Poll() // the clock does not move
@@ -264,14 +265,14 @@ func TestPolicyMovesArePaced(t *testing.T) {
 // TestFailbackIsPaced: when an uplink comes back, the contexts that left
 // it return at most moveBudget a round of failback, not all at once.
 func TestFailbackIsPaced(t *testing.T) {
-	n, a, _ := twoSites(t, 50, 100, FailbackReturn, 3*time.Second, true)
+	n, a, _ := twoSites(t, 50, 100, configs.FailbackReturn, 3*time.Second, true)
 	n.run(10 * time.Second)
 	a.ports[2].SetLink(false)
 	n.run(5 * time.Second)
 	a.ports[2].SetLink(true)
 	n.run(200 * time.Millisecond)
 	// Back up, u2 is the preferred uplink of the contexts that left it.
-	if off := len(a.core.offPreferred); off <= moveBudget {
+	if off := a.core.policy.OffPreferred(); off <= moveBudget {
 		t.Fatalf("only %d contexts off their preferred pair", off)
 	}
 	burst := 0
@@ -291,7 +292,7 @@ func TestFailbackIsPaced(t *testing.T) {
 // BenchmarkLocalLocatorsUnder: what an uplink's failure walks to find the
 // locators it takes down, at 5,000 contexts of 50 hosts.
 func BenchmarkLocalLocatorsUnder(b *testing.B) {
-	_, a, _ := twoSites(b, 50, 100, FailbackReturn, 3*time.Second, true)
+	_, a, _ := twoSites(b, 50, 100, configs.FailbackReturn, 3*time.Second, true)
 	p := tpref(0xa2)
 	b.ResetTimer()
 	for range b.N {
@@ -306,7 +307,7 @@ func BenchmarkLocalLocatorsUnder(b *testing.B) {
 // out of the sets, with no message refused on a stale locator and no
 // recovery on the way.
 func TestDrainMovesBeforeWithdrawing(t *testing.T) {
-	n, a, b := twoSites(t, 20, 100, FailbackReturn, 3*time.Second, true)
+	n, a, b := twoSites(t, 20, 100, configs.FailbackReturn, 3*time.Second, true)
 	n.run(10 * time.Second)
 	if a.onU2() == 0 {
 		t.Fatal("no context on u2: the test drains nothing")
@@ -334,7 +335,7 @@ func TestDrainMovesBeforeWithdrawing(t *testing.T) {
 // taken while the context moves (a review found them refused as stale
 // locators, and the context in 25 s of I2bis recovery).
 func TestDrainWhilePeerExplores(t *testing.T) {
-	n, a, b := twoSites(t, 1, 1, FailbackStay, 30*time.Second, false)
+	n, a, b := twoSites(t, 1, 1, configs.FailbackStay, 30*time.Second, false)
 	n.run(5 * time.Second)
 	ha, hb, a2, b2 := taddr(0xa1, 1), taddr(0xb1, 1), taddr(0xa2, 1), taddr(0xb2, 1)
 	ca, _ := a.sig.Context(ha, hb)
@@ -367,7 +368,7 @@ func TestDrainWhilePeerExplores(t *testing.T) {
 // packets carry a payload header to quote), however many there are and
 // however they moved.
 func TestErrorIndexHoldsOnlyRewritingContexts(t *testing.T) {
-	n, a, _ := twoSites(t, 20, 100, FailbackReturn, 3*time.Second, true)
+	n, a, _ := twoSites(t, 20, 100, configs.FailbackReturn, 3*time.Second, true)
 	n.run(10 * time.Second)
 	rewriting := 0
 	a.table.Each(func(c *dataplane.Context) bool {
