@@ -1,11 +1,3 @@
-// Package control is the control core: one goroutine that drains the control
-// ring, runs Neighbor Discovery for the middlebox's own addresses and next
-// hops, answers pings, sends rate-limited ICMPv6 errors, and publishes the
-// forwarding snapshot the workers read.
-//
-// The core is single-threaded by design, so its state needs no locks; other
-// goroutines (the admin API) reach it through Query, which runs a function
-// on the core's goroutine between rounds.
 package control
 
 import (
@@ -430,21 +422,4 @@ func (c *Core) shimRound(now time.Time) {
 		c.withdrawDrained(now)
 		c.reap.Tick()
 	}
-}
-
-// mayEstablish applies the deferred-establishment policy to the event in
-// c.ev: the peer must be under a listed prefix (if any are), and the
-// handshake rate must allow one more.
-func (c *Core) mayEstablish(now time.Time) bool {
-	if len(c.cfg.EstablishPeers) > 0 {
-		peer := netip.AddrFrom16(c.ev.Dst)
-		listed := false
-		for _, p := range c.cfg.EstablishPeers {
-			listed = listed || p.Contains(peer)
-		}
-		if !listed {
-			return false
-		}
-	}
-	return c.estab.Take(now)
 }

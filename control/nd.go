@@ -1,6 +1,7 @@
 package control
 
 import (
+	"fmt"
 	"net/netip"
 	"time"
 
@@ -304,3 +305,114 @@ func (c *Core) Neighbors() []NeighborInfo {
 // NeighborCount is the number of neighbour entries; safe from any
 // goroutine only through Query.
 func (c *Core) NeighborCount() int { return c.nd.Len() }
+
+// sendNS sends a Neighbor Solicitation for target: to its solicited-node
+// group, or unicast to mac when probing a known entry.
+func (c *Core) sendNS(port int, target netip.Addr, mac *[6]byte) {
+	t := target.As16()
+	group := header.SolicitedNodeMulticast(&t)
+	dst, dmac := netip.AddrFrom16(group), header.MulticastEthernetAddress(&group)
+	if mac != nil {
+		dst, dmac = target, *mac
+	}
+	p, ip, icmp, ok := c.newICMP(port, dmac, c.sourceFor(port, target), dst, ndHopLimit, ndMessageSize)
+	if !ok {
+		return
+	}
+	icmp.SetType(header.ICMPv6NeighborSolicitation)
+	ns := header.NeighborSolicitation(icmp)
+	ns.SetTargetAddress(&t)
+	own := c.cfg.Ports[port].MAC()
+	header.PutLinkLayerAddressOption(ns.Options(), header.NDOptionSourceLinkLayerAddress, &own)
+	icmp.SetChecksum(icmp.CalculateChecksum(ip.Src(), ip.Dst()))
+	c.Stats.NSSent.Add(1)
+	c.send(port, p)
+}
+
+// sendNA answers for target, one of our addresses on port.
+func (c *Core) sendNA(port int, target, dst netip.Addr, dmac [6]byte, solicited, proxy bool) {
+	p, ip, icmp, ok := c.newICMP(port, dmac, target, dst, ndHopLimit, ndMessageSize)
+	if !ok {
+		return
+	}
+	icmp.SetType(header.ICMPv6NeighborAdvertisement)
+	na := header.NeighborAdvertisement(icmp)
+	// A proxy's answer does not override an entry the owner itself
+	// advertised (RFC 4861 §7.2.8).
+	na.SetFlags(true, solicited, !proxy)
+	t := target.As16()
+	na.SetTargetAddress(&t)
+	own := c.cfg.Ports[port].MAC()
+	header.PutLinkLayerAddressOption(na.Options(), header.NDOptionTargetLinkLayerAddress, &own)
+	icmp.SetChecksum(icmp.CalculateChecksum(ip.Src(), ip.Dst()))
+	c.Stats.NASent.Add(1)
+	c.send(port, p)
+}
+
+// linkLocalFromMAC is the modified EUI-64 link-local address (RFC 4291
+// Appendix A) a port answers for.
+func linkLocalFromMAC(m [6]byte) netip.Addr {
+	return netip.AddrFrom16([16]byte{0xfe, 0x80, 8: m[0] ^ 0x02, m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]})
+}
+
+// handleNS answers a Neighbor Solicitation for one of our addresses on
+// port, or for a site address the uplink proxies (RFC 4861 §7.2.3, RFC
+// 4389), and learns the solicitor's MAC.
+func (c *Core) handleNS(p *ports.Packet, port int, ip header.IPv6, icmp header.ICMPv6, now time.Time) {
+	ns := header.NeighborSolicitation(icmp)
+	if ip.HopLimit() != ndHopLimit || icmp.Code() != 0 || !ns.IsValid() {
+		c.Stats.Malformed.Add(1)
+		return
+	}
+	slla, _, ok := ns.Options().LinkLayerAddresses()
+	if !ok {
+		c.Stats.Malformed.Add(1)
+		return
+	}
+	c.Stats.NSReceived.Add(1)
+	src := netip.AddrFrom16(*ip.Src())
+	target := netip.AddrFrom16(*ns.TargetAddress())
+	proxy := false
+	if !c.ownsOnPort(port, target) {
+		if proxy = c.proxiesOnPort(port, target); !proxy {
+			c.Stats.Unhandled.Add(1)
+			return
+		}
+		c.Stats.NDProxied.Add(1)
+	}
+	if src.IsUnspecified() {
+		// Duplicate Address Detection: answer to all-nodes, unsolicited.
+		c.sendNA(port, target, netip.IPv6LinkLocalAllNodes(), [6]byte{0x33, 0x33, 0, 0, 0, 1}, false, proxy)
+		return
+	}
+	replyMAC := *header.Ethernet(p.Frame()).Src()
+	if slla != nil {
+		replyMAC = *slla
+		c.learn(port, src, replyMAC, false, true, true, now)
+	}
+	c.sendNA(port, target, src, replyMAC, true, proxy)
+}
+
+// handleNA learns from a Neighbor Advertisement (RFC 4861 §7.2.5).
+func (c *Core) handleNA(p *ports.Packet, port int, ip header.IPv6, icmp header.ICMPv6, now time.Time) {
+	na := header.NeighborAdvertisement(icmp)
+	if ip.HopLimit() != ndHopLimit || icmp.Code() != 0 || !na.IsValid() {
+		c.Stats.Malformed.Add(1)
+		return
+	}
+	_, tlla, ok := na.Options().LinkLayerAddresses()
+	if !ok {
+		c.Stats.Malformed.Add(1)
+		return
+	}
+	c.Stats.NAReceived.Add(1)
+	mac := *header.Ethernet(p.Frame()).Src()
+	if tlla != nil {
+		mac = *tlla
+	}
+	c.learn(port, netip.AddrFrom16(*na.TargetAddress()), mac, na.Solicited(), na.Override(), false, now)
+}
+
+func macString(m [6]byte) string {
+	return fmt.Sprintf("%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5])
+}

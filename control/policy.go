@@ -262,3 +262,14 @@ func (c *Core) SetUplinkPolicy(name string, p UplinkPolicy) error {
 	c.policyChanged(true)
 	return nil
 }
+
+// failback tries the preferred pair of contexts that have been off it for
+// the hold time (RFC 5534 §4.3 leaves the choice of pair to the node; see
+// policy.Machine.Failback). The try is a probe on that pair; nothing moves
+// unless it goes through both ways.
+func (c *Core) failback(now time.Time) {
+	if c.reap == nil {
+		return
+	}
+	c.Stats.FailbackTries.Add(uint64(c.policy.Failback(now)))
+}

@@ -1,10 +1,7 @@
 package control
 
 import (
-	"fmt"
-
 	"shim6d/configs"
-	"shim6d/control/hba"
 	"shim6d/dataplane"
 )
 
@@ -69,18 +66,4 @@ func FromConfig(cfg *configs.Config) (Config, error) {
 		REAP: true, SendTimeout: cfg.Shim.SendTimeout.Duration,
 	}
 	return c, nil
-}
-
-// hbaHosts is the configured HBA sets as hba.Hosts, with the parameters
-// and keys configs parsed when it validated them.
-func hbaHosts(cfg *configs.Config) (hba.HostSet, error) {
-	hosts := make([]hba.Host, 0, len(cfg.HBA))
-	for i := range cfg.HBA {
-		h := &cfg.HBA[i]
-		if h.Params == nil {
-			return nil, fmt.Errorf("%s: hba[%d]: parameters not parsed (a Config not from configs.Load or Parse?)", cfg.Source, i)
-		}
-		hosts = append(hosts, hba.Host{Params: h.Params, Addresses: h.Addresses, CGALocators: h.CGALocators, Key: h.PrivateKey})
-	}
-	return hba.NewHostSet(hosts), nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 
+	"shim6d/configs"
 	"shim6d/control/hba"
 	"shim6d/control/shim6"
 	"shim6d/control/wire"
@@ -77,4 +78,18 @@ func CGASigner(key func(ulid netip.Addr) *rsa.PrivateKey) func(ulid netip.Addr, 
 		}
 		return hba.SignLocators(nil, priv, list)
 	}
+}
+
+// hbaHosts is the configured HBA sets as hba.Hosts, with the parameters
+// and keys configs parsed when it validated them.
+func hbaHosts(cfg *configs.Config) (hba.HostSet, error) {
+	hosts := make([]hba.Host, 0, len(cfg.HBA))
+	for i := range cfg.HBA {
+		h := &cfg.HBA[i]
+		if h.Params == nil {
+			return nil, fmt.Errorf("%s: hba[%d]: parameters not parsed (a Config not from configs.Load or Parse?)", cfg.Source, i)
+		}
+		hosts = append(hosts, hba.Host{Params: h.Params, Addresses: h.Addresses, CGALocators: h.CGALocators, Key: h.PrivateKey})
+	}
+	return hba.NewHostSet(hosts), nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"time"
 
 	"shim6d/control/reap"
@@ -73,19 +74,9 @@ func (c *Core) startShim(setup *ShimSetup) error {
 	return nil
 }
 
-// clockFunc is REAP's clock over the core's Now.
-type clockFunc func() time.Time
-
-func (f clockFunc) Now() time.Time { return f() }
-
 // Signalling returns the core's Shim6 state machine (nil without
 // Config.Shim). Use it only on the core's goroutine (through Query).
 func (c *Core) Signalling() *shim6.Machine { return c.sig }
-
-// REAP returns the core's failure detector (nil without Config.Shim.REAP).
-// Use it only on the core's goroutine (through Query); its Stats may be
-// read from anywhere.
-func (c *Core) REAP() *reap.Machine { return c.reap }
 
 // SendControl transmits a Shim6 control message from src to dst: by the
 // uplink whose prefix holds src (ISPs drop foreign sources), to that
@@ -180,4 +171,87 @@ func (c *Core) LastData(slot uint32) time.Time {
 		return time.Time{}
 	}
 	return c.start.Add(time.Duration(last) * TickPeriod)
+}
+
+// OnEstablished is the signalling's hook: the context joins REAP with both
+// locator sets. It starts on the pair the establishing exchange proved when
+// that was not the ULIDs (an initial failure, seed draft §8.4), so the
+// host's first packets already take a path that works; then, if the site
+// policy prefers another pair (spreading, a better-ranked uplink), REAP
+// probes that one before any data goes there.
+func (c *Core) OnEstablished(ci shim6.ContextInfo) {
+	// The machine reports only verified locators; checked again here
+	// because this moves a host's traffic.
+	if ci.ViaLocal.IsValid() && slices.Contains(ci.LocalLocators, ci.ViaLocal) && slices.Contains(ci.PeerLocators, ci.ViaPeer) {
+		l, p := ci.ViaLocal.As16(), ci.ViaPeer.As16()
+		if up := c.cfg.Fwd.Load().UplinkFor(&l); up != nil {
+			if err := c.SetContextLocators(ci.Slot, &l, &p, up.Port); err == nil {
+				ci.LocalLocator, ci.PeerLocator = ci.ViaLocal, ci.ViaPeer
+				c.Stats.InitialSwitches.Add(1)
+				c.cfg.Log.Info("context established over another pair than its ULIDs", "slot", ci.Slot,
+					"local", ci.ViaLocal, "peer", ci.ViaPeer, "uplink", c.cfg.Setup[up.Port].Name)
+			}
+		}
+	}
+	// A context the peer made anew comes back with a new tag (see
+	// shim6.Machine's renewed).
+	c.reindexPeer(ci.Slot)
+	if c.reap == nil {
+		return
+	}
+	err := c.reap.Add(reap.ID(ci.Slot), reap.Context{
+		PeerTag:      ci.PeerTag,
+		Local:        c.reapLocators(ci.LocalLocators, ci.LocalLocator, nil, true),
+		Peer:         c.reapLocators(ci.PeerLocators, ci.PeerLocator, ci.PeerPreferences, false),
+		CurrentLocal: ci.LocalLocator, CurrentPeer: ci.PeerLocator,
+	})
+	if err != nil {
+		c.cfg.Log.Warn("context not watched by REAP", "slot", ci.Slot, "err", err)
+		return
+	}
+	// Our keepalives must come within the peer's Send Timeout, which it
+	// announced (RFC 5534 §5.3); without it the default applies.
+	c.reap.SetKeepaliveTimeout(reap.ID(ci.Slot), wire.KeepaliveTimeout(ci.PeerKeepaliveTimeout))
+	// A context that had to start elsewhere than its ULIDs just saw the
+	// ULID pair fail: going back to it waits for failback, like any.
+	c.track(&ci, !ci.ViaLocal.IsValid())
+}
+
+// OnClosed is the signalling's hook for a context leaving ESTABLISHED.
+func (c *Core) OnClosed(slot uint32) {
+	c.policy.Closed(slot)
+	if c.reap != nil {
+		c.reap.Remove(reap.ID(slot))
+	}
+}
+
+// OnREAPMessage is the signalling's hook for Keepalive and Probe messages
+// that matched a context (RFC 5533 §12.4).
+func (c *Core) OnREAPMessage(slot uint32, src, dst netip.Addr, msg wire.Message) {
+	if c.reap == nil {
+		return
+	}
+	switch m := msg.(type) {
+	case *wire.Probe:
+		c.reap.HandleProbe(reap.ID(slot), src, dst, m)
+	case *wire.Keepalive:
+		c.reap.HandleKeepalive(reap.ID(slot), src, dst, m)
+	}
+}
+
+// mayEstablish applies the deferred-establishment policy to the event in
+// c.ev: the peer must be under a listed prefix (if any are), and the
+// handshake rate must allow one more.
+func (c *Core) mayEstablish(now time.Time) bool {
+	if len(c.cfg.EstablishPeers) > 0 {
+		peer := netip.AddrFrom16(c.ev.Dst)
+		listed := false
+		for _, p := range c.cfg.EstablishPeers {
+			listed = listed || p.Contains(peer)
+		}
+		if !listed {
+			return false
+		}
+	}
+	return c.estab.Take(now)
 }
