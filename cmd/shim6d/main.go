@@ -83,10 +83,19 @@ func main() {
 		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
+	// SIGHUP is what operators and log rotation send expecting a reload;
+	// its default action would kill the daemon and every context with it.
+	// Until reload exists it is logged and ignored.
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	s := <-sig
-	log.Info("shutting down", "signal", s.String())
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	for s := range sig {
+		if s == syscall.SIGHUP {
+			log.Warn("SIGHUP ignored: shim6d cannot reload its configuration yet; restart it to apply a changed file", "config", cfg.Source)
+			continue
+		}
+		log.Info("shutting down", "signal", s.String())
+		break
+	}
 	d.shutdown()
 }
 
