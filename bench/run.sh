@@ -40,6 +40,17 @@ HOT=${HOT:-1024}
 HOTPCAP=$(pwd)/$OUT/ipv6-udp-hot.pcap
 "$BIN/pcapgen" -o "$HOTPCAP" -n 8192 -size 78 -synth "$HOT" -seed 1
 
+# Flood rows (FLOOD= to skip them): the same good traffic on the inside
+# port while the uplink receives a flood of one kind from the Internet
+# (bench/pcapgen/attack.go). The worker polls both ports alike, so about
+# half of what it handles is attack; the rows give the good packets
+# rewritten per second against the same good traffic alone.
+FLOOD=${FLOOD-unknown-tag i1 malformed}
+for kind in $FLOOD; do
+	"$BIN/pcapgen" -o "$(pwd)/$OUT/attack-$kind.pcap" -attack "$kind" -n 8192 -size 78 \
+		-src 2001:db8:ee::/48 -dst 2001:db8:1::/48
+done
+
 HUGE_DIR=/dev/hugepages-shim6d-bench
 HP=/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
 hp_before=""
@@ -86,8 +97,11 @@ run_testpmd() {
 # --- shim6d: the same devices as its inside port and uplink; packets from
 # the inside sources leave by the uplink, MACs and hop limit rewritten.
 sock=/run/shim6d/bench-$$.sock
-# write_cfg FILE PCAP: the config, with PCAP as the inside port's traffic.
+# write_cfg FILE PCAP [UPLINK-PCAP]: the config, with PCAP as the inside
+# port's traffic and UPLINK-PCAP, when given, as what the uplink receives.
 write_cfg() {
+	local updev="net_null0" upargs="no-rx=1"
+	if [ -n "${3:-}" ]; then updev="net_pcap1" upargs="rx_pcap=$3,infinite_rx=1"; fi
 	cat >"$1" <<TOML
 [eal]
 args = ["-l", "0-1", $(printf '"%s", ' "${MEM[@]}") "--no-pci", "--file-prefix", "shim6d-bench-$$"]
@@ -110,8 +124,8 @@ addresses = ["2001:db8:1::1"]
 [[port]]
 name = "isp1"
 role = "uplink"
-device = "net_null0"
-devargs = "no-rx=1"
+device = "$updev"
+devargs = "$upargs"
 prefix = "2001:db8:1::/48"
 addresses = ["2001:db8:ffff:1::2"]
 next_hop = "2001:db8:ffff:1::1"
@@ -122,6 +136,7 @@ cfg=$OUT/bench.toml
 write_cfg "$cfg" "$PCAP"
 hotcfg=$OUT/bench-hot.toml
 write_cfg "$hotcfg" "$HOTPCAP"
+for kind in $FLOOD; do write_cfg "$OUT/bench-flood-$kind.toml" "$PCAP" "$(pwd)/$OUT/attack-$kind.pcap"; done
 
 # run_shim6d CONTEXTS [NAME CONFIG]: start shim6d (on CONFIG, default
 # $cfg), load CONTEXTS synthetic contexts, warm up, and print the Mpps the
@@ -139,12 +154,16 @@ run_shim6d() {
 	t0=$(date +%s.%N); c0=$(txpk); r0=$(rewritten)
 	if [ -n "$PERF" ]; then profile "$name"; else sleep "$DUR"; fi
 	t1=$(date +%s.%N); c1=$(txpk); r1=$(rewritten)
+	"$BIN/shim6ctl" stats --json --socket "$sock" >"$OUT/$name.stats.json" 2>/dev/null || true
+	"$BIN/shim6ctl" ports --json --socket "$sock" >"$OUT/$name.ports.json" 2>/dev/null || true
 	kill -INT $spid; wait $spid 2>/dev/null || true
 	spid=""
 	# Every packet counted must have been rewritten when contexts are loaded.
 	if [ "$n" -gt 0 ] && [ $((r1 - r0)) -lt $(((c1 - c0) * 99 / 100)) ]; then
 		echo "shim run: only $((r1 - r0)) of $((c1 - c0)) packets were rewritten" >&2
 	fi
+	# The flood rows count the good packets only: those rewritten.
+	if [ "${GOOD:-}" = 1 ]; then c0=$r0 c1=$r1; fi
 	awk -v a="$c0" -v b="$c1" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.2f", (b - a) / (t1 - t0) / 1e6 }'
 }
 txpk() { "$BIN/shim6ctl" ports --json --socket "$sock" | awk -F: '/"tx_packets"/ { gsub(/[ ,]/, "", $2); v = $2 } END { print v }'; }
@@ -167,13 +186,21 @@ profile() {
 }
 rm -f "$OUT/perf.txt"
 
-tp=() fw=() sh=() hot=()
+tp=() fw=() sh=() hot=() good=()
+declare -A fl
 for r in $(seq "$ROUNDS"); do
 	tp+=("$(run_testpmd)")
 	fw+=("$(run_shim6d 0)")
 	sh+=("$(run_shim6d "$NCTX")")
 	hot+=("$(run_shim6d "$NCTX" shim6d-hot "$hotcfg")")
 	echo "round $r: testpmd ${tp[-1]}, forward ${fw[-1]}, rewrite ${sh[-1]}, rewrite hot ${hot[-1]} Mpps" >&2
+	if [ -n "$FLOOD" ]; then
+		good+=("$(GOOD=1 run_shim6d "$NCTX" shim6d-good)")
+		for kind in $FLOOD; do
+			fl[$kind]+="$(GOOD=1 run_shim6d "$NCTX" "shim6d-flood-$kind" "$OUT/bench-flood-$kind.toml") "
+		done
+		echo "round $r: good alone ${good[-1]}, under floods: $(for k in $FLOOD; do printf '%s %s ' "$k" "${fl[$k]##* }"; done)" >&2
+	fi
 done
 tpmd=$(median "${tp[@]}")
 
@@ -206,4 +233,23 @@ if [ -n "$PERF" ]; then
 	prow "shim6d forward, no contexts" shim6d-0
 	prow "shim6d rewrite+insert, $NCTX ctx" "shim6d-$NCTX"
 	prow "  the same, $HOT of them active" shim6d-hot
+fi
+
+if [ -n "$FLOOD" ]; then
+	# What each flood did, from the last round's counters: the attack
+	# offered (uplink rx), what reached the control core, what the full
+	# control ring turned away, and the replies sent.
+	printf '\ngood traffic (rewritten packets, %s contexts) with a flood on the uplink, Mpps; ratio to good alone:\n\n' "$NCTX"
+	printf '| %-35s | %8s | %8s | %6s | %12s | %12s | %12s | %12s |\n' "flood" "median" "best" "ratio" "uplink rx" "to control" "ring full" "replies sent"
+	printf '|%s|%s|%s|%s|%s|%s|%s|%s|\n' "-------------------------------------" "----------" "----------" "--------" "--------------" "--------------" "--------------" "--------------"
+	printf '| %-35s | %8s | %8s | %6s | %12s | %12s | %12s | %12s |\n' "none (good alone)" "$(median "${good[@]}")" "$(best "${good[@]}")" "1.00" "-" "-" "-" "-"
+	jsum() { awk -F: -v k="\"$2\"" '$1 ~ k { gsub(/[ ,]/, "", $2); s += $2 } END { print s + 0 }' "$1"; }
+	for kind in $FLOOD; do
+		read -r -a v <<<"${fl[$kind]}"
+		st=$OUT/shim6d-flood-$kind.stats.json pt=$OUT/shim6d-flood-$kind.ports.json
+		rx=$(awk -F: '/"rx_packets"/ { gsub(/[ ,]/, "", $2); v = $2 } END { print v + 0 }' "$pt")
+		printf '| %-35s | %8s | %8s | %6s | %12s | %12s | %12s | %12s |\n' "$kind" "$(median "${v[@]}")" "$(best "${v[@]}")" \
+			"$(ratio "$(median "${v[@]}")" "$(median "${good[@]}")")" "$rx" "$(jsum "$st" to_control)" "$(jsum "$st" control_ring_full)" "$(jsum "$st" signal_sent)"
+	done
+	printf '\n(uplink rx, to control, ring full and replies are totals over the last round'"'"'s whole run, warm-up included.)\n'
 fi

@@ -3,6 +3,10 @@
 // net_pcap replays with infinite_rx=1.
 //
 //	pcapgen -o FILE [-n 1024] [-size 78] [-src 2001:db8:1::/48] [-dst 2001:db8:ff::/48]
+//	pcapgen -o FILE -attack unknown-tag|i1|malformed [-n 8192] [-src INTERNET] [-dst SITE]
+//
+// With -attack it writes what an uplink receives in a flood instead (see
+// attack.go), from -src to -dst.
 package main
 
 import (
@@ -13,6 +17,7 @@ import (
 	"net/netip"
 	"os"
 
+	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
 
@@ -28,7 +33,15 @@ func main() {
 	dstP := flag.String("dst", "2001:db8:ff::/48", "prefix the destinations are drawn from")
 	nsynth := flag.Uint64("synth", 0, "draw the pairs from the first N synthetic contexts (control/synth) instead of -src/-dst")
 	seed := flag.Uint64("seed", 1, "the synthetic plan's seed, as given to shim6ctl synth")
+	kind := flag.String("attack", "", "write attack traffic of this kind (unknown-tag, i1, malformed) from -src to -dst")
 	flag.Parse()
+	if *kind != "" {
+		if err := runAttack(*out, *kind, *n, *size, *srcP, *dstP); err != nil {
+			fmt.Fprintln(os.Stderr, "pcapgen:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	plan := synth.DefaultPlan
 	plan.Seed = *seed
 	if err := run(*out, *n, *size, *srcP, *dstP, *nsynth, plan); err != nil {
@@ -76,6 +89,37 @@ func run(out string, n, size int, srcP, dstP string, nsynth uint64, plan synth.P
 		}
 	}
 	return f.Close()
+}
+
+func runAttack(out, kind string, n, size int, srcP, dstP string) error {
+	if out == "" {
+		return fmt.Errorf("-o is required")
+	}
+	sp, err := netip.ParsePrefix(srcP)
+	if err != nil {
+		return err
+	}
+	dp, err := netip.ParsePrefix(dstP)
+	if err != nil {
+		return err
+	}
+	f, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	w := pcapgo.NewWriter(f)
+	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
+		return err
+	}
+	if err := attack(w, kind, n, size, sp, dp); err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// packetWriter is what the generators write to (a pcapgo.Writer).
+type packetWriter interface {
+	WritePacket(ci gopacket.CaptureInfo, data []byte) error
 }
 
 // randomIn draws an address under p with random host bits.
