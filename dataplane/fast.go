@@ -30,6 +30,7 @@ const (
 	fastForward                    // forwarded unchanged but for hop limit and MACs
 	fastRewrote                    // outbound, with locators and payload header
 	fastStripped                   // inbound, payload header stripped, ULIDs restored
+	fastDropped                    // inbound, dropped: a payload header with an unknown tag
 )
 
 // fastSum is what a fast path tells classifyBurst about a burst, so that
@@ -40,6 +41,8 @@ type fastSum struct {
 	taken, done int
 	// out has bit p set when a packet taken leaves by port p.
 	out uint32
+	// dropped counts the packets taken that leave by no port.
+	dropped int
 }
 
 // ipv6Word is a frame's four bytes from frameEtherType (EtherType, IPv6
@@ -383,7 +386,15 @@ func (w *Worker) fastIn(pkts []ports.Packet, v *fastFwd) (sum fastSum) {
 			}
 			l := &w.sh.line
 			if !w.shim.Contexts.readTag(sh&tagMask, l) {
-				continue // unknown tag: route counts it and tells the control core
+				// Unknown tag: dropped here, as route would, so that a
+				// flood of them (RFC 5533 §7.17's R1bis candidates) costs
+				// a tag lookup a packet and not a second parse.
+				w.unknownTag(p.Port, header.IPv6(p.Frame()[header.EthernetMinimumSize:]), sh&tagMask)
+				w.Counters.local[DropCounter(DropUnknownTag)]++
+				w.next[i], w.res[i] = outDrop, fastDropped
+				sum.taken++
+				sum.dropped++
+				continue
 			}
 			mac, ok := w.nb.lookupWords(l.pair[pairULIDL], l.pair[pairULIDL+1])
 			if !ok {

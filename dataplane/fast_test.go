@@ -182,7 +182,7 @@ func TestFastPathsMatchRoute(t *testing.T) {
 	d := newFastDiff(t)
 	corpus := fastCorpus(d.b)
 	rng := rand.New(rand.NewPCG(5, 6))
-	taken := [fastStripped + 1]int{}
+	taken := [fastDropped + 1]int{}
 	for n := 0; n < 40*len(corpus); n++ {
 		c := corpus[n%len(corpus)]
 		frame := bytes.Clone(c.frame)
@@ -204,7 +204,7 @@ func TestFastPathsMatchRoute(t *testing.T) {
 			t.Errorf("no packet took fast path result %d", r)
 		}
 	}
-	t.Logf("fast path results over %d packets (slow, forward, rewrote, stripped): %v", 40*len(corpus), taken)
+	t.Logf("fast path results over %d packets (slow, forward, rewrote, stripped, dropped): %v", 40*len(corpus), taken)
 }
 
 // FuzzFastPathsMatchRoute is fastDiff under the fuzzer, seeded with the

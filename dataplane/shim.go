@@ -66,6 +66,12 @@ const (
 	establishWindow = 100
 	establishSlots  = 4096
 	tagLimitSlots   = 1024
+	// tagEventsPerTick caps a worker's unknown-tag events a tick, whatever
+	// the sources: the control core answers them with R1bis at 100 a
+	// second by default (RFC 5533 §7.17 asks for a limit), so a flood
+	// from random sources needs no more of them, and each event pushed
+	// costs the worker and the core. Ten ticks a second make it 320/s.
+	tagEventsPerTick = 32
 )
 
 type establishSlot struct {
@@ -84,7 +90,9 @@ type shimState struct {
 	// tagLimit remembers, per source hash, the tick of the last
 	// unknown-tag event, so one source gets at most one event a tick.
 	tagLimit [tagLimitSlots]struct{ key, tick uint32 }
-	ev       Event
+	// tagEvents counts this tick's unknown-tag events (of tagEventsTick's).
+	tagEvents, tagEventsTick uint32
+	ev                       Event
 	// active is false while the context table is empty (set per burst).
 	active bool
 	// keys, kinds, entries and sink belong to prefetch. An entry is the
@@ -512,9 +520,16 @@ func (w *Worker) countForEstablish(port uint16, src, dst *[16]byte) {
 	}
 }
 
-// unknownTag raises EventUnknownTag, at most once a tick per source.
+// unknownTag raises EventUnknownTag, at most once a tick per source and
+// tagEventsPerTick times a tick in all.
 func (w *Worker) unknownTag(port uint16, ip header.IPv6, tag uint64) {
 	if w.shim.Events == nil {
+		return
+	}
+	if w.sh.tagEventsTick != w.sh.tick {
+		w.sh.tagEvents, w.sh.tagEventsTick = 0, w.sh.tick
+	}
+	if w.sh.tagEvents == tagEventsPerTick {
 		return
 	}
 	src := ip.Src()
@@ -524,6 +539,7 @@ func (w *Worker) unknownTag(port uint16, ip header.IPv6, tag uint64) {
 		return
 	}
 	l.key, l.tick = k, w.sh.tick
+	w.sh.tagEvents++
 	w.sh.ev = Event{Kind: EventUnknownTag, Port: port, Tag: tag, Src: *src, Dst: *ip.Dst()}
 	if w.shim.Events.Push(&w.sh.ev) {
 		w.Counters.local[CounterEvents]++

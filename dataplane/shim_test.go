@@ -548,3 +548,33 @@ func TestShimMSSClampBeforeND(t *testing.T) {
 		})
 	}
 }
+
+// TestUnknownTagEventsCapped: a flood of unknown tags from ever new
+// sources raises at most tagEventsPerTick events a tick (what the control
+// core can answer with R1bis is far less), and every packet is still
+// counted as an unknown-tag drop.
+func TestUnknownTagEventsCapped(t *testing.T) {
+	b := newShimbed(t, true)
+	b.w.shim.Events = NewEventRing(4 * tagEventsPerTick)
+	const n = 3 * tagEventsPerTick
+	for i := 0; i < n; i++ {
+		src := peerLoc4.As16()
+		src[14], src[15] = byte(i>>8), byte(i)
+		b.run(t, 2, udpFrame(macIsp2, macNextHop2, netip.AddrFrom16(src), hostLoc2, 60, header.ProtoShim6, shimHeader(header.ProtoUDP, b.tag^1<<40), "x"))
+	}
+	events := 0
+	for e := (Event{}); b.w.shim.Events.Pop(&e); {
+		events++
+	}
+	if events != tagEventsPerTick {
+		t.Errorf("%d unknown-tag events from %d sources in one tick, want %d", events, n, tagEventsPerTick)
+	}
+	if got := b.w.Counters.local[DropCounter(DropUnknownTag)]; got != n {
+		t.Errorf("unknown-tag drops = %d, want %d", got, n)
+	}
+	b.tick.Store(b.tick.Load() + 1)
+	b.run(t, 2, udpFrame(macIsp2, macNextHop2, peerLoc4, hostLoc2, 60, header.ProtoShim6, shimHeader(header.ProtoUDP, b.tag^1<<40), "x"))
+	if e := (Event{}); !b.w.shim.Events.Pop(&e) {
+		t.Error("no event in the next tick")
+	}
+}

@@ -265,7 +265,7 @@ func (w *Worker) classifyBurst(pkts []ports.Packet, port int, fwd *Forwarding) (
 		c[CounterStripped] += uint64(sum.done)
 	}
 	next := w.next[:len(pkts)]
-	if sum.taken == len(pkts) {
+	if sum.taken == len(pkts) && sum.dropped == 0 {
 		// The usual burst: the fast paths took it all, and say by which
 		// ports it leaves.
 		return next[0], sum.out&(sum.out-1) == 0
