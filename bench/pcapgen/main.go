@@ -6,7 +6,7 @@
 //	pcapgen -o FILE -attack unknown-tag|i1|malformed [-n 8192] [-src INTERNET] [-dst SITE]
 //
 // With -attack it writes what an uplink receives in a flood instead (see
-// attack.go), from -src to -dst.
+// bench/attack), from -src to -dst.
 package main
 
 import (
@@ -17,10 +17,10 @@ import (
 	"net/netip"
 	"os"
 
-	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
 
+	"shim6d/bench/attack"
 	"shim6d/control/synth"
 	"shim6d/dataplane/header"
 )
@@ -111,35 +111,28 @@ func runAttack(out, kind string, n, size int, srcP, dstP string) error {
 	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
 		return err
 	}
-	if err := attack(w, kind, n, size, sp, dp); err != nil {
+	gen, err := attack.Lookup(kind)
+	if err != nil {
 		return err
+	}
+	// Any unicast MACs: the bench's ports take every frame (promiscuous),
+	// as a real uplink's switch port delivers them.
+	dmac, smac := [6]byte{0x02, 0, 0, 0, 0, 0x02}, [6]byte{0x02, 0, 0, 0, 0, 0xee}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := 0; i < n; i++ {
+		fr, err := gen(rng, i, size, dmac, smac, attack.RandomIn(rng, sp), attack.RandomIn(rng, dp))
+		if err != nil {
+			return err
+		}
+		if err := w.WritePacket(gopacketCaptureInfo(len(fr)), fr); err != nil {
+			return err
+		}
 	}
 	return f.Close()
 }
 
-// packetWriter is what the generators write to (a pcapgo.Writer).
-type packetWriter interface {
-	WritePacket(ci gopacket.CaptureInfo, data []byte) error
-}
-
 // randomIn draws an address under p with random host bits.
-func randomIn(rng *rand.Rand, p netip.Prefix) [16]byte {
-	a := p.Masked().Addr().As16()
-	var r [16]byte
-	binary.BigEndian.PutUint64(r[:8], rng.Uint64())
-	binary.BigEndian.PutUint64(r[8:], rng.Uint64())
-	for i := 0; i < 16; i++ {
-		bits := p.Bits() - i*8
-		switch {
-		case bits >= 8:
-			r[i] = a[i]
-		case bits > 0:
-			m := byte(0xff << (8 - bits))
-			r[i] = a[i]&m | r[i]&^m
-		}
-	}
-	return r
-}
+func randomIn(rng *rand.Rand, p netip.Prefix) [16]byte { return attack.RandomIn(rng, p).As16() }
 
 func build(frame []byte, src, dst *[16]byte, sport uint16) {
 	eth := header.Ethernet(frame)
