@@ -120,6 +120,10 @@ type ShimSetup struct {
 	// context, with SendTimeout as its Send Timeout (0: the RFC's 15 s).
 	REAP        bool
 	SendTimeout time.Duration
+	// R1Rate and R1RatePerPrefix limit the R1s that answer I1s, in all
+	// and to one source /64 (shim6.Config.R1Rate, R1RatePerPrefix; 0:
+	// the machine's defaults, 1000 and 10 a second).
+	R1Rate, R1RatePerPrefix int
 }
 
 // DaemonInfo is what the admin API reports about the process.
