@@ -75,7 +75,8 @@ type Daemon struct {
 	// Default "/run/shim6d/admin.sock".
 	AdminSocket string `toml:"admin_socket"`
 	// ICMPRateLimit is the number of ICMPv6 errors per second the daemon
-	// sends, at least 1 (RFC 4443 §2.4(f)). Default 100.
+	// sends, at least 1 (RFC 4443 §2.4(f)). Default 100. Errors out an
+	// uplink first take their source /64's bucket of a tenth of it.
 	ICMPRateLimit int `toml:"icmp_rate_limit"`
 	// NeighborTimeout is how long a confirmed neighbor stays REACHABLE
 	// (RFC 4861 §6.3.2 REACHABLE_TIME), 100ms to 1h. Default 30s.
@@ -167,6 +168,18 @@ type Shim struct {
 	// second, so a host scanning the Internet cannot make the proxy flood
 	// it with I1s. Default 1000.
 	EstablishRate int `toml:"establish_rate"`
+	// R1Rate caps the R1 messages that answer I1s (RFC 5533 §7.10), per
+	// second over all sources, burst a tenth of it. An I1 carries no
+	// proof of its source, so each unanswered one is dropped and counted
+	// instead of making the box a reflector; a real initiator's
+	// retransmission gets the next chance. Default 1000, establish_rate's:
+	// the site answers as many handshakes as it may start.
+	R1Rate int `toml:"r1_rate"`
+	// R1RatePerPrefix caps the R1s to one source /64, ahead of R1Rate,
+	// burst one second's worth: a flood from one /64 (or spoofing one
+	// victim) spends its own share, not everyone's. Default 10; at most
+	// R1Rate.
+	R1RatePerPrefix int `toml:"r1_rate_per_prefix"`
 	// SendTimeout is REAP's Send Timeout (RFC 5534 §7): how long a context
 	// may send without hearing back before its locator pair is explored.
 	// Default 15s, the RFC's; shorter values are announced to peers with

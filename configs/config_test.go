@@ -49,7 +49,7 @@ func TestDefault(t *testing.T) {
 				Priority: 1, Weight: 1,
 			},
 		},
-		Shim: Shim{Contexts: 65536, EstablishRate: 1000, SendTimeout: Duration{15 * time.Second},
+		Shim: Shim{Contexts: 65536, EstablishRate: 1000, R1Rate: 1000, R1RatePerPrefix: 10, SendTimeout: Duration{15 * time.Second},
 			Failback: "return", FailbackHold: Duration{30 * time.Second}, IdleTimeout: Duration{5 * time.Minute}},
 		Source: "lab.toml",
 	}
@@ -380,5 +380,23 @@ func TestValidateInCode(t *testing.T) {
 		if err := c.Validate(); err == nil || !strings.HasPrefix(err.Error(), tt.want) {
 			t.Errorf("Validate() = %v, want %s...", err, tt.want)
 		}
+	}
+}
+
+// The R1 limits: defaults when left out, the file's values when written.
+func TestR1Rates(t *testing.T) {
+	c, err := Parse("test.toml", []byte(testBase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Shim.R1Rate != 1000 || c.Shim.R1RatePerPrefix != 10 {
+		t.Errorf("defaults: r1_rate %d, r1_rate_per_prefix %d; want 1000, 10", c.Shim.R1Rate, c.Shim.R1RatePerPrefix)
+	}
+	c, err = Parse("test.toml", []byte(testBase+"\n[shim]\nr1_rate = 5000\nr1_rate_per_prefix = 5000\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Shim.R1Rate != 5000 || c.Shim.R1RatePerPrefix != 5000 {
+		t.Errorf("r1_rate %d, r1_rate_per_prefix %d; want 5000, 5000", c.Shim.R1Rate, c.Shim.R1RatePerPrefix)
 	}
 }

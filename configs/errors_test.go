@@ -387,6 +387,12 @@ func TestContextErrors(t *testing.T) {
 			"context[0].local_tag: 0x3ff names table slot 1023 (its low bits), beyond shim.contexts = 1000"},
 		{"capacity out of range", "\n[shim]\ncontexts = 0\n",
 			"test.toml:33: shim.contexts: 0 is out of range; write 1 to 16777216"},
+		{"R1 rate out of range", "\n[shim]\ncontexts = 64\nr1_rate = 0\n",
+			"test.toml:34: shim.r1_rate: 0 is out of range; write 1 to 1000000 R1s a second (default 1000)"},
+		{"R1 rate per prefix above the total", "\n[shim]\nr1_rate = 100\nr1_rate_per_prefix = 200\n",
+			"test.toml:34: shim.r1_rate_per_prefix: 200 is out of range; write 1 to r1_rate (100) R1s a second to one source /64 (default 10)"},
+		{"R1 rate per prefix above the default total", "\n[shim]\nr1_rate_per_prefix = 5000\n",
+			"test.toml:33: shim.r1_rate_per_prefix: 5000 is out of range; write 1 to r1_rate (1000)"},
 		{"unknown shim key", "\n[shim]\nmss_clamp = true\nestablish = 3\n", "shim.establish"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -102,6 +102,12 @@ func (c *Config) applyDefaults(raw map[string]any) {
 	if sh, _ := lookup(raw, "shim"); !has(asTable(sh), "establish_rate") {
 		c.Shim.EstablishRate = defaultEstablishRate
 	}
+	if sh, _ := lookup(raw, "shim"); !has(asTable(sh), "r1_rate") {
+		c.Shim.R1Rate = defaultR1Rate
+	}
+	if sh, _ := lookup(raw, "shim"); !has(asTable(sh), "r1_rate_per_prefix") {
+		c.Shim.R1RatePerPrefix = defaultR1RatePerPrefix
+	}
 	if sh, _ := lookup(raw, "shim"); !has(asTable(sh), "send_timeout") {
 		c.Shim.SendTimeout = Duration{15 * time.Second}
 	}
@@ -693,8 +699,12 @@ const (
 	// defaultEstablishRate is handshakes a second from deferred
 	// establishment.
 	defaultEstablishRate = 1000
-	maxContexts          = 1 << 24
-	maxTag               = 1<<47 - 1
+	// defaultR1Rate and defaultR1RatePerPrefix are R1s a second in all
+	// and to one source /64 (see Shim.R1Rate).
+	defaultR1Rate          = 1000
+	defaultR1RatePerPrefix = 10
+	maxContexts            = 1 << 24
+	maxTag                 = 1<<47 - 1
 )
 
 func (v *validator) shim() error {
@@ -703,6 +713,12 @@ func (v *validator) shim() error {
 	}
 	if r := v.c.Shim.EstablishRate; r < 1 || r > 1_000_000 {
 		return v.errorf("shim.establish_rate", "%d is out of range; write 1 to 1000000 handshakes a second (default %d)", r, defaultEstablishRate)
+	}
+	if r := v.c.Shim.R1Rate; r < 1 || r > 1_000_000 {
+		return v.errorf("shim.r1_rate", "%d is out of range; write 1 to 1000000 R1s a second (default %d)", r, defaultR1Rate)
+	}
+	if r := v.c.Shim.R1RatePerPrefix; r < 1 || r > v.c.Shim.R1Rate {
+		return v.errorf("shim.r1_rate_per_prefix", "%d is out of range; write 1 to r1_rate (%d) R1s a second to one source /64 (default %d)", r, v.c.Shim.R1Rate, defaultR1RatePerPrefix)
 	}
 	if err := failbacks.check(v.c.Shim.Failback); err != nil {
 		return v.errorf("shim.failback", "%v", err)

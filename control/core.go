@@ -61,6 +61,14 @@ type Config struct {
 	Reachable time.Duration // how long a confirmed neighbour stays REACHABLE
 	Now       func() time.Time
 	Log       *slog.Logger
+
+	// ICMPRatePerPrefix limits the ICMPv6 errors sent out an uplink to one
+	// destination /64 (ratelimit.PrefixTable, burst one second's worth),
+	// ahead of ICMPRate; 0: a tenth of ICMPRate, at least 1. An error
+	// toward the Internet answers a packet whose source anyone may forge;
+	// errors to the inside hosts take ICMPRate alone.
+	ICMPRatePerPrefix int
+
 	// Contexts is the fast path's context table; nil when the shim is off.
 	Contexts *dataplane.ContextTable
 	// Tick is the coarse clock the workers stamp REAP feedback with; the
@@ -120,6 +128,10 @@ type ShimSetup struct {
 	// context, with SendTimeout as its Send Timeout (0: the RFC's 15 s).
 	REAP        bool
 	SendTimeout time.Duration
+	// R1Rate and R1RatePerPrefix limit the R1s that answer I1s, in all
+	// and to one source /64 (shim6.Config.R1Rate, R1RatePerPrefix; 0:
+	// the machine's defaults, 1000 and 10 a second).
+	R1Rate, R1RatePerPrefix int
 }
 
 // DaemonInfo is what the admin API reports about the process.
@@ -130,6 +142,11 @@ type DaemonInfo struct {
 	Polling string
 	Started time.Time
 }
+
+// icmpPrefixSlots is the size of the per-/64 table of ICMPv6 errors toward
+// the uplinks: 64 KiB, so sources seldom share a bucket at the rates a
+// global cap of a few hundred a second lets through.
+const icmpPrefixSlots = 4096
 
 // TickPeriod is the resolution of the workers' REAP feedback: fine enough
 // for a 1 s Send Timeout, coarse enough that a busy context's tick changes
@@ -142,7 +159,7 @@ type Core struct {
 	Stats Stats
 
 	nd       ndTable
-	icmp     ratelimit.Bucket
+	icmp     ratelimit.Limiter // ICMPv6 errors: Global all, Prefix first those out the uplinks
 	echo     ratelimit.Bucket
 	estab    ratelimit.Bucket
 	dirty    bool // the forwarding snapshot is out of date
@@ -199,6 +216,9 @@ func New(cfg Config) (*Core, error) {
 	if cfg.ICMPRate <= 0 {
 		cfg.ICMPRate = 100
 	}
+	if cfg.ICMPRatePerPrefix <= 0 {
+		cfg.ICMPRatePerPrefix = max(cfg.ICMPRate/10, 1)
+	}
 	if cfg.Reachable <= 0 {
 		cfg.Reachable = 30 * time.Second
 	}
@@ -208,7 +228,7 @@ func New(cfg Config) (*Core, error) {
 	c := &Core{cfg: cfg, queries: make(chan func(), 16)}
 	now := cfg.Now()
 	c.start = now
-	c.icmp = ratelimit.New(cfg.ICMPRate, now)
+	c.icmp = ratelimit.NewLimiter(cfg.ICMPRate, cfg.ICMPRatePerPrefix, icmpPrefixSlots, ratelimit.RandomSecret(), now)
 	c.echo = ratelimit.New(cfg.ICMPRate, now)
 	c.estab = ratelimit.New(cfg.EstablishRate, now)
 	for _, w := range cfg.Workers {

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"time"
 
+	"shim6d/control/ratelimit"
 	"shim6d/dataplane"
 	"shim6d/dataplane/header"
 	"shim6d/ports"
@@ -51,6 +52,14 @@ func (c *Core) sourceFor(port int, dst netip.Addr) netip.Addr {
 // back to its source through the hop it came from. RFC 4443 §2.4: not about
 // errors, not to multicast or unspecified sources, rate-limited, and the
 // quoted packet truncated so the error fits the IPv6 minimum MTU.
+//
+// Toward an uplink the source may be forged, so the error takes the
+// source /64's bucket before the global one: a flood spoofing one victim
+// gets it ICMPRatePerPrefix errors, not the whole ICMPRate, and leaves
+// the rest to traceroutes and path MTU discovery from elsewhere. Toward
+// the inside the sources are the site's own hosts, few /64s that each
+// hold many of them, so a per-/64 share would only cut a LAN's share of a
+// cap that is already the site's alone.
 func (c *Core) sendError(p *ports.Packet, port int, typ, code uint8, param uint32, now time.Time) {
 	frame := p.Frame()
 	ip := header.IPv6(frame[l3:])
@@ -61,7 +70,13 @@ func (c *Core) sendError(p *ports.Packet, port int, typ, code uint8, param uint3
 	if mayNotAnswer(ip) {
 		return
 	}
-	if !c.icmp.Take(now) {
+	var allowed bool
+	if c.cfg.Setup[port].Role == dataplane.RoleUplink {
+		allowed = c.icmp.Take(src, now) == ratelimit.Allowed
+	} else {
+		allowed = c.icmp.Global.Take(now)
+	}
+	if !allowed {
 		c.Stats.ICMPRateLimited.Add(1)
 		return
 	}

@@ -64,6 +64,7 @@ func FromConfig(cfg *configs.Config) (Config, error) {
 	c.Shim = &ShimSetup{
 		IdleTimeout: cfg.Shim.IdleTimeout.Duration, Hosts: hosts,
 		REAP: true, SendTimeout: cfg.Shim.SendTimeout.Duration,
+		R1Rate: cfg.Shim.R1Rate, R1RatePerPrefix: cfg.Shim.R1RatePerPrefix,
 	}
 	return c, nil
 }

@@ -62,6 +62,7 @@ func (c *Core) startShim(setup *ShimSetup) error {
 		Verifier: verifier, LocalLocators: c.LocalLocators, LocalUsable: c.LocalUsable,
 		OnEstablished: c.OnEstablished, OnClosed: c.OnClosed, OnREAP: c.OnREAPMessage, OnLocators: c.OnLocators,
 		IdleTimeout: setup.IdleTimeout, KeepaliveTimeout: keepalive,
+		R1Rate: setup.R1Rate, R1RatePerPrefix: setup.R1RatePerPrefix,
 	}
 	if setup.Hosts != nil {
 		sc.Sign = CGASigner(setup.Hosts.Key)

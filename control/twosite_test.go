@@ -86,7 +86,10 @@ func newTSite(t testing.TB, clock *fakeClock, name string, p1, p2 byte, capacity
 			return shim6.LocatorSet{Locators: []wire.Locator{{Addr: u, Method: wire.VerifyHBA}, {Addr: netip.AddrFrom16(a), Method: wire.VerifyHBA}},
 				Parameters: []byte("pds:" + u.String())}, nil
 		},
-		Shim: &ShimSetup{REAP: true, Verifier: acceptAll{}, IdleTimeout: time.Hour},
+		// The sites establish thousands of contexts from one /64 in half
+		// a second of fake time, ten times what any establish_rate lets a
+		// real site start: the R1 limits are not what these tests test.
+		Shim: &ShimSetup{REAP: true, Verifier: acceptAll{}, IdleTimeout: time.Hour, R1Rate: 1 << 30, R1RatePerPrefix: 1 << 30},
 	})
 	s.sig, s.reap = s.core.Signalling(), s.core.REAP()
 	return s

@@ -1,6 +1,8 @@
 // Package ratelimit is the token bucket the control plane limits what it
-// originates with: ICMPv6 errors (RFC 4443 §2.4(f)), R1bis and Shim6 Error
-// messages (RFC 5533 §7.17, §5.14), handshakes from deferred establishment.
+// originates with: ICMPv6 errors (RFC 4443 §2.4(f)), R1, R1bis and Shim6
+// Error messages (RFC 5533 §7.10, §7.17, §5.14), handshakes from deferred
+// establishment; and PrefixTable, the same bucket per source /64, which
+// the replies to unauthenticated packets take before the global one.
 // Time is passed in, so tests drive it with a fake clock.
 package ratelimit
 

@@ -141,13 +141,19 @@ func TestI2Replay(t *testing.T) {
 
 // 100,000 I1s from spoofed sources: every one gets an R1 and none leaves
 // state behind (RFC 5533 §4.4, §7.10), and a legitimate handshake in the
-// middle of the flood completes.
+// middle of the flood completes. B's R1 limits are raised out of the way,
+// so that every I1 costs what an answered one does; ratelimit_test.go
+// floods with the limits on.
 func TestSpoofedI1Flood(t *testing.T) {
 	flood := 100_000
 	if testing.Short() {
 		flood = 20_000
 	}
-	n, a, b := pairNet(t)
+	n := newNetwork(t)
+	a := n.addNode("A", 64, map[netip.Addr]LocatorSet{ulidA: multihomed(ulidA, locA2), ulidA3: multihomed(ulidA3)}, nil)
+	b := n.addNode("B", 64, map[netip.Addr]LocatorSet{ulidB: multihomed(ulidB, locB2)}, func(c *Config) {
+		c.R1Rate, c.R1RatePerPrefix = 10_000_000, 10_000_000 // bursts of 1,000,000
+	})
 	n.record = false
 	// A first context, so the pages and maps the legitimate handshake
 	// needs exist before the heap is measured.
@@ -187,6 +193,9 @@ func TestSpoofedI1Flood(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	if got := b.m.Stats.Out(wire.TypeR1) - r1Before; got != uint64(flood)+1 {
 		t.Fatalf("%d R1s for %d I1s and one real", got, flood)
+	}
+	if b.m.Stats.R1RateLimited.Load() != 0 {
+		t.Fatalf("%d I1s rate-limited with the limits out of the way", b.m.Stats.R1RateLimited.Load())
 	}
 	established(t, a, b, ulidA, ulidB)
 	m := b.m

@@ -12,7 +12,9 @@ import (
 
 // benchSites is two proxies that serve every address under their /48s:
 // a host's set is its ULID under ISP1 plus the same interface ID under
-// ISP2, with (fake) CGA parameters.
+// ISP2, with (fake) CGA parameters. The R1 limits are out of the way: the
+// benchmarks run handshakes from one /64 as fast as they go, with a clock
+// that does not move.
 func benchSites(tb testing.TB, capacity int) (*network, *node, *node) {
 	n := newNetwork(tb)
 	n.record = false
@@ -26,6 +28,7 @@ func benchSites(tb testing.TB, capacity int) (*network, *node, *node) {
 				a[4] = p2
 				return multihomed(u, netip.AddrFrom16(a)), nil
 			}
+			c.R1Rate, c.R1RatePerPrefix = 1<<30, 1<<30
 		}
 	}
 	a := n.addNode("A", capacity, nil, served(0xa1, 0xa2))
@@ -127,17 +130,31 @@ func BenchmarkContextMemory(b *testing.B) {
 }
 
 // The R1 path allocates nothing of its own: what a spoofed I1 costs
-// beyond decoding is an HMAC.
+// beyond decoding is an HMAC, or, over the rate limits, a look at two
+// buckets.
 func TestR1DoesNotAllocate(t *testing.T) {
-	n, _, b := pairNet(t)
-	n.record = false
-	b.m.cfg.Send = func(netip.Addr, netip.Addr, wire.Message) {}
-	i1 := &wire.I1{InitiatorContextTag: 1, InitiatorNonce: 2}
-	src := ap("2001:db8:e::1")
-	allocs := testing.AllocsPerRun(1000, func() {
-		b.m.sendR1(i1, 0, ulidB, src, src, ulidB)
-	})
-	if allocs != 0 {
-		t.Fatalf("%v allocations per R1", allocs)
+	for _, tc := range []struct {
+		name string
+		rate int // 0: the defaults
+		r1s  uint64
+	}{{"answered", 1 << 30, 1001}, {"limited", 0, 10}} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := newNetwork(t)
+			b := n.addNode("B", 64, map[netip.Addr]LocatorSet{ulidB: multihomed(ulidB)}, func(c *Config) {
+				c.R1Rate, c.R1RatePerPrefix = tc.rate, tc.rate
+				c.Send = func(netip.Addr, netip.Addr, wire.Message) {}
+			})
+			i1 := &wire.I1{InitiatorContextTag: 1, InitiatorNonce: 2}
+			src := ap("2001:db8:e::1")
+			allocs := testing.AllocsPerRun(1000, func() {
+				b.m.sendR1(i1, 0, ulidB, src, src, ulidB)
+			})
+			if allocs != 0 {
+				t.Fatalf("%v allocations per R1", allocs)
+			}
+			if got := b.m.Stats.Out(wire.TypeR1); got != tc.r1s {
+				t.Fatalf("%d R1s sent, want %d", got, tc.r1s)
+			}
+		})
 	}
 }

@@ -186,6 +186,37 @@ type Config struct {
 	// ErrorRate limits Shim6 Error messages (RFC 5533 §5.14) the same
 	// way; default 100.
 	ErrorRate int
+	// R1Rate limits the R1 messages that answer I1s (RFC 5533 §7.10),
+	// per second in all, with a burst of a tenth of it; default 1000.
+	// An I1 is not authenticated, so without a cap every spoofed I1
+	// makes us send a larger R1 to its forged source and spend the
+	// control core on the HMAC. A refused I1 is dropped: a real
+	// initiator retransmits it (I1_TIMEOUT, §7.8). 1000 a second is as
+	// many handshakes as deferred establishment may start itself
+	// (establish_rate's default): a site answers as many as it asks,
+	// and at about 100 octets an R1 the cap is under 1 Mbit/s of
+	// reflection.
+	R1Rate int
+	// R1RatePerPrefix limits R1s to one source /64 (ratelimit.PrefixTable),
+	// with a burst of one second's worth, ahead of R1Rate; default 10.
+	// A flood from one /64, or one spoofing a victim's, then costs that
+	// /64 its own share, not everyone's R1Rate; ten handshakes at once
+	// from one remote LAN still pass.
+	R1RatePerPrefix int
+	// R1bisRatePerPrefix and ErrorRatePerPrefix do the same ahead of
+	// R1bisRate and ErrorRate; default 10 each.
+	R1bisRatePerPrefix int
+	ErrorRatePerPrefix int
+	// RateLimitSlots is the number of buckets in each per-/64 table (a
+	// power of two; 16 bytes each); default 16384. More slots make two
+	// sources less likely to share a bucket; the memory does not grow
+	// with the number of sources.
+	RateLimitSlots int
+	// RateLimitSecret, when set, keys the per-/64 tables' hash, for tests
+	// that must know which sources share a bucket; nil draws a secret per
+	// table from crypto/rand (not from Rand, whose stream the tests
+	// replay).
+	RateLimitSecret *[16]byte
 	// Timers overrides the constants of RFC 5533 §14.
 	Timers Timers
 }
@@ -237,8 +268,9 @@ type Machine struct {
 
 	rand    rng
 	val     validators
-	r1bis   ratelimit.Bucket
-	errs    ratelimit.Bucket
+	r1      ratelimit.Limiter
+	r1bis   ratelimit.Limiter
+	errs    ratelimit.Limiter
 	scratch scratch
 
 	testFire func(slot uint32, kind int) // replaces fire in the wheel's unit tests
@@ -262,12 +294,18 @@ func New(cfg Config) (*Machine, error) {
 	if cfg.TimerResolution <= 0 {
 		cfg.TimerResolution = 100 * time.Millisecond
 	}
-	if cfg.R1bisRate <= 0 {
-		cfg.R1bisRate = 100
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
 	}
-	if cfg.ErrorRate <= 0 {
-		cfg.ErrorRate = 100
-	}
+	def(&cfg.R1bisRate, 100)
+	def(&cfg.ErrorRate, 100)
+	def(&cfg.R1Rate, 1000)
+	def(&cfg.R1RatePerPrefix, 10)
+	def(&cfg.R1bisRatePerPrefix, 10)
+	def(&cfg.ErrorRatePerPrefix, 10)
+	def(&cfg.RateLimitSlots, 16384)
 	m := &Machine{
 		cfg:        cfg,
 		timers:     cfg.Timers,
@@ -286,8 +324,16 @@ func New(cfg Config) (*Machine, error) {
 	m.clock()
 	m.idleTicks = m.ticks(cfg.IdleTimeout)
 	m.val.rotate(&m.rand, m.now)
-	m.r1bis = ratelimit.New(cfg.R1bisRate, m.now)
-	m.errs = ratelimit.New(cfg.ErrorRate, m.now)
+	limiter := func(global, perPrefix int) ratelimit.Limiter {
+		secret := ratelimit.RandomSecret()
+		if cfg.RateLimitSecret != nil {
+			secret = *cfg.RateLimitSecret
+		}
+		return ratelimit.NewLimiter(global, perPrefix, cfg.RateLimitSlots, secret, m.now)
+	}
+	m.r1 = limiter(cfg.R1Rate, cfg.R1RatePerPrefix)
+	m.r1bis = limiter(cfg.R1bisRate, cfg.R1bisRatePerPrefix)
+	m.errs = limiter(cfg.ErrorRate, cfg.ErrorRatePerPrefix)
 	m.Stats.states[Idle].Store(0)
 	return m, nil
 }

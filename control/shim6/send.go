@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 
+	"shim6d/control/ratelimit"
 	"shim6d/control/wire"
 	"shim6d/dataplane"
 )
@@ -112,8 +113,19 @@ func (m *Machine) sendR2(slot uint32, c *ctx, nonce uint32, src, dst netip.Addr)
 }
 
 // sendR1 answers an I1 from src to dst without keeping any state (RFC 5533
-// §7.10): the validator carries everything the I2 must match.
+// §7.10): the validator carries everything the I2 must match. Anyone can
+// send an I1 from any address, so the answer takes src's /64 bucket and
+// then the global one (Config.R1RatePerPrefix, R1Rate) before it costs an
+// HMAC; a refused I1 is dropped and counted, and the initiator's
+// retransmission (§7.8) is answered later.
 func (m *Machine) sendR1(i1 *wire.I1, fii uint32, local, peer, src, dst netip.Addr) {
+	if v := m.r1.Take(src, m.now); v != ratelimit.Allowed {
+		m.Stats.R1RateLimited.Add(1)
+		if v == ratelimit.RefusedPrefix {
+			m.Stats.R1RateLimitedPrefix.Add(1)
+		}
+		return
+	}
 	nonce := m.val.nonce(&m.rand)
 	v := m.val.r1(nonce, i1.InitiatorContextTag, i1.InitiatorNonce, fii, local, peer, src, dst)
 	m.scratch.r1 = wire.R1{InitiatorNonce: i1.InitiatorNonce, ResponderNonce: nonce}
@@ -123,11 +135,14 @@ func (m *Machine) sendR1(i1 *wire.I1, fii uint32, local, peer, src, dst netip.Ad
 
 // sendR1bis answers a packet from src to dst that named tag, which we do
 // not know, so its sender can recover the context (RFC 5533 §7.17). It
-// keeps no state and is rate-limited: spoofed payload packets must not
-// make us a reflector.
+// keeps no state and is rate-limited, per source /64 and in all: spoofed
+// payload packets must not make us a reflector.
 func (m *Machine) sendR1bis(tag uint64, src, dst netip.Addr) {
-	if !m.r1bis.Take(m.now) {
+	if v := m.r1bis.Take(src, m.now); v != ratelimit.Allowed {
 		m.Stats.R1bisRateLimited.Add(1)
+		if v == ratelimit.RefusedPrefix {
+			m.Stats.R1bisRateLimitedPrefix.Add(1)
+		}
 		return
 	}
 	nonce := m.val.nonce(&m.rand)
@@ -167,14 +182,18 @@ func (m *Machine) sendUpdate(slot uint32, c *ctx, h *host) {
 }
 
 // sendError answers a message from src to dst, b from its Shim6 header on,
-// with a Shim6 Error message (RFC 5533 §5.14, §12.3), rate-limited. The
+// with a Shim6 Error message (RFC 5533 §5.14, §12.3), rate-limited per
+// source /64 and in all, since the message in error may be forged. The
 // packet in error starts with an IPv6 header rebuilt from what we know
 // (the control core hands us the message without it; extension headers
 // in between are not reproduced), so pointer, relative to b, is moved by
 // the 40 octets of that header.
 func (m *Machine) sendError(code wire.ErrorCode, pointer int, src, dst netip.Addr, b []byte) {
-	if !m.errs.Take(m.now) {
+	if v := m.errs.Take(src, m.now); v != ratelimit.Allowed {
 		m.Stats.ErrorsRateLimited.Add(1)
+		if v == ratelimit.RefusedPrefix {
+			m.Stats.ErrorsRateLimitedPrefix.Add(1)
+		}
 		return
 	}
 	p := m.scratch.ipv6[:]

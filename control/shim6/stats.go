@@ -112,10 +112,24 @@ type Stats struct {
 	// NotServed counts messages for a local ULID the machine does not act
 	// for.
 	NotServed atomic.Uint64
-	// R1bisRateLimited counts R1bis messages suppressed (§7.17).
+	// R1bisRateLimited counts R1bis messages suppressed (§7.17), by
+	// either limit.
 	R1bisRateLimited atomic.Uint64
-	// ErrorsRateLimited counts Shim6 Error messages suppressed (§5.14).
+	// ErrorsRateLimited counts Shim6 Error messages suppressed (§5.14),
+	// by either limit.
 	ErrorsRateLimited atomic.Uint64
+	// R1RateLimited counts I1s dropped unanswered because an R1 was over
+	// a limit (§7.10; Config.R1Rate, R1RatePerPrefix): the initiator's
+	// retransmission gets the next chance.
+	R1RateLimited atomic.Uint64
+	// R1RateLimitedPrefix counts those of R1RateLimited refused by the
+	// source /64's own bucket; the rest hit the global cap.
+	R1RateLimitedPrefix atomic.Uint64
+	// R1bisRateLimitedPrefix and ErrorsRateLimitedPrefix count those of
+	// R1bisRateLimited and ErrorsRateLimited refused by the source /64's
+	// bucket.
+	R1bisRateLimitedPrefix  atomic.Uint64
+	ErrorsRateLimitedPrefix atomic.Uint64
 
 	in, out [numKinds]atomic.Uint64
 	states  [numStates]atomic.Int64
@@ -183,6 +197,14 @@ var counterInfo = [...]struct {
 		func(s *Stats) *atomic.Uint64 { return &s.R1bisRateLimited }},
 	{"shim6_errors_rate_limited", "Shim6 Error messages suppressed by the rate limit",
 		func(s *Stats) *atomic.Uint64 { return &s.ErrorsRateLimited }},
+	{"shim6_r1_rate_limited", "Shim6 I1s dropped unanswered: the R1 was over the per-/64 or the global rate limit",
+		func(s *Stats) *atomic.Uint64 { return &s.R1RateLimited }},
+	{"shim6_r1_rate_limited_prefix", "Shim6 I1s dropped unanswered by their source /64's R1 rate limit (part of shim6_r1_rate_limited)",
+		func(s *Stats) *atomic.Uint64 { return &s.R1RateLimitedPrefix }},
+	{"shim6_r1bis_rate_limited_prefix", "Shim6 R1bis messages suppressed by the per-/64 rate limit (part of shim6_r1bis_rate_limited)",
+		func(s *Stats) *atomic.Uint64 { return &s.R1bisRateLimitedPrefix }},
+	{"shim6_errors_rate_limited_prefix", "Shim6 Error messages suppressed by the per-/64 rate limit (part of shim6_errors_rate_limited)",
+		func(s *Stats) *atomic.Uint64 { return &s.ErrorsRateLimitedPrefix }},
 }
 
 // In returns how many messages of type t were received (RFC 5533 §5.3).
