@@ -70,14 +70,17 @@ func (c *Core) sendError(p *ports.Packet, port int, typ, code uint8, param uint3
 	if mayNotAnswer(ip) {
 		return
 	}
-	var allowed bool
+	verdict := ratelimit.Allowed
 	if c.cfg.Setup[port].Role == dataplane.RoleUplink {
-		allowed = c.icmp.Take(src, now) == ratelimit.Allowed
-	} else {
-		allowed = c.icmp.Global.Take(now)
+		verdict = c.icmp.Take(src, now)
+	} else if !c.icmp.Global.Take(now) {
+		verdict = ratelimit.RefusedGlobal
 	}
-	if !allowed {
+	if verdict != ratelimit.Allowed {
 		c.Stats.ICMPRateLimited.Add(1)
+		if verdict == ratelimit.RefusedPrefix {
+			c.Stats.ICMPRateLimitedPrefix.Add(1)
+		}
 		return
 	}
 	quote := ip[:header.IPv6MinimumSize+int(ip.PayloadLength())]

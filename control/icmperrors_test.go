@@ -56,6 +56,9 @@ func TestICMPErrorsToUplinkPerPrefix(t *testing.T) {
 	if got := send(1, srcs); got != 5 || b.core.Stats.ICMPRateLimited.Load() != 45 {
 		t.Fatalf("50 expired packets from one /64: %d errors, %d limited; want the /64's burst of 5, 45", got, b.core.Stats.ICMPRateLimited.Load())
 	}
+	if got := b.core.Stats.ICMPRateLimitedPrefix.Load(); got != 45 {
+		t.Fatalf("%d refusals counted as the /64's, want 45", got)
+	}
 	srcs = srcs[:0]
 	for i := 2; len(srcs) < 20; i++ {
 		a := flood

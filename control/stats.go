@@ -19,25 +19,28 @@ type Stats struct {
 	// Unreachable) errors for packets whose neighbour never answered.
 	AddressUnreachable atomic.Uint64
 	ICMPRateLimited    atomic.Uint64
-	Unhandled          atomic.Uint64 // control packets the core had no use for
-	Malformed          atomic.Uint64 // ND/ICMPv6 that failed validation
-	NDQueueDrops       atomic.Uint64 // packets dropped waiting for resolution
-	NDTableFull        atomic.Uint64 // resolutions refused: too many incomplete entries
-	TxDrops            atomic.Uint64
-	AllocFailures      atomic.Uint64
-	Publishes          atomic.Uint64
-	EstablishEvents    atomic.Uint64 // deferred-establishment triggers from the workers
-	UnknownTagEvent    atomic.Uint64 // payload packets with unknown tags (R1bis candidates)
-	ICMPTranslated     atomic.Uint64 // ICMPv6 errors whose quoted packet was mapped back to ULIDs
-	SignalReceived     atomic.Uint64 // Shim6 control messages from the uplinks
-	SignalSent         atomic.Uint64 // Shim6 control messages sent
-	SignalDrops        atomic.Uint64 // control messages not sent: no uplink for the source, unresolved next hop, encoding
-	EstablishSkip      atomic.Uint64 // establish events refused by the policy (peer not listed, rate)
-	Switches           atomic.Uint64 // contexts moved to another locator pair by REAP
-	UplinkDowns        atomic.Uint64 // uplinks found unusable (link or next hop down): explorations started
-	FailbackTries      atomic.Uint64 // explorations started to return to a preferred pair
-	PolicyMoves        atomic.Uint64 // explorations started by the site policy (spreading, a change, a broken pair)
-	InitialSwitches    atomic.Uint64 // contexts established over a pair other than their ULIDs (seed §8.4)
+	// ICMPRateLimitedPrefix counts the part of ICMPRateLimited that the
+	// source /64's bucket refused (errors out the uplinks).
+	ICMPRateLimitedPrefix atomic.Uint64
+	Unhandled             atomic.Uint64 // control packets the core had no use for
+	Malformed             atomic.Uint64 // ND/ICMPv6 that failed validation
+	NDQueueDrops          atomic.Uint64 // packets dropped waiting for resolution
+	NDTableFull           atomic.Uint64 // resolutions refused: too many incomplete entries
+	TxDrops               atomic.Uint64
+	AllocFailures         atomic.Uint64
+	Publishes             atomic.Uint64
+	EstablishEvents       atomic.Uint64 // deferred-establishment triggers from the workers
+	UnknownTagEvent       atomic.Uint64 // payload packets with unknown tags (R1bis candidates)
+	ICMPTranslated        atomic.Uint64 // ICMPv6 errors whose quoted packet was mapped back to ULIDs
+	SignalReceived        atomic.Uint64 // Shim6 control messages from the uplinks
+	SignalSent            atomic.Uint64 // Shim6 control messages sent
+	SignalDrops           atomic.Uint64 // control messages not sent: no uplink for the source, unresolved next hop, encoding
+	EstablishSkip         atomic.Uint64 // establish events refused by the policy (peer not listed, rate)
+	Switches              atomic.Uint64 // contexts moved to another locator pair by REAP
+	UplinkDowns           atomic.Uint64 // uplinks found unusable (link or next hop down): explorations started
+	FailbackTries         atomic.Uint64 // explorations started to return to a preferred pair
+	PolicyMoves           atomic.Uint64 // explorations started by the site policy (spreading, a change, a broken pair)
+	InitialSwitches       atomic.Uint64 // contexts established over a pair other than their ULIDs (seed §8.4)
 	// NeighborEntries is the neighbour table's size (a gauge).
 	NeighborEntries atomic.Int64
 }
@@ -70,6 +73,8 @@ var counterInfo = [...]struct {
 		func(s *Stats) *atomic.Uint64 { return &s.AddressUnreachable }},
 	{"icmp_rate_limited", "ICMPv6 messages suppressed by the rate limit",
 		func(s *Stats) *atomic.Uint64 { return &s.ICMPRateLimited }},
+	{"icmp_rate_limited_prefix", "ICMPv6 errors toward the uplinks suppressed by their source /64's share of the rate limit (part of icmp_rate_limited)",
+		func(s *Stats) *atomic.Uint64 { return &s.ICMPRateLimitedPrefix }},
 	{"unhandled", "control packets the core had no use for",
 		func(s *Stats) *atomic.Uint64 { return &s.Unhandled }},
 	{"malformed", "ND or ICMPv6 messages that failed validation",
