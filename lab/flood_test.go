@@ -138,7 +138,9 @@ func handshakeTime(t *testing.T, bin string, d *daemonProc, local, peer string) 
 			}
 		}
 		return false
-	}, func() string { return fmt.Sprintf("context %s → %s not established within 10 s (state %q)", local, peer, last) })
+	}, func() string {
+		return fmt.Sprintf("context %s → %s not established within 10 s (state %q)", local, peer, last)
+	})
 	return time.Since(t0).Round(time.Millisecond)
 }
 

@@ -193,3 +193,47 @@ func (l *Limiter) Take(src netip.Addr, now time.Time) Verdict {
 	}
 	return Allowed
 }
+
+// PrefixSet remembers /64s, in fixed memory: each /64 is hashed with a
+// secret to a slot that keeps 32 bits of the hash as its fingerprint, so
+// Contains may say yes for a /64 never added only when it shares the slot
+// and the fingerprint of one that was (one in 2^32 of those), and a /64
+// added later may take the slot of an earlier one, which is then
+// forgotten. It tells the limiters which sources have earned a share of
+// their own (PrefixSet's users say how). Not safe for concurrent use.
+type PrefixSet struct {
+	slots  []uint32
+	mask   uint64
+	k0, k1 uint64
+}
+
+// NewPrefixSet makes a set of slots /64s (rounded up to a power of two,
+// at least 1), hashed under secret.
+func NewPrefixSet(slots int, secret [16]byte) *PrefixSet {
+	n := 1
+	if slots > 1 {
+		n = 1 << bits.Len(uint(slots-1))
+	}
+	return &PrefixSet{slots: make([]uint32, n), mask: uint64(n - 1),
+		k0: binary.LittleEndian.Uint64(secret[:8]), k1: binary.LittleEndian.Uint64(secret[8:])}
+}
+
+// slot returns a's /64's slot and its fingerprint, which is never 0 (the
+// empty slot).
+func (s *PrefixSet) slot(a netip.Addr) (int, uint32) {
+	b := a.As16()
+	h := sip64(s.k0, s.k1, binary.LittleEndian.Uint64(b[:8]))
+	return int(h & s.mask), uint32(h>>32) | 1
+}
+
+// Add remembers a's /64.
+func (s *PrefixSet) Add(a netip.Addr) {
+	i, fp := s.slot(a)
+	s.slots[i] = fp
+}
+
+// Contains reports whether a's /64 is remembered.
+func (s *PrefixSet) Contains(a netip.Addr) bool {
+	i, fp := s.slot(a)
+	return s.slots[i] == fp
+}

@@ -185,3 +185,35 @@ func BenchmarkPrefixTableTake(b *testing.B) {
 		l.Take(addrs[i&1023], now)
 	}
 }
+
+// TestPrefixSet: a /64 added is contained, whatever its interface
+// identifier; others are not (with a fixed secret, no collision among
+// these); a later /64 on the same slot takes it over.
+func TestPrefixSet(t *testing.T) {
+	s := NewPrefixSet(1024, [16]byte{1, 2, 3})
+	a := netip.MustParseAddr("2001:db8:3::20")
+	s.Add(a)
+	if !s.Contains(netip.MustParseAddr("2001:db8:3::1:2:3:4")) {
+		t.Fatal("another address of the added /64 is not contained")
+	}
+	for i := 1; i < 4096; i++ {
+		b := a.As16()
+		b[6], b[7] = byte(i>>8), byte(i)
+		if s.Contains(netip.AddrFrom16(b)) {
+			t.Errorf("%v contained, never added", netip.AddrFrom16(b))
+		}
+	}
+	// Fill the set: the first /64 is overwritten by some later one on its
+	// slot, and then forgotten.
+	for i := 1; i < 1<<16 && s.Contains(a); i++ {
+		b := a.As16()
+		b[4], b[5] = byte(i>>8), byte(i)
+		s.Add(netip.AddrFrom16(b))
+	}
+	if s.Contains(a) {
+		t.Error("the set never forgot a /64: it grows")
+	}
+	if n := testing.AllocsPerRun(100, func() { s.Add(a); s.Contains(a) }); n != 0 {
+		t.Errorf("Add and Contains allocate %v times", n)
+	}
+}

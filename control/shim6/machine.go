@@ -266,12 +266,18 @@ type Machine struct {
 	// OnEstablished of the setState that follows (ContextInfo.ViaLocal).
 	via [2]netip.Addr
 
-	rand    rng
-	val     validators
-	r1      ratelimit.Limiter
-	r1bis   ratelimit.Limiter
-	errs    ratelimit.Limiter
-	scratch scratch
+	rand rng
+	val  validators
+	r1   ratelimit.Limiter
+	// r1Known answers I1s from the /64s of peers a context was
+	// established with (knownPeers), apart from r1: a flood from spoofed
+	// random sources fills r1's global cap, and a returning peer must not
+	// have to win against it (see sendR1).
+	r1Known    ratelimit.Limiter
+	knownPeers *ratelimit.PrefixSet
+	r1bis      ratelimit.Limiter
+	errs       ratelimit.Limiter
+	scratch    scratch
 
 	testFire func(slot uint32, kind int) // replaces fire in the wheel's unit tests
 }
@@ -332,6 +338,12 @@ func New(cfg Config) (*Machine, error) {
 		return ratelimit.NewLimiter(global, perPrefix, cfg.RateLimitSlots, secret, m.now)
 	}
 	m.r1 = limiter(cfg.R1Rate, cfg.R1RatePerPrefix)
+	m.r1Known = limiter(cfg.R1Rate, cfg.R1RatePerPrefix)
+	secret := ratelimit.RandomSecret()
+	if cfg.RateLimitSecret != nil {
+		secret = *cfg.RateLimitSecret
+	}
+	m.knownPeers = ratelimit.NewPrefixSet(cfg.RateLimitSlots, secret)
 	m.r1bis = limiter(cfg.R1bisRate, cfg.R1bisRatePerPrefix)
 	m.errs = limiter(cfg.ErrorRate, cfg.ErrorRatePerPrefix)
 	m.Stats.states[Idle].Store(0)

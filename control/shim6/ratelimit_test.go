@@ -246,3 +246,45 @@ func BenchmarkSendR1(b *testing.B) {
 		})
 	}
 }
+
+// A peer that established a context before is not crowded out by a flood
+// from random sources that spends the global cap: its /64 takes a limit
+// of its own (knownPeers), so its next handshake completes without a
+// retransmission while strangers' I1s are dropped at the cap.
+func TestKnownPeerPassesRandomFlood(t *testing.T) {
+	n := newNetwork(t)
+	a := n.addNode("A", 64, map[netip.Addr]LocatorSet{ulidA: multihomed(ulidA, locA2), ulidA3: multihomed(ulidA3)}, nil)
+	b := n.addNode("B", 64, map[netip.Addr]LocatorSet{ulidB: multihomed(ulidB, locB2)}, func(c *Config) {
+		c.RateLimitSecret = &limitSecret
+	})
+	if err := a.m.Establish(ulidA, ulidB); err != nil {
+		t.Fatal(err)
+	}
+	n.run()
+	established(t, a, b, ulidA, ulidB)
+	n.record = false
+	rng := rand.New(rand.NewPCG(9, 10))
+	s := &b.m.Stats
+	for ms := 1; ms <= 1000; ms++ {
+		n.clock.t = n.clock.t.Add(time.Millisecond)
+		for range 20 { // 20,000 I1s a second from everywhere
+			var src [16]byte
+			binary.BigEndian.PutUint64(src[:], 0x2001_0000_0000_0000|rng.Uint64()>>16)
+			binary.BigEndian.PutUint64(src[8:], rng.Uint64())
+			randomI1(t, rng, b, netip.AddrFrom16(src))
+		}
+		if ms == 500 {
+			if err := a.m.Establish(ulidA3, ulidB); err != nil {
+				t.Fatal(err)
+			}
+		}
+		n.run()
+	}
+	established(t, a, b, ulidA3, ulidB)
+	if r := a.m.Stats.Retransmissions.Load(); r != 0 || s.R1KnownPeer.Load() == 0 {
+		t.Fatalf("A retransmitted %d times; %d I1s took the known peers' limit", r, s.R1KnownPeer.Load())
+	}
+	if s.R1RateLimited.Load() < 15_000 {
+		t.Fatalf("only %d of the flood's 20,000 I1s were limited: the cap did not hold", s.R1RateLimited.Load())
+	}
+}

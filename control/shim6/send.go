@@ -119,7 +119,16 @@ func (m *Machine) sendR2(slot uint32, c *ctx, nonce uint32, src, dst netip.Addr)
 // HMAC; a refused I1 is dropped and counted, and the initiator's
 // retransmission (§7.8) is answered later.
 func (m *Machine) sendR1(i1 *wire.I1, fii uint32, local, peer, src, dst netip.Addr) {
-	if v := m.r1.Take(src, m.now); v != ratelimit.Allowed {
+	lim := &m.r1
+	if m.knownPeers.Contains(src) {
+		// A /64 a context was established with proved before that it
+		// answers at its addresses (RFC 5533 §7.10's validator round
+		// trip); spoofed random sources, which exhaust r1's global cap,
+		// almost never fall in one of these.
+		lim = &m.r1Known
+		m.Stats.R1KnownPeer.Add(1)
+	}
+	if v := lim.Take(src, m.now); v != ratelimit.Allowed {
 		m.Stats.R1RateLimited.Add(1)
 		if v == ratelimit.RefusedPrefix {
 			m.Stats.R1RateLimitedPrefix.Add(1)

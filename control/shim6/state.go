@@ -110,6 +110,9 @@ func (m *Machine) setState(slot uint32, c *ctx, next State) {
 		if prev == Established && m.cfg.OnClosed != nil {
 			m.cfg.OnClosed(slot)
 		}
+		if next == Established {
+			m.rememberPeer(slot, c)
+		}
 		if next == Established && m.cfg.OnEstablished != nil {
 			ci := m.info(slot, c)
 			// The exchange's pair becomes the context's first pair only if
@@ -156,5 +159,20 @@ func (m *Machine) setState(slot uint32, c *ctx, next State) {
 		m.arm(slot, timerState, m.ticks(t.ICMPHolddown))
 	case Idle:
 		m.release(slot, c)
+	}
+}
+
+// rememberPeer adds the /64s of an established context's peer (its ULID
+// and its verified locators) to the peers whose I1s take r1Known: they
+// proved that they answer at these addresses, which no spoofer of random
+// sources can.
+func (m *Machine) rememberPeer(slot uint32, c *ctx) {
+	var t dataplane.Context
+	if !m.cfg.Table.Get(slot, &t) {
+		return
+	}
+	m.knownPeers.Add(netip.AddrFrom16(t.ULIDPeer))
+	for _, a := range m.peerAddrs(slot, t.ULIDPeer) {
+		m.knownPeers.Add(netip.AddrFrom16(a))
 	}
 }

@@ -125,6 +125,9 @@ type Stats struct {
 	// R1RateLimitedPrefix counts those of R1RateLimited refused by the
 	// source /64's own bucket; the rest hit the global cap.
 	R1RateLimitedPrefix atomic.Uint64
+	// R1KnownPeer counts I1s from the /64 of a peer a context was
+	// established with, which take a limit of their own (see sendR1).
+	R1KnownPeer atomic.Uint64
 	// R1bisRateLimitedPrefix and ErrorsRateLimitedPrefix count those of
 	// R1bisRateLimited and ErrorsRateLimited refused by the source /64's
 	// bucket.
@@ -201,6 +204,8 @@ var counterInfo = [...]struct {
 		func(s *Stats) *atomic.Uint64 { return &s.R1RateLimited }},
 	{"shim6_r1_rate_limited_prefix", "Shim6 I1s dropped unanswered by their source /64's R1 rate limit (part of shim6_r1_rate_limited)",
 		func(s *Stats) *atomic.Uint64 { return &s.R1RateLimitedPrefix }},
+	{"shim6_r1_known_peer", "I1s from the /64 of a peer a context was established with, answered within a limit of their own so that spoofed floods cannot crowd them out",
+		func(s *Stats) *atomic.Uint64 { return &s.R1KnownPeer }},
 	{"shim6_r1bis_rate_limited_prefix", "Shim6 R1bis messages suppressed by the per-/64 rate limit (part of shim6_r1bis_rate_limited)",
 		func(s *Stats) *atomic.Uint64 { return &s.R1bisRateLimitedPrefix }},
 	{"shim6_errors_rate_limited_prefix", "Shim6 Error messages suppressed by the per-/64 rate limit (part of shim6_errors_rate_limited)",
