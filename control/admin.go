@@ -256,10 +256,10 @@ func (v adminView) Establish(local, peer netip.Addr) error {
 	return err
 }
 
-func (v adminView) Synthesize(count, seed uint64) (int, error) {
+func (v adminView) Synthesize(count, seed uint64, progress func(made int)) (int, error) {
 	c := v.c
 	if !c.cfg.AllowSynthetic {
 		return 0, &admin.StatusError{Code: http.StatusForbidden, Err: errSyntheticRefused}
 	}
-	return c.synthesize(count, seed)
+	return c.synthesize(count, seed, progress)
 }

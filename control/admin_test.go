@@ -2,11 +2,13 @@ package control
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"shim6d/control/admin"
 	"shim6d/dataplane"
@@ -16,9 +18,14 @@ import (
 
 // synthCore is a running core with a context table and isp1 holding the
 // synthetic plan's local locators; stop it with Stop.
-func synthCore(t *testing.T, allow bool) *Core {
+func synthCore(t testing.TB, allow bool) *Core {
+	return synthCoreSized(t, allow, 64)
+}
+
+// synthCoreSized is synthCore with a table of capacity contexts.
+func synthCoreSized(t testing.TB, allow bool, capacity int) *Core {
 	pool := mem.NewPool(128, mem.DefaultBufSize)
-	table, err := dataplane.NewContextTable(64)
+	table, err := dataplane.NewContextTable(capacity)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,17 +53,53 @@ func synthCore(t *testing.T, allow bool) *Core {
 // table too small says how many it made.
 func TestSyntheticContextsOnlyWhenAllowed(t *testing.T) {
 	c := synthCore(t, false)
-	n, err := c.Admin().Synthesize(10, 1)
+	n, err := c.Admin().Synthesize(10, 1, nil)
 	var se *admin.StatusError
 	if n != 0 || !errors.As(err, &se) || se.Code != http.StatusForbidden || c.cfg.Contexts.Count() != 0 {
 		t.Fatalf("refused: made %d, err %v, table holds %d", n, err, c.cfg.Contexts.Count())
 	}
 	c = synthCore(t, true)
-	if n, err := c.Admin().Synthesize(10, 1); n != 10 || err != nil || c.cfg.Contexts.Count() != 10 {
+	if n, err := c.Admin().Synthesize(10, 1, nil); n != 10 || err != nil || c.cfg.Contexts.Count() != 10 {
 		t.Fatalf("allowed: made %d, err %v, table holds %d", n, err, c.cfg.Contexts.Count())
 	}
-	n, err = c.Admin().Synthesize(100, 2)
+	n, err = c.Admin().Synthesize(100, 2, nil)
 	if n >= 100 || !errors.As(err, &se) || se.Code != http.StatusInsufficientStorage {
 		t.Fatalf("over capacity: made %d, err %v", n, err)
+	}
+}
+
+// A large load runs in parts: the core answers queries between them (the
+// admin API and metrics stay up), and the load reports its progress.
+func TestSyntheticLoadLeavesCoreAnswering(t *testing.T) {
+	const n = 300000
+	c := synthCoreSized(t, true, n)
+	var reports []int
+	done := make(chan error, 1)
+	go func() {
+		made, err := c.Admin().Synthesize(n, 1, func(made int) { reports = append(reports, made) })
+		if err == nil && made != n {
+			err = fmt.Errorf("made %d of %d", made, n)
+		}
+		done <- err
+	}()
+	for c.cfg.Contexts.Count() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	t0 := time.Now()
+	c.Admin().Neighbors() // a Query
+	wait, during := time.Since(t0), c.cfg.Contexts.Count()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if during >= n {
+		t.Errorf("a query waited %v, until the load of %d had ended", wait, n)
+	}
+	for i, m := range reports {
+		if m <= 0 || m >= n || i > 0 && m <= reports[i-1] {
+			t.Fatalf("progress reports %v: want rising counts below %d", reports, n)
+		}
+	}
+	if len(c.peers) != n || len(c.peerKeys) != n {
+		t.Errorf("ICMPv6 error index holds %d keys (%d slots) for %d contexts", len(c.peers), len(c.peerKeys), n)
 	}
 }
