@@ -8,8 +8,10 @@ import (
 	"net/url"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"shim6d/control/admin"
 )
@@ -174,13 +176,57 @@ func init() {
 		if err := fs.Parse(args); err != nil {
 			return err
 		}
-		body, err := admin.NewClient(*sock).Post(fmt.Sprintf("/contexts/synth?count=%d&seed=%d", *count, *seed))
+		start := time.Now()
+		show := progressLine(os.Stderr)
+		made, err := admin.NewClient(*sock).Synthesize(uint64(*count), *seed, func(p admin.SynthProgress) {
+			if p.Created == nil {
+				show(p.Made, p.Count, time.Since(start))
+			}
+		})
+		show(-1, 0, 0)
 		if err != nil {
 			return err
 		}
-		_, err = out.Write(body)
-		return err
+		fmt.Fprintf(out, "created %s contexts in %.1f s\n", thousands(uint64(made)), time.Since(start).Seconds())
+		return nil
 	})
+}
+
+// progressLine returns a function that shows a load's progress on w: on
+// one line rewritten in place when w is a terminal, a line each otherwise
+// (logs, pipes). made < 0 ends the display.
+func progressLine(w *os.File) func(made int, count uint64, elapsed time.Duration) {
+	st, err := w.Stat()
+	tty := err == nil && st.Mode()&os.ModeCharDevice != 0
+	shown := false
+	return func(made int, count uint64, elapsed time.Duration) {
+		if made < 0 {
+			if shown && tty {
+				fmt.Fprintln(w)
+			}
+			return
+		}
+		pct := 0.0
+		if count > 0 {
+			pct = 100 * float64(made) / float64(count)
+		}
+		line := fmt.Sprintf("loaded %s of %s (%.0f%%), %.1f s", thousands(uint64(made)), thousands(count), pct, elapsed.Seconds())
+		if tty {
+			fmt.Fprintf(w, "\r%s\033[K", line)
+		} else {
+			fmt.Fprintln(w, line)
+		}
+		shown = true
+	}
+}
+
+// thousands writes n with commas between groups of three digits.
+func thousands(n uint64) string {
+	s := strconv.FormatUint(n, 10)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 func init() {
