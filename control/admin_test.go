@@ -5,10 +5,16 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"shim6d/control/admin"
 	"shim6d/dataplane"
@@ -24,6 +30,14 @@ func synthCore(t testing.TB, allow bool) *Core {
 
 // synthCoreSized is synthCore with a table of capacity contexts.
 func synthCoreSized(t testing.TB, allow bool, capacity int) *Core {
+	c := stoppedSynthCore(t, allow, capacity)
+	go c.Run()
+	t.Cleanup(c.Stop)
+	return c
+}
+
+// stoppedSynthCore is synthCoreSized not yet running.
+func stoppedSynthCore(t testing.TB, allow bool, capacity int) *Core {
 	pool := mem.NewPool(128, mem.DefaultBufSize)
 	table, err := dataplane.NewContextTable(capacity)
 	if err != nil {
@@ -41,10 +55,8 @@ func synthCoreSized(t testing.TB, allow bool, capacity int) *Core {
 				Prefix: netip.MustParsePrefix("2001:db8:1::/48"), NextHop: routerAddr, MTU: 1500},
 		},
 		TxQueue: 1, Ring: mem.NewRing(64), Fwd: fwd, Log: slog.New(slog.DiscardHandler),
-		Contexts: table, AllowSynthetic: allow,
+		Contexts: table, AllowSynthetic: allow, Pools: []PoolView{pool},
 	})
-	go c.Run()
-	t.Cleanup(c.Stop)
 	return c
 }
 
@@ -101,5 +113,37 @@ func TestSyntheticLoadLeavesCoreAnswering(t *testing.T) {
 	}
 	if len(c.peers) != n || len(c.peerKeys) != n {
 		t.Errorf("ICMPv6 error index holds %d keys (%d slots) for %d contexts", len(c.peers), len(c.peerKeys), n)
+	}
+}
+
+// The buffer pools' counts are in GET /status and in the metrics, so a
+// leak is seen; once the devices are released they are read no more.
+func TestPoolCountsShown(t *testing.T) {
+	c := stoppedSynthCore(t, false, 64) // so that only the test takes buffers
+	before := c.Admin().Status().Pools
+	if len(before) != 1 || before[0].Available+before[0].InUse != 128 {
+		t.Fatalf("status pools %+v, want one of 128 buffers", before)
+	}
+	inside := c.cfg.Ports[0].(*mem.Port)
+	for range 3 {
+		inside.Inject(0, make([]byte, 64)) // held in the rx queue
+	}
+	want := []admin.Pool{{Name: "mem", Available: before[0].Available - 3, InUse: before[0].InUse + 3}}
+	if got := c.Admin().Status().Pools; !slices.Equal(got, want) {
+		t.Errorf("status pools %+v, want %+v", got, want)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(newCollector(c))
+	rec := httptest.NewRecorder()
+	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, line := range []string{fmt.Sprintf(`shim6d_mempool_available{pool="mem"} %d`, want[0].Available),
+		fmt.Sprintf(`shim6d_mempool_in_use{pool="mem"} %d`, want[0].InUse)} {
+		if !strings.Contains(rec.Body.String(), line+"\n") {
+			t.Errorf("metrics lack %q:\n%s", line, rec.Body)
+		}
+	}
+	c.ReleaseDevices()
+	if got := c.Admin().Status().Pools; got != nil {
+		t.Errorf("pools read after release: %+v", got)
 	}
 }

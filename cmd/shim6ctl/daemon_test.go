@@ -2,9 +2,12 @@ package main
 
 import (
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"shim6d/control/admin"
 )
 
 func TestThousands(t *testing.T) {
@@ -32,5 +35,14 @@ func TestProgressLine(t *testing.T) {
 	}
 	if strings.Contains(string(b[:n]), "\r") {
 		t.Error("carriage return off a terminal")
+	}
+}
+
+// shim6ctl ports shows the pools under the ports.
+func TestPortsShowPools(t *testing.T) {
+	var b strings.Builder
+	show(&b, &portsAndPools{[]admin.Port{{Name: "isp1", Role: "uplink"}}, []admin.Pool{{Name: "shim6d_pool", Available: 16000, InUse: 383}}}, false, printPortsAndPools)
+	if !regexp.MustCompile(`(?m)^POOL +AVAILABLE +IN USE\nshim6d_pool +16000 +383$`).MatchString(b.String()) {
+		t.Errorf("ports without the pools:\n%s", b.String())
 	}
 }

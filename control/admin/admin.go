@@ -31,6 +31,16 @@ type Status struct {
 	Neighbors int       `json:"neighbors"`
 	RingUsed  int       `json:"control_ring_used"`
 	RingCap   int       `json:"control_ring_cap"`
+	// Pools are the packet buffer pools' counts.
+	Pools []Pool `json:"pools"`
+}
+
+// Pool is one element of Status.Pools: a packet buffer pool's free and
+// taken buffers. In-use that keeps growing under steady traffic is a leak.
+type Pool struct {
+	Name      string `json:"name"`
+	Available int    `json:"available"`
+	InUse     int    `json:"in_use"`
 }
 
 // Port is one element of GET /ports.
