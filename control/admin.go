@@ -21,6 +21,28 @@ func (c *Core) Admin() admin.Source { return adminView{c} }
 
 type adminView struct{ c *Core }
 
+// PoolView is a packet buffer pool as operators see it: how many buffers
+// are free and how many are out, so a leak shows as in-use creeping up.
+// ports/dpdk's Mempool (rte_mempool_avail_count, rte_mempool_in_use_count)
+// and ports/mem's Pool have it. Read under the devices' guard: a DPDK
+// pool is freed at shutdown.
+type PoolView interface {
+	Name() string
+	Avail() int
+	InUse() int
+}
+
+// pools reads the pools' counts; nil once the devices are released.
+func (c *Core) pools() []admin.Pool {
+	var out []admin.Pool
+	c.devices(func() {
+		for _, p := range c.cfg.Pools {
+			out = append(out, admin.Pool{Name: p.Name(), Available: p.Avail(), InUse: p.InUse()})
+		}
+	})
+	return out
+}
+
 // ReleaseDevices waits for the admin and metrics readers of the ports and
 // the ring, and keeps them from reading again: call it before the devices
 // are freed. The rest of the API keeps answering.
@@ -61,6 +83,7 @@ func (v adminView) Status() admin.Status {
 		Neighbors: int(c.Stats.NeighborEntries.Load()),
 	}
 	c.devices(func() { s.RingUsed, s.RingCap = c.cfg.Ring.Count(), c.cfg.Ring.Cap() })
+	s.Pools = c.pools()
 	return s
 }
 
@@ -256,10 +279,10 @@ func (v adminView) Establish(local, peer netip.Addr) error {
 	return err
 }
 
-func (v adminView) Synthesize(count, seed uint64) (int, error) {
+func (v adminView) Synthesize(count, seed uint64, progress func(made int)) (int, error) {
 	c := v.c
 	if !c.cfg.AllowSynthetic {
 		return 0, &admin.StatusError{Code: http.StatusForbidden, Err: errSyntheticRefused}
 	}
-	return c.synthesize(count, seed)
+	return c.synthesize(count, seed, progress)
 }

@@ -110,6 +110,9 @@ type Config struct {
 	AllowSynthetic bool
 	// Daemon describes the process to the admin API.
 	Daemon DaemonInfo
+	// Pools are the packet buffer pools, whose counts the admin API and
+	// metrics show (see PoolView); nil: none shown.
+	Pools []PoolView
 }
 
 // ShimSetup is the signalling's part of Config.

@@ -32,6 +32,7 @@ type collector struct {
 	ringUsed, neighbors               *prometheus.Desc
 	control                           *prometheus.Desc
 	shimPackets, contexts             *prometheus.Desc
+	poolAvail, poolInUse              *prometheus.Desc
 }
 
 func newCollector(d *Core) *collector {
@@ -58,6 +59,8 @@ func newCollector(d *Core) *collector {
 		control:       desc("control_events_total", "Control-core events by kind.", "event"),
 		shimPackets:   desc("shim_packets_total", "Packets the shim changed: rewritten (locators + payload header), stripped (restored to ULIDs), mss_clamped, events (to the control core).", "action"),
 		contexts:      desc("contexts", "Host-pair contexts in the fast-path table."),
+		poolAvail:     desc("mempool_available", "Free packet buffers in the pool (rte_mempool_avail_count).", "pool"),
+		poolInUse:     desc("mempool_in_use", "Packet buffers out of the pool: in queues, rings and packets being handled (rte_mempool_in_use_count). Growth under steady traffic is a leak.", "pool"),
 	}
 }
 
@@ -65,7 +68,7 @@ func newCollector(d *Core) *collector {
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.portPackets, c.portBytes, c.portDrops, c.devMissed, c.devErrors,
 		c.devNoMbuf, c.linkUp, c.workerPackets, c.workerPolls, c.workerSlow, c.drops, c.ringEnqueued, c.ringDropped,
-		c.ringUsed, c.neighbors, c.control, c.shimPackets, c.contexts} {
+		c.ringUsed, c.neighbors, c.control, c.shimPackets, c.contexts, c.poolAvail, c.poolInUse} {
 		ch <- d
 	}
 }
@@ -122,6 +125,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.shimPackets, d.sumCounter(dataplane.CounterEvents), "events")
 	if d.cfg.Contexts != nil {
 		gauge(c.contexts, float64(d.cfg.Contexts.Count()))
+	}
+	for _, p := range d.pools() {
+		gauge(c.poolAvail, float64(p.Available), p.Name)
+		gauge(c.poolInUse, float64(p.InUse), p.Name)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"shim6d/control/admin"
 	"shim6d/control/synth"
@@ -15,10 +16,29 @@ import (
 // site's real ones, so only a benchmark box takes them.
 var errSyntheticRefused = errors.New("synthetic contexts are refused: this daemon's config does not set [daemon] allow_synthetic = true (set it only on a benchmark or lab box)")
 
+// A load runs in parts, each one Query of at most synthPart contexts or
+// synthPartTime, whichever comes first: between them the core runs ND, the
+// signalling and REAP, and the admin API and metrics get their answers.
+// One Query for the whole load held the core for minutes at ten million
+// contexts. 20 ms is what the core may stop for without ND or REAP timers
+// noticing (their resolution is TickPeriod and up); the count bound keeps
+// the clock reads rare on a fast box.
+const (
+	synthPart     = 16384
+	synthPartTime = 20 * time.Millisecond
+	// synthClockEvery is how many contexts go between clock reads.
+	synthClockEvery = 256
+)
+
+// synthProgressEvery is how often a load reports its progress.
+const synthProgressEvery = 250 * time.Millisecond
+
 // synthesize loads count contexts of the synthetic plan seeded with seed
 // (control/synth), on the core's goroutine, as the table's single writer
-// must; they leave by the uplink that holds the plan's local locators.
-func (c *Core) synthesize(count, seed uint64) (int, error) {
+// must, in parts (see synthPart); they leave by the uplink that holds the
+// plan's local locators. progress, if not nil, hears how many are made
+// every synthProgressEvery, on the caller's goroutine.
+func (c *Core) synthesize(count, seed uint64, progress func(made int)) (int, error) {
 	plan := synth.DefaultPlan
 	plan.Seed = seed
 	egress := c.policy.UplinkOf(plan.At(0).LocalLocator)
@@ -30,20 +50,32 @@ func (c *Core) synthesize(count, seed uint64) (int, error) {
 	}
 	made := 0
 	var err error
-	c.Query(func() {
-		for i := uint64(0); i < count; i++ {
-			x := plan.At(i)
-			_, _, err = c.AddContext(dataplane.ContextSpec{
-				PeerTag: x.PeerTag, EgressPort: uint16(egress),
-				ULIDLocal: x.LocalULID.As16(), ULIDPeer: x.PeerULID.As16(),
-				LocLocal: x.LocalLocator.As16(), LocPeer: x.PeerLocator.As16(),
-			})
-			if err != nil {
-				return
+	lastReport := time.Now()
+	for i := uint64(0); i < count && err == nil; {
+		c.Query(func() {
+			start := time.Now()
+			end := min(count, i+synthPart)
+			for ; i < end; i++ {
+				if i%synthClockEvery == 0 && time.Since(start) > synthPartTime {
+					return
+				}
+				x := plan.At(i)
+				_, _, err = c.AddContext(dataplane.ContextSpec{
+					PeerTag: x.PeerTag, EgressPort: uint16(egress),
+					ULIDLocal: x.LocalULID.As16(), ULIDPeer: x.PeerULID.As16(),
+					LocLocal: x.LocalLocator.As16(), LocPeer: x.PeerLocator.As16(),
+				})
+				if err != nil {
+					return
+				}
+				made++
 			}
-			made++
+		})
+		if progress != nil && err == nil && i < count && time.Since(lastReport) >= synthProgressEvery {
+			lastReport = time.Now()
+			progress(made)
 		}
-	})
+	}
 	if err != nil {
 		return made, &admin.StatusError{Code: http.StatusInsufficientStorage, Err: fmt.Errorf("created %d, then: %w", made, err)}
 	}

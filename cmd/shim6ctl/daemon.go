@@ -8,8 +8,10 @@ import (
 	"net/url"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"shim6d/control/admin"
 )
@@ -20,7 +22,7 @@ const defaultSocket = "/run/shim6d/admin.sock"
 
 func init() {
 	register("status", "show the daemon's status", daemonCmd("/status", func() any { return &admin.Status{} }, printStatus))
-	register("ports", "show ports, link state and device counters", daemonCmd("/ports", func() any { return &[]admin.Port{} }, printPorts))
+	register("ports", "show ports, link state, device counters and the buffer pools", portsCmd)
 	register("stats", "show worker counters, drops by reason and control-core counters", daemonCmd("/stats", func() any { return &admin.Stats{} }, printStats))
 	register("neighbors", "show the neighbor table", daemonCmd("/neighbors", func() any { return &[]admin.Neighbor{} }, printNeighbors))
 }
@@ -71,6 +73,9 @@ func printStatus(w io.Writer, v any) {
 	fmt.Fprintf(w, "ports\t%d\n", s.Ports)
 	fmt.Fprintf(w, "neighbors\t%d\n", s.Neighbors)
 	fmt.Fprintf(w, "control ring\t%d/%d\n", s.RingUsed, s.RingCap)
+	for _, p := range s.Pools {
+		fmt.Fprintf(w, "pool %s\t%d available, %d in use\n", p.Name, p.Available, p.InUse)
+	}
 }
 
 func printPorts(w io.Writer, v any) {
@@ -86,6 +91,53 @@ func printPorts(w io.Writer, v any) {
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%d\t%d\t%d\t%d\t%s\n", p.Name, p.Role, p.Device, p.MAC, p.MTU, link,
 			p.RxPackets, p.TxPackets, p.RxMissed, p.Drops, strings.Join(addrs, ","))
+	}
+}
+
+// portsCmd is daemonCmd for /ports, with the buffer pools' counts (from
+// /status) under the table: a leak shows as in-use creeping up while the
+// ports' counters say the traffic is steady. --json prints /ports alone,
+// as before; the pools are in status --json.
+func portsCmd(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("ports", flag.ContinueOnError)
+	sock := fs.String("socket", envOr("SHIM6D_SOCKET", defaultSocket), "admin socket of the daemon")
+	asJSON := fs.Bool("json", false, "print JSON (the ports only; status --json has the pools)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cl := admin.NewClient(*sock)
+	var ps []admin.Port
+	if err := cl.Get("/ports", &ps); err != nil {
+		return err
+	}
+	if *asJSON {
+		return show(out, &ps, true, printPorts)
+	}
+	var st admin.Status
+	if err := cl.Get("/status", &st); err != nil {
+		return err
+	}
+	return show(out, &portsAndPools{ps, st.Pools}, false, printPortsAndPools)
+}
+
+type portsAndPools struct {
+	ports []admin.Port
+	pools []admin.Pool
+}
+
+func printPortsAndPools(w io.Writer, v any) {
+	pp := v.(*portsAndPools)
+	printPorts(w, &pp.ports)
+	if len(pp.pools) > 0 {
+		fmt.Fprintln(w)
+		printPools(w, pp.pools)
+	}
+}
+
+func printPools(w io.Writer, pools []admin.Pool) {
+	fmt.Fprintln(w, "POOL\tAVAILABLE\tIN USE")
+	for _, p := range pools {
+		fmt.Fprintf(w, "%s\t%d\t%d\n", p.Name, p.Available, p.InUse)
 	}
 }
 
@@ -174,13 +226,57 @@ func init() {
 		if err := fs.Parse(args); err != nil {
 			return err
 		}
-		body, err := admin.NewClient(*sock).Post(fmt.Sprintf("/contexts/synth?count=%d&seed=%d", *count, *seed))
+		start := time.Now()
+		show := progressLine(os.Stderr)
+		made, err := admin.NewClient(*sock).Synthesize(uint64(*count), *seed, func(p admin.SynthProgress) {
+			if p.Created == nil {
+				show(p.Made, p.Count, time.Since(start))
+			}
+		})
+		show(-1, 0, 0)
 		if err != nil {
 			return err
 		}
-		_, err = out.Write(body)
-		return err
+		fmt.Fprintf(out, "created %s contexts in %.1f s\n", thousands(uint64(made)), time.Since(start).Seconds())
+		return nil
 	})
+}
+
+// progressLine returns a function that shows a load's progress on w: on
+// one line rewritten in place when w is a terminal, a line each otherwise
+// (logs, pipes). made < 0 ends the display.
+func progressLine(w *os.File) func(made int, count uint64, elapsed time.Duration) {
+	st, err := w.Stat()
+	tty := err == nil && st.Mode()&os.ModeCharDevice != 0
+	shown := false
+	return func(made int, count uint64, elapsed time.Duration) {
+		if made < 0 {
+			if shown && tty {
+				fmt.Fprintln(w)
+			}
+			return
+		}
+		pct := 0.0
+		if count > 0 {
+			pct = 100 * float64(made) / float64(count)
+		}
+		line := fmt.Sprintf("loaded %s of %s (%.0f%%), %.1f s", thousands(uint64(made)), thousands(count), pct, elapsed.Seconds())
+		if tty {
+			fmt.Fprintf(w, "\r%s\033[K", line)
+		} else {
+			fmt.Fprintln(w, line)
+		}
+		shown = true
+	}
+}
+
+// thousands writes n with commas between groups of three digits.
+func thousands(n uint64) string {
+	s := strconv.FormatUint(n, 10)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 func init() {

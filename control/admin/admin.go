@@ -31,6 +31,16 @@ type Status struct {
 	Neighbors int       `json:"neighbors"`
 	RingUsed  int       `json:"control_ring_used"`
 	RingCap   int       `json:"control_ring_cap"`
+	// Pools are the packet buffer pools' counts.
+	Pools []Pool `json:"pools"`
+}
+
+// Pool is one element of Status.Pools: a packet buffer pool's free and
+// taken buffers. In-use that keeps growing under steady traffic is a leak.
+type Pool struct {
+	Name      string `json:"name"`
+	Available int    `json:"available"`
+	InUse     int    `json:"in_use"`
 }
 
 // Port is one element of GET /ports.
@@ -176,7 +186,10 @@ type Source interface {
 	Establish(local, peer netip.Addr) error
 	// Synthesize loads count synthetic contexts of the plan seeded with
 	// seed, for benchmarks and capacity tests, and says how many it made.
-	Synthesize(count, seed uint64) (int, error)
+	// A load of millions takes seconds to minutes: progress, if not nil,
+	// is called on the caller's goroutine now and then with how many are
+	// made so far.
+	Synthesize(count, seed uint64, progress func(made int)) (int, error)
 }
 
 // Server serves the API on a unix socket.
@@ -238,12 +251,16 @@ func writeJSON(w http.ResponseWriter, v any) {
 
 // fail answers err with its StatusError code, or 409 Conflict.
 func fail(w http.ResponseWriter, err error) {
-	code := http.StatusConflict
+	http.Error(w, err.Error(), statusOf(err))
+}
+
+// statusOf is err's StatusError code, or 409 Conflict.
+func statusOf(err error) int {
 	var se *StatusError
 	if errors.As(err, &se) {
-		code = se.Code
+		return se.Code
 	}
-	http.Error(w, err.Error(), code)
+	return http.StatusConflict
 }
 
 // setUplink changes an uplink's policy at run time:
@@ -296,21 +313,72 @@ func establish(src Source, w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "{\"establishing\": [%q, %q]}\n", local, peer)
 }
 
+// SynthProgress is a line of POST /contexts/synth?progress=1's answer:
+// newline-delimited JSON, one line while the load goes on every quarter
+// second or so, then a last one with Created (and Error when the load
+// stopped short).
+type SynthProgress struct {
+	Made       int     `json:"made"`
+	Count      uint64  `json:"count"`
+	ElapsedSec float64 `json:"elapsed_s"`
+	// Created is on the last line only: how many the load made.
+	Created *int `json:"created,omitempty"`
+	// Error and Code, on the last line, say why the load stopped short,
+	// as the status code and body would have without progress.
+	Error string `json:"error,omitempty"`
+	Code  int    `json:"code,omitempty"`
+}
+
 // synthesize loads synthetic contexts for benchmarks and capacity tests:
-// POST /contexts/synth?count=N&seed=S.
+// POST /contexts/synth?count=N&seed=S answers {"created": N} when done.
+// With &progress=1 it answers SynthProgress lines as it goes, so a client
+// of a load that takes minutes sees it advance. A refusal that comes
+// before the first line (no permission, the table full from the start)
+// keeps its status code either way.
 func synthesize(src Source, w http.ResponseWriter, r *http.Request) {
 	seed := uint64(1)
-	count, err := strconv.ParseUint(r.URL.Query().Get("count"), 10, 32)
-	if s := r.URL.Query().Get("seed"); err == nil && s != "" {
+	q := r.URL.Query()
+	count, err := strconv.ParseUint(q.Get("count"), 10, 32)
+	if s := q.Get("seed"); err == nil && s != "" {
 		seed, err = strconv.ParseUint(s, 10, 64)
 	}
+	stream := false
+	if s := q.Get("progress"); err == nil && s != "" {
+		stream, err = strconv.ParseBool(s)
+	}
 	if err != nil {
-		http.Error(w, "want ?count=N[&seed=S] with whole numbers", http.StatusBadRequest)
+		http.Error(w, "want ?count=N[&seed=S][&progress=BOOL] with whole numbers", http.StatusBadRequest)
 		return
 	}
-	made, err := src.Synthesize(count, seed)
+	start := time.Now()
+	var enc *json.Encoder
+	var progress func(int)
+	if stream {
+		progress = func(made int) {
+			if enc == nil {
+				w.Header().Set("Content-Type", "application/x-ndjson")
+				enc = json.NewEncoder(w)
+			}
+			enc.Encode(SynthProgress{Made: made, Count: count, ElapsedSec: time.Since(start).Seconds()})
+			http.NewResponseController(w).Flush()
+		}
+	}
+	made, err := src.Synthesize(count, seed, progress)
+	if enc != nil {
+		last := SynthProgress{Made: made, Count: count, ElapsedSec: time.Since(start).Seconds(), Created: &made}
+		if err != nil {
+			last.Error, last.Code = err.Error(), statusOf(err)
+		}
+		enc.Encode(last)
+		return
+	}
 	if err != nil {
 		fail(w, err)
+		return
+	}
+	if stream {
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		json.NewEncoder(w).Encode(SynthProgress{Made: made, Count: count, ElapsedSec: time.Since(start).Seconds(), Created: &made})
 		return
 	}
 	fmt.Fprintf(w, "{\"created\": %d}\n", made)
@@ -334,6 +402,8 @@ type Client struct {
 // NewClient makes a client for the socket at path.
 func NewClient(path string) *Client {
 	return &Client{path: path, hc: &http.Client{
+		// Every answer but a load's (see Synthesize) takes
+		// milliseconds; the core answers between a load's parts.
 		Timeout: 5 * time.Second,
 		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
@@ -357,6 +427,74 @@ func (c *Client) GetRaw(route string) ([]byte, error) { return c.do(http.MethodG
 // Post sends a POST to route and returns the answer's body.
 func (c *Client) Post(route string) ([]byte, error) { return c.do(http.MethodPost, route) }
 
+// idleTimeout is how long Synthesize waits for the next line of a load's
+// progress (the daemon sends one every quarter second) before it gives
+// up on the daemon: a stall, not the length of the load, is the failure.
+const idleTimeout = 30 * time.Second
+
+// Synthesize asks the daemon for count synthetic contexts of the plan
+// seeded with seed and waits for the load to end, however long it takes,
+// calling progress (if not nil) with each progress line. It returns how
+// many the daemon made.
+func (c *Client) Synthesize(count, seed uint64, progress func(SynthProgress)) (int, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	idle := time.AfterFunc(idleTimeout, cancel)
+	defer idle.Stop()
+	route := fmt.Sprintf("/contexts/synth?count=%d&seed=%d&progress=1", count, seed)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://shim6d"+route, nil)
+	if err != nil {
+		return 0, err
+	}
+	// The client's own Timeout covers the whole answer; this one may
+	// last minutes, so its bound is idle.
+	hc := *c.hc
+	hc.Timeout = 0
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, c.unreachable(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(resp.Body)
+		return 0, fmt.Errorf("shim6d answered %s: %s", resp.Status, body)
+	}
+	dec := json.NewDecoder(resp.Body)
+	for {
+		idle.Reset(idleTimeout)
+		var p SynthProgress
+		if err := dec.Decode(&p); err != nil {
+			if ctx.Err() != nil {
+				err = fmt.Errorf("no word for %v", idleTimeout)
+			}
+			return 0, fmt.Errorf("shim6d's answer to the load broke off: %w", err)
+		}
+		if progress != nil {
+			progress(p)
+		}
+		if p.Created == nil {
+			continue
+		}
+		if p.Error != "" {
+			return *p.Created, fmt.Errorf("shim6d answered %d %s: %s", p.Code, http.StatusText(p.Code), p.Error)
+		}
+		return *p.Created, nil
+	}
+}
+
+// unreachable is the error for a request that got no answer.
+func (c *Client) unreachable(err error) error {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("shim6d at %s took longer than %v to answer: %w", c.path, c.hc.Timeout, err)
+	}
+	var op *net.OpError
+	if errors.As(err, &op) {
+		err = op.Err
+	}
+	return fmt.Errorf("cannot reach shim6d at %s (is it running? is --socket right?): %w", c.path, err)
+}
+
 // do makes one request and turns transport failures and non-200 answers
 // into errors an operator can act on.
 func (c *Client) do(method, route string) ([]byte, error) {
@@ -366,11 +504,7 @@ func (c *Client) do(method, route string) ([]byte, error) {
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		var op *net.OpError
-		if errors.As(err, &op) {
-			err = op.Err
-		}
-		return nil, fmt.Errorf("cannot reach shim6d at %s (is it running? is --socket right?): %w", c.path, err)
+		return nil, c.unreachable(err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -17,6 +18,8 @@ type fakeSource struct {
 	refuse  error
 	est     [2]netip.Addr
 	listing []Uplink
+	// fullAt, when not 0, is where Synthesize finds the table full.
+	fullAt uint64
 }
 
 func (f *fakeSource) Status() Status        { return Status{Version: "test"} }
@@ -33,10 +36,18 @@ func (f *fakeSource) SetUplink(name string, p UplinkPolicy) error {
 	f.uplink, f.policy = name, p
 	return f.refuse
 }
-func (f *fakeSource) Synthesize(count, seed uint64) (int, error) {
+func (f *fakeSource) Synthesize(count, seed uint64, progress func(int)) (int, error) {
 	f.synth = [2]uint64{count, seed}
 	if f.refuse != nil {
 		return 0, f.refuse
+	}
+	if progress != nil {
+		for made := 1; made < int(count); made *= 2 {
+			progress(made)
+		}
+	}
+	if f.fullAt > 0 && count > f.fullAt {
+		return int(f.fullAt), &StatusError{Code: http.StatusInsufficientStorage, Err: errors.New("context table full")}
 	}
 	return int(count), nil
 }
@@ -97,5 +108,70 @@ func TestHandlerRefusals(t *testing.T) {
 	metrics := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("shim6d_up 1\n")) })
 	if rec := do(Handler(src, metrics), "GET", "/metrics"); rec.Code != http.StatusOK || rec.Body.String() != "shim6d_up 1\n" {
 		t.Errorf("metrics handler not mounted: %d %q", rec.Code, rec.Body)
+	}
+}
+
+// serve runs Handler(src) on a unix socket in a test directory and returns
+// a client of it.
+func serve(t *testing.T, src Source) *Client {
+	t.Helper()
+	path := t.TempDir() + "/admin.sock"
+	s, err := Listen(path, src, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return NewClient(path)
+}
+
+// A load with progress answers a line for each of the source's reports,
+// in order, then the count made; one that fills the table says so on its
+// last line, with 507; a refusal before any progress keeps its code.
+func TestSynthesizeProgress(t *testing.T) {
+	src := &fakeSource{}
+	cl := serve(t, src)
+	var seen []int
+	made, err := cl.Synthesize(100, 3, func(p SynthProgress) {
+		if p.Created == nil {
+			seen = append(seen, p.Made)
+		}
+		if p.Count != 100 {
+			t.Errorf("progress line counts to %d, want 100", p.Count)
+		}
+	})
+	if made != 100 || err != nil || src.synth != [2]uint64{100, 3} {
+		t.Fatalf("made %d, err %v, source asked for %v", made, err, src.synth)
+	}
+	if want := []int{1, 2, 4, 8, 16, 32, 64}; !slices.Equal(seen, want) {
+		t.Errorf("progress %v, want %v", seen, want)
+	}
+
+	src.fullAt = 40
+	made, err = cl.Synthesize(100, 1, nil)
+	if made != 40 || err == nil || !strings.Contains(err.Error(), "507") || !strings.Contains(err.Error(), "context table full") {
+		t.Errorf("over capacity: made %d, err %v", made, err)
+	}
+
+	src.refuse = &StatusError{Code: http.StatusForbidden, Err: errors.New("not here")}
+	made, err = cl.Synthesize(10, 1, nil)
+	if made != 0 || err == nil || !strings.Contains(err.Error(), "403") || !strings.Contains(err.Error(), "not here") {
+		t.Errorf("refused: made %d, err %v", made, err)
+	}
+}
+
+// The answer with progress is newline-delimited JSON ending in the count;
+// without progress it stays the one object it was.
+func TestSynthesizeProgressLines(t *testing.T) {
+	h := Handler(&fakeSource{}, nil)
+	rec := do(h, "POST", "/contexts/synth?count=5&progress=1")
+	lines := strings.Split(strings.TrimSpace(rec.Body.String()), "\n")
+	if rec.Code != 200 || len(lines) != 4 || !strings.Contains(lines[0], `"made":1`) || !strings.Contains(lines[3], `"created":5`) {
+		t.Errorf("with progress: %d %q", rec.Code, rec.Body)
+	}
+	if ct := rec.Header().Get("Content-Type"); ct != "application/x-ndjson" {
+		t.Errorf("with progress: Content-Type %q", ct)
+	}
+	if rec := do(h, "POST", "/contexts/synth?count=5&progress=maybe"); rec.Code != 400 {
+		t.Errorf("progress=maybe: %d %q", rec.Code, rec.Body)
 	}
 }

@@ -54,6 +54,18 @@ func NewPool(n, bufSize int) *Pool {
 	return p
 }
 
+// Name names the pool in the admin API and metrics, as a DPDK mempool's
+// name does.
+func (p *Pool) Name() string { return "mem" }
+
+// InUse is the number of buffers out of the pool: in packets, queues or
+// rings. Avail + InUse is the pool's size.
+func (p *Pool) InUse() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.inUse) - len(p.free)
+}
+
 // Avail is the number of free buffers.
 func (p *Pool) Avail() int {
 	p.mu.Lock()

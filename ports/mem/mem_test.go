@@ -16,6 +16,9 @@ func TestInjectRxTxSent(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if pool.Avail() != 6 || pool.InUse() != 2 {
+		t.Fatalf("pool with 2 frames queued: %d free, %d in use of 8", pool.Avail(), pool.InUse())
+	}
 	var b [ports.MaxBurst]ports.Packet
 	n := p.RxBurst(0, b[:])
 	if n != 2 {
@@ -39,8 +42,8 @@ func TestInjectRxTxSent(t *testing.T) {
 	if len(sent) != 2 || !bytes.Equal(sent[0], []byte{9, 9, 1, 2, 3}) {
 		t.Fatalf("sent = %x", sent)
 	}
-	if pool.Avail() != 8 {
-		t.Fatalf("pool leaked: %d free of 8", pool.Avail())
+	if pool.Avail() != 8 || pool.InUse() != 0 {
+		t.Fatalf("pool leaked: %d free, %d in use of 8", pool.Avail(), pool.InUse())
 	}
 	if s := p.Stats(); s.RxPackets != 2 || s.TxPackets != 2 || s.TxBytes != 9 {
 		t.Fatalf("stats = %+v", s)
