@@ -178,6 +178,7 @@ func start(cfg *configs.Config, log *slog.Logger) (*daemon, error) {
 	cc.Ports, cc.TxQueue, cc.TxHandoff, cc.Ring, cc.Fwd = d.ports, uint16(nw), d.handoff, d.ring, &d.fwd
 	cc.Contexts, cc.Tick, cc.Events, cc.Workers, cc.Log = contexts, &d.tick, events, d.workers, log
 	cc.Daemon.Version, cc.Daemon.Started = version, started
+	cc.Pools = []control.PoolView{d.pool}
 	if d.core, err = control.New(cc); err != nil {
 		return d, fmt.Errorf("%s: %w", cfg.Source, err)
 	}
