@@ -95,6 +95,13 @@ type shimState struct {
 	ev                       Event
 	// active is false while the context table is empty (set per burst).
 	active bool
+	// advice is the retransmission watch's switch, taken from
+	// Worker.advice once a round; retx and retxSent are its flow table and
+	// its report limiter, the tick + 1 of a limiter slot's last event (see
+	// advice.go).
+	advice   bool
+	retx     [retxSlots]retxEntry
+	retxSent [retxLimitSlots]uint32
 	// keys, kinds, entries and sink belong to prefetch. An entry is the
 	// index entry of a pair's that holds its fingerprint (or, when the
 	// cache line did not tell, its first), or a tag's slot + 1; 0 names
@@ -263,6 +270,11 @@ func (w *Worker) rewriteOut(p *ports.Packet, h *fixed, f *Forwarding) (uint16, D
 	}
 	if w.shim.MSSClamp != 0 {
 		w.clampMSS(packetIP(p))
+	}
+	if w.sh.advice && ip.NextHeader() == header.ProtoTCP && p.Len >= fixedHeaders+tcpMinSize {
+		src, dst := ip.Src(), ip.Dst()
+		w.watchTCP((*[tcpMinSize]byte)(p.Frame()[fixedHeaders:]), int(ip.PayloadLength()),
+			w.pairHash(w.shim.Contexts, src, dst), ctx.Slot, p.Port)
 	}
 	if nh := ip.NextHeader(); header.EndsFixedHeader(nh) && p.Off >= header.Shim6PayloadSize &&
 		ip.PayloadLength() <= 0xffff-header.Shim6PayloadSize {
