@@ -5,9 +5,11 @@ import "encoding/binary"
 // Negative advice from the upper layer (the seed draft's §8.2): TCP tells
 // the world that it thinks a path failed by retransmitting, and every TCP
 // segment of a context crosses the proxy. A worker watches the segments of
-// rewritten contexts from inside for one that carries data (or a SYN or a
-// FIN) but does not reach beyond the highest sequence number it saw for
-// its flow, and tells the control core "retransmitting" for the context
+// contexts from inside (rewritten, or still on their ULID pair, where most
+// contexts are when their first path fails) for one that carries data (or
+// a SYN or a FIN) but does not reach beyond the highest sequence number it
+// saw for its flow, and tells the control core "retransmitting" for the
+// context
 // (EventRetransmit), which REAP weighs against what came back (see
 // control/reap's Hint). UDP, QUIC and ESP carry no such signal and are not
 // looked at: their contexts rely on REAP's Send Timeout alone.
@@ -55,7 +57,7 @@ func (w *Worker) SetULPAdvice(on bool) { w.advice.Store(on) }
 // retxShift takes a flow key's upper bits as its slot in the flow table.
 const retxShift = 64 - 12 // log2(retxSlots)
 
-// watchTCP looks at an outbound TCP segment of a rewritten context: tcp is
+// watchTCP looks at an outbound TCP segment of a context: tcp is
 // its header (at least tcpMinSize bytes), plen the IPv6 payload length
 // with TCP right after the fixed header, pair the context's ULID pair hash
 // and slot its context. It reports a retransmission (see retransmitting).

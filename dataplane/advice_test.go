@@ -206,3 +206,22 @@ func TestAdviceAllocatesNothing(t *testing.T) {
 		t.Fatalf("the rounds raised %d events, %d refused: the report path was not run", b.w.Counters.local[CounterEvents], b.events.Dropped.Load())
 	}
 }
+
+// TestAdviceContextOnItsULIDs: a context still on its ULID pair (not
+// rewritten, forwarded as it is) is watched too: that is where a
+// context's first path fails.
+func TestAdviceContextOnItsULIDs(t *testing.T) {
+	b := newShimbed(t, false)
+	b.events = NewEventRing(64)
+	b.w.shim.Events = b.events
+	b.w.SetULPAdvice(true)
+	b.run(t, 0, outTCP(1000, 0, 100))
+	b.tick.Add(1)
+	outs, _ := b.run(t, 0, outTCP(1000, 0, 100))
+	if len(outs[1]) != 1 {
+		t.Fatal("the segment did not leave by isp1 unchanged")
+	}
+	if n := b.retxEvents(t); n != 1 {
+		t.Fatalf("a retransmission on a context on its ULIDs raised %d events, want 1", n)
+	}
+}

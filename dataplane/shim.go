@@ -236,6 +236,10 @@ func (w *Worker) outbound(p *ports.Packet, h *fixed, f *Forwarding) (uint16, Dro
 	}
 	if t := w.shim.Contexts; w.sh.active && t.lookupPair(w.pairHash(t, src, dst), src, dst, &w.sh.ctx) {
 		note(w.shim.Feedback.Sent, w.sh.ctx.Slot, w.sh.tick)
+		if w.sh.advice && h.ip().NextHeader() == header.ProtoTCP && p.Len >= fixedHeaders+tcpMinSize {
+			w.watchTCP((*[tcpMinSize]byte)(p.Frame()[fixedHeaders:]), int(h.ip().PayloadLength()),
+				w.pairHash(t, src, dst), w.sh.ctx.Slot, p.Port)
+		}
 		if w.sh.ctx.Flags&CtxRewrite != 0 {
 			return w.rewriteOut(p, h, f)
 		}
@@ -270,11 +274,6 @@ func (w *Worker) rewriteOut(p *ports.Packet, h *fixed, f *Forwarding) (uint16, D
 	}
 	if w.shim.MSSClamp != 0 {
 		w.clampMSS(packetIP(p))
-	}
-	if w.sh.advice && ip.NextHeader() == header.ProtoTCP && p.Len >= fixedHeaders+tcpMinSize {
-		src, dst := ip.Src(), ip.Dst()
-		w.watchTCP((*[tcpMinSize]byte)(p.Frame()[fixedHeaders:]), int(ip.PayloadLength()),
-			w.pairHash(w.shim.Contexts, src, dst), ctx.Slot, p.Port)
 	}
 	if nh := ip.NextHeader(); header.EndsFixedHeader(nh) && p.Off >= header.Shim6PayloadSize &&
 		ip.PayloadLength() <= 0xffff-header.Shim6PayloadSize {
