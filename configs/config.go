@@ -203,7 +203,21 @@ type Shim struct {
 	// 5m. Each end collects on its own; a packet after that brings R1bis
 	// and recovery.
 	IdleTimeout Duration `toml:"idle_timeout"`
+	// ULPAdvice has the workers read TCP retransmissions on rewritten
+	// contexts as negative advice from the upper layer (the seed draft's
+	// §8.2): a context whose TCP retransmits while nothing came back for
+	// ULPHold explores at once instead of after the Send Timeout. Default
+	// true.
+	ULPAdvice *bool `toml:"ulp_advice"`
+	// ULPHold is how long nothing may have come back from the peer before
+	// a retransmission starts an exploration, 10ms to 10s. Default 200ms,
+	// the lowest retransmission timeout Linux uses.
+	ULPHold Duration `toml:"ulp_hold"`
 }
+
+// ULPAdviceOn reports whether TCP retransmissions count as negative
+// advice (the default).
+func (s *Shim) ULPAdviceOn() bool { return s.ULPAdvice == nil || *s.ULPAdvice }
 
 // Context is a static host-pair context: the fast path rewrites between its
 // ULIDs and locators from the start, without signalling. For benchmarks,

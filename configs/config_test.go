@@ -50,7 +50,8 @@ func TestDefault(t *testing.T) {
 			},
 		},
 		Shim: Shim{Contexts: 65536, EstablishRate: 1000, R1Rate: 1000, R1RatePerPrefix: 10, SendTimeout: Duration{15 * time.Second},
-			Failback: "return", FailbackHold: Duration{30 * time.Second}, IdleTimeout: Duration{5 * time.Minute}},
+			Failback: "return", FailbackHold: Duration{30 * time.Second}, IdleTimeout: Duration{5 * time.Minute},
+			ULPHold: Duration{200 * time.Millisecond}},
 		Source: "lab.toml",
 	}
 	if diff := cmp.Diff(want, got, cmpAddrs); diff != "" {

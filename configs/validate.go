@@ -120,6 +120,9 @@ func (c *Config) applyDefaults(raw map[string]any) {
 	if sh, _ := lookup(raw, "shim"); !has(asTable(sh), "idle_timeout") {
 		c.Shim.IdleTimeout = Duration{5 * time.Minute}
 	}
+	if sh, _ := lookup(raw, "shim"); !has(asTable(sh), "ulp_hold") {
+		c.Shim.ULPHold = Duration{200 * time.Millisecond}
+	}
 	for i, t := range rawTables(raw, "context") {
 		if i >= len(c.Contexts) {
 			break
@@ -731,6 +734,9 @@ func (v *validator) shim() error {
 	}
 	if d := v.c.Shim.SendTimeout.Duration; d < time.Second || d > 10*time.Minute {
 		return v.errorf("shim.send_timeout", "%s is out of range; write 1s to 10m (RFC 5534's default is 15s)", d)
+	}
+	if d := v.c.Shim.ULPHold.Duration; d < 10*time.Millisecond || d > 10*time.Second {
+		return v.errorf("shim.ulp_hold", "%s is out of range; write 10ms to 10s (default 200ms, the lowest TCP retransmission timeout Linux uses)", d)
 	}
 	for i, p := range v.c.Shim.EstablishPeers {
 		if msg := prefixProblem(p); msg != "" {

@@ -135,6 +135,11 @@ type ShimSetup struct {
 	// and to one source /64 (shim6.Config.R1Rate, R1RatePerPrefix; 0:
 	// the machine's defaults, 1000 and 10 a second).
 	R1Rate, R1RatePerPrefix int
+	// ULPAdvice has the workers report TCP retransmissions on their
+	// contexts, which start REAP's exploration once nothing came back for
+	// ULPHold (0: reap.DefaultULPHold). Needs REAP.
+	ULPAdvice bool
+	ULPHold   time.Duration
 }
 
 // DaemonInfo is what the admin API reports about the process.
@@ -430,6 +435,9 @@ func (c *Core) shimRound(now time.Time) {
 			}
 		case dataplane.EventUnknownTag:
 			c.Stats.UnknownTagEvent.Add(1)
+		case dataplane.EventRetransmit:
+			c.retransmitting(c.ev.Slot)
+			continue
 		}
 		if c.sig != nil {
 			c.sig.HandleEvent(&c.ev)

@@ -65,6 +65,16 @@ func (o coreOutput) OnSwitch(id reap.ID, local, peer netip.Addr) {
 	}
 }
 
+// retransmitting is a worker's EventRetransmit: the context in slot
+// retransmitted TCP towards its peer, negative advice for REAP (see
+// reap.Machine.Hint). A slot REAP does not watch, or no longer, is
+// ignored there.
+func (c *Core) retransmitting(slot uint32) {
+	if c.reap != nil {
+		c.reap.Hint(reap.ID(slot))
+	}
+}
+
 // clockFunc is REAP's clock over the core's Now.
 type clockFunc func() time.Time
 

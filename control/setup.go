@@ -65,6 +65,7 @@ func FromConfig(cfg *configs.Config) (Config, error) {
 		IdleTimeout: cfg.Shim.IdleTimeout.Duration, Hosts: hosts,
 		REAP: true, SendTimeout: cfg.Shim.SendTimeout.Duration,
 		R1Rate: cfg.Shim.R1Rate, R1RatePerPrefix: cfg.Shim.R1RatePerPrefix,
+		ULPAdvice: cfg.Shim.ULPAdviceOn(), ULPHold: cfg.Shim.ULPHold.Duration,
 	}
 	return c, nil
 }

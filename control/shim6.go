@@ -1,6 +1,7 @@
 package control
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -45,6 +46,14 @@ func (c *Core) startShim(setup *ShimSetup) error {
 			Capacity: c.cfg.Contexts.Capacity(), SendTimeout: setup.SendTimeout}
 		if setup.SendTimeout > 0 {
 			rc.CheckInterval = min(reap.DefaultCheckInterval, setup.SendTimeout/10)
+		}
+		// The workers stamp receipts to the tick: the last one may have
+		// come up to a TickPeriod after its stamp, so the hold counts from
+		// the end of the stamp's tick, and nothing came back for at least
+		// ULPHold when a hint explores.
+		rc.ULPHold = cmp.Or(setup.ULPHold, reap.DefaultULPHold) + TickPeriod
+		for _, w := range c.cfg.Workers {
+			w.SetULPAdvice(setup.ULPAdvice)
 		}
 		r, err := reap.New(rc)
 		if err != nil {

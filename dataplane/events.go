@@ -13,6 +13,11 @@ const (
 	// EventUnknownTag: a payload packet arrived with a context tag we do
 	// not know; the control core may answer with R1bis (RFC 5533 §7.17).
 	EventUnknownTag
+	// EventRetransmit: TCP of the context in Slot retransmitted towards
+	// the peer (negative advice from the upper layer, the seed draft's
+	// §8.2); REAP may start exploring. At most one a tick per context from
+	// each worker.
+	EventRetransmit
 )
 
 // Event is a compact notice from a worker to the control core. Events are
@@ -22,6 +27,8 @@ type Event struct {
 	Kind EventKind
 	// Port is where the triggering packet arrived.
 	Port uint16
+	// Slot is the context's slot in the context table (EventRetransmit).
+	Slot uint32
 	// Tag is the unknown receiver context tag (EventUnknownTag).
 	Tag uint64
 	// Src and Dst are the triggering packet's addresses: the ULID pair for

@@ -44,6 +44,11 @@ func fastCorpus(b *shimbed) []struct {
 			add(0, udpFrame(macInside, macHost, hostAddr, dst, hop, header.ProtoUDP, nil, "data"))
 			add(0, pkttest.Frame(macInside, macHost, hostAddr, dst, hop, header.ProtoTCP, tcp(hostAddr, dst, true)))
 			add(0, pkttest.Frame(macInside, macHost, hostAddr, dst, hop, header.ProtoTCP, tcp(hostAddr, dst, false)))
+			// Data, for the retransmission watch: every round of the
+			// corpus sends them again.
+			for _, seq := range []uint32{1000, 1300, 1100} {
+				add(0, pkttest.Frame(macInside, macHost, hostAddr, dst, hop, header.ProtoTCP, tcpSeg(hostAddr, dst, 40000, 443, seq, 0, 200)))
+			}
 			add(0, udpFrame(macInside, macHost, hostAddr, dst, hop, header.ProtoUDP, nil, big))
 			add(0, udpFrame(macInside, macHost, hostAddr, dst, hop, header.ProtoUDP, nil, big+"y"))
 			add(0, udpFrame(macInside, macHost, hostAddr, dst, hop, header.ProtoHopByHop, []byte{header.ProtoUDP, 0, 1, 4, 0, 0, 0, 0}, "data"))
@@ -93,6 +98,8 @@ type fastDiff struct {
 	fast, ref *Worker
 	f         *Forwarding
 	pa, pb    [1]ports.Packet
+	// events counts the events both raised, by kind.
+	events [EventRetransmit + 1]int
 }
 
 func newFastDiff(t testing.TB) *fastDiff {
@@ -102,12 +109,19 @@ func newFastDiff(t testing.TB) *fastDiff {
 		LocLocal: hostAddr.As16(), LocPeer: plainPeer.As16(), EgressPort: 1}); err != nil {
 		t.Fatal(err)
 	}
-	d := &fastDiff{b: b, fast: b.w, ref: NewWorker(b.w.cfg), f: b.fwd.Load()}
+	// Each worker has its own event ring, so that check can hold their
+	// events to each other too; both watch for retransmissions.
+	b.events = NewEventRing(64)
+	b.w.shim.Events = b.events
+	rc := b.w.cfg
+	rc.Shim.Events = NewEventRing(64)
+	d := &fastDiff{b: b, fast: b.w, ref: NewWorker(rc), f: b.fwd.Load()}
 	for _, w := range []*Worker{d.fast, d.ref} {
 		w.nb.adopt(d.f)
 		w.fp.adopt(d.f)
 		w.sh.tick = b.tick.Load()
 		w.sh.active = true
+		w.sh.advice = true
 	}
 	if b.ports[0].Alloc(d.pa[:]) != 1 || b.ports[0].Alloc(d.pb[:]) != 1 {
 		t.Fatal("alloc")
@@ -135,6 +149,10 @@ func (d *fastDiff) check(t testing.TB, n int, from int, frame []byte) fastResult
 	}
 	load(&d.pa[0])
 	load(&d.pb[0])
+	// A new tick every few packets, so that the watch's reports are not
+	// all held back by its once-a-tick limit.
+	d.fast.sh.tick, d.ref.sh.tick = uint32(n/5), uint32(n/5)
+	defer d.checkEvents(t, n)
 	inside := uint16(from) == d.f.Inside
 	d.fast.prefetch(d.pa[:], inside)
 	d.ref.prefetch(d.pb[:], inside)
@@ -160,6 +178,22 @@ func (d *fastDiff) check(t testing.TB, n int, from int, frame []byte) fastResult
 			n, from, out, d.pa[0].Frame(), want, d.pb[0].Frame(), frame)
 	}
 	return r
+}
+
+// checkEvents compares the events the two workers raised for packet n.
+func (d *fastDiff) checkEvents(t testing.TB, n int) {
+	t.Helper()
+	var a, b Event
+	for {
+		okA, okB := d.fast.shim.Events.Pop(&a), d.ref.shim.Events.Pop(&b)
+		if okA != okB || a != b {
+			t.Fatalf("packet %d: the fast path raised event %+v (%v), route %+v (%v)", n, a, okA, b, okB)
+		}
+		if !okA {
+			return
+		}
+		d.events[a.Kind]++
+	}
 }
 
 // checkFeedback compares the two workers' REAP feedback.
@@ -204,7 +238,10 @@ func TestFastPathsMatchRoute(t *testing.T) {
 			t.Errorf("no packet took fast path result %d", r)
 		}
 	}
-	t.Logf("fast path results over %d packets (slow, forward, rewrote, stripped, dropped): %v", 40*len(corpus), taken)
+	if d.events[EventRetransmit] == 0 {
+		t.Error("no packet raised a retransmit event")
+	}
+	t.Logf("fast path results over %d packets (slow, forward, rewrote, stripped, dropped): %v; events by kind: %v", 40*len(corpus), taken, d.events)
 }
 
 // FuzzFastPathsMatchRoute is fastDiff under the fuzzer, seeded with the

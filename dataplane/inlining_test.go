@@ -54,6 +54,9 @@ func TestFastPathInlining(t *testing.T) {
 			"(*neighborTable).hash",
 			// SYNs for the MSS clamp.
 			"tcpSYN",
+			// The retransmission watch's common case.
+			"retxKey",
+			"(*Worker).retxInOrder",
 		},
 		hdr: {
 			"EndsFixedHeader",

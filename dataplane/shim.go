@@ -95,6 +95,13 @@ type shimState struct {
 	ev                       Event
 	// active is false while the context table is empty (set per burst).
 	active bool
+	// advice is the retransmission watch's switch, taken from
+	// Worker.advice once a round; retx and retxSent are its flow table and
+	// its report limiter, the tick + 1 of a limiter slot's last event (see
+	// advice.go).
+	advice   bool
+	retx     [retxSlots]retxEntry
+	retxSent [retxLimitSlots]uint32
 	// keys, kinds, entries and sink belong to prefetch. An entry is the
 	// index entry of a pair's that holds its fingerprint (or, when the
 	// cache line did not tell, its first), or a tag's slot + 1; 0 names
@@ -229,6 +236,10 @@ func (w *Worker) outbound(p *ports.Packet, h *fixed, f *Forwarding) (uint16, Dro
 	}
 	if t := w.shim.Contexts; w.sh.active && t.lookupPair(w.pairHash(t, src, dst), src, dst, &w.sh.ctx) {
 		note(w.shim.Feedback.Sent, w.sh.ctx.Slot, w.sh.tick)
+		if w.sh.advice && h.ip().NextHeader() == header.ProtoTCP && p.Len >= fixedHeaders+tcpMinSize {
+			w.watchTCP((*[tcpMinSize]byte)(p.Frame()[fixedHeaders:]), int(h.ip().PayloadLength()),
+				w.pairHash(t, src, dst), w.sh.ctx.Slot, p.Port)
+		}
 		if w.sh.ctx.Flags&CtxRewrite != 0 {
 			return w.rewriteOut(p, h, f)
 		}

@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -48,15 +49,22 @@ func benchTable(b *testing.B, n int) (*ContextTable, [][2][16]byte, []uint64) {
 // because the rewrite changes it in place: ns/pkt includes that copy (a
 // 70-byte memmove, a few ns).
 func runShimBench(b *testing.B, n int, mk func(pairs [][2][16]byte, tags []uint64, i int) []byte, from uint16) {
-	runShimBenchOf(b, n, mk, from, false)
+	runShimBenchOf(b, n, mk, from, false, nil)
 }
 
-// runShimBenchOf is runShimBench; with attack set, the frames are a
-// flood's, which the worker drops or hands to the control core, and the
-// classify pass is all that is timed.
-func runShimBenchOf(b *testing.B, n int, mk func(pairs [][2][16]byte, tags []uint64, i int) []byte, from uint16, attack bool) {
+// runShimBenchOf is runShimBench with a worker set up by setup (when not
+// nil). With attack set, the frames are a flood's, which the worker drops
+// or hands to the control core, and the classify pass is all that is
+// timed. When the frames are TCP from inside, each frame's sequence
+// number moves on at every pass over them by what its flow sent in the
+// pass, so that every segment carries new data, in order, as a
+// transfer's do.
+func runShimBenchOf(b *testing.B, n int, mk func(pairs [][2][16]byte, tags []uint64, i int) []byte, from uint16, attack bool, setup func(w *Worker)) {
 	tbl, pairs, tags := benchTable(b, n)
 	sb := newShimbed(b, true)
+	if setup != nil {
+		setup(sb.w)
+	}
 	sb.w.shim.Contexts = tbl
 	sb.w.shim.Feedback = NewFeedback(n)
 	sb.w.shim.EstablishAfter = 0
@@ -78,14 +86,20 @@ func runShimBenchOf(b *testing.B, n int, mk func(pairs [][2][16]byte, tags []uin
 	if bufs.Alloc(pk) != nframes {
 		b.Fatal("pool too small")
 	}
+	tcpData := from == 0 && tmpl[0][frameNextHeader] == header.ProtoTCP
 	b.ResetTimer()
 	pkts := 0
 	for i := 0; pkts < b.N; i++ {
 		base := (i * ports.MaxBurst) % nframes
+		pass := i * ports.MaxBurst / nframes
 		for j := base; j < base+ports.MaxBurst; j++ {
 			p := &pk[j]
 			p.Off, p.Len, p.Port = 64, uint16(len(tmpl[j])), from
 			copy(p.Frame(), tmpl[j])
+			if tcpData {
+				seq := p.Frame()[fixedHeaders+tcpSeqOff:]
+				binary.BigEndian.PutUint32(seq, binary.BigEndian.Uint32(seq)+uint32(pass*nframes/benchFlows)*benchSegment)
+			}
 		}
 		if out, same := sb.w.classifyBurst(pk[base:base+ports.MaxBurst], int(from), f); !attack && (out >= outControl || !same) {
 			b.Fatalf("burst at %d not forwarded by one port: %d", base, out)
@@ -96,6 +110,15 @@ func runShimBenchOf(b *testing.B, n int, mk func(pairs [][2][16]byte, tags []uin
 	// ResetTimer drops user metrics, so this one is reported last.
 	b.ReportMetric(tbl.BytesPerContext(), "B/ctx")
 }
+
+// benchSegment is the data a TCP frame of the benchmarks carries: as
+// small as the UDP frames', so the rows compare. benchFlows is how many
+// TCP flows the frames belong to: a quarter of the retransmission
+// watch's table, as many as a worker at full speed might carry.
+const (
+	benchSegment = 16
+	benchFlows   = 1024
+)
 
 func BenchmarkShim(b *testing.B) {
 	sizes := []int{1 << 10, 1 << 20}
@@ -112,6 +135,26 @@ func BenchmarkShim(b *testing.B) {
 				return udpFrame(macInside, macHost, netip.AddrFrom16(pairs[i][0]), netip.AddrFrom16(pairs[i][1]), 64, header.ProtoUDP, nil, "0123456789abcdef")
 			}, 0)
 		})
+		// TCP data from inside, one flow a frame: the retransmission
+		// watch's cost is the difference between these two.
+		for _, advice := range []bool{false, true} {
+			b.Run(fmt.Sprintf("outbound_rewrite_tcp_advice_%s/%s", map[bool]string{false: "off", true: "on"}[advice], name), func(b *testing.B) {
+				// benchFlows flows, each on the context of its first
+				// frame, each sending its next segments in order.
+				frame, ctx := 0, make([]int, benchFlows)
+				runShimBenchOf(b, n, func(pairs [][2][16]byte, _ []uint64, i int) []byte {
+					f := frame % benchFlows
+					if frame < benchFlows {
+						ctx[f] = i
+					}
+					l, p := netip.AddrFrom16(pairs[ctx[f]][0]), netip.AddrFrom16(pairs[ctx[f]][1])
+					seq := uint32(f)<<20 + uint32(frame/benchFlows)*benchSegment
+					frame++
+					return pkttest.Frame(macInside, macHost, l, p, 64, header.ProtoTCP,
+						tcpSeg(l, p, uint16(1024+f), 443, seq, 0, benchSegment))
+				}, 0, false, func(w *Worker) { w.sh.advice = advice })
+			})
+		}
 		b.Run("inbound_strip/"+name, func(b *testing.B) {
 			runShimBench(b, n, func(pairs [][2][16]byte, tags []uint64, i int) []byte {
 				l, p := pairs[i][0], pairs[i][1]
@@ -141,7 +184,7 @@ func BenchmarkFlood(b *testing.B) {
 			l[5], p[5] = 2, 4
 			p[15] ^= byte(i) // many sources
 			return udpFrame(macIsp2, macNextHop2, netip.AddrFrom16(p), netip.AddrFrom16(l), 64, header.ProtoShim6, shimHeader(header.ProtoUDP, tags[i]^0x5555_5555), "0123456789abcdef")
-		}, 2, true)
+		}, 2, true, nil)
 	})
 	b.Run("i1", func(b *testing.B) {
 		runShimBenchOf(b, n, func(pairs [][2][16]byte, tags []uint64, i int) []byte {
@@ -150,6 +193,6 @@ func BenchmarkFlood(b *testing.B) {
 			// An I1 (RFC 5533 §5.3): no checksum check in the worker.
 			i1 := []byte{59, 1, 1, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, byte(i)}
 			return pkttest.Frame(macIsp2, macNextHop2, netip.AddrFrom16(p), netip.AddrFrom16(l), 64, header.ProtoShim6, i1)
-		}, 2, true)
+		}, 2, true, nil)
 	})
 }

@@ -70,6 +70,8 @@ type txBuf struct {
 type Worker struct {
 	cfg  WorkerConfig
 	stop atomic.Bool
+	// advice is the ULP advice switch (SetULPAdvice), read once a round.
+	advice atomic.Bool
 
 	// Counters are this worker's; read them with Counters.Load.
 	Counters Counters
@@ -165,6 +167,7 @@ func (w *Worker) round() int {
 	c[CounterPolls]++
 	fwd := w.cfg.Fwd.Load()
 	w.sh.tick = w.shim.Tick.Load()
+	w.sh.advice = w.advice.Load()
 	r := &w.rd
 	total := w.rounder.Round(r, true)
 	w.sent()

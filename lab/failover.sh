@@ -10,6 +10,9 @@
 #                                   # carrier go and explores at once
 #   SEND_TIMEOUT=15s lab/failover.sh  # REAP's Send Timeout (RFC 5534's
 #                                   # default is 15 s; the lab's 1 s)
+#   ULP_ADVICE=false lab/failover.sh  # [shim] ulp_advice: whether TCP's
+#                                   # retransmissions start exploration
+#                                   # (default true)
 set -euo pipefail
 cd "$(dirname "$0")"
 BIN=${BIN:-../bin}
@@ -29,7 +32,7 @@ cleanup() {
 	sleep 1
 	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
 	./twosite.sh down
-	[ -n "${SEND_TIMEOUT:-}" ] && rm -f "${CFGA:-}" "${CFGB:-}"
+	[ -n "${SEND_TIMEOUT:-}${ULP_ADVICE:-}" ] && rm -f "${CFGA:-}" "${CFGB:-}"
 	echo "daemon logs: $LOGA $LOGB"
 }
 trap cleanup EXIT
@@ -43,11 +46,18 @@ say() { printf '[%s] %s\n' "$(ts)" "$*"; }
 say "lab up: host A $HA (isp1, isp2) — Internet — host B $HB (isp3, isp4)"
 CFGA=configs/site-a.toml
 CFGB=configs/site-b.toml
-if [ -n "${SEND_TIMEOUT:-}" ]; then
+case "${ULP_ADVICE:-}" in
+"" | true | false) ;;
+*) echo "ULP_ADVICE=$ULP_ADVICE: write true or false" >&2; exit 2 ;;
+esac
+if [ -n "${SEND_TIMEOUT:-}${ULP_ADVICE:-}" ]; then
 	CFGA=$(mktemp /tmp/shim6d-site-a.XXXXXX.toml)
 	CFGB=$(mktemp /tmp/shim6d-site-b.XXXXXX.toml)
-	sed "s/^send_timeout = .*/send_timeout = \"$SEND_TIMEOUT\"/" configs/site-a.toml >"$CFGA"
-	sed "s/^send_timeout = .*/send_timeout = \"$SEND_TIMEOUT\"/" configs/site-b.toml >"$CFGB"
+	edits=()
+	[ -n "${SEND_TIMEOUT:-}" ] && edits+=(-e "s/^send_timeout = .*/send_timeout = \"$SEND_TIMEOUT\"/")
+	[ -n "${ULP_ADVICE:-}" ] && edits+=(-e "/^send_timeout = /a ulp_advice = $ULP_ADVICE")
+	sed "${edits[@]}" configs/site-a.toml >"$CFGA"
+	sed "${edits[@]}" configs/site-b.toml >"$CFGB"
 fi
 ip netns exec s6a-box "$BIN/shim6d" --config "$CFGA" >"$LOGA" 2>&1 &
 pids+=($!)
@@ -56,7 +66,7 @@ pids+=($!)
 for s in $SA $SB; do
 	for _ in $(seq 100); do "$BIN/shim6ctl" status --socket $s >/dev/null 2>&1 && break; sleep 0.1; done
 done
-say "shim6d A and B running (REAP Send Timeout ${SEND_TIMEOUT:-1s})"
+say "shim6d A and B running (REAP Send Timeout ${SEND_TIMEOUT:-1s}, ULP advice ${ULP_ADVICE:-true})"
 
 ip netns exec s6a-host ping -6 -c 4 -i 0.2 -W 2 -I $HA $HB >/dev/null
 for _ in $(seq 50); do
@@ -110,4 +120,4 @@ printf '\n== shim6ctl uplinks (site A)\n'
 printf '\n== shim6ctl context 0 (site A)\n'
 "$BIN/shim6ctl" context --socket $SA 0
 printf '\n== REAP and signalling counters (site A)\n'
-"$BIN/shim6ctl" stats --socket $SA | grep -E "failovers|signal_|shim6_handshakes_completed|probe" || true
+"$BIN/shim6ctl" stats --socket $SA | grep -E "failovers|signal_|shim6_handshakes_completed|probe|ulp" || true

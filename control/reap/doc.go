@@ -6,9 +6,10 @@
 //
 // The control core owns one Machine and calls it from its single goroutine:
 // Add and Remove as contexts come and go, HandleProbe and HandleKeepalive
-// for received REAP messages, LinkDown and LinkUp for local locators, and
-// Tick periodically (every Granularity or so). The Machine answers through
-// Output: SendProbe, SendKeepalive and OnSwitch.
+// for received REAP messages, LinkDown and LinkUp for local locators, Hint
+// for a context whose TCP retransmits, and Tick periodically (every
+// Granularity or so). The Machine answers through Output: SendProbe,
+// SendKeepalive and OnSwitch.
 //
 // # Fast-path feedback: pulled, not pushed
 //
@@ -56,5 +57,8 @@
 //     §5.2).
 //   - recv.go: payload events, received Keepalives and Probes, switching
 //     to a proven pair (§6.1, §6.2, §6.6–§6.9).
+//   - hint.go: negative advice from the upper layer (Hint): TCP
+//     retransmissions the workers saw, which start an exploration when
+//     nothing has come back for a hold (the seed draft's §8.2).
 //   - stats.go: counters and the exploration duration histogram.
 package reap

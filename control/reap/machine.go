@@ -91,6 +91,12 @@ type Config struct {
 	// Rand draws nonces and jitter; a ChaCha8 generator seeded from
 	// crypto/rand when nil (RFC 5534 §5.2, RFC 4086).
 	Rand func() uint64
+	// ULPHold is how long nothing may have come back from the peer for a
+	// Hint to start an exploration (DefaultULPHold when 0); the caller
+	// adds the resolution of its receive stamps. ULPEvery is the least
+	// time between two explorations hints start on one context: the Send
+	// Timeout when 0 (see Hint).
+	ULPHold, ULPEvery time.Duration
 }
 
 // Context is what Add needs to know of a context.
@@ -111,15 +117,17 @@ type Context struct {
 const (
 	flagInUse uint8 = 1 << iota
 	flagFailed
+	flagHint // a Hint waits out the hold (hint.go)
 )
 
-// record is one context: pointer-free, 96 bytes.
+// record is one context: pointer-free, 88 bytes.
 type record struct {
 	due          int64 // the wheel deadline: min of the others and the next check
 	check        int64 // next look at the traffic stamps
 	sendDue      int64 // Send timer deadline, never when stopped (§6)
 	kaDue        int64 // Keepalive deadline, never when nothing is owed (§4.1)
 	seenS, seenR int64 // newest traffic stamps already acted on
+	hintAt       int64 // when a Hint last started an exploration, never if none
 	tag          uint64
 	wtick        uint64 // the wheel tick it is queued for, 0 when none
 	explore      uint32 // index into Machine.explores, none when not exploring
@@ -147,6 +155,8 @@ type Machine struct {
 	checkEvery   int64
 	exploreCheck int64
 	jitter       float64
+	hintHold     int64
+	hintEvery    int64
 
 	recs     []record
 	wheel    wheel
@@ -193,6 +203,8 @@ func New(cfg Config) (*Machine, error) {
 		sendTimeout:  def(cfg.SendTimeout, DefaultSendTimeout),
 		checkEvery:   def(cfg.CheckInterval, DefaultCheckInterval),
 		exploreCheck: def(cfg.ExploreCheck, DefaultExploreCheck),
+		hintHold:     def(cfg.ULPHold, DefaultULPHold),
+		hintEvery:    def(cfg.ULPEvery, time.Duration(def(cfg.SendTimeout, DefaultSendTimeout))),
 		jitter:       cfg.Jitter,
 		rnd:          cfg.Rand,
 		recs:         make([]record, cfg.Capacity),
@@ -264,7 +276,7 @@ func (m *Machine) Add(id ID, c Context) error {
 	}
 	*r = record{explore: none, locOff: none,
 		flags: flagInUse, tag: c.PeerTag, kaTimeout: kaSeconds(c.KeepaliveTimeout),
-		sendDue: never, kaDue: never}
+		sendDue: never, kaDue: never, hintAt: never}
 	if err := m.setLocators(r, c.Local, c.Peer, c.CurrentLocal, c.CurrentPeer); err != nil {
 		r.flags = 0
 		return err

@@ -27,6 +27,9 @@ const (
 	explorationsSucceeded
 	explorationsFailed
 	switches
+	ulpHints
+	ulpHintsLimited
+	explorationsULP
 	numCounters
 )
 
@@ -41,6 +44,9 @@ var counterInfo = [numCounters]struct{ name, help string }{
 	explorationsSucceeded: {"reap_explorations_succeeded_total", "Explorations ended back in Operational (RFC 5534 §6.8, §6.9)."},
 	explorationsFailed:    {"reap_explorations_failed_total", "Explorations whose probe interval reached Max Probe Timeout (RFC 5534 §4.3)."},
 	switches:              {"reap_switches_total", "Current address pair changes proven by a probe round trip (RFC 5534 §6.8)."},
+	ulpHints:              {"reap_ulp_hints_total", "Negative advice from the upper layer: TCP retransmissions the workers saw on a watched context (seed draft §8.2)."},
+	ulpHintsLimited:       {"reap_ulp_hints_limited_total", "Hints ignored because one started an exploration of the context less than ulp_every (the Send Timeout) ago."},
+	explorationsULP:       {"reap_explorations_ulp_total", "Explorations started by a hint: TCP retransmitting while nothing came back for the hold (also in reap_explorations_started_total)."},
 }
 
 // Stats are the Machine's counters. The Machine alone writes them; any

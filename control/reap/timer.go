@@ -87,7 +87,12 @@ func (m *Machine) fire(id uint32, r *record, now int64) {
 	// rules 5 and 6 speak of the traffic up to the timeout, not up to the
 	// last check).
 	if now >= r.check || r.sendDue != never && now >= r.sendDue || r.kaDue != never && now >= r.kaDue {
-		m.look(ID(id), r, now)
+		if m.look(ID(id), r, now) {
+			r.flags &^= flagHint // the peer was heard after the hint
+		}
+	}
+	if r.flags&flagHint != 0 {
+		m.hintCheck(ID(id), r, now)
 	}
 	if r.sendDue != never && now >= r.sendDue && r.state != Exploring {
 		m.setState(r, Exploring, now) // §6.4: SEND Probe Exploring, GOTO Exploring
@@ -107,8 +112,9 @@ func (m *Machine) fire(id uint32, r *record, now int64) {
 }
 
 // look reads the context's traffic stamps and applies the payload events
-// they show, older first (RFC 5534 §6.1, §6.2).
-func (m *Machine) look(id ID, r *record, now int64) {
+// they show, older first (RFC 5534 §6.1, §6.2). It reports whether
+// something came back from the peer since the last look.
+func (m *Machine) look(id ID, r *record, now int64) bool {
 	s, rv := m.traffic.Last(id)
 	sent, recv := m.ns(s), m.ns(rv)
 	newS, newR := sent > r.seenS, recv > r.seenR
@@ -147,4 +153,5 @@ func (m *Machine) look(id ID, r *record, now int64) {
 		every = min(every, max(int64(r.kaTimeout)*int64(time.Second)/4, int64(100*time.Millisecond)))
 	}
 	r.check = now + m.jit(every)
+	return newR
 }
