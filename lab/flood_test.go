@@ -40,7 +40,7 @@ const (
 // logged for the note (go test -v).
 func TestTwoSitesUnderFlood(t *testing.T) {
 	needLab(t)
-	bin, a, _ := twoSites(t, "configs/site-a.toml", "configs/site-b.toml")
+	bin, a, b := twoSites(t, "configs/site-a.toml", "configs/site-b.toml")
 	if out, err := exec.Command("go", "build", "-o", bin+"/", "shim6d/lab/floodgen").CombinedOutput(); err != nil {
 		t.Fatalf("building floodgen: %v\n%s", err, out)
 	}
@@ -56,18 +56,22 @@ func TestTwoSitesUnderFlood(t *testing.T) {
 		t.Fatalf("site A has no isp1 port: %+v", ports)
 	}
 
-	// Unflooded, for comparison: one handshake and one transfer.
+	// Unflooded, for comparison: a handshake each way and one transfer.
+	// A handshake from B has site A answer with R1 (RFC 5533 §7.10), the
+	// reply the I1 flood competes for.
 	base := handshakeTime(t, bin, a, "2001:db8:1::10", "2001:db8:3::20")
+	baseIn := handshakeTime(t, bin, b, "2001:db8:3::f0", "2001:db8:1::f0")
 	res := transfer(t, bin, 20<<20, nil)
 	if !res.Verified {
 		t.Fatalf("transfer before any flood: %+v", res)
 	}
-	t.Logf("no flood: handshake %v, 20 MB transfer longest stall %.0f ms", base, res.MaxStallMS)
+	t.Logf("no flood: handshake from A %v, from B %v, 20 MB transfer longest stall %.0f ms", base, baseIn, res.MaxStallMS)
 
 	for i, fc := range floods {
 		t.Run(fc.kind, func(t *testing.T) {
-			before := controlCounters(t, a)
+			before, beforeB := controlCounters(t, a), controlCounters(t, b)
 			contexts := len(contextsOf(t, a))
+			start := time.Now()
 			flood := exec.Command("ip", "netns", "exec", "s6-inet", bin+"/floodgen", "-iface", "i-a1", "-dmac", uplinkMAC,
 				"-kind", fc.kind, "-dst", fc.dst, "-count", fmt.Sprint(floodMax), "-seconds", fmt.Sprint(floodFor.Seconds()))
 			var floodOut lockedBuffer
@@ -99,25 +103,45 @@ func TestTwoSitesUnderFlood(t *testing.T) {
 			// A new ULID pair each flood: host A's HBA address i+2 is not
 			// configured, so use ULIDs of the site's plain hosts.
 			hs := handshakeTime(t, bin, a, fmt.Sprintf("2001:db8:1::%x", 0x100+i), "2001:db8:3::20")
+			hsIn := handshakeTime(t, bin, b, fmt.Sprintf("2001:db8:3::%x", 0x100+i), fmt.Sprintf("2001:db8:1::%x", 0x200+i))
 			res := transfer(t, bin, 20<<20, nil)
 			flood.Wait()
 			close(stop)
 			adminWorst := <-worst
-			after := controlCounters(t, a)
-			t.Logf("%s flood: %s; handshake %v (unflooded %v); 20 MB transfer verified %v, longest stall %.0f ms; admin answered within %v; replies sent %d, R1 %d, R1bis %d, ICMPv6 errors %d, ring full %d",
-				fc.kind, strings.TrimSpace(floodOut.String()), hs, base, res.Verified, res.MaxStallMS, adminWorst,
-				after["signal_sent"]-before["signal_sent"], after["shim6_out_r1"]-before["shim6_out_r1"],
-				after["shim6_out_r1bis"]-before["shim6_out_r1bis"],
-				after["time_exceeded"]+after["packet_too_big"]+after["address_unreachable"]-before["time_exceeded"]-before["packet_too_big"]-before["address_unreachable"],
-				after["control_ring_full"]-before["control_ring_full"])
+			secs := time.Since(start).Seconds()
+			after, afterB := controlCounters(t, a), controlCounters(t, b)
+			d := func(k string) uint64 { return after[k] - before[k] }
+			icmp := d("time_exceeded") + d("packet_too_big") + d("address_unreachable")
+			t.Logf("%s flood: %s; handshake from A %v (unflooded %v), from B %v (unflooded %v, %d I1 retransmissions); 20 MB transfer verified %v, longest stall %.0f ms; admin answered within %v; over %.1f s site A sent %d control messages: R1 %d (%d I1s limited, %d from known peers), R1bis %d, ICMPv6 errors %d; ring full %d",
+				fc.kind, strings.TrimSpace(floodOut.String()), hs, base, hsIn, baseIn, afterB["shim6_retransmissions"]-beforeB["shim6_retransmissions"],
+				res.Verified, res.MaxStallMS, adminWorst, secs, d("signal_sent"), d("shim6_out_r1"), d("shim6_r1_rate_limited"),
+				d("shim6_r1_known_peer"), d("shim6_out_r1bis"), icmp, d("control_ring_full"))
 			if !res.Verified {
 				t.Errorf("transfer under the flood: %+v", res)
+			}
+			// The replies to what the flood sent stay within their caps
+			// (lab.toml defaults: R1 1000/s with a burst of 100, R1bis and
+			// ICMPv6 errors 100/s with a burst of 10), whatever it offers.
+			if r1 := d("shim6_out_r1"); float64(r1) > 1000*secs+100+10 {
+				t.Errorf("%d R1s in %.1f s: over the cap of 1000 a second", r1, secs)
+			}
+			if r := d("shim6_out_r1bis"); float64(r) > 100*secs+10 {
+				t.Errorf("%d R1bis in %.1f s: over the cap of 100 a second", r, secs)
+			}
+			if float64(icmp) > 100*secs+10 {
+				t.Errorf("%d ICMPv6 errors in %.1f s: over the cap of 100 a second", icmp, secs)
+			}
+			// B's handshake is answered by site A during the flood: B is
+			// a known peer, so its I1 is not dropped at the cap the flood
+			// spends (its first retransmission would come 4 s later).
+			if n := afterB["shim6_retransmissions"] - beforeB["shim6_retransmissions"]; n != 0 {
+				t.Errorf("site B retransmitted %d times to establish a context with A during the flood", n)
 			}
 			if adminWorst >= 2*time.Second {
 				t.Errorf("the admin socket took %v to answer during the flood", adminWorst)
 			}
-			if got := len(contextsOf(t, a)); got != contexts+1 {
-				t.Errorf("%d contexts after the flood, want %d (the one established by hand)", got, contexts+1)
+			if got := len(contextsOf(t, a)); got != contexts+2 {
+				t.Errorf("%d contexts after the flood, want %d (the two established by hand)", got, contexts+2)
 			}
 		})
 	}
