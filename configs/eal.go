@@ -286,6 +286,9 @@ func parseEAL(args []string) ([]ealOption, error) {
 				return bad(i, "%s", err)
 			}
 			o := ealOption{name: "--" + full, value: value, hasValue: hasValue, index: i}
+			if full == "help" {
+				return bad(i, "--help makes EAL print its usage and exit the program; remove it")
+			}
 			switch ealLong[full] {
 			case argNone:
 				if hasValue {
@@ -300,6 +303,9 @@ func parseEAL(args []string) ([]ealOption, error) {
 					o.value, o.hasValue = args[i], true
 				}
 			}
+			if full == "log-level" && o.value == "help" {
+				return bad(i, "--log-level=help makes EAL print its log types and exit the program; write a level, e.g. --log-level=lib.eal:debug")
+			}
 			out = append(out, o)
 		case strings.HasPrefix(a, "-") && len(a) > 1:
 		chars:
@@ -312,6 +318,9 @@ func parseEAL(args []string) ([]ealOption, error) {
 						return bad(i, "DPDK 22.11 has no %s any more; write %s instead", opt, with)
 					}
 					return bad(i, "%q: -%c is not an EAL option of DPDK 22.11; see the EAL options in dpdk-testpmd --help", a, c)
+				}
+				if c == 'h' {
+					return bad(i, "%q: -h makes EAL print its usage and exit the program; remove it", a)
 				}
 				o := ealOption{name: "-" + string(c), index: i}
 				if has == argRequired {

@@ -209,7 +209,10 @@ func TestEALOptions(t *testing.T) {
 		args []string
 		want string // "" for accepted; else the error's key and message
 	}{
-		{[]string{"-l", "0-1", "--no-huge", "-vh"}, ""},
+		{[]string{"-l", "0-1", "--no-huge", "-v"}, ""},
+		{[]string{"-l", "0-1", "-vh"}, `eal.args[2]: "-vh": -h makes EAL print its usage and exit the program; remove it`},
+		{[]string{"-l", "0-1", "--he"}, `eal.args[2]: --help makes EAL print its usage and exit the program`},
+		{[]string{"-l", "0-1", "--log-level=help"}, `eal.args[2]: --log-level=help makes EAL print its log types and exit`},
 		{[]string{"-l0-1", "--file-prefix=x", "--log-level", "lib.eal:debug"}, ""},
 		{[]string{"-l", "0-1", "--no-hu", "--huge-unlink=always", "--syslog"}, ""},
 		{[]string{"--lcores=0-1", "--main-l", "1"}, ""},
