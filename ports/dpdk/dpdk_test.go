@@ -89,6 +89,12 @@ func TestEALInitError(t *testing.T) {
 	if !strings.Contains(string(out), want) {
 		t.Errorf("EALInit with a bad option printed\n%s\nwant it to contain\n%s", out, want)
 	}
+	// getopt's complaint goes to stderr, not to DPDK's log; EALInit
+	// catches it there, and the error names the option.
+	line := errorLine(out, "dpdk: rte_eal_init:")
+	if !strings.Contains(line, "; DPDK: ") || !strings.Contains(line, "unrecognized option '--no-such-option'") {
+		t.Errorf("EALInit with a bad option returned\n%s\nwant getopt's complaint about --no-such-option in it", line)
+	}
 }
 
 // TestEALInitPrefixInUse: a second process with this process's

@@ -63,13 +63,21 @@ func EALInit(args []string) error {
 	dlog.Lock()
 	dlog.inInit, dlog.init = true, nil
 	dlog.Unlock()
+	if captured {
+		holdLog(true)
+	}
 	done := make(chan C.int)
 	go func() {
 		runtime.LockOSThread()
-		done <- C.shim6_eal_init(C.int(len(args)), argv)
+		if captured {
+			done <- C.shim6_eal_init_quiet(C.int(len(args)), argv)
+		} else {
+			done <- C.shim6_eal_init(C.int(len(args)), argv)
+		}
 		// Exiting while locked: the runtime destroys this thread.
 	}()
 	ret := <-done
+	holdLog(false)
 	dlog.Lock()
 	dlog.inInit = false
 	why := cause(dlog.init)

@@ -54,13 +54,13 @@ func (e *Error) Error() string {
 	return s
 }
 
-// Reason returns what went wrong without the object and the hint: DPDK's
-// own message when it logged one, else the errno's text, so that a caller
-// can put it in terms of its configuration.
+// Reason returns what went wrong without the object and the hint: the
+// operation with DPDK's own message when it logged one, else with the
+// errno's text, so that a caller can put it in terms of its configuration.
 func (e *Error) Reason() string {
 	switch {
 	case e.Errno == 0 && e.Cause != "":
-		return e.Cause
+		return e.Op + ": " + e.Cause
 	case e.Cause != "":
 		return e.Cause + " (" + e.Op + ": " + strerror(e.Errno) + ")"
 	}

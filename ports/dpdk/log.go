@@ -46,6 +46,11 @@ var dlog struct {
 	recent  [keptLines]logLine // a ring: line n at recent[n%keptLines]
 	init    []logLine          // every line of rte_eal_init, while inInit
 	inInit  bool
+	// While rte_eal_init runs with stdout and stderr in memory files, a
+	// line sent to the logger would land there too (it writes to one of
+	// them) and come back as EAL's output; lines wait in held instead.
+	hold bool
+	held []logLine
 }
 
 // SetLogger sends DPDK's log lines to l at debug level, each with DPDK's
@@ -75,6 +80,24 @@ func shim6GoLog(buf *C.char, n C.int, level C.int) {
 	}
 }
 
+//export shim6GoStdio
+func shim6GoStdio(buf *C.char, n C.int, fd C.int) {
+	text := C.GoStringN(buf, n)
+	dlog.Lock()
+	defer dlog.Unlock()
+	level := 4 // RTE_LOG_ERR: stderr has the complaints
+	if fd == 1 {
+		level = 7 // RTE_LOG_INFO: stdout has the usage text
+	}
+	for _, line := range strings.Split(text, "\n") {
+		// rte_eal_init_alert logs its message too; the copy on stderr
+		// would only push the log's lines before it out of the cause.
+		if !strings.HasPrefix(line, "EAL: FATAL: ") {
+			addLine(line, level)
+		}
+	}
+}
+
 // addLine keeps and forwards one line; dlog is locked.
 func addLine(text string, level int) {
 	text = strings.TrimRight(text, " \t\r")
@@ -87,11 +110,36 @@ func addLine(text string, level int) {
 	if dlog.inInit && len(dlog.init) < initLines {
 		dlog.init = append(dlog.init, l)
 	}
-	if dlog.logger == nil {
-		fmt.Fprintln(os.Stderr, text)
+	if dlog.hold {
+		if len(dlog.held) < initLines {
+			dlog.held = append(dlog.held, l)
+		}
 		return
 	}
-	dlog.logger.Debug(text, "dpdk_level", levelName(level))
+	emit(l)
+}
+
+// emit sends a line to the logger, or to stderr without one; dlog is
+// locked.
+func emit(l logLine) {
+	if dlog.logger == nil {
+		fmt.Fprintln(os.Stderr, l.text)
+		return
+	}
+	dlog.logger.Debug(l.text, "dpdk_level", levelName(l.level))
+}
+
+// holdLog makes lines wait (hold true) or sends those that waited.
+func holdLog(hold bool) {
+	dlog.Lock()
+	defer dlog.Unlock()
+	dlog.hold = hold
+	if !hold {
+		for _, l := range dlog.held {
+			emit(l)
+		}
+		dlog.held = nil
+	}
 }
 
 func levelName(level int) string {
@@ -137,7 +185,8 @@ func logSince(mark uint64) string {
 func cause(lines []logLine) string {
 	var bad []string
 	for _, l := range lines {
-		if l.level <= 5 { // RTE_LOG_WARNING
+		// getopt complains twice about a bad option: EAL parses twice.
+		if l.level <= 5 && (len(bad) == 0 || bad[len(bad)-1] != l.text) { // RTE_LOG_WARNING
 			bad = append(bad, l.text)
 		}
 	}
