@@ -48,6 +48,7 @@ func decode(name, data string) (*Config, map[string]any, positions, error) {
 		// Report the first: for an unknown table, its keys follow it.
 		return nil, nil, nil, unknownKey(name, und[0], pos.locate(und[:1])[0])
 	}
+	remember(cfg, pos)
 	return cfg, raw, pos, nil
 }
 

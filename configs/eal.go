@@ -2,6 +2,7 @@ package configs
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -60,7 +61,7 @@ func parseLcores(args []string) (ids []int, from string, err error) {
 	for _, o := range eal(args) {
 		switch o.name {
 		case "-l", "--lcores", "-c":
-		case "--main-lcore", "--master-lcore":
+		case "--main-lcore":
 			n, err := strconv.Atoi(o.value)
 			if err != nil || n < 0 || n >= maxLcore {
 				return nil, "", lcoreError(fmt.Sprintf("%s %q is not an lcore id; write a number from the core list, e.g. %s 0", o.name, o.value, o.name))
@@ -204,46 +205,178 @@ func sortedKeys(set map[int]bool) []int {
 
 // ealOption is one option in EAL arguments.
 type ealOption struct {
-	name     string // "-l", "--vdev", ...
+	name     string // canonical: "-l", "--vdev", ... (a long option in full)
 	value    string
 	hasValue bool
+	index    int // the option's position in the arguments, for eal.args[i]
 }
 
-// ealValued lists the EAL options we look at that take a value, with the
-// forms DPDK accepts: short ones as "-l 0-1" or "-l0-1", long ones as
-// "--vdev X" or "--vdev=X".
-var ealValued = []string{"-l", "-c", "-a", "-b", "--lcores", "--vdev", "--allow", "--block", "--main-lcore", "--master-lcore"}
+// Whether an EAL option takes a value, as DPDK's getopt tables say
+// (has_arg: no_argument, required_argument, optional_argument).
+const (
+	argNone = iota
+	argRequired
+	argOptional // only as --name=value
+)
 
-// eal splits EAL arguments into the options we look at. It does not know
-// every EAL option, so the value of an option it does not know is taken for
-// a separate argument; none of those values looks like the options above.
-func eal(args []string) []ealOption {
+// ealShort and ealLong are the options rte_eal_init accepts in DPDK 22.11
+// (lib/eal/common/eal_common_options.c: eal_short_options and
+// eal_long_options; dpdk-testpmd --help lists them). DPDK 22.11 no longer
+// knows --master-lcore or -w, so neither is here.
+var (
+	ealShort = map[byte]int{
+		'a': argRequired, 'b': argRequired, 'c': argRequired, 'd': argRequired,
+		'l': argRequired, 'm': argRequired, 'n': argRequired, 'r': argRequired,
+		's': argRequired, 'S': argRequired, 'h': argNone, 'v': argNone,
+	}
+	ealLong = map[string]int{
+		"allow": argRequired, "base-virtaddr": argRequired, "block": argRequired,
+		"create-uio-dev": argNone, "file-prefix": argRequired,
+		"force-max-simd-bitwidth": argRequired, "help": argNone,
+		"huge-dir": argRequired, "huge-unlink": argOptional,
+		"huge-worker-stack": argOptional, "in-memory": argNone,
+		"iova-mode": argRequired, "lcores": argRequired, "legacy-mem": argNone,
+		"log-level": argRequired, "main-lcore": argRequired,
+		"match-allocations": argNone, "mbuf-pool-ops-name": argRequired,
+		"no-hpet": argNone, "no-huge": argNone, "no-pci": argNone,
+		"no-shconf": argNone, "no-telemetry": argNone, "proc-type": argRequired,
+		"single-file-segments": argNone, "socket-limit": argRequired,
+		"socket-mem": argRequired, "syslog": argOptional, "telemetry": argNone,
+		"trace": argRequired, "trace-bufsz": argRequired, "trace-dir": argRequired,
+		"trace-mode": argRequired, "vdev": argRequired, "vfio-intr": argRequired,
+		"vfio-vf-token": argRequired, "vmware-tsc-map": argNone,
+	}
+	// ealReplaced names what an option DPDK dropped became.
+	ealReplaced = map[string]string{
+		"--master-lcore": "--main-lcore", "-w": "-a", "--pci-whitelist": "-a",
+		"--pci-blacklist": "-b",
+	}
+)
+
+// ealArgError is a problem with one EAL argument; Index is its position in
+// eal.args and Msg an Error.Msg.
+type ealArgError struct {
+	Index int
+	Msg   string
+}
+
+func (e *ealArgError) Error() string { return e.Msg }
+
+// parseEAL reads EAL arguments the way rte_eal_init's getopt_long does:
+// short options alone ("-l", "0-1"), with their value attached ("-l0-1") or
+// grouped ("-vh"); long options with the value after "=" or in the next
+// argument, and abbreviated to any unambiguous prefix. What getopt would
+// refuse, it refuses, and also what EAL would silently pass to the
+// application instead of using it: a bare word, and "--", after which EAL
+// would not see the --vdev arguments the daemon appends.
+func parseEAL(args []string) ([]ealOption, error) {
 	var out []ealOption
+	bad := func(i int, format string, a ...any) ([]ealOption, error) {
+		return nil, &ealArgError{Index: i, Msg: fmt.Sprintf(format, a...)}
+	}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
-		for _, name := range ealValued {
-			long := strings.HasPrefix(name, "--")
-			var o ealOption
-			switch {
-			case a == name:
-				o = ealOption{name: name}
-				if i+1 < len(args) {
-					o.value, o.hasValue = args[i+1], true
-					i++
+		switch {
+		case a == "--":
+			return bad(i, `"--" ends EAL's options, so EAL would not see the devices the daemon adds after it; remove it`)
+		case strings.HasPrefix(a, "--"):
+			name, value, hasValue := strings.Cut(a[2:], "=")
+			full, err := longOption(name)
+			if err != "" {
+				return bad(i, "%s", err)
+			}
+			o := ealOption{name: "--" + full, value: value, hasValue: hasValue, index: i}
+			if full == "help" {
+				return bad(i, "--help makes EAL print its usage and exit the program; remove it")
+			}
+			switch ealLong[full] {
+			case argNone:
+				if hasValue {
+					return bad(i, "%s takes no value; write %q alone", o.name, o.name)
 				}
-			case long && strings.HasPrefix(a, name+"="):
-				o = ealOption{name: name, value: a[len(name)+1:], hasValue: true}
-			case !long && strings.HasPrefix(a, name) && !strings.HasPrefix(a, "--"):
-				o = ealOption{name: name, value: a[len(name):], hasValue: true}
-			default:
-				continue
+			case argRequired:
+				if !hasValue {
+					if i+1 >= len(args) {
+						return bad(i, "%s needs a value; write it after the option, e.g. \"%s=VALUE\"", o.name, o.name)
+					}
+					i++
+					o.value, o.hasValue = args[i], true
+				}
+			}
+			if full == "log-level" && o.value == "help" {
+				return bad(i, "--log-level=help makes EAL print its log types and exit the program; write a level, e.g. --log-level=lib.eal:debug")
 			}
 			out = append(out, o)
-			break
-		}
-		if a == "--no-pci" {
-			out = append(out, ealOption{name: a})
+		case strings.HasPrefix(a, "-") && len(a) > 1:
+		chars:
+			for k := 1; k < len(a); k++ {
+				c := a[k]
+				has, ok := ealShort[c]
+				if !ok {
+					opt := "-" + string(c)
+					if with, ok := ealReplaced[opt]; ok {
+						return bad(i, "DPDK 22.11 has no %s any more; write %s instead", opt, with)
+					}
+					return bad(i, "%q: -%c is not an EAL option of DPDK 22.11; see the EAL options in dpdk-testpmd --help", a, c)
+				}
+				if c == 'h' {
+					return bad(i, "%q: -h makes EAL print its usage and exit the program; remove it", a)
+				}
+				o := ealOption{name: "-" + string(c), index: i}
+				if has == argRequired {
+					switch {
+					case k+1 < len(a):
+						o.value, o.hasValue = a[k+1:], true
+					case i+1 < len(args):
+						i++
+						o.value, o.hasValue = args[i], true
+					default:
+						return bad(i, "%s needs a value; write it in the next argument, e.g. \"%s\", \"VALUE\"", o.name, o.name)
+					}
+					out = append(out, o)
+					break chars
+				}
+				out = append(out, o)
+			}
+		default:
+			return bad(i, "%q is not an EAL option (EAL would pass it on to the program, which ignores it); remove it, or if it is an option's value, put it right after the option", a)
 		}
 	}
-	return out
+	return out, nil
+}
+
+// longOption resolves a long option name as getopt_long does: exactly, or
+// as the one option it abbreviates. It returns the full name, or a message.
+func longOption(name string) (string, string) {
+	if _, ok := ealLong[name]; ok {
+		return name, ""
+	}
+	if with, ok := ealReplaced["--"+name]; ok {
+		return "", fmt.Sprintf("DPDK 22.11 has no --%s any more; write %s instead", name, with)
+	}
+	var match []string
+	for full := range ealLong {
+		if name != "" && strings.HasPrefix(full, name) {
+			match = append(match, "--"+full)
+		}
+	}
+	slices.Sort(match)
+	switch {
+	case len(match) == 1:
+		return strings.TrimPrefix(match[0], "--"), ""
+	case len(match) > 1:
+		return "", fmt.Sprintf("--%s is ambiguous: it abbreviates %s; write the option in full", name, strings.Join(match, ", "))
+	}
+	msg := fmt.Sprintf("--%s is not an EAL option of DPDK 22.11", name)
+	if c, ok := closest(name, slices.Sorted(maps.Keys(ealLong))); ok {
+		return "", msg + "; did you mean --" + c + "?"
+	}
+	return "", msg + "; see the EAL options in dpdk-testpmd --help"
+}
+
+// eal returns the options in EAL arguments, or nil when they do not parse
+// (Validate refuses those).
+func eal(args []string) []ealOption {
+	opts, _ := parseEAL(args)
+	return opts
 }

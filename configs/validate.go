@@ -230,11 +230,16 @@ func (v *validator) eal() error {
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		return v.errorf("eal.args[0]", "%q is not an EAL option; leave out the program name, the daemon adds it", args[0])
 	}
+	opts, err := parseEAL(args)
+	if err != nil {
+		ae := err.(*ealArgError)
+		return v.errorf(fmt.Sprintf("eal.args[%d]", ae.Index), "%s", ae.Msg)
+	}
 	ids, from, err := parseLcores(args)
 	if err != nil {
 		return v.errorf("eal.args", "%v", err)
 	}
-	v.lcores, v.lcoreFrom, v.opts = ids, from, eal(args)
+	v.lcores, v.lcoreFrom, v.opts = ids, from, opts
 	return nil
 }
 

@@ -7,7 +7,10 @@
 //	shim6d [--config FILE] [--check]
 //
 // Without --config it runs the embedded lab default (configs/lab.toml).
-// Exit status 2 means the configuration was refused; 1, that start-up failed.
+// Exit status 2 means the configuration was refused, by --check or at
+// start (the file, the machine's devices, or DPDK refused it), with one
+// line on stderr naming the file, line and key; 1, that start-up failed
+// for another reason (memory, a ring, the control core).
 //
 // main only wires: configs loads and checks the file, ports/dpdk opens the
 // devices, dataplane builds the workers, control builds the control core
@@ -15,6 +18,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -24,6 +28,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -57,14 +62,25 @@ func main() {
 		cfg, err = configs.Load(*cfgPath)
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "shim6d:", err)
-		os.Exit(2)
+		refuse(err)
+	}
+	// What the start would fail on that only this machine can tell
+	// (interfaces, pcap files, CPUs, hugepages), asked before EAL starts.
+	warnings, err := cfg.CheckHost()
+	for _, w := range warnings {
+		fmt.Fprintln(os.Stderr, "shim6d: warning:", w)
+	}
+	if err != nil {
+		refuse(err)
 	}
 	if *check {
 		fmt.Printf("%s: configuration OK (%d ports, %d workers)\n", cfg.Source, len(cfg.Ports), cfg.Daemon.Workers)
 		return
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.Daemon.LogLevel.Level()}))
+	// DPDK's own log is debug detail: shown with log_level = "debug",
+	// and kept for the errors of failed DPDK calls otherwise.
+	dpdk.SetLogger(log)
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err == nil {
@@ -78,9 +94,13 @@ func main() {
 	}
 	d, err := start(cfg, log)
 	if err != nil {
-		log.Error("start-up failed", "err", err)
 		d.shutdown()
 		pprof.StopCPUProfile()
+		var ce *configs.Error
+		if errors.As(err, &ce) {
+			refuse(err)
+		}
+		log.Error("start-up failed", "err", err)
 		os.Exit(1)
 	}
 	// SIGHUP is what operators and log rotation send expecting a reload;
@@ -97,6 +117,29 @@ func main() {
 		break
 	}
 	d.shutdown()
+}
+
+// refuse exits with status 2 and the configuration error as one line, as
+// --check and a failed start both do.
+func refuse(err error) {
+	fmt.Fprintln(os.Stderr, "shim6d:", err)
+	os.Exit(2)
+}
+
+// configError puts a failure DPDK reports about what key configures in
+// the configuration's terms (file:line, key), with DPDK's own reason.
+func configError(cfg *configs.Config, key, what string, err error) error {
+	msg := strings.TrimPrefix(err.Error(), "dpdk: ")
+	var de *dpdk.Error
+	if errors.As(err, &de) {
+		msg = de.Reason()
+		if de.Hint != "" && key != "eal.args" { // that hint lists eal.args
+			msg += "; " + de.Hint
+		}
+	}
+	e := cfg.ErrorAt(key, "%s: %s", what, msg)
+	e.Err = err
+	return e
 }
 
 // daemon holds everything start built, so shutdown can take it apart in
@@ -132,7 +175,7 @@ func start(cfg *configs.Config, log *slog.Logger) (*daemon, error) {
 	args := cfg.EALArgs("shim6d")
 	log.Info("starting EAL", "args", args)
 	if err := dpdk.EALInit(args); err != nil {
-		return d, err
+		return d, configError(cfg, "eal.args", "EAL did not start", err)
 	}
 	d.eal = true
 	if err := d.openPorts(cfg); err != nil {
@@ -192,14 +235,14 @@ func start(cfg *configs.Config, log *slog.Logger) (*daemon, error) {
 	reg.MustRegister(d.core.Collectors()...)
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	if d.admin, err = admin.Listen(cfg.Daemon.AdminSocket, d.core.Admin(), metrics); err != nil {
-		return d, err
+		return d, cfg.ErrorAt("daemon.admin_socket", "%v", err)
 	}
 	if cfg.Daemon.MetricsListen != "" {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", metrics)
 		ln, err := net.Listen("tcp", cfg.Daemon.MetricsListen)
 		if err != nil {
-			return d, fmt.Errorf("metrics_listen %s: %w", cfg.Daemon.MetricsListen, err)
+			return d, cfg.ErrorAt("daemon.metrics_listen", "%v", err)
 		}
 		d.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go d.metrics.Serve(ln)
@@ -223,13 +266,14 @@ func (d *daemon) openPorts(cfg *configs.Config) error {
 	d.handoff = make([]*dataplane.Handoff, len(cfg.Ports))
 	for i := range cfg.Ports {
 		pc := &cfg.Ports[i]
+		key := cfg.DeviceKey(i)
 		maxRx, maxTx, err := dpdk.DeviceQueues(pc.Device)
 		if err != nil {
-			return err
+			return configError(cfg, key, pc.Device, err)
 		}
 		if int(maxRx) < nw || int(maxTx) < nw {
-			return fmt.Errorf("port %q (%s) has %d rx and %d tx queues, %d workers need %d of each; lower daemon.workers or give the device more queues (af_packet: qpairs=N in devargs)",
-				pc.Name, pc.Device, maxRx, maxTx, nw, nw)
+			return cfg.ErrorAt(key, "%s has %d rx and %d tx queues, %d workers need %d of each; lower daemon.workers or give the device more queues (af_packet: qpairs=N in devargs)",
+				pc.Device, maxRx, maxTx, nw, nw)
 		}
 		txq := nw + 1
 		if int(maxTx) < txq {
@@ -244,7 +288,7 @@ func (d *daemon) openPorts(cfg *configs.Config) error {
 			Promiscuous: pc.IsPromiscuous(), Pool: d.pool,
 		})
 		if err != nil {
-			return err
+			return configError(cfg, key, pc.Device, err)
 		}
 		d.dports = append(d.dports, p)
 		d.ports = append(d.ports, p)

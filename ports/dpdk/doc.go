@@ -46,6 +46,17 @@
 // real-time signal without a handler to wake its rx interrupt mode, and
 // the Go runtime handles them all. We poll, so the port works regardless.
 //
+// # DPDK's log
+//
+// EALInit points DPDK's log stream (rte_openlog_stream) at a stdio cookie
+// stream whose writes come back to Go, line by line: SetLogger's logger
+// gets them at debug level (stderr without one), and the recent ones are
+// kept. An Error then carries what DPDK said about its failure as Cause:
+// rte_eal_init's complaint, a driver's reason for not creating a device
+// EAL was given (EAL logs it and goes on without the device, so without the
+// log the only symptom is "no such device" later), or what a driver logged
+// while a port was being set up.
+//
 // # Threads
 //
 // EALInit retires the thread rte_eal_init pins to the main lcore. Workers

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -88,6 +89,12 @@ func TestEALInitError(t *testing.T) {
 	if !strings.Contains(string(out), want) {
 		t.Errorf("EALInit with a bad option printed\n%s\nwant it to contain\n%s", out, want)
 	}
+	// getopt's complaint goes to stderr, not to DPDK's log; EALInit
+	// catches it there, and the error names the option.
+	line := errorLine(out, "dpdk: rte_eal_init:")
+	if !strings.Contains(line, "; DPDK: ") || !strings.Contains(line, "unrecognized option '--no-such-option'") {
+		t.Errorf("EALInit with a bad option returned\n%s\nwant getopt's complaint about --no-such-option in it", line)
+	}
 }
 
 // TestEALInitPrefixInUse: a second process with this process's
@@ -103,6 +110,109 @@ func TestEALInitPrefixInUse(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "dpdk: rte_eal_init:") || !strings.Contains(string(out), "same --file-prefix") {
 		t.Errorf("EALInit with a prefix in use printed\n%s", out)
+	}
+}
+
+// TestEALInitErrorCause: when rte_eal_init fails, the error carries what
+// DPDK logged about it, not only the errno: here EAL's own complaint that
+// another process holds the file prefix.
+func TestEALInitErrorCause(t *testing.T) {
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), ealChildEnv+"=child -l 0 --no-huge --no-pci -m 64 --file-prefix="+testPrefix)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	line := errorLine(out, "dpdk: rte_eal_init:")
+	t.Log(line)
+	if !strings.Contains(line, "; DPDK: EAL: ") || !strings.Contains(line, "another primary process") {
+		t.Errorf("EALInit with a prefix in use returned\n%s\nwant DPDK's message (\"Is another primary process running?\") in it; child printed\n%s", line, out)
+	}
+}
+
+// TestDeviceNotCreated: a device EAL was given but whose driver failed
+// is reported with the driver's own reason; only a device EAL was not
+// given gets the advice to give it.
+func TestDeviceNotCreated(t *testing.T) {
+	prefix := testPrefix + "-probe"
+	defer os.RemoveAll(filepath.Join("/var/run/dpdk", prefix))
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(),
+		ealChildEnv+"=child -l 0 --no-huge --no-pci -m 64 --no-telemetry --file-prefix="+prefix+
+			" --vdev=net_pcap0,rx_pcap=/nonexistent/in.pcap,tx_pcap=/tmp/out.pcap"+
+			" --vdev=net_af_packet0,iface=shim6nosuch0 --vdev=net_null1,size=64",
+		ealChildDevicesEnv+"=net_pcap0 net_af_packet0 net_null1 net_null7")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	for _, tt := range []struct{ device, want string }{
+		{"net_pcap0", "net_pcap0: dpdk: device net_pcap0: not created by its driver: open_single_rx_pcap(): Couldn't open /nonexistent/in.pcap"},
+		{"net_af_packet0", "net_af_packet0: dpdk: device net_af_packet0: not created by its driver: rte_pmd_init_internals(): net_af_packet0: ioctl failed (SIOCGIFINDEX):No such device"},
+		{"net_null1", "net_null1: <nil>"},
+		{"net_null7", "net_null7: dpdk: device net_null7: rte_eth_dev_get_port_by_name: No such device; no such DPDK device: give it to EAL"},
+	} {
+		line := errorLine(out, tt.device+": ")
+		if !strings.HasPrefix(line, tt.want) {
+			t.Errorf("DeviceQueues(%s) printed\n%s\nwant\n%s...", tt.device, line, tt.want)
+		}
+		if tt.device != "net_null7" && strings.Contains(line, "give it to EAL") {
+			t.Errorf("DeviceQueues(%s): %s\nadvises giving EAL a device it was given", tt.device, line)
+		}
+	}
+}
+
+// TestDPDKLogToSlog: with a logger set, DPDK's lines go to it at debug
+// level with DPDK's own level, and not to stderr.
+func TestDPDKLogToSlog(t *testing.T) {
+	prefix := testPrefix + "-log"
+	defer os.RemoveAll(filepath.Join("/var/run/dpdk", prefix))
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), ealChildEnv+"=child -l 0 --no-huge --no-pci -m 64 --no-telemetry --file-prefix="+prefix)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("child: %v\n%s%s", err, out, stderr.String())
+	}
+	if want := `level=DEBUG msg="EAL: Detected CPU lcores: `; !strings.Contains(string(out), want) {
+		t.Errorf("child's log\n%s\nhas no %s", out, want)
+	}
+	if !strings.Contains(string(out), "dpdk_level=info") {
+		t.Errorf("child's log\n%s\nhas no dpdk_level", out)
+	}
+	if strings.Contains(stderr.String(), "EAL: Detected") {
+		t.Errorf("DPDK still logged to stderr:\n%s", stderr.String())
+	}
+}
+
+// errorLine returns the line of out that starts with prefix, or "".
+func errorLine(out []byte, prefix string) string {
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(l, prefix) {
+			return l
+		}
+	}
+	return ""
+}
+
+// TestCause: of what DPDK logged, the error lines say why; a device's
+// lines are found by its whole name.
+func TestCause(t *testing.T) {
+	lines := []logLine{{1, 6, "EAL: Detected CPU lcores: 2"}, {2, 4, "EAL: invalid core list"}, {3, 7, "EAL: more"}, {4, 4, "EAL: Invalid 'command line' arguments."}}
+	if got, want := cause(lines), "EAL: invalid core list / EAL: Invalid 'command line' arguments."; got != want {
+		t.Errorf("cause = %q, want %q", got, want)
+	}
+	if got, want := cause(lines[:1]), "EAL: Detected CPU lcores: 2"; got != want {
+		t.Errorf("cause with no error line = %q, want the last line %q", got, want)
+	}
+	if cause(nil) != "" {
+		t.Error("cause of nothing is not empty")
+	}
+	if !mentions("vdev_probe(): failed to initialize net_null1 device", "net_null1") ||
+		mentions("vdev_probe(): failed to initialize net_null10 device", "net_null1") ||
+		!mentions("net_null10 and net_null1", "net_null1") {
+		t.Error("mentions does not match whole device names")
 	}
 }
 

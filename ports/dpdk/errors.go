@@ -25,19 +25,46 @@ type Error struct {
 	Errno int
 	// Hint, when not empty, says what to check.
 	Hint string
+	// Cause is what DPDK logged about the failure (one or two of its log
+	// lines, joined with " / "), or "". It is often the real reason: a
+	// driver logs why its probe failed, rte_eal_init why it gave up.
+	Cause string
 }
 
-// Error formats the error as "dpdk: object: op: reason; hint".
+// Error formats the error as "dpdk: object: op: reason; hint; DPDK: cause",
+// or "dpdk: object: op: cause" when there is no errno (a device its driver
+// did not create, with the driver's reason as the cause).
 func (e *Error) Error() string {
 	s := "dpdk: "
 	if e.Object != "" {
 		s += e.Object + ": "
 	}
-	s += e.Op + ": " + strerror(e.Errno)
+	s += e.Op + ": "
+	if e.Errno == 0 && e.Cause != "" {
+		s += e.Cause
+	} else {
+		s += strerror(e.Errno)
+	}
 	if e.Hint != "" {
 		s += "; " + e.Hint
 	}
+	if e.Errno != 0 && e.Cause != "" {
+		s += "; DPDK: " + e.Cause
+	}
 	return s
+}
+
+// Reason returns what went wrong without the object and the hint: the
+// operation with DPDK's own message when it logged one, else with the
+// errno's text, so that a caller can put it in terms of its configuration.
+func (e *Error) Reason() string {
+	switch {
+	case e.Errno == 0 && e.Cause != "":
+		return e.Op + ": " + e.Cause
+	case e.Cause != "":
+		return e.Cause + " (" + e.Op + ": " + strerror(e.Errno) + ")"
+	}
+	return e.Op + ": " + strerror(e.Errno)
 }
 
 // Unwrap returns the errno as a syscall.Errno, so callers can test for

@@ -121,8 +121,7 @@ func OpenPort(cfg PortConfig) (*Port, error) {
 	ret := C.rte_eth_dev_get_port_by_name(dev, &p.id)
 	C.free(unsafe.Pointer(dev))
 	if ret != 0 {
-		return nil, &Error{Object: p.obj, Op: "rte_eth_dev_get_port_by_name", Errno: int(-ret),
-			Hint: "no such DPDK device: give it to EAL (e.g. --vdev=net_null0, or a PCI address bound to a DPDK driver) and check that its driver loaded"}
+		return nil, missingDevice(p.obj, cfg.Device, ret)
 	}
 	opened.Lock()
 	if other, ok := opened.names[uint16(p.id)]; ok {
@@ -134,10 +133,16 @@ func OpenPort(cfg PortConfig) (*Port, error) {
 	}
 	opened.names[uint16(p.id)] = cfg.Name
 	opened.Unlock()
+	mark := logMark()
 	if err := p.open(); err != nil {
 		opened.Lock()
 		delete(opened.names, uint16(p.id))
 		opened.Unlock()
+		// A driver that refuses a queue or a start logs why.
+		var de *Error
+		if errors.As(err, &de) && de.Cause == "" {
+			de.Cause = logSince(mark)
+		}
 		return nil, err
 	}
 	return p, nil

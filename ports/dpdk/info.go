@@ -18,8 +18,7 @@ func DeviceQueues(device string) (maxRx, maxTx uint16, err error) {
 	ret := C.rte_eth_dev_get_port_by_name(dev, &id)
 	C.free(unsafe.Pointer(dev))
 	if ret != 0 {
-		return 0, 0, &Error{Object: "device " + device, Op: "rte_eth_dev_get_port_by_name", Errno: int(-ret),
-			Hint: "no such DPDK device: give it to EAL (e.g. --vdev=net_null0, or a PCI address bound to a DPDK driver) and check that its driver loaded"}
+		return 0, 0, missingDevice("device "+device, device, ret)
 	}
 	var rx, tx C.uint16_t
 	var rss C.uint64_t

@@ -2,6 +2,7 @@ package dpdk
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,9 +43,25 @@ const (
 // own process (TestEALInitError).
 const ealChildEnv = "SHIM6D_DPDK_EAL_CHILD"
 
+// ealChildDevicesEnv, with ealChildEnv, names devices (space-separated)
+// the child looks up with DeviceQueues once EAL is up, printing
+// "DEVICE: ERROR" for each (TestDeviceNotCreated).
+const ealChildDevicesEnv = "SHIM6D_DPDK_EAL_CHILD_DEVICES"
+
 func TestMain(m *testing.M) {
 	if args := os.Getenv(ealChildEnv); args != "" {
-		fmt.Println(EALInit(strings.Fields(args)))
+		// DPDK's log through slog, as the daemon has it at log_level
+		// "debug" (TestDPDKLogToSlog).
+		SetLogger(slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{Level: slog.LevelDebug})))
+		err := EALInit(strings.Fields(args))
+		fmt.Println(err)
+		if err == nil {
+			for _, dev := range strings.Fields(os.Getenv(ealChildDevicesEnv)) {
+				_, _, err := DeviceQueues(dev)
+				fmt.Printf("%s: %v\n", dev, err)
+			}
+			EALCleanup()
+		}
 		os.Exit(0)
 	}
 	if os.Geteuid() != 0 {

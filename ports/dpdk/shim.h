@@ -108,6 +108,9 @@ struct shim6_stats {
 };
 
 int shim6_eal_init(int argc, char **argv);
+/* log.c: DPDK's log and rte_eal_init's stdout and stderr, back to Go. */
+int shim6_eal_init_quiet(int argc, char **argv);
+int shim6_log_capture(void);
 int shim6_eal_cleanup(void);
 int shim6_thread_register(void);
 int shim6_set_affinity(const int *cpus, int n);
