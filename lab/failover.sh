@@ -6,6 +6,8 @@
 # on. Prints a timeline and both daemons' contexts; cleans up on exit.
 #
 #   CUT=blackhole lab/failover.sh   # cut with blackhole routes instead
+#   CUT=none lab/failover.sh        # no cut: the transfer alone (a check that
+#                                   # nothing explores without a failure)
 #   CUT=linkdown lab/failover.sh    # take isp1's link down: shim6d sees the
 #                                   # carrier go and explores at once
 #   SEND_TIMEOUT=15s lab/failover.sh  # REAP's Send Timeout (RFC 5534's
@@ -83,7 +85,9 @@ snd=$!
 say "TCP transfer started: $BYTES bytes at $MBPS Mbit/s, every byte verified at B"
 sleep 1.5
 
-if [ "${CUT:-nft}" = linkdown ]; then
+if [ "${CUT:-nft}" = none ]; then
+	say "no cut: the transfer runs on undisturbed"
+elif [ "${CUT:-nft}" = linkdown ]; then
 	ip netns exec s6-inet ip link set i-a1 down
 	say "ISP1 cut: its link goes down (site A's a-up1 loses carrier)"
 elif [ "${CUT:-nft}" = blackhole ]; then
