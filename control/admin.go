@@ -136,6 +136,9 @@ func (v adminView) Stats() admin.Stats {
 	if c.sig != nil {
 		c.sig.Stats.Each(func(name, _ string, v uint64) { s.Control[name] = v })
 	}
+	if c.reap != nil {
+		c.reap.Stats().Each(func(name, _ string, v uint64) { s.Control[name] = v })
+	}
 	return s
 }
 
