@@ -132,38 +132,48 @@ func addCoreList(set map[int]bool, s string) error {
 	return nil
 }
 
-// parseLcoreMap reads DPDK's --lcores syntax and returns the lcore ids (the
-// left-hand sides): "0-3", "(0,1)@0,2@(1-2)", "1@3".
-func parseLcoreMap(s string) ([]int, error) {
-	const fix = "is not an lcore map; write e.g. 0-3 or (0-1)@0,2@1"
-	set := map[int]bool{}
+// lcoreGroups splits an --lcores map at its top-level commas, the ones
+// outside parentheses: "(0,1)@0,2@(1-2)" is "(0,1)@0" and "2@(1-2)". It
+// reports false when the parentheses do not balance.
+func lcoreGroups(s string) ([]string, bool) {
+	var groups []string
 	depth, start := 0, 0
 	for i := 0; i <= len(s); i++ {
 		if i < len(s) {
 			switch s[i] {
 			case '(':
 				depth++
-				continue
 			case ')':
 				depth--
-				continue
-			case ',':
-				if depth > 0 {
-					continue
-				}
-			default:
+			}
+			if s[i] != ',' || depth > 0 {
 				continue
 			}
 		}
 		if depth != 0 {
-			return nil, lcoreError(fix)
+			return nil, false
 		}
-		lcores, cpus, mapped := strings.Cut(s[start:i], "@")
+		groups = append(groups, s[start:i])
+		start = i + 1
+	}
+	return groups, true
+}
+
+// parseLcoreMap reads DPDK's --lcores syntax and returns the lcore ids (the
+// left-hand sides): "0-3", "(0,1)@0,2@(1-2)", "1@3".
+func parseLcoreMap(s string) ([]int, error) {
+	const fix = "is not an lcore map; write e.g. 0-3 or (0-1)@0,2@1"
+	groups, ok := lcoreGroups(s)
+	if !ok {
+		return nil, lcoreError(fix)
+	}
+	set := map[int]bool{}
+	for _, g := range groups {
+		lcores, cpus, mapped := strings.Cut(g, "@")
 		lcores = strings.TrimSuffix(strings.TrimPrefix(lcores, "("), ")")
 		if mapped && strings.TrimSpace(cpus) == "" || addCoreList(set, lcores) != nil {
 			return nil, lcoreError(fix)
 		}
-		start = i + 1
 	}
 	return sortedKeys(set), nil
 }

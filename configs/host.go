@@ -183,26 +183,14 @@ func lcoreMapCPUs(s string) ([]int, error) {
 	for _, id := range ids {
 		set[id] = true
 	}
-	depth, start := 0, 0
-	for i := 0; i <= len(s); i++ {
-		if i < len(s) {
-			switch s[i] {
-			case '(':
-				depth++
-			case ')':
-				depth--
-			}
-			if s[i] != ',' || depth > 0 {
-				continue
-			}
-		}
-		if _, cpus, ok := strings.Cut(s[start:i], "@"); ok {
+	groups, _ := lcoreGroups(s) // balanced: parseLcoreMap said so
+	for _, g := range groups {
+		if _, cpus, ok := strings.Cut(g, "@"); ok {
 			cpus = strings.TrimSuffix(strings.TrimPrefix(cpus, "("), ")")
 			if err := addCoreList(set, cpus); err != nil {
 				return nil, err
 			}
 		}
-		start = i + 1
 	}
 	return sortedKeys(set), nil
 }

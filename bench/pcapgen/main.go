@@ -50,27 +50,31 @@ func main() {
 	}
 }
 
-func run(out string, n, size int, srcP, dstP string, nsynth uint64, plan synth.Plan) error {
+// open parses the two prefixes and creates out as an Ethernet pcap.
+func open(out, srcP, dstP string) (sp, dp netip.Prefix, f *os.File, w *pcapgo.Writer, err error) {
 	if out == "" {
-		return fmt.Errorf("-o is required")
+		return sp, dp, nil, nil, fmt.Errorf("-o is required")
 	}
+	if sp, err = netip.ParsePrefix(srcP); err != nil {
+		return
+	}
+	if dp, err = netip.ParsePrefix(dstP); err != nil {
+		return
+	}
+	if f, err = os.Create(out); err != nil {
+		return
+	}
+	w = pcapgo.NewWriter(f)
+	err = w.WriteFileHeader(65535, layers.LinkTypeEthernet)
+	return
+}
+
+func run(out string, n, size int, srcP, dstP string, nsynth uint64, plan synth.Plan) error {
 	if size < 14+40+8 || size > 1514 {
 		return fmt.Errorf("-size %d: want 62..1514", size)
 	}
-	sp, err := netip.ParsePrefix(srcP)
+	sp, dp, f, w, err := open(out, srcP, dstP)
 	if err != nil {
-		return err
-	}
-	dp, err := netip.ParsePrefix(dstP)
-	if err != nil {
-		return err
-	}
-	f, err := os.Create(out)
-	if err != nil {
-		return err
-	}
-	w := pcapgo.NewWriter(f)
-	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
 		return err
 	}
 	// Fixed seed: the same file every run, so runs compare.
@@ -92,23 +96,8 @@ func run(out string, n, size int, srcP, dstP string, nsynth uint64, plan synth.P
 }
 
 func runAttack(out, kind string, n, size int, srcP, dstP string) error {
-	if out == "" {
-		return fmt.Errorf("-o is required")
-	}
-	sp, err := netip.ParsePrefix(srcP)
+	sp, dp, f, w, err := open(out, srcP, dstP)
 	if err != nil {
-		return err
-	}
-	dp, err := netip.ParsePrefix(dstP)
-	if err != nil {
-		return err
-	}
-	f, err := os.Create(out)
-	if err != nil {
-		return err
-	}
-	w := pcapgo.NewWriter(f)
-	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
 		return err
 	}
 	gen, err := attack.Lookup(kind)
