@@ -310,12 +310,13 @@ func (w *Worker) fastOut(pkts []ports.Packet, v *fastFwd) (sum fastSum) {
 			binary.BigEndian.PutUint64(n[frameDstHi:], l.rec[lineLocP])
 			binary.BigEndian.PutUint64(n[frameDstLo:], l.rec[lineLocP+1])
 			binary.BigEndian.PutUint64(n[fixedHeaders:], uint64(nh)<<56|shim6PBit|l.peerTag())
-			if w.sh.advice && nh == header.ProtoTCP && plen >= tcpMinSize {
+			if int(nh) == w.sh.watch && plen >= tcpMinSize {
 				// The TCP header did not move: it starts where the old
 				// headers ended.
 				tcp := (*[tcpMinSize]byte)(unsafe.Add(unsafe.Pointer(h), fixedHeaders))
-				if k := retxKey(w.sh.keys[i], tcp); !w.retxInOrder(tcp, plen, k) {
-					w.retxCheck(tcp, plen, k, l.slot, p.Port)
+				if !w.retxInOrder(tcp, plen, retxKey(w.sh.keys[i], tcp)) {
+					w.sh.late |= 1 << i
+					w.sh.lateSlot[i] = l.slot
 				}
 			}
 			note(w.shim.Feedback.Sent, l.slot, w.sh.tick)
@@ -336,11 +337,12 @@ func (w *Worker) fastOut(pkts []ports.Packet, v *fastFwd) (sum fastSum) {
 		}
 		if found {
 			note(w.shim.Feedback.Sent, l.slot, w.sh.tick)
-			if w.sh.advice && nh == header.ProtoTCP && plen >= tcpMinSize {
+			if int(nh) == w.sh.watch && plen >= tcpMinSize {
 				// A context on its ULID pair: watched as a rewritten one.
 				tcp := (*[tcpMinSize]byte)(unsafe.Add(unsafe.Pointer(h), fixedHeaders))
-				if k := retxKey(w.sh.keys[i], tcp); !w.retxInOrder(tcp, plen, k) {
-					w.retxCheck(tcp, plen, k, l.slot, p.Port)
+				if !w.retxInOrder(tcp, plen, retxKey(w.sh.keys[i], tcp)) {
+					w.sh.late |= 1 << i
+					w.sh.lateSlot[i] = l.slot
 				}
 			}
 		} else if w.shim.EstablishAfter > 0 && t != nil {

@@ -158,7 +158,7 @@ func BenchmarkShim(b *testing.B) {
 					frame++
 					return pkttest.Frame(macInside, macHost, l, p, 64, header.ProtoTCP,
 						tcpSeg(l, p, uint16(1024+f), 443, seq, 0, benchSegment))
-				}, 0, false, func(w *Worker) { w.sh.advice = advice })
+				}, 0, false, func(w *Worker) { w.sh.setAdvice(advice) })
 			})
 		}
 		b.Run("inbound_strip/"+name, func(b *testing.B) {
