@@ -20,29 +20,32 @@ import (
 // looked at: their contexts rely on REAP's Send Timeout alone.
 //
 // The state is per worker, fixed in size and allocated with the worker: a
-// flow's entry sits at a slot chosen by its key, a hash of its context's
-// ULID pair and its ports, and a flow that finds another's entry there
-// takes it over without a report. Collisions thus cost a missed hint at
+// flow's entry sits in one of the two ways of a set chosen by its key, a
+// hash of its context's ULID pair and its ports. A flow new to its set
+// takes the first way and moves the flow there to the second, in place of
+// the one there, without a report. Collisions thus cost a missed hint at
 // worst; a report needs the flow's own earlier segment, and a report only
 // ever starts probing.
 //
 // The watch runs on every outbound TCP segment of a context, so its common
 // case, the next segment of a flow the table holds, is a handful of
-// instructions inlined into the fast path (retxInOrder): an entry is one
-// word, the flow's key plus the end of its highest segment, so one load
-// and one compare against key plus sequence number find the flow and its
-// order at once, and one store moves it on. Everything else (a new flow,
-// a jump, a gap filled, a SYN or FIN, a retransmission) is retxCheck's,
-// which classifyBurst calls once a burst, after fastOut, for the segments its
-// loop marked (retxLate): a call inside the loop would cost the loop its
-// registers on every packet.
+// instructions written out in fastOut's loop (inOrder is the same for
+// route): an entry is one word, the flow's key plus the end of its highest
+// segment, so one load and one compare against key plus sequence number
+// find the flow and its order at once, and one store moves it on.
+// Everything else (a new flow, a jump, a gap filled, a SYN or FIN, a
+// retransmission) is retxCheck's, which classifyBurst calls once a burst,
+// after fastOut, for the segments its loop marked (retxLate): a call
+// inside the loop would cost the loop its registers on every packet.
 
-// retxBits is the log2 of the size of a worker's flow table, 8 bytes an
-// entry and 8 more, in a table of their own, for the gap (64 KiB in all);
-// retxLimitSlots is that of its report limiter (4 bytes an entry).
+// retxBits is the log2 of the number of sets in a worker's flow table,
+// two entries of 8 bytes each, and two more, in a table of their own, for
+// the gaps (128 KiB in all): two ways, so that two flows whose keys meet
+// in a set both keep their entries. retxLimitSlots is the size of its
+// report limiter (4 bytes an entry).
 const (
-	retxBits       = 12
-	retxSlots      = 1 << retxBits
+	retxBits       = 13
+	retxSets       = 1 << retxBits
 	retxLimitSlots = 1024
 )
 
@@ -53,6 +56,9 @@ const (
 // retransmitted, as far as the proxy can tell. Only retxCheck reads it.
 type retxGap struct{ lo, hi uint32 }
 
+// retxTable is a worker's flow table: sets of two ways.
+type retxTable [retxSets][2]uint64
+
 // TCP fields the detector reads beyond those of the MSS clamp (RFC 9293
 // §3.1).
 const (
@@ -60,11 +66,6 @@ const (
 	tcpFlagFIN    = 0x01
 	tcpFlagRST    = 0x04
 	retxKeyFactor = 0x7feb352d // odd, and below 2^31: an immediate operand of the multiply
-	// tcpOffFlagsSYNFIN and tcpOffFlagsDoff pick the SYN and FIN flags and
-	// the data offset out of the header's 16 bits from tcpDataOffOff,
-	// read little-endian (data offset byte low, flags high).
-	tcpOffFlagsSYNFIN = (tcpFlagSYN | tcpFlagFIN) << 8
-	tcpOffFlagsDoff   = 0xf0 // the data offset in words, times 16
 )
 
 // SetULPAdvice switches the retransmission watch on or off (the [shim]
@@ -88,38 +89,50 @@ func retxKey(pair uint64, tcp *[tcpMinSize]byte) uint64 {
 	return pair ^ uint64(binary.LittleEndian.Uint32(tcp[:4]))*retxKeyFactor
 }
 
-// retxIndex is the slot of the flow with key k: bits of the key's lower
+// retxIndex is the set of the flow with key k: bits of the key's lower
 // half, so that its upper half, which tells flows apart in retxCheck, is
-// all fingerprint.
-func retxIndex(k uint64) uint32 { return uint32(k) >> (32 - retxBits) }
+// all fingerprint. They are the bits of retxSetMask, which picks out the
+// set's byte offset in the table at once, as fastOut takes it.
+func retxIndex(k uint64) uint32 { return uint32(k) & retxSetMask / retxSetSize }
 
-// retxInOrder is the watch's common case, small enough to inline into the
-// fast path's loop: tcp is an outbound segment's header (at least
-// tcpMinSize bytes), plen the IPv6 payload length with TCP right after the
-// fixed header, pair its context's ULID pair hash. A segment that starts
-// where its flow's entry says the last one ended, with neither SYN nor
-// FIN, moves the entry on to its own end, and a segment with nothing to
-// check (no data, SYN or FIN: a pure ACK, say) is done with: it reports
-// true for both. The rest is retxCheck's. A data offset out of bounds is
-// not checked here, to keep the common case short: it only garbles the
-// flow's own entry, which a host can do by sending what it likes anyway
-// (and a report only starts probing).
-func (w *Worker) retxInOrder(tcp *[tcpMinSize]byte, plen int, k uint64) bool {
-	// retxIndex and the header's fields, written out: the compiler
-	// leaves a no-op behind for each call it inlines.
-	e := &w.sh.retx[uint32(k)>>(32-retxBits)]
+// retxSetSize is the size of a set in bytes, retxSetMask the bits of a
+// key that give a set's byte offset in the table.
+const (
+	retxSetSize = 16
+	retxSetMask = (retxSets - 1) * retxSetSize
+)
+
+// inOrder is the watch's common case, which fastOut has written out in
+// its loop: tcp is an outbound segment's header (at least tcpMinSize
+// bytes), plen the IPv6 payload length with TCP right after the fixed
+// header, k the flow's key (retxKey). A segment that starts where one of
+// its set's entries says its flow's last segment ended, with neither SYN
+// nor FIN, moves the entry on to its own end, and a segment with nothing
+// to check (no data, SYN or FIN: a pure ACK, say) is done with: it
+// reports true for both. The rest is retxCheck's. A data offset out of
+// bounds is not checked here, to keep the common case short: it only
+// garbles the flow's own entry, which a host can do by sending what it
+// likes anyway (and a report only starts probing).
+func (t *retxTable) inOrder(tcp *[tcpMinSize]byte, plen int, k uint64) bool {
+	ways := &t[retxIndex(k)]
 	want := k + uint64(binary.BigEndian.Uint32(tcp[tcpSeqOff:]))
-	if *e == want && tcp[tcpFlagsOff]&(tcpFlagSYN|tcpFlagFIN) == 0 {
-		*e = want + uint64(plen-int(tcp[tcpDataOffOff]&0xf0)>>2)
-		return true
+	if tcp[tcpFlagsOff]&(tcpFlagSYN|tcpFlagFIN) != 0 {
+		return false
 	}
-	return plen <= int(tcp[tcpDataOffOff]&0xf0)>>2 && tcp[tcpFlagsOff]&(tcpFlagSYN|tcpFlagFIN) == 0
+	doff := int(tcp[tcpDataOffOff]&0xf0) >> 2
+	for j := range ways {
+		if ways[j] == want {
+			ways[j] = want + uint64(plen-doff)
+			return true
+		}
+	}
+	return plen <= doff
 }
 
 // watchTCP is the watch on route's path: the common case, then at once
 // the rest.
 func (w *Worker) watchTCP(tcp *[tcpMinSize]byte, plen int, pair uint64, slot uint32, port uint16) {
-	if !w.retxInOrder(tcp, plen, retxKey(pair, tcp)) {
+	if !w.sh.retx.inOrder(tcp, plen, retxKey(pair, tcp)) {
 		w.retxCheck(tcp, plen, pair, slot, port)
 	}
 }
@@ -148,7 +161,7 @@ func (w *Worker) retxLate(pkts []ports.Packet) {
 	w.sh.late = 0
 }
 
-// retxCheck is the watch for the segments retxInOrder leaves: new flows,
+// retxCheck is the watch for the segments inOrder leaves: new flows,
 // jumps, gaps filled, SYNs and FINs, retransmissions. Pure ACKs, RSTs and
 // malformed headers are not looked at. It reports a retransmission (see
 // retransmitting) for the context in slot, seen on port.
@@ -156,7 +169,7 @@ func (w *Worker) retxLate(pkts []ports.Packet) {
 // An entry holds k + end, the flow's key plus the end of its highest
 // segment: the entry minus the key gives the end back in its lower half,
 // and in its upper half 0 for the flow's own entry, or 1 when the sum
-// carried (retxInOrder adds across the wrap and leaves the carry here),
+// carried (inOrder adds across the wrap and leaves the carry here),
 // and anything else for another flow's or an empty one.
 func (w *Worker) retxCheck(tcp *[tcpMinSize]byte, plen int, pair uint64, slot uint32, port uint16) {
 	flags := tcp[tcpFlagsOff]
@@ -168,12 +181,24 @@ func (w *Worker) retxCheck(tcp *[tcpMinSize]byte, plen int, pair uint64, slot ui
 	seq := binary.BigEndian.Uint32(tcp[tcpSeqOff:])
 	end := seq + uint32(n)
 	k := retxKey(pair, tcp)
-	i := retxIndex(k)
-	e, g := &w.sh.retx[i], &w.sh.retxGap[i]
+	s, gs := &w.sh.retx[retxIndex(k)], &w.sh.retxGap[retxIndex(k)]
+	j := 0
+	if s[0] == 0 || (s[0]-k)>>32 > 1 {
+		j = 1
+	}
+	e, g := &s[j], &gs[j]
 	d := *e - k
 	nxt := uint32(d)
 	switch {
-	case *e == 0 || d>>32 > 1 || flags&tcpFlagSYN != 0 && end != nxt:
+	case *e == 0 || d>>32 > 1:
+		// A flow new to the set: it takes the first way, and the flow
+		// there moves to the second, in place of the one there.
+		s[1], gs[1] = s[0], gs[0]
+		s[0], gs[0] = k+uint64(end), retxGap{end, end}
+	case flags&tcpFlagSYN != 0 && end != nxt:
+		// A new connection on the same ports (a SYN other than the last
+		// one): start over.
+		*e, *g = k+uint64(end), retxGap{end, end}
 		// A flow new to this entry, or a new connection on the same
 		// ports (a SYN other than the last one): start over.
 		*e, *g = k+uint64(end), retxGap{end, end}

@@ -104,8 +104,8 @@ type shimState struct {
 	// their contexts' slots.
 	advice   bool
 	watch    int
-	retx     [retxSlots]uint64
-	retxGap  [retxSlots]retxGap
+	retx     retxTable
+	retxGap  [retxSets][2]retxGap
 	retxSent [retxLimitSlots]uint32
 	late     uint32
 	lateSlot [ports.MaxBurst]uint32
