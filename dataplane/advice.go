@@ -84,9 +84,11 @@ func (s *shimState) setAdvice(on bool) {
 }
 
 // retxKey is a flow's key: its context's ULID pair hash and its ports,
-// folded with one multiply.
+// folded with one multiply, plus the ports in the upper half, so that the
+// key plus a sequence number is the key plus the header's first 8 bytes
+// (ports and sequence number) in one big-endian load, as fastOut takes it.
 func retxKey(pair uint64, tcp *[tcpMinSize]byte) uint64 {
-	return pair ^ uint64(binary.LittleEndian.Uint32(tcp[:4]))*retxKeyFactor
+	return pair ^ uint64(binary.LittleEndian.Uint32(tcp[:4]))*retxKeyFactor + uint64(binary.BigEndian.Uint32(tcp[:4]))<<32
 }
 
 // retxIndex is the set of the flow with key k: bits of the key's lower
@@ -182,7 +184,7 @@ func (w *Worker) retxCheck(tcp *[tcpMinSize]byte, plen int, pair uint64, slot ui
 	end := seq + uint32(n)
 	k := retxKey(pair, tcp)
 	s, gs := &w.sh.retx[retxIndex(k)], &w.sh.retxGap[retxIndex(k)]
-	j := 0
+	j := 0 // the flow's way, if either is
 	if s[0] == 0 || (s[0]-k)>>32 > 1 {
 		j = 1
 	}
@@ -198,9 +200,6 @@ func (w *Worker) retxCheck(tcp *[tcpMinSize]byte, plen int, pair uint64, slot ui
 	case flags&tcpFlagSYN != 0 && end != nxt:
 		// A new connection on the same ports (a SYN other than the last
 		// one): start over.
-		*e, *g = k+uint64(end), retxGap{end, end}
-		// A flow new to this entry, or a new connection on the same
-		// ports (a SYN other than the last one): start over.
 		*e, *g = k+uint64(end), retxGap{end, end}
 	case int32(end-nxt) > 0:
 		// Beyond the highest: new data. A jump leaves a gap that later

@@ -346,19 +346,22 @@ func (w *Worker) fastOut(pkts []ports.Packet, v *fastFwd) (sum fastSum) {
 			continue
 		}
 		tcp := (*[tcpMinSize]byte)(unsafe.Add(unsafe.Pointer(h), fixedHeaders))
+		// retxKey plus the sequence number: the ports and the sequence
+		// number in one load.
 		k := w.sh.keys[i] ^ uint64(binary.LittleEndian.Uint32(tcp[:4]))*retxKeyFactor
 		ways := (*[2]uint64)(unsafe.Add(unsafe.Pointer(&w.sh.retx), uint32(k)&retxSetMask))
-		want := k + uint64(binary.BigEndian.Uint32(tcp[tcpSeqOff:]))
-		if tcp[tcpFlagsOff]&(tcpFlagSYN|tcpFlagFIN) == 0 {
+		want := k + binary.BigEndian.Uint64(tcp[:8])
+		// The data offset (low byte) and the flags (high), in one load.
+		if of := int(binary.LittleEndian.Uint16(tcp[tcpDataOffOff:])); of&((tcpFlagSYN|tcpFlagFIN)<<8) == 0 {
 			if ways[0] == want {
-				ways[0] = want + uint64(plen-int(tcp[tcpDataOffOff]&0xf0)>>2)
+				ways[0] = want + uint64(plen-(of&0xf0)>>2)
 				continue
 			}
 			if ways[1] == want {
-				ways[1] = want + uint64(plen-int(tcp[tcpDataOffOff]&0xf0)>>2)
+				ways[1] = want + uint64(plen-(of&0xf0)>>2)
 				continue
 			}
-			if plen <= int(tcp[tcpDataOffOff]&0xf0)>>2 {
+			if plen <= (of&0xf0)>>2 {
 				continue
 			}
 		}
