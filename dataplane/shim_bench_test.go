@@ -119,8 +119,8 @@ func runShimBenchOf(b *testing.B, n int, mk func(pairs [][2][16]byte, tags []uin
 
 // benchSegment is the data a TCP frame of the benchmarks carries: as
 // small as the UDP frames', so the rows compare. benchFlows is how many
-// TCP flows the frames belong to: a quarter of the retransmission
-// watch's table, as many as a worker at full speed might carry.
+// TCP flows the frames belong to, as many as a worker at full speed
+// might carry (the retransmission watch's table holds 16 times as many).
 const (
 	benchSegment = 16
 	benchFlows   = 1024
