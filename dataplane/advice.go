@@ -1,6 +1,12 @@
 package dataplane
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"math/bits"
+
+	"shim6d/dataplane/header"
+	"shim6d/ports"
+)
 
 // Negative advice from the upper layer (the seed draft's §8.2): TCP tells
 // the world that it thinks a path failed by retransmitting, and every TCP
@@ -9,36 +15,49 @@ import "encoding/binary"
 // contexts are when their first path fails) for one that carries data (or
 // a SYN or a FIN) but does not reach beyond the highest sequence number it
 // saw for its flow, and tells the control core "retransmitting" for the
-// context
-// (EventRetransmit), which REAP weighs against what came back (see
+// context (EventRetransmit), which REAP weighs against what came back (see
 // control/reap's Hint). UDP, QUIC and ESP carry no such signal and are not
 // looked at: their contexts rely on REAP's Send Timeout alone.
 //
 // The state is per worker, fixed in size and allocated with the worker: a
-// flow's entry sits at a slot chosen by a hash of its context's ULID pair
-// and its ports, and a flow that finds another's entry there takes it over
-// without a report. Collisions thus cost a missed hint at worst; a report
-// needs the flow's own earlier segment, and a report only ever starts
-// probing.
+// flow's entry sits in one of the two ways of a set chosen by its key, a
+// hash of its context's ULID pair and its ports. A flow new to its set
+// takes the first way and moves the flow there to the second, in place of
+// the one there, without a report. Collisions thus cost a missed hint at
+// worst; a report needs the flow's own earlier segment, and a report only
+// ever starts probing.
+//
+// The watch runs on every outbound TCP segment of a context, so its common
+// case, the next segment of a flow the table holds, is a handful of
+// instructions written out in fastOut's loop (inOrder is the same for
+// route): an entry is one word, the flow's key plus the end of its highest
+// segment, so one load and one compare against key plus sequence number
+// find the flow and its order at once, and one store moves it on.
+// Everything else (a new flow, a jump, a gap filled, a SYN or FIN, a
+// retransmission) is retxCheck's, which classifyBurst calls once a burst,
+// after fastOut, for the segments its loop marked (retxLate): a call
+// inside the loop would cost the loop its registers on every packet.
 
-// retxSlots is the size of a worker's flow table (16 bytes an entry: 64
-// KiB), retxLimitSlots that of its report limiter (4 bytes an entry).
+// retxBits is the log2 of the number of sets in a worker's flow table,
+// two entries of 8 bytes each, and two more, in a table of their own, for
+// the gaps (128 KiB in all): two ways, so that two flows whose keys meet
+// in a set both keep their entries. retxLimitSlots is the size of its
+// report limiter (4 bytes an entry).
 const (
-	retxSlots      = 1 << (64 - retxShift)
+	retxBits       = 13
+	retxSets       = 1 << retxBits
 	retxLimitSlots = 1024
 )
 
-// retxEntry is one flow's sequence state, in serial-number arithmetic
-// (RFC 1982; sequence numbers wrap): nxt is the end of the highest
-// segment seen, [hole, holeEnd) the one gap a segment that jumped ahead
-// left behind, empty when hole == holeEnd. A segment that lands in the
-// gap was reordered or lost before the proxy, not retransmitted, as far
-// as the proxy can tell.
-type retxEntry struct {
-	key           uint32 // the flow's fingerprint, never 0 once used
-	nxt           uint32
-	hole, holeEnd uint32
-}
+// retxGap is a flow's one gap [lo, hi), in serial-number arithmetic (RFC
+// 1982; sequence numbers wrap): the sequence numbers a segment that jumped
+// ahead of the highest left behind, empty when lo == hi. A segment that
+// lands in the gap was reordered or lost before the proxy, not
+// retransmitted, as far as the proxy can tell. Only retxCheck reads it.
+type retxGap struct{ lo, hi uint32 }
+
+// retxTable is a worker's flow table: sets of two ways.
+type retxTable [retxSets][2]uint64
 
 // TCP fields the detector reads beyond those of the MSS clamp (RFC 9293
 // §3.1).
@@ -46,7 +65,7 @@ const (
 	tcpSeqOff     = 4
 	tcpFlagFIN    = 0x01
 	tcpFlagRST    = 0x04
-	retxKeyFactor = 0x9e3779b97f4a7c15 // 2^64 / golden ratio: spreads the ports
+	retxKeyFactor = 0x7feb352d // odd, and below 2^31: an immediate operand of the multiply
 )
 
 // SetULPAdvice switches the retransmission watch on or off (the [shim]
@@ -54,48 +73,107 @@ const (
 // control core sets it before the workers run.
 func (w *Worker) SetULPAdvice(on bool) { w.advice.Store(on) }
 
-// retxShift takes a flow key's upper bits as its slot in the flow table.
-const retxShift = 64 - 12 // log2(retxSlots)
-
-// watchTCP looks at an outbound TCP segment of a context: tcp is
-// its header (at least tcpMinSize bytes), plen the IPv6 payload length
-// with TCP right after the fixed header, pair the context's ULID pair hash
-// and slot its context. It reports a retransmission (see retransmitting).
-// fastOut has it written out: retxInOrder inline, retxCheck called.
-func (w *Worker) watchTCP(tcp *[tcpMinSize]byte, plen int, pair uint64, slot uint32, port uint16) {
-	k := retxKey(pair, tcp)
-	if !w.retxInOrder(tcp, plen, k) {
-		w.retxCheck(tcp, plen, k, slot, port)
+// setAdvice is the round's copy of the switch: advice for route, watch
+// for the fast path, which compares it with each packet's next header in
+// place of a second test. No next header value is -1.
+func (s *shimState) setAdvice(on bool) {
+	s.advice, s.watch = on, -1
+	if on {
+		s.watch = header.ProtoTCP
 	}
 }
 
-// retxKey is a flow's key: its context's ULID pair hash and its ports.
+// retxKey is a flow's key: its context's ULID pair hash and its ports,
+// folded with one multiply, plus the ports in the upper half, so that the
+// key plus a sequence number is the key plus the header's first 8 bytes
+// (ports and sequence number) in one big-endian load, as fastOut takes it.
 func retxKey(pair uint64, tcp *[tcpMinSize]byte) uint64 {
-	return pair ^ uint64(binary.LittleEndian.Uint32(tcp[:4]))*retxKeyFactor
+	return pair ^ uint64(binary.LittleEndian.Uint32(tcp[:4]))*retxKeyFactor + uint64(binary.BigEndian.Uint32(tcp[:4]))<<32
 }
 
-// retxInOrder is the watch's common case, small enough to inline into the
-// fast path's loop: the next segment of a flow the table holds, starting
-// where the last one ended, with neither SYN, FIN nor RST. Its end becomes
-// the flow's (a pure ACK leaves it as it is). It reports whether it
-// handled the segment; retxCheck takes the rest. A data offset out of
+// retxIndex is the set of the flow with key k: bits of the key's lower
+// half, so that its upper half, which tells flows apart in retxCheck, is
+// all fingerprint. They are the bits of retxSetMask, which picks out the
+// set's byte offset in the table at once, as fastOut takes it.
+func retxIndex(k uint64) uint32 { return uint32(k) & retxSetMask / retxSetSize }
+
+// retxSetSize is the size of a set in bytes, retxSetMask the bits of a
+// key that give a set's byte offset in the table.
+const (
+	retxSetSize = 16
+	retxSetMask = (retxSets - 1) * retxSetSize
+)
+
+// inOrder is the watch's common case, which fastOut has written out in
+// its loop: tcp is an outbound segment's header (at least tcpMinSize
+// bytes), plen the IPv6 payload length with TCP right after the fixed
+// header, k the flow's key (retxKey). A segment that starts where one of
+// its set's entries says its flow's last segment ended, with neither SYN
+// nor FIN, moves the entry on to its own end, and a segment with nothing
+// to check (no data, SYN or FIN: a pure ACK, say) is done with: it
+// reports true for both. The rest is retxCheck's. A data offset out of
 // bounds is not checked here, to keep the common case short: it only
 // garbles the flow's own entry, which a host can do by sending what it
 // likes anyway (and a report only starts probing).
-func (w *Worker) retxInOrder(tcp *[tcpMinSize]byte, plen int, k uint64) bool {
-	e := &w.sh.retx[k>>retxShift]
-	seq := binary.BigEndian.Uint32(tcp[tcpSeqOff:])
-	if e.key != uint32(k)|1 || e.nxt != seq || tcp[tcpFlagsOff]&(tcpFlagSYN|tcpFlagFIN|tcpFlagRST) != 0 {
+func (t *retxTable) inOrder(tcp *[tcpMinSize]byte, plen int, k uint64) bool {
+	ways := &t[retxIndex(k)]
+	want := k + uint64(binary.BigEndian.Uint32(tcp[tcpSeqOff:]))
+	if tcp[tcpFlagsOff]&(tcpFlagSYN|tcpFlagFIN) != 0 {
 		return false
 	}
-	e.nxt = seq + uint32(plen-int(tcp[tcpDataOffOff]>>4)*4)
-	return true
+	doff := int(tcp[tcpDataOffOff]&0xf0) >> 2
+	for j := range ways {
+		if ways[j] == want {
+			ways[j] = want + uint64(plen-doff)
+			return true
+		}
+	}
+	return plen <= doff
 }
 
-// retxCheck is the watch for the segments retxInOrder leaves: new flows,
+// watchTCP is the watch on route's path: the common case, then at once
+// the rest.
+func (w *Worker) watchTCP(tcp *[tcpMinSize]byte, plen int, pair uint64, slot uint32, port uint16) {
+	if !w.sh.retx.inOrder(tcp, plen, retxKey(pair, tcp)) {
+		w.retxCheck(tcp, plen, pair, slot, port)
+	}
+}
+
+// retxLate runs retxCheck for the packets of the burst that fastOut's loop
+// marked in w.sh.late, in the burst's order: each has left the loop
+// forwarded (its TCP header right after the fixed header) or rewritten
+// (after the payload header too). Its context's slot is w.sh.lateSlot's.
+func (w *Worker) retxLate(pkts []ports.Packet) {
+	for m := w.sh.late; m != 0; m &= m - 1 {
+		i := bits.TrailingZeros32(m)
+		if i >= len(pkts) {
+			break
+		}
+		p := &pkts[i]
+		f := p.Frame()
+		off := fixedHeaders
+		if w.res[i] == fastRewrote {
+			off += header.Shim6PayloadSize
+		}
+		if len(f) < off+tcpMinSize {
+			continue // cannot happen: the loop checked the length
+		}
+		w.retxCheck((*[tcpMinSize]byte)(f[off:]), len(f)-off, w.sh.keys[i], w.sh.lateSlot[i], p.Port)
+	}
+	w.sh.late = 0
+}
+
+// retxCheck is the watch for the segments inOrder leaves: new flows,
 // jumps, gaps filled, SYNs and FINs, retransmissions. Pure ACKs, RSTs and
-// malformed headers are not looked at.
-func (w *Worker) retxCheck(tcp *[tcpMinSize]byte, plen int, k uint64, slot uint32, port uint16) {
+// malformed headers are not looked at. It reports a retransmission (see
+// retransmitting) for the context in slot, seen on port.
+//
+// An entry holds k + end, the flow's key plus the end of its highest
+// segment: the entry minus the key gives the end back in its lower half,
+// and in its upper half 0 for the flow's own entry, or 1 when the sum
+// carried (inOrder adds across the wrap and leaves the carry here),
+// and anything else for another flow's or an empty one.
+func (w *Worker) retxCheck(tcp *[tcpMinSize]byte, plen int, pair uint64, slot uint32, port uint16) {
 	flags := tcp[tcpFlagsOff]
 	doff := int(tcp[tcpDataOffOff]>>4) * 4
 	n := plen - doff + int(flags&tcpFlagSYN>>1) + int(flags&tcpFlagFIN)
@@ -104,28 +182,40 @@ func (w *Worker) retxCheck(tcp *[tcpMinSize]byte, plen int, k uint64, slot uint3
 	}
 	seq := binary.BigEndian.Uint32(tcp[tcpSeqOff:])
 	end := seq + uint32(n)
-	e := &w.sh.retx[k>>retxShift]
-	key := uint32(k) | 1
+	k := retxKey(pair, tcp)
+	s, gs := &w.sh.retx[retxIndex(k)], &w.sh.retxGap[retxIndex(k)]
+	j := 0 // the flow's way, if either is
+	if s[0] == 0 || (s[0]-k)>>32 > 1 {
+		j = 1
+	}
+	e, g := &s[j], &gs[j]
+	d := *e - k
+	nxt := uint32(d)
 	switch {
-	case e.key != key || flags&tcpFlagSYN != 0 && end != e.nxt:
-		// A flow new to this entry, or a new connection on the same
-		// ports (a SYN other than the last one): start over.
-		*e = retxEntry{key: key, nxt: end, hole: end, holeEnd: end}
-	case int32(end-e.nxt) > 0:
+	case *e == 0 || d>>32 > 1:
+		// A flow new to the set: it takes the first way, and the flow
+		// there moves to the second, in place of the one there.
+		s[1], gs[1] = s[0], gs[0]
+		s[0], gs[0] = k+uint64(end), retxGap{end, end}
+	case flags&tcpFlagSYN != 0 && end != nxt:
+		// A new connection on the same ports (a SYN other than the last
+		// one): start over.
+		*e, *g = k+uint64(end), retxGap{end, end}
+	case int32(end-nxt) > 0:
 		// Beyond the highest: new data. A jump leaves a gap that later
 		// segments may fill; a newer gap replaces an older one.
-		if int32(seq-e.nxt) > 0 {
-			e.hole, e.holeEnd = e.nxt, seq
+		if int32(seq-nxt) > 0 {
+			*g = retxGap{nxt, seq}
 		}
-		e.nxt = end
-	case e.hole != e.holeEnd && int32(seq-e.hole) >= 0 && int32(end-e.holeEnd) <= 0:
+		*e = k + uint64(end)
+	case g.lo != g.hi && int32(seq-g.lo) >= 0 && int32(end-g.hi) <= 0:
 		// Inside the gap: a segment that arrives late, not again. What
 		// it fills at either edge leaves the gap, so that it coming
 		// again counts.
-		if seq == e.hole {
-			e.hole = end
-		} else if end == e.holeEnd {
-			e.holeEnd = seq
+		if seq == g.lo {
+			g.lo = end
+		} else if end == g.hi {
+			g.hi = seq
 		}
 	default:
 		w.retransmitting(slot, port)

@@ -225,3 +225,71 @@ func TestAdviceContextOnItsULIDs(t *testing.T) {
 		t.Fatalf("a retransmission on a context on its ULIDs raised %d events, want 1", n)
 	}
 }
+
+// TestAdviceCollidingFlows: two flows of a context whose keys meet in one
+// set of the flow table each keep an entry, sent interleaved: each one's
+// retransmission is still seen as one.
+func TestAdviceCollidingFlows(t *testing.T) {
+	b := adviceBed(t)
+	l, p := hostAddr.As16(), peerULID.As16()
+	pair := b.tbl.pairHash(&l, &p)
+	set := func(sport uint16) uint32 {
+		return retxIndex(retxKey(pair, (*[tcpMinSize]byte)(tcpSeg(hostAddr, peerULID, sport, 443, 0, 0, 0))))
+	}
+	sports := []uint16{40000}
+	for s := uint16(40001); len(sports) < 2 && s != 0; s++ {
+		if set(s) == set(sports[0]) {
+			sports = append(sports, s)
+		}
+	}
+	if len(sports) < 2 {
+		t.Fatal("no two source ports whose flows meet in a set")
+	}
+	seg := func(sport uint16, seq uint32) []byte {
+		return pkttest.Frame(macInside, macHost, hostAddr, peerULID, 64, header.ProtoTCP,
+			tcpSeg(hostAddr, peerULID, sport, 443, seq, 0, 100))
+	}
+	for i := range 10 {
+		for _, s := range sports {
+			b.run(t, 0, seg(s, 1000+uint32(i)*100))
+		}
+	}
+	if n := b.retxEvents(t); n != 0 {
+		t.Fatalf("new data of two flows in one set raised %d events", n)
+	}
+	for _, s := range sports {
+		b.tick.Add(1)
+		b.run(t, 0, seg(s, 1500))
+		if n := b.retxEvents(t); n != 1 {
+			t.Fatalf("flow from port %d retransmitting, its set shared: %d events, want 1", s, n)
+		}
+	}
+}
+
+// TestAdviceInOneBurst: a flow's segments in one burst are checked in
+// their order, whichever of them fastOut's loop leaves to retxLate: new
+// data, a jump and the gap filled raise nothing, and a retransmission in
+// the same burst one event.
+func TestAdviceInOneBurst(t *testing.T) {
+	for _, retx := range []bool{false, true} {
+		b := adviceBed(t)
+		for _, seq := range []uint32{1000, 1100, 1300, 1200, 1400} {
+			if err := b.ports[0].Inject(0, outTCP(seq, 0, 100)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if retx {
+			if err := b.ports[0].Inject(0, outTCP(1100, 0, 100)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b.w.Poll()
+		if got := len(b.ports[2].SentAll()); got != 5+map[bool]int{false: 0, true: 1}[retx] {
+			t.Fatalf("%d segments rewritten out by isp2", got)
+		}
+		want := map[bool]int{false: 0, true: 1}[retx]
+		if n := b.retxEvents(t); n != want {
+			t.Fatalf("one burst, retransmission %v: %d events, want %d", retx, n, want)
+		}
+	}
+}

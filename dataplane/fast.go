@@ -310,47 +310,63 @@ func (w *Worker) fastOut(pkts []ports.Packet, v *fastFwd) (sum fastSum) {
 			binary.BigEndian.PutUint64(n[frameDstHi:], l.rec[lineLocP])
 			binary.BigEndian.PutUint64(n[frameDstLo:], l.rec[lineLocP+1])
 			binary.BigEndian.PutUint64(n[fixedHeaders:], uint64(nh)<<56|shim6PBit|l.peerTag())
-			if w.sh.advice && nh == header.ProtoTCP && plen >= tcpMinSize {
-				// The TCP header did not move: it starts where the old
-				// headers ended.
-				tcp := (*[tcpMinSize]byte)(unsafe.Add(unsafe.Pointer(h), fixedHeaders))
-				if k := retxKey(w.sh.keys[i], tcp); !w.retxInOrder(tcp, plen, k) {
-					w.retxCheck(tcp, plen, k, l.slot, p.Port)
-				}
-			}
 			note(w.shim.Feedback.Sent, l.slot, w.sh.tick)
 			w.next[i], w.res[i] = e.port, fastRewrote
 			sum.taken++
 			sum.done++
 			sum.out |= 1 << (e.port & 31)
-			continue
-		}
-		// Unchanged but for the hop: by the uplink that owns the source.
-		j := v.uplinks.index(srcHi, srcLo) + 1
-		if uint(j) >= uint(len(v.egress)) {
-			continue
-		}
-		e := &v.egress[j]
-		if header.IPv6MinimumSize+plen > e.mtu {
-			continue
-		}
-		if found {
-			note(w.shim.Feedback.Sent, l.slot, w.sh.tick)
-			if w.sh.advice && nh == header.ProtoTCP && plen >= tcpMinSize {
-				// A context on its ULID pair: watched as a rewritten one.
-				tcp := (*[tcpMinSize]byte)(unsafe.Add(unsafe.Pointer(h), fixedHeaders))
-				if k := retxKey(w.sh.keys[i], tcp); !w.retxInOrder(tcp, plen, k) {
-					w.retxCheck(tcp, plen, k, l.slot, p.Port)
-				}
+		} else {
+			// Unchanged but for the hop: by the uplink that owns the source.
+			j := v.uplinks.index(srcHi, srcLo) + 1
+			if uint(j) >= uint(len(v.egress)) {
+				continue
 			}
-		} else if w.shim.EstablishAfter > 0 && t != nil {
-			w.countForEstablish(p.Port, h.ip().Src(), h.ip().Dst())
+			e := &v.egress[j]
+			if header.IPv6MinimumSize+plen > e.mtu {
+				continue
+			}
+			h[frameHopLimit] = hop - 1
+			*(*[macPairSize]byte)(h[header.EthernetDstAddrOffset:]) = e.mac
+			w.next[i], w.res[i] = e.port, fastForward
+			sum.taken++
+			sum.out |= 1 << (e.port & 31)
+			if !found {
+				if w.shim.EstablishAfter > 0 && t != nil {
+					w.countForEstablish(p.Port, h.ip().Src(), h.ip().Dst())
+				}
+				continue
+			}
+			note(w.shim.Feedback.Sent, l.slot, w.sh.tick)
 		}
-		h[frameHopLimit] = hop - 1
-		*(*[macPairSize]byte)(h[header.EthernetDstAddrOffset:]) = e.mac
-		w.next[i], w.res[i] = e.port, fastForward
-		sum.taken++
-		sum.out |= 1 << (e.port & 31)
+		// A context's packet went out, rewritten or on its ULID pair: the
+		// retransmission watch, retxTable.inOrder written out (see
+		// advice.go), with what it leaves marked for retxLate. The TCP
+		// header did not move: it starts where the old headers ended.
+		if int(nh) != w.sh.watch || plen < tcpMinSize {
+			continue
+		}
+		tcp := (*[tcpMinSize]byte)(unsafe.Add(unsafe.Pointer(h), fixedHeaders))
+		// retxKey plus the sequence number: the ports and the sequence
+		// number in one load.
+		k := w.sh.keys[i] ^ uint64(binary.LittleEndian.Uint32(tcp[:4]))*retxKeyFactor
+		ways := (*[2]uint64)(unsafe.Add(unsafe.Pointer(&w.sh.retx), uint32(k)&retxSetMask))
+		want := k + binary.BigEndian.Uint64(tcp[:8])
+		// The data offset (low byte) and the flags (high), in one load.
+		if of := int(binary.LittleEndian.Uint16(tcp[tcpDataOffOff:])); of&((tcpFlagSYN|tcpFlagFIN)<<8) == 0 {
+			if ways[0] == want {
+				ways[0] = want + uint64(plen-(of&0xf0)>>2)
+				continue
+			}
+			if ways[1] == want {
+				ways[1] = want + uint64(plen-(of&0xf0)>>2)
+				continue
+			}
+			if plen <= (of&0xf0)>>2 {
+				continue
+			}
+		}
+		w.sh.late |= 1 << i
+		w.sh.lateSlot[i] = l.slot
 	}
 	return sum
 }

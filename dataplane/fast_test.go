@@ -121,7 +121,7 @@ func newFastDiff(t testing.TB) *fastDiff {
 		w.fp.adopt(d.f)
 		w.sh.tick = b.tick.Load()
 		w.sh.active = true
-		w.sh.advice = true
+		w.sh.setAdvice(true)
 	}
 	if b.ports[0].Alloc(d.pa[:]) != 1 || b.ports[0].Alloc(d.pb[:]) != 1 {
 		t.Fatal("alloc")
@@ -158,6 +158,7 @@ func (d *fastDiff) check(t testing.TB, n int, from int, frame []byte) fastResult
 	d.ref.prefetch(d.pb[:], inside)
 	if inside {
 		d.fast.fastOut(d.pa[:], &d.fast.fp)
+		d.fast.retxLate(d.pa[:])
 	} else {
 		d.fast.fastIn(d.pa[:], &d.fast.fp)
 	}

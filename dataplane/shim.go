@@ -96,12 +96,19 @@ type shimState struct {
 	// active is false while the context table is empty (set per burst).
 	active bool
 	// advice is the retransmission watch's switch, taken from
-	// Worker.advice once a round; retx and retxSent are its flow table and
-	// its report limiter, the tick + 1 of a limiter slot's last event (see
-	// advice.go).
+	// Worker.advice once a round, and watch the same for the fast path:
+	// header.ProtoTCP when on, -1 when off (setAdvice). retx and retxGap
+	// are its flow table, retxSent its report limiter, the tick + 1 of a
+	// limiter slot's last event (see advice.go). late marks the packets of
+	// the burst whose watch fastOut left to retxLate, and lateSlot holds
+	// their contexts' slots.
 	advice   bool
-	retx     [retxSlots]retxEntry
+	watch    int
+	retx     retxTable
+	retxGap  [retxSets][2]retxGap
 	retxSent [retxLimitSlots]uint32
+	late     uint32
+	lateSlot [ports.MaxBurst]uint32
 	// keys, kinds, entries and sink belong to prefetch. An entry is the
 	// index entry of a pair's that holds its fingerprint (or, when the
 	// cache line did not tell, its first), or a tag's slot + 1; 0 names

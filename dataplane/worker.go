@@ -100,6 +100,7 @@ func NewWorker(cfg WorkerConfig) *Worker {
 	}
 	w := &Worker{cfg: cfg, shim: cfg.Shim}
 	w.rd.Init()
+	w.sh.setAdvice(false)
 	w.rounder = ports.NewRounder(cfg.Ports, cfg.RxQueue, cfg.TxQueue)
 	if w.shim.Contexts != nil && w.shim.Feedback == nil {
 		w.shim.Feedback = NewFeedback(w.shim.Contexts.Capacity())
@@ -167,7 +168,7 @@ func (w *Worker) round() int {
 	c[CounterPolls]++
 	fwd := w.cfg.Fwd.Load()
 	w.sh.tick = w.shim.Tick.Load()
-	w.sh.advice = w.advice.Load()
+	w.sh.setAdvice(w.advice.Load())
 	r := &w.rd
 	total := w.rounder.Round(r, true)
 	w.sent()
@@ -259,6 +260,11 @@ func (w *Worker) classifyBurst(pkts []ports.Packet, port int, fwd *Forwarding) (
 	var sum fastSum
 	if uint16(port) == fwd.Inside {
 		sum = w.fastOut(pkts, &w.fp)
+		if w.sh.late != 0 {
+			// Here rather than at the end of fastOut: a call there
+			// keeps the loop's sums out of registers.
+			w.retxLate(pkts)
+		}
 	} else {
 		sum = w.fastIn(pkts, &w.fp)
 	}
