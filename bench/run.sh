@@ -148,7 +148,7 @@ run_shim6d() {
 	"$BIN/shim6d" --config "$conf" ${PROFILE:+--cpuprofile "$PROFILE.$name"} >"$slog" 2>&1 &
 	spid=$!
 	for _ in $(seq 100); do "$BIN/shim6ctl" status --socket "$sock" >/dev/null 2>&1 && break; sleep 0.1; done
-	if [ "$n" -gt 0 ]; then "$BIN/shim6ctl" synth --socket "$sock" --count "$n" --seed 1 >/dev/null; fi
+	if [ "$n" -gt 0 ]; then "$BIN/shim6ctl" synth --socket "$sock" --count "$n" --seed 1 >/dev/null 2>&1; fi
 	sleep "$WARM"
 	local t0 c0 t1 c1 r0 r1
 	t0=$(date +%s.%N); c0=$(txpk); r0=$(rewritten)
@@ -199,7 +199,7 @@ for r in $(seq "$ROUNDS"); do
 		for kind in $FLOOD; do
 			fl[$kind]+="$(GOOD=1 run_shim6d "$NCTX" "shim6d-flood-$kind" "$OUT/bench-flood-$kind.toml") "
 		done
-		echo "round $r: good alone ${good[-1]}, under floods: $(for k in $FLOOD; do printf '%s %s ' "$k" "${fl[$k]##* }"; done)" >&2
+		echo "round $r: good alone ${good[-1]}, under floods: $(for k in $FLOOD; do read -r -a v <<<"${fl[$k]}"; printf '%s %s ' "$k" "${v[-1]}"; done)" >&2
 	fi
 done
 tpmd=$(median "${tp[@]}")

@@ -154,9 +154,20 @@ func (w *Worker) prefetch(pkts []ports.Packet, outbound bool) {
 		switch {
 		case outbound:
 			w.sh.keys[i], w.sh.kinds[i] = t.hashWords(src0, src1, dst0, dst1), keyPair
-		case h[frameNextHeader] == header.ProtoShim6 && pkts[i].Len >= fixedHeaders+header.Shim6PayloadSize:
-			tag := header.Shim6Payload((*shimmedHeaders)(unsafe.Pointer(h))[fixedHeaders:]).ContextTag()
-			w.sh.keys[i], w.sh.kinds[i] = tag&t.slotMask, keyTag
+		case binary.LittleEndian.Uint32(h[frameEtherType:])&ipv6WordMask != ipv6Word ||
+			fixedHeaders+int(binary.BigEndian.Uint16(h[framePayloadLength:])) != int(pkts[i].Len):
+			// From the Internet, a frame no path will look a context up
+			// for (not IPv6, or its length a lie): fetching memory for it
+			// would let a flood of them cost a cache miss each.
+		case h[frameNextHeader] == header.ProtoShim6:
+			if pkts[i].Len < fixedHeaders+header.Shim6PayloadSize {
+				continue
+			}
+			sh := binary.BigEndian.Uint64((*shimmedHeaders)(unsafe.Pointer(h))[fixedHeaders:])
+			if sh&(0xff<<48|shim6PBit) != shim6PBit {
+				continue // a control message (P = 0): no context to fetch
+			}
+			w.sh.keys[i], w.sh.kinds[i] = sh&tagMask&t.slotMask, keyTag
 		default:
 			w.sh.keys[i], w.sh.kinds[i] = t.hashWords(dst0, dst1, src0, src1), keyPair
 		}
