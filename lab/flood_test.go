@@ -70,6 +70,7 @@ func TestTwoSitesUnderFlood(t *testing.T) {
 	for i, fc := range floods {
 		t.Run(fc.kind, func(t *testing.T) {
 			before, beforeB := controlCounters(t, a), controlCounters(t, b)
+			inUse := buffersInUse(t, a)
 			contexts := len(contextsOf(t, a))
 			start := time.Now()
 			flood := exec.Command("ip", "netns", "exec", "s6-inet", bin+"/floodgen", "-iface", "i-a1", "-dmac", uplinkMAC,
@@ -140,6 +141,13 @@ func TestTwoSitesUnderFlood(t *testing.T) {
 			if adminWorst >= 2*time.Second {
 				t.Errorf("the admin socket took %v to answer during the flood", adminWorst)
 			}
+			// Every buffer the flood took comes back: within a few
+			// seconds site A holds no more than it did before, give or
+			// take what traffic in flight holds.
+			var now int
+			waitFor(t, 5*time.Second, func() bool { now = buffersInUse(t, a); return now <= inUse+64 },
+				func() string { return fmt.Sprintf("buffers in use %d after the flood, %d before", now, inUse) })
+			t.Logf("%s flood: buffers in use %d before, %d after", fc.kind, inUse, now)
 			if got := len(contextsOf(t, a)); got != contexts+2 {
 				t.Errorf("%d contexts after the flood, want %d (the two established by hand)", got, contexts+2)
 			}
@@ -189,4 +197,19 @@ func controlCounters(t *testing.T, d *daemonProc) map[string]uint64 {
 		m[k] = v
 	}
 	return m
+}
+
+// buffersInUse is how many packet buffers d's pools have out.
+func buffersInUse(t *testing.T, d *daemonProc) int {
+	t.Helper()
+	var st admin.Status
+	d.get(t, "/status", &st)
+	if len(st.Pools) == 0 {
+		t.Fatal("the daemon reports no buffer pool")
+	}
+	n := 0
+	for _, p := range st.Pools {
+		n += p.InUse
+	}
+	return n
 }
