@@ -426,4 +426,18 @@ func TestWeStartContextWithLinShim6(t *testing.T) {
 	if ci, _ = m.Context(us, linHBA1); ci.PeerGeneration != 0x12 || !slices.Equal(ci.PeerLocators, []netip.Addr{linHBA2, linHBA1}) {
 		t.Errorf("after update: generation %#x locators %v", ci.PeerGeneration, ci.PeerLocators)
 	}
+	// Down to one locator, it sends an Update Request with no option at
+	// all (add_loc_option returns 0 for one locator): acknowledged, and
+	// Ls(peer) stays as it was.
+	empty := golden(t, "UpdateAck")
+	empty = patch(empty, 2, []byte{byte(wire.TypeUpdateRequest)})
+	empty = patch(empty, 6, ur[6:12])
+	sent := len(*out)
+	m.HandleMessage(linHBA1, us, empty)
+	if len(*out) != sent+1 || (*out)[sent].Type() != wire.TypeUpdateAck {
+		t.Fatalf("no acknowledgement of the empty Update Request: %v", (*out)[sent:])
+	}
+	if ci, _ = m.Context(us, linHBA1); !slices.Equal(ci.PeerLocators, []netip.Addr{linHBA2, linHBA1}) {
+		t.Errorf("after an empty update: locators %v", ci.PeerLocators)
+	}
 }

@@ -332,3 +332,33 @@ func TestMinimalPeersBounded(t *testing.T) {
 		t.Fatalf("found %d evicted %d held %d", m.Stats.MinimalPeersFound.Load(), m.Stats.MinimalPeersEvicted.Load(), m.minimal.len())
 	}
 }
+
+// A full peer restarts as a LinShim6-like one: our I2bis with preferences
+// and its retransmissions are dropped, the peer is found minimal, and the
+// I1 fallback's I2 without them re-creates the context (RFC 5533 §7.19).
+func TestMinimalPeerI2bis(t *testing.T) {
+	n := newNetwork(t)
+	a := n.addNode("A", 64, map[netip.Addr]LocatorSet{ulidA: withPrefs(ulidA, locA2)}, nil)
+	b := n.addNode("B", 64, map[netip.Addr]LocatorSet{ulidB: multihomed(ulidB, locB2)}, nil)
+	if err := a.m.Establish(ulidA, ulidB); err != nil {
+		t.Fatal(err)
+	}
+	n.run()
+	_, old := established(t, a, b, ulidA, ulidB)
+	n.restart(b, 64, nil)
+	dropped := 0
+	linShim6Peer(n, b, &dropped)
+	n.log = nil
+	b.m.HandleEvent(unknownTag(old.LocalTag, ulidA, ulidB))
+	n.advance(2 * time.Minute)
+	established(t, a, b, ulidA, ulidB)
+	if n.count(a, wire.TypeI2bis) != 3 || dropped != 3 || a.m.Stats.MinimalPeersFound.Load() != 1 {
+		t.Errorf("I2bis sent %d, dropped %d, found %d; want 3, 3, 1", n.count(a, wire.TypeI2bis), dropped, a.m.Stats.MinimalPeersFound.Load())
+	}
+	last, _ := n.last(a, wire.TypeI2)
+	if err := linShim6Parse(last.b); err != nil {
+		t.Errorf("the I2 that got through: %v", err)
+	}
+	checkInvariants(t, a)
+	checkInvariants(t, b)
+}
