@@ -56,6 +56,7 @@ type ctx struct {
 	created   uint32 // tick
 	since     uint32 // tick of the last state change
 	lastRx    uint32 // tick of the last control message received for it
+	r2Nonce   uint32 // Initiator Nonce our last R2 answered (flagR2Optional)
 	state     State
 	retries   uint8 // tries of the state timer's message so far
 	fallbacks uint8 // I2/I2bis retries exhausted, back to I1 (§7.12)
@@ -66,6 +67,11 @@ type ctx struct {
 const (
 	flagUpdating = 1 << iota // an Update Request is outstanding (§10.3)
 	flagLinked               // on the host and tag lists
+	// flagOptional: the last I2, I2bis or Update Request carried options
+	// a minimal peer drops (minimal.go).
+	flagOptional
+	// flagR2Optional: the last R2, to r2Nonce, carried such options.
+	flagR2Optional
 )
 
 type page [pageSize]ctx

@@ -217,6 +217,13 @@ type Config struct {
 	// table from crypto/rand (not from Rand, whose stream the tests
 	// replay).
 	RateLimitSecret *[16]byte
+	// MinimalPeerHold is how long a peer found to drop messages that
+	// carry options it does not know (LinShim6, see minimal.go) is sent
+	// messages without them; default 1 hour.
+	MinimalPeerHold time.Duration
+	// MinimalPeers bounds how many such peers are remembered; past it the
+	// one found longest ago is forgotten. Default 4096.
+	MinimalPeers int
 	// Timers overrides the constants of RFC 5533 §14.
 	Timers Timers
 }
@@ -278,6 +285,11 @@ type Machine struct {
 	r1bis      ratelimit.Limiter
 	errs       ratelimit.Limiter
 	scratch    scratch
+
+	// minimal holds the peers that drop messages with options they do
+	// not know (minimal.go), for minimalHold.
+	minimal     minimalPeers
+	minimalHold time.Duration
 
 	testFire func(slot uint32, kind int) // replaces fire in the wheel's unit tests
 }
@@ -346,6 +358,14 @@ func New(cfg Config) (*Machine, error) {
 	m.knownPeers = ratelimit.NewPrefixSet(cfg.RateLimitSlots, secret)
 	m.r1bis = limiter(cfg.R1bisRate, cfg.R1bisRatePerPrefix)
 	m.errs = limiter(cfg.ErrorRate, cfg.ErrorRatePerPrefix)
+	m.minimalHold = cfg.MinimalPeerHold
+	if m.minimalHold <= 0 {
+		m.minimalHold = defaultMinimalPeerHold
+	}
+	if cfg.MinimalPeers <= 0 {
+		cfg.MinimalPeers = defaultMinimalPeers
+	}
+	m.minimal.init(cfg.MinimalPeers)
 	m.Stats.states[Idle].Store(0)
 	return m, nil
 }
@@ -720,6 +740,9 @@ func (m *Machine) fire(slot uint32, kind int) {
 		if c.state == I2bisSent {
 			base, limit = t.I2bisTimeout, t.I2bisRetriesMax
 		}
+		if c.retries >= minimalAfter && c.flags&flagOptional != 0 {
+			m.markMinimal(m.table(slot).ULIDPeer) // the next I2 goes without them
+		}
 		if c.retries >= limit {
 			m.fallBack(slot, c)
 			return
@@ -738,6 +761,9 @@ func (m *Machine) fire(slot uint32, kind int) {
 		}
 		// §10.2: retransmit forever, backoff capped at
 		// MAX_UPDATE_TIMEOUT; only idle collection ends it.
+		if c.retries >= minimalAfter && c.flags&flagOptional != 0 {
+			m.markMinimal(m.table(slot).ULIDPeer)
+		}
 		c.retries = min(c.retries+1, 30)
 		m.Stats.UpdateRetransmissions.Add(1)
 		m.sendUpdate(slot, c, m.hosts[c.host])

@@ -79,6 +79,7 @@ func (m *Machine) sendI2(slot uint32, c *ctx) {
 	h.options(&msg.Options, false)
 	c.sentVer = h.version
 	msg.Options.KeepaliveTimeout = m.cfg.KeepaliveTimeout
+	m.noteOptional(c, m.fitPeer(t.ULIDPeer, &msg.Options))
 	m.send(hs.from, hs.to, msg)
 }
 
@@ -95,6 +96,7 @@ func (m *Machine) sendI2bis(slot uint32, c *ctx) {
 	h.options(&msg.Options, false)
 	c.sentVer = h.version
 	msg.Options.KeepaliveTimeout = m.cfg.KeepaliveTimeout
+	m.noteOptional(c, m.fitPeer(t.ULIDPeer, &msg.Options))
 	m.send(hs.from, hs.to, msg)
 }
 
@@ -109,6 +111,16 @@ func (m *Machine) sendR2(slot uint32, c *ctx, nonce uint32, src, dst netip.Addr)
 	h.options(&msg.Options, false)
 	c.sentVer = h.version
 	msg.Options.KeepaliveTimeout = m.cfg.KeepaliveTimeout
+	if c.flags&flagR2Optional != 0 && c.r2Nonce == nonce {
+		// The message our R2 answered came again: the initiator did not
+		// take an R2 with options it may not know (minimal.go).
+		m.markMinimal(t.ULIDPeer)
+	}
+	c.r2Nonce = nonce
+	c.flags &^= flagR2Optional
+	if m.fitPeer(t.ULIDPeer, &msg.Options) {
+		c.flags |= flagR2Optional
+	}
 	m.send(dst, src, msg)
 }
 
@@ -187,7 +199,19 @@ func (m *Machine) sendUpdate(slot uint32, c *ctx, h *host) {
 		src = h.list.Locators[0].Addr
 	}
 	msg.Options.KeepaliveTimeout = m.cfg.KeepaliveTimeout
+	m.noteOptional(c, m.fitPeer(t.ULIDPeer, &msg.Options))
 	m.send(src, netip.AddrFrom16(t.LocPeer), msg)
+}
+
+// noteOptional records whether the I2, I2bis or Update Request just built
+// for c carries options a minimal peer drops, for the retransmission
+// timer to judge its silence by (minimal.go).
+func (m *Machine) noteOptional(c *ctx, optional bool) {
+	if optional {
+		c.flags |= flagOptional
+	} else {
+		c.flags &^= flagOptional
+	}
 }
 
 // sendError answers a message from src to dst, b from its Shim6 header on,

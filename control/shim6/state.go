@@ -93,7 +93,7 @@ func (m *Machine) setState(slot uint32, c *ctx, next State) {
 	prev := c.state
 	m.cancel(slot, timerState)
 	c.retries = 0
-	c.flags &^= flagUpdating
+	c.flags &^= flagUpdating | flagOptional
 	if prev != next {
 		// IDLE has no records, so it is not counted.
 		if prev != Idle {

@@ -133,6 +133,18 @@ type Stats struct {
 	// bucket.
 	R1bisRateLimitedPrefix  atomic.Uint64
 	ErrorsRateLimitedPrefix atomic.Uint64
+	// MinimalPeersFound counts peers found to drop messages that carry
+	// options they do not know, though RFC 5533 §5.15 says to ignore
+	// those whose C bit is 0 (LinShim6; minimal.go): an I2, I2bis or
+	// Update Request with Locator Preferences or a ULID Pair went
+	// unanswered, or an R2 with them was followed by the same I2 again.
+	MinimalPeersFound atomic.Uint64
+	// MinimalMessages counts messages sent to such peers without the
+	// options they would have carried.
+	MinimalMessages atomic.Uint64
+	// MinimalPeersEvicted counts minimal peers forgotten early because
+	// Config.MinimalPeers were remembered already.
+	MinimalPeersEvicted atomic.Uint64
 
 	in, out [numKinds]atomic.Uint64
 	states  [numStates]atomic.Int64
@@ -210,6 +222,12 @@ var counterInfo = [...]struct {
 		func(s *Stats) *atomic.Uint64 { return &s.R1bisRateLimitedPrefix }},
 	{"shim6_errors_rate_limited_prefix", "Shim6 Error messages suppressed by the per-/64 rate limit (part of shim6_errors_rate_limited)",
 		func(s *Stats) *atomic.Uint64 { return &s.ErrorsRateLimitedPrefix }},
+	{"shim6_minimal_peers_found", "Shim6 peers found to drop messages carrying options they do not know (RFC 5533 §5.15; LinShim6), sent messages without them from then on",
+		func(s *Stats) *atomic.Uint64 { return &s.MinimalPeersFound }},
+	{"shim6_minimal_messages", "Shim6 I2, I2bis, R2 and Update Requests sent without Locator Preferences or ULID Pair to a peer that drops them",
+		func(s *Stats) *atomic.Uint64 { return &s.MinimalMessages }},
+	{"shim6_minimal_peers_evicted", "Shim6 minimal peers forgotten early: the memory of them was full",
+		func(s *Stats) *atomic.Uint64 { return &s.MinimalPeersEvicted }},
 }
 
 // In returns how many messages of type t were received (RFC 5533 §5.3).
