@@ -245,19 +245,17 @@ func (v adminView) Uplinks() []admin.Uplink {
 }
 
 // contextsPerPort counts the contexts by the uplink whose prefix holds
-// their current local locator.
+// their current local locator: their egress port (dataplane.Context's
+// EgressPort), which the table counts as it writes, so a scrape of a
+// ten-million-context table costs no walk.
 func (c *Core) contextsPerPort() []int {
 	count := make([]int, len(c.cfg.Ports))
 	if c.cfg.Contexts == nil {
 		return count
 	}
-	fwd := c.cfg.Fwd.Load()
-	c.cfg.Contexts.Each(func(x *dataplane.Context) bool {
-		if up := fwd.UplinkFor(&x.LocLocal); up != nil && int(up.Port) < len(count) {
-			count[up.Port]++
-		}
-		return true
-	})
+	for p := range count {
+		count[p] = c.cfg.Contexts.CountOnPort(uint16(p))
+	}
 	return count
 }
 

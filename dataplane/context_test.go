@@ -4,11 +4,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"math/bits"
+	"math/rand/v2"
 	"net/netip"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"unsafe"
+
+	"shim6d/ports"
 )
 
 func a16(s string) [16]byte { return netip.MustParseAddr(s).As16() }
@@ -392,5 +395,50 @@ func TestWalkLine(t *testing.T) {
 		if got := ix.walkLine(fp<<32 | tc.first); got != tc.want {
 			t.Errorf("%s: walkLine = %#x, want %#x", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestContextCountOnPortMatchesWalk: the per-egress counts the table keeps
+// at each write agree with a walk of the table through creates, locator
+// switches between ports and deletes.
+func TestContextCountOnPortMatchesWalk(t *testing.T) {
+	tbl, _ := NewContextTable(256)
+	rng := rand.New(rand.NewPCG(1, 2))
+	live := []uint32{}
+	spec := ContextSpec{ULIDLocal: a16("2001:db8::1")}
+	for i := 0; i < 5000; i++ {
+		switch op := rng.IntN(3); {
+		case op == 0 && len(live) < 200:
+			spec.ULIDPeer = a16("2001:db8:ff::")
+			spec.ULIDPeer[13], spec.ULIDPeer[14] = byte(i>>8), byte(i)
+			spec.EgressPort = uint16(rng.IntN(4))
+			s, _, err := tbl.Create(spec)
+			if err != nil {
+				t.Fatalf("create %d: %v", i, err)
+			}
+			live = append(live, s)
+		case op == 1 && len(live) > 0:
+			s := live[rng.IntN(len(live))]
+			loc := a16("2001:db8:9::1")
+			if err := tbl.SetLocators(s, &loc, &loc, uint16(rng.IntN(4))); err != nil {
+				t.Fatal(err)
+			}
+		case op == 2 && len(live) > 0:
+			j := rng.IntN(len(live))
+			if err := tbl.Delete(live[j]); err != nil {
+				t.Fatal(err)
+			}
+			live = append(live[:j], live[j+1:]...)
+		}
+	}
+	var walk [4]int
+	tbl.Each(func(c *Context) bool { walk[c.EgressPort]++; return true })
+	for p := range walk {
+		if got := tbl.CountOnPort(uint16(p)); got != walk[p] {
+			t.Errorf("port %d: CountOnPort %d, walk %d", p, got, walk[p])
+		}
+	}
+	if got := tbl.CountOnPort(ports.MaxPorts); got != 0 {
+		t.Errorf("CountOnPort(out of range) = %d, want 0", got)
 	}
 }
