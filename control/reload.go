@@ -3,6 +3,7 @@ package control
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"strings"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"shim6d/configs"
+	"shim6d/control/admin"
 	"shim6d/control/hba"
 	"shim6d/control/policy"
 	"shim6d/control/ratelimit"
@@ -378,4 +380,22 @@ func (r reloadCollector) Collect(ch chan<- prometheus.Metric) {
 		ts = float64(ns) / 1e9
 	}
 	ch <- prometheus.MustNewConstMetric(r.since, prometheus.GaugeValue, ts)
+}
+
+// Reload is the admin API's POST /reload: ReloadFile, its refusal a 409
+// and any other failure a 422, each with its one line.
+func (v adminView) Reload() (admin.Reload, error) {
+	changes, err := v.c.ReloadFile("admin API")
+	if err != nil {
+		code := http.StatusUnprocessableEntity
+		if errors.Is(err, configs.ErrNeedsRestart) {
+			code = http.StatusConflict
+		}
+		return admin.Reload{}, &admin.StatusError{Code: code, Err: err}
+	}
+	res := admin.Reload{Changed: []string{}}
+	for _, ch := range changes {
+		res.Changed = append(res.Changed, ch.String())
+	}
+	return res, nil
 }

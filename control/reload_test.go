@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"shim6d/configs"
+	"shim6d/control/admin"
 	"shim6d/control/wire"
 	"shim6d/dataplane"
 	"shim6d/dataplane/header"
@@ -500,5 +502,33 @@ func TestReloadMetrics(t *testing.T) {
 		if g, ok := got[k]; !ok || g != v {
 			t.Errorf("%s = %v (present %v), want %v", k, g, ok, v)
 		}
+	}
+}
+
+// POST /reload answers the changes, a refusal with 409 and its line, a
+// file that does not load with 422.
+func TestReloadThroughAdmin(t *testing.T) {
+	b := newReloadBed(t, reloadBase)
+	go b.core.Run()
+	defer b.core.Stop()
+	h := admin.Handler(b.core.Admin(), nil)
+	post := func() *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("POST", "/reload", nil))
+		return rec
+	}
+	b.write(t, strings.Replace(reloadBase, `next_hop_mac = "02:00:00:00:00:22"`, "next_hop_mac = \"02:00:00:00:00:22\"\nweight = 9", 1))
+	if rec := post(); rec.Code != 200 || !strings.Contains(rec.Body.String(), `"port[2].weight: 1 -\u003e 9"`) {
+		t.Errorf("reload: %d %s", rec.Code, rec.Body)
+	}
+	b.write(t, strings.Replace(reloadBase, `device = "net_null1"`, `device = "net_null5"`, 1))
+	if rec := post(); rec.Code != 409 || !strings.Contains(rec.Body.String(), ":18: port[1].device: changed") {
+		t.Errorf("refused reload: %d %s", rec.Code, rec.Body)
+	}
+	if err := os.WriteFile(b.path, []byte("[daemon]\nworkers = \"two\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if rec := post(); rec.Code != 422 || !strings.Contains(rec.Body.String(), "daemon.workers") {
+		t.Errorf("broken file: %d %s", rec.Code, rec.Body)
 	}
 }
