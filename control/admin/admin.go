@@ -532,7 +532,9 @@ func (c *Client) do(method, route string) ([]byte, error) {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err == nil && resp.StatusCode != http.StatusOK {
-		err = fmt.Errorf("shim6d answered %s: %s", resp.Status, body)
+		// A StatusError, so that a caller can tell the daemon's refusals
+		// apart by code (shim6ctl reload exits 2 on 409 and 422).
+		err = &StatusError{Code: resp.StatusCode, Err: fmt.Errorf("shim6d answered %s: %s", resp.Status, body)}
 	}
 	return body, err
 }
