@@ -261,8 +261,9 @@ func (c *Core) reloadUplinks(cfg *configs.Config, changed func(string) bool, now
 				errs = append(errs, cfg.ErrorAt(key, "uplink %q not changed: %v", p.Name, err))
 				continue
 			}
-			s := &c.cfg.Setup[i]
-			s.Priority, s.Weight, s.Backup = prio, weight, p.Backup
+			// c.cfg.Setup keeps the start's values: the policy holds the
+			// uplinks' state from then on, and the admin API reads Setup
+			// without asking the core.
 			moved = moved || ok
 		}
 	}
