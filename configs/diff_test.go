@@ -191,3 +191,19 @@ func TestDiffHBASets(t *testing.T) {
 		t.Fatalf("same set read twice: %v, %v; want no change", ch, err)
 	}
 }
+
+// A key without a rule (what a merge brings before anyone classifies it)
+// refuses a reload that changes it, and only such a reload.
+func TestDiffUnclassifiedKey(t *testing.T) {
+	rule := reloadRules["shim.ulp_hold"]
+	delete(reloadRules, "shim.ulp_hold")
+	defer func() { reloadRules["shim.ulp_hold"] = rule }()
+	old := mustParse(t, testBase)
+	if ch, err := Diff(old, mustParse(t, testBase+"\n[shim]\nr1_rate = 20\n")); err != nil || len(ch) != 1 {
+		t.Errorf("unclassified key unchanged: %v, %v; want the live change alone", ch, err)
+	}
+	_, err := Diff(old, mustParse(t, testBase+"\n[shim]\nulp_hold = \"50ms\"\n"))
+	if !errors.Is(err, ErrNeedsRestart) || !strings.Contains(err.Error(), "shim.ulp_hold: changed from 200ms to 50ms: restart shim6d to apply (it has no reload rule, a shim6d bug)") {
+		t.Errorf("unclassified key changed: %v", err)
+	}
+}
