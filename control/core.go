@@ -113,6 +113,17 @@ type Config struct {
 	// Pools are the packet buffer pools, whose counts the admin API and
 	// metrics show (see PoolView); nil: none shown.
 	Pools []PoolView
+
+	// File is the configuration the core was built from (FromConfig sets
+	// it): a reload compares the file read again with it. Nil: the core
+	// refuses reloads.
+	File *configs.Config
+	// ConfigPath is the file ReloadFile reads; "": the daemon runs the
+	// embedded configuration, and there is no file to read again.
+	ConfigPath string
+	// LogLevel, when set, is the level of Log's handler, which a reload
+	// of daemon.log_level changes.
+	LogLevel *slog.LevelVar
 }
 
 // ShimSetup is the signalling's part of Config.
@@ -192,6 +203,13 @@ type Core struct {
 	wasUp  uint64 // bit per port: usable at least once (checkLinks)
 	// feedback are the workers' REAP arrays (see LastData).
 	feedback []*dataplane.Feedback
+	// hosts are the proxied hosts' HBA and CGA sets, and pinned the sets
+	// a reload replaced for hosts that had contexts then (see reload.go).
+	hosts, pinned hba.HostSet
+	// reloads counts reloads by result; lastReload is the Unix time of
+	// the last that was applied, in nanoseconds.
+	reloads    [reloadResults]atomic.Uint64
+	lastReload atomic.Int64
 
 	// live guards the devices (ports, ring) against their release: the
 	// admin and metrics handlers read them under RLock while released is

@@ -33,6 +33,8 @@
 //   - hba.go: the adapter to control/hba: the Verifier and Signer the
 //     signalling uses, and the configured hosts' sets.
 //   - setup.go: a core's Config from a configuration file.
+//   - reload.go: reading that file again: what a reload changes live, and
+//     how, without dropping a context.
 //   - admin.go, metrics.go, stats.go: what operators see: the admin API's
 //     source, the Prometheus collectors, the core's counters.
 //   - synthetic.go: synthetic contexts for benchmarks, when allowed.

@@ -18,6 +18,7 @@ func FromConfig(cfg *configs.Config) (Config, error) {
 		Spread:         cfg.Shim.Spread,
 		AllowSynthetic: cfg.Daemon.AllowSynthetic,
 		Daemon:         DaemonInfo{Config: cfg.Source, Polling: string(cfg.Daemon.Polling)},
+		File:           cfg,
 	}
 	for i := range cfg.Ports {
 		pc := &cfg.Ports[i]
@@ -41,18 +42,8 @@ func FromConfig(cfg *configs.Config) (Config, error) {
 			c.Static = append(c.Static, StaticNeighbor{Port: i, Address: n.Address, MAC: [6]byte(n.MAC)})
 		}
 	}
-	for _, x := range cfg.Contexts {
-		egress := -1
-		for i, s := range c.Setup {
-			if s.Role == dataplane.RoleUplink && s.Prefix.Contains(x.LocalLocator) {
-				egress = i
-			}
-		}
-		c.StaticContexts = append(c.StaticContexts, dataplane.ContextSpec{
-			LocalTag: x.LocalTag, PeerTag: x.PeerTag, EgressPort: uint16(egress),
-			ULIDLocal: x.LocalULID.As16(), ULIDPeer: x.PeerULID.As16(),
-			LocLocal: x.LocalLocator.As16(), LocPeer: x.PeerLocator.As16(),
-		})
+	for i := range cfg.Contexts {
+		c.StaticContexts = append(c.StaticContexts, staticSpec(c.Setup, &cfg.Contexts[i]))
 	}
 	// A host with an [[hba]] set announces all its addresses as locators;
 	// any other inside host has its ULID alone. Peers' lists are verified

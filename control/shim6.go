@@ -3,6 +3,7 @@ package control
 import (
 	"cmp"
 	"context"
+	"crypto/rsa"
 	"errors"
 	"log/slog"
 	"net/netip"
@@ -29,9 +30,10 @@ func (c *Core) startShim(setup *ShimSetup) error {
 		return errors.New("the signalling needs a context table")
 	}
 	if c.cfg.HostLocators == nil && setup.Hosts != nil {
-		hosts := setup.Hosts
+		// Through c.hostSet, so that a reload can change the sets.
+		c.hosts = setup.Hosts
 		c.cfg.HostLocators = func(ulid netip.Addr) (shim6.LocatorSet, error) {
-			locs, params, err := hosts.Locators(ulid)
+			locs, params, err := c.hostSet(ulid).Locators(ulid)
 			return shim6.LocatorSet{Locators: locs, Parameters: params}, err
 		}
 	}
@@ -74,7 +76,7 @@ func (c *Core) startShim(setup *ShimSetup) error {
 		R1Rate: setup.R1Rate, R1RatePerPrefix: setup.R1RatePerPrefix,
 	}
 	if setup.Hosts != nil {
-		sc.Sign = CGASigner(setup.Hosts.Key)
+		sc.Sign = CGASigner(func(ulid netip.Addr) *rsa.PrivateKey { return c.hostSet(ulid).Key(ulid) })
 	}
 	m, err := shim6.New(sc)
 	if err != nil {

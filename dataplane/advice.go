@@ -73,6 +73,11 @@ const (
 // control core sets it before the workers run.
 func (w *Worker) SetULPAdvice(on bool) { w.advice.Store(on) }
 
+// SetEstablishAfter changes the deferred-establishment threshold
+// (ShimConfig.EstablishAfter) of a running worker, from any goroutine: a
+// reload of [shim] establish_after. The worker takes it at its next round.
+func (w *Worker) SetEstablishAfter(n uint32) { w.establishAfter.Store(n) }
+
 // setAdvice is the round's copy of the switch: advice for route, watch
 // for the fast path, which compares it with each packet's next header in
 // place of a second test. No next header value is -1.

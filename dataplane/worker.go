@@ -72,6 +72,9 @@ type Worker struct {
 	stop atomic.Bool
 	// advice is the ULP advice switch (SetULPAdvice), read once a round.
 	advice atomic.Bool
+	// establishAfter is ShimConfig.EstablishAfter as a reload sets it
+	// (SetEstablishAfter), copied into shim once a round.
+	establishAfter atomic.Uint32
 
 	// Counters are this worker's; read them with Counters.Load.
 	Counters Counters
@@ -101,6 +104,7 @@ func NewWorker(cfg WorkerConfig) *Worker {
 	w := &Worker{cfg: cfg, shim: cfg.Shim}
 	w.rd.Init()
 	w.sh.setAdvice(false)
+	w.establishAfter.Store(cfg.Shim.EstablishAfter)
 	w.rounder = ports.NewRounder(cfg.Ports, cfg.RxQueue, cfg.TxQueue)
 	if w.shim.Contexts != nil && w.shim.Feedback == nil {
 		w.shim.Feedback = NewFeedback(w.shim.Contexts.Capacity())
@@ -169,6 +173,7 @@ func (w *Worker) round() int {
 	fwd := w.cfg.Fwd.Load()
 	w.sh.tick = w.shim.Tick.Load()
 	w.sh.setAdvice(w.advice.Load())
+	w.shim.EstablishAfter = w.establishAfter.Load()
 	r := &w.rd
 	total := w.rounder.Round(r, true)
 	w.sent()

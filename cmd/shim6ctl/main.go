@@ -6,6 +6,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -58,6 +59,11 @@ func main() {
 			os.Exit(2)
 		}
 		fmt.Fprintf(os.Stderr, "shim6ctl %s: %v\n", os.Args[1], err)
+		// A command may say how it failed (reload: 2 when refused).
+		var coded interface{ ExitCode() int }
+		if errors.As(err, &coded) {
+			os.Exit(coded.ExitCode())
+		}
 		os.Exit(1)
 	}
 }

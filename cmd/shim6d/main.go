@@ -7,6 +7,9 @@
 //	shim6d [--config FILE] [--check]
 //
 // Without --config it runs the embedded lab default (configs/lab.toml).
+// SIGHUP reloads the configuration file (control/reload.go says what
+// changes live); SIGINT and SIGTERM stop the daemon.
+//
 // Exit status 2 means the configuration was refused, by --check or at
 // start (the file, the machine's devices, or DPDK refused it), with one
 // line on stderr naming the file, line and key; 1, that start-up failed
@@ -77,7 +80,10 @@ func main() {
 		fmt.Printf("%s: configuration OK (%d ports, %d workers)\n", cfg.Source, len(cfg.Ports), cfg.Daemon.Workers)
 		return
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.Daemon.LogLevel.Level()}))
+	// A LevelVar, so that a reload can change daemon.log_level.
+	level := new(slog.LevelVar)
+	level.Set(cfg.Daemon.LogLevel.Level())
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	// DPDK's own log is debug detail: shown with log_level = "debug",
 	// and kept for the errors of failed DPDK calls otherwise.
 	dpdk.SetLogger(log)
@@ -92,7 +98,7 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	d, err := start(cfg, log)
+	d, err := start(cfg, *cfgPath, level, log)
 	if err != nil {
 		d.shutdown()
 		pprof.StopCPUProfile()
@@ -103,14 +109,14 @@ func main() {
 		log.Error("start-up failed", "err", err)
 		os.Exit(1)
 	}
-	// SIGHUP is what operators and log rotation send expecting a reload;
-	// its default action would kill the daemon and every context with it.
-	// Until reload exists it is logged and ignored.
+	// SIGHUP reloads the configuration file, as `shim6ctl reload` does:
+	// the control core applies it on its own goroutine and logs the one
+	// line that says what changed or why nothing did.
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	for s := range sig {
 		if s == syscall.SIGHUP {
-			log.Warn("SIGHUP ignored: shim6d cannot reload its configuration yet; restart it to apply a changed file", "config", cfg.Source)
+			d.core.ReloadFile("SIGHUP")
 			continue
 		}
 		log.Info("shutting down", "signal", s.String())
@@ -163,7 +169,10 @@ type daemon struct {
 	eal     bool
 }
 
-func start(cfg *configs.Config, log *slog.Logger) (*daemon, error) {
+// start builds and starts the daemon; path is the file a reload reads
+// ("" for the embedded configuration), level the log's level, which a
+// reload may change.
+func start(cfg *configs.Config, path string, level *slog.LevelVar, log *slog.Logger) (*daemon, error) {
 	d := &daemon{log: log}
 	started := time.Now()
 	// The file's part of the control core's configuration first: it may
@@ -221,6 +230,7 @@ func start(cfg *configs.Config, log *slog.Logger) (*daemon, error) {
 	cc.Ports, cc.TxQueue, cc.TxHandoff, cc.Ring, cc.Fwd = d.ports, uint16(nw), d.handoff, d.ring, &d.fwd
 	cc.Contexts, cc.Tick, cc.Events, cc.Workers, cc.Log = contexts, &d.tick, events, d.workers, log
 	cc.Daemon.Version, cc.Daemon.Started = version, started
+	cc.ConfigPath, cc.LogLevel = path, level
 	cc.Pools = []control.PoolView{d.pool}
 	if d.core, err = control.New(cc); err != nil {
 		return d, fmt.Errorf("%s: %w", cfg.Source, err)

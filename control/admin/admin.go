@@ -190,6 +190,18 @@ type Source interface {
 	// is called on the caller's goroutine now and then with how many are
 	// made so far.
 	Synthesize(count, seed uint64, progress func(made int)) (int, error)
+	// Reload reads the configuration file again and applies what can
+	// change live. A key that needs a restart refuses the whole reload
+	// (StatusError 409, with the one line that names it); a file that does
+	// not load, 422.
+	Reload() (Reload, error)
+}
+
+// Reload is the answer to POST /reload: what the reload changed, one
+// line a key ("port[1].weight: 1 -> 3", "context[2] added (...)"); empty
+// when the file changed nothing.
+type Reload struct {
+	Changed []string `json:"changed"`
 }
 
 // Server serves the API on a unix socket.
@@ -236,6 +248,17 @@ func Handler(src Source, metrics http.Handler) http.Handler {
 	mux.HandleFunc("POST /uplinks/{name}", func(w http.ResponseWriter, r *http.Request) { setUplink(src, w, r) })
 	mux.HandleFunc("POST /establish", func(w http.ResponseWriter, r *http.Request) { establish(src, w, r) })
 	mux.HandleFunc("POST /contexts/synth", func(w http.ResponseWriter, r *http.Request) { synthesize(src, w, r) })
+	mux.HandleFunc("POST /reload", func(w http.ResponseWriter, r *http.Request) {
+		res, err := src.Reload()
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		if res.Changed == nil {
+			res.Changed = []string{} // [] rather than null
+		}
+		writeJSON(w, res)
+	})
 	if metrics != nil {
 		mux.Handle("GET /metrics", metrics)
 	}
@@ -509,7 +532,9 @@ func (c *Client) do(method, route string) ([]byte, error) {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err == nil && resp.StatusCode != http.StatusOK {
-		err = fmt.Errorf("shim6d answered %s: %s", resp.Status, body)
+		// A StatusError, so that a caller can tell the daemon's refusals
+		// apart by code (shim6ctl reload exits 2 on 409 and 422).
+		err = &StatusError{Code: resp.StatusCode, Err: fmt.Errorf("shim6d answered %s: %s", resp.Status, body)}
 	}
 	return body, err
 }

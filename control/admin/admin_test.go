@@ -52,6 +52,13 @@ func (f *fakeSource) Synthesize(count, seed uint64, progress func(int)) (int, er
 	return int(count), nil
 }
 
+func (f *fakeSource) Reload() (Reload, error) {
+	if f.refuse != nil {
+		return Reload{}, f.refuse
+	}
+	return Reload{Changed: []string{"port[1].weight: 1 -> 3"}}, nil
+}
+
 func do(h http.Handler, method, target string) *httptest.ResponseRecorder {
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(method, target, nil))
@@ -76,6 +83,8 @@ func TestHandlerRoutes(t *testing.T) {
 		{"POST", "/contexts/synth?count=5&seed=9", 200, `{"created": 5}`},
 		{"POST", "/contexts/synth?count=-1", 400, "whole numbers"},
 		{"GET", "/metrics", 404, ""},
+		{"POST", "/reload", 200, `"port[1].weight: 1 -\u003e 3"`},
+		{"GET", "/reload", 405, ""},
 	} {
 		rec := do(h, tc.method, tc.target)
 		if rec.Code != tc.code || !strings.Contains(rec.Body.String(), tc.body) {
@@ -104,6 +113,11 @@ func TestHandlerRefusals(t *testing.T) {
 	src.refuse = errors.New("no such uplink")
 	if rec := do(h, "POST", "/uplinks/x?weight=1"); rec.Code != http.StatusConflict {
 		t.Errorf("refused uplink change: %d %q", rec.Code, rec.Body)
+	}
+	line := `site.toml:12: port[1].device: changed from "a" to "b" on [[port]] "isp1": restart shim6d to apply`
+	src.refuse = &StatusError{Code: http.StatusConflict, Err: errors.New(line)}
+	if rec := do(h, "POST", "/reload"); rec.Code != http.StatusConflict || rec.Body.String() != line+"\n" {
+		t.Errorf("refused reload: %d %q", rec.Code, rec.Body)
 	}
 	metrics := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("shim6d_up 1\n")) })
 	if rec := do(Handler(src, metrics), "GET", "/metrics"); rec.Code != http.StatusOK || rec.Body.String() != "shim6d_up 1\n" {

@@ -1,6 +1,7 @@
 package shim6
 
 import (
+	"cmp"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -342,22 +343,15 @@ func New(cfg Config) (*Machine, error) {
 	m.clock()
 	m.idleTicks = m.ticks(cfg.IdleTimeout)
 	m.val.rotate(&m.rand, m.now)
-	limiter := func(global, perPrefix int) ratelimit.Limiter {
-		secret := ratelimit.RandomSecret()
-		if cfg.RateLimitSecret != nil {
-			secret = *cfg.RateLimitSecret
-		}
-		return ratelimit.NewLimiter(global, perPrefix, cfg.RateLimitSlots, secret, m.now)
-	}
-	m.r1 = limiter(cfg.R1Rate, cfg.R1RatePerPrefix)
-	m.r1Known = limiter(cfg.R1Rate, cfg.R1RatePerPrefix)
+	m.r1 = m.limiter(cfg.R1Rate, cfg.R1RatePerPrefix)
+	m.r1Known = m.limiter(cfg.R1Rate, cfg.R1RatePerPrefix)
 	secret := ratelimit.RandomSecret()
 	if cfg.RateLimitSecret != nil {
 		secret = *cfg.RateLimitSecret
 	}
 	m.knownPeers = ratelimit.NewPrefixSet(cfg.RateLimitSlots, secret)
-	m.r1bis = limiter(cfg.R1bisRate, cfg.R1bisRatePerPrefix)
-	m.errs = limiter(cfg.ErrorRate, cfg.ErrorRatePerPrefix)
+	m.r1bis = m.limiter(cfg.R1bisRate, cfg.R1bisRatePerPrefix)
+	m.errs = m.limiter(cfg.ErrorRate, cfg.ErrorRatePerPrefix)
 	m.minimalHold = cfg.MinimalPeerHold
 	if m.minimalHold <= 0 {
 		m.minimalHold = defaultMinimalPeerHold
@@ -368,6 +362,26 @@ func New(cfg Config) (*Machine, error) {
 	m.minimal.init(cfg.MinimalPeers)
 	m.Stats.states[Idle].Store(0)
 	return m, nil
+}
+
+// limiter makes one of the machine's rate limits, full.
+func (m *Machine) limiter(global, perPrefix int) ratelimit.Limiter {
+	secret := ratelimit.RandomSecret()
+	if m.cfg.RateLimitSecret != nil {
+		secret = *m.cfg.RateLimitSecret
+	}
+	return ratelimit.NewLimiter(global, perPrefix, m.cfg.RateLimitSlots, secret, m.now)
+}
+
+// SetR1Rate changes Config.R1Rate and R1RatePerPrefix of a running machine
+// (a reload of the configuration); 0 takes the default, as in New. The
+// limits start again full, as at New: a moment's burst is what they allow
+// anyway.
+func (m *Machine) SetR1Rate(global, perPrefix int) {
+	m.clock()
+	m.cfg.R1Rate, m.cfg.R1RatePerPrefix = cmp.Or(max(global, 0), 1000), cmp.Or(max(perPrefix, 0), 10)
+	m.r1 = m.limiter(m.cfg.R1Rate, m.cfg.R1RatePerPrefix)
+	m.r1Known = m.limiter(m.cfg.R1Rate, m.cfg.R1RatePerPrefix)
 }
 
 // clock reads the time once per entry point.
@@ -538,6 +552,15 @@ func (m *Machine) hostFor(ulid netip.Addr) (uint32, error) {
 	}
 	m.hostIdx[ulid.As16()] = i
 	return i, nil
+}
+
+// HasHost reports whether the machine holds state for the proxied host
+// ulid: it has a context, established or on its way, and the locator set
+// it announces for it. A reload that changes the host's set leaves such a
+// host on the set it has (see control's Reload).
+func (m *Machine) HasHost(ulid netip.Addr) bool {
+	_, ok := m.hostIdx[ulid.As16()]
+	return ok
 }
 
 // serves reports whether the machine acts for ulid, without keeping state.
