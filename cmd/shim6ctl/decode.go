@@ -297,6 +297,12 @@ func describePacket(n int, lt layers.LinkType, ci gopacket.CaptureInfo, data []b
 		rep.ULP = ulpSummary(p)
 		return rep
 	}
+	if ip, ok := p.Layer(layers.LayerTypeIPv6).(*layers.IPv6); ok && ip.NextHeader == wire.ProtocolNumber && ip.Length == 0 {
+		// gopacket reads an empty payload as a jumbogram without its
+		// option and stops; it is an empty Shim6 header.
+		describeControl(rep, nil)
+		return rep
+	}
 	var we *wire.Error
 	if errors.As(failure, &we) {
 		// Next Header 140 whose header gopacket could not frame: Inspect
