@@ -637,6 +637,8 @@ local function dissect_payload(tvb, pinfo, tree)
 	end
 	local t = tree:add(shim6, tvb(0, 8))
 	t:append_text(", payload extension header")
+	-- The ULP's dissector writes over this when there is one.
+	pinfo.cols.info = "Shim6 payload, context tag 0x" .. tag(tvb(2, 6)):tohex():sub(5)
 	t:add(F.next_header, tvb(0, 1))
 	local helitem = t:add(F.hdr_ext_len, tvb(1, 1))
 	t:add(F.p, tvb(2, 1))
