@@ -189,6 +189,11 @@ func runDissector(t *testing.T, path string) []dissected {
 	if err != nil {
 		t.Skip("tshark is not installed (Debian package tshark); the dissector check needs it")
 	}
+	// Reading the script here puts it in go test's cache key; tshark's
+	// reading it would not.
+	if _, err := os.ReadFile(dissectorScript); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "-n", "-X", "lua_script:"+dissectorScript, "-r", path, "-T", "pdml")
