@@ -19,7 +19,7 @@
 --
 -- Wireshark 4.0 runs Lua 5.2: bit operations come from bit32.
 
-local band, bor, rshift, lshift = bit32.band, bit32.bor, bit32.rshift, bit32.lshift
+local band, rshift = bit32.band, bit32.rshift
 
 local shim6 = Proto.new("shim6rfc", "Shim6 Protocol (RFC 5533)")
 
@@ -311,10 +311,11 @@ local function add_cga(t, r)
 	end
 end
 
--- An option's contents, c, as far as they go; whole says all Length octets
--- are there, so that the length rules apply. at is the option's first
--- octet in the message, lenitem the Length field's item. It returns the
--- verification methods of a Locator List, for the CGA Signature rule.
+-- An option's contents, c, as far as they go, under the option's item ot;
+-- whole says all Length octets are there, so that the length rules apply
+-- (a cut option is shown, not judged); lenitem is the Length field's item,
+-- where a length fault is raised. It returns the verification methods of a
+-- Locator List, for the CGA Signature rule.
 local function add_known(ot, typ, c, whole, lenitem)
 	local n = c:len()
 	local function exact(want)
