@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -199,7 +200,8 @@ func TestDecodeText(t *testing.T) {
 				"option Keepalive Timeout (10)",
 				"state: Exploring",
 				"error: unknown Shim6 message type",
-				"MALFORMED: shim6 Keepalive: option type 99 option at octet 16: unknown critical option",
+				"    option type 99 (not understood, critical) critical at octet 16\n",
+				"        VIOLATION: shim6 Keepalive: option type 99 option at octet 16: unknown critical option",
 				"16 packets: 14 Shim6 control, 1 Shim6 payload, 3 malformed, 1 without Shim6",
 			} {
 				if !strings.Contains(text, want) {
@@ -465,5 +467,149 @@ func TestCaptureBad(t *testing.T) {
 	}
 	if _, _, _, err := r.next(); err == nil || err == io.EOF {
 		t.Errorf("1 GiB record: %v, want an error", err)
+	}
+}
+
+// writeFrames writes Ethernet frames into a new pcap file and returns its
+// path.
+func writeFrames(t *testing.T, frames [][]byte) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "frames.pcap")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w := pcapgo.NewWriter(f)
+	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
+		t.Fatal(err)
+	}
+	ts := time.Unix(1700000000, 0)
+	for i, fr := range frames {
+		if err := w.WritePacket(captureInfo(ts.Add(time.Duration(i)*time.Millisecond), fr), fr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return path
+}
+
+// i2WithoutPDS is the I2 of testMessages with its CGA Parameter Data
+// Structure option turned into an unknown type 99 (C = 0): an I2 with a
+// Locator List and no PDS, which RFC 5533 §5.6 forbids.
+func i2WithoutPDS(t *testing.T) []byte {
+	t.Helper()
+	b, err := wire.Marshal(testMessages()[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	off, ok := wire.OptionOffset(b, wire.OptCGAParameterDataStructure)
+	if !ok {
+		t.Fatal("test I2 has no PDS")
+	}
+	b[off], b[off+1] = 0, 99<<1
+	binaryChecksum(b)
+	return b
+}
+
+// TestDecodeShowsViolatingMessage: issue #17's case. The I2 without a PDS
+// is shown whole, fields and options, with the violation beside it, in
+// text and JSON; --strict turns the violation into an error.
+func TestDecodeShowsViolatingMessage(t *testing.T) {
+	path := writeFrames(t, [][]byte{frame(t, true, ipv6Layer(wire.ProtocolNumber), gopacket.Payload(i2WithoutPDS(t)))})
+	var out bytes.Buffer
+	if err := runDecode([]string{path}, &out); err != nil {
+		t.Fatal(err)
+	}
+	text := out.String()
+	for _, want := range []string{
+		"Shim6 I2 (type 3) length",
+		"checksum ok",
+		"initiator context tag: 0x123456789abc",
+		"option Locator List (2) at octet",
+		"  - locator 2001:db8:2::1, verification method HBA",
+		"option type 99 (not understood, ignored) at octet",
+		"option Keepalive Timeout (10)",
+		"    VIOLATION: shim6 I2: CGA Parameter Data Structure option: missing mandatory option: mandatory with a Locator List in I2\n",
+		"1 packets: 1 Shim6 control, 0 Shim6 payload, 1 malformed, 0 without Shim6",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("text lacks %q", want)
+		}
+	}
+	// The violation has no offset, so it closes the message, after the
+	// last option.
+	if strings.Index(text, "VIOLATION") < strings.Index(text, "option Keepalive Timeout") {
+		t.Errorf("violation printed before the options")
+	}
+	if t.Failed() {
+		t.Logf("output:\n%s", text)
+	}
+
+	out.Reset()
+	if err := runDecode([]string{path, "--json"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	var rep map[string]any
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	vs, _ := rep["violations"].([]any)
+	if len(vs) != 1 {
+		t.Fatalf("violations %v, want 1", rep["violations"])
+	}
+	v := vs[0].(map[string]any)
+	if v["kind"] != "missing_option" || v["offset"] != nil || !strings.Contains(v["error"].(string), "CGA Parameter Data Structure") {
+		t.Errorf("violation %v", v)
+	}
+	fields, _ := rep["fields"].(map[string]any)
+	opts, _ := rep["options"].([]any)
+	if fields["initiator_context_tag"] != "0x123456789abc" || len(opts) != 6 {
+		t.Errorf("fields %v, %d options", fields, len(opts))
+	}
+
+	if err := runDecode([]string{path, "--strict"}, io.Discard); err == nil || !strings.Contains(err.Error(), "1 of 1 Shim6 headers break a rule") {
+		t.Errorf("--strict: %v", err)
+	}
+	good := writeFrames(t, [][]byte{frame(t, true, ipv6Layer(wire.ProtocolNumber), &shim6layer.Control{Message: testMessages()[0]})})
+	if err := runDecode([]string{good, "--strict"}, io.Discard); err != nil {
+		t.Errorf("--strict on a clean capture: %v", err)
+	}
+}
+
+// TestDecodeCutMessage: an I2 cut inside its Locator List (the packet ends
+// before Hdr Ext Len says) still shows its fixed fields and the options
+// as far as they go.
+func TestDecodeCutMessage(t *testing.T) {
+	b, err := wire.Marshal(testMessages()[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	off, _ := wire.OptionOffset(b, wire.OptLocatorList)
+	path := writeFrames(t, [][]byte{frame(t, true, ipv6Layer(wire.ProtocolNumber), gopacket.Payload(b[:off+16+16+8]))})
+	var out bytes.Buffer
+	if err := runDecode([]string{path}, &out); err != nil {
+		t.Fatal(err)
+	}
+	text := out.String()
+	for _, want := range []string{
+		"Shim6 I2 (type 3) length " + strconv.Itoa(len(b)),
+		"checksum not checked (message cut short)",
+		"    VIOLATION: shim6 I2: Hdr Ext Len at octet 1: truncated: message claims",
+		"initiator nonce: 0x00000001",
+		"option Responder Validator (1)",
+		"option Locator List (2)",
+		"num locators: 2",
+		"  - locator 2001:db8:1::1, verification method HBA",
+		"  - verification method HBA",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("text lacks %q", want)
+		}
+	}
+	if strings.Contains(text, "2001:db8:2::1") {
+		t.Errorf("the second locator was cut off but is shown")
+	}
+	if t.Failed() {
+		t.Logf("output:\n%s", text)
 	}
 }
