@@ -164,8 +164,24 @@ fi
 # Hugepages: dpdk-hugepages.py reserves them and mounts hugetlbfs at
 # /dev/hugepages. With --socket-mem, on the NUMA nodes it names, so many
 # on each (the kernel would spread a global reservation over all nodes,
-# short of what EAL asks of one); otherwise anywhere.
+# short of what EAL asks of one); otherwise anywhere. Pages already there
+# (hugepages= on the kernel command line, the only sure way to get 1G
+# pages) are kept when they are enough: clearing them to reserve again at
+# run time could find no contiguous gigabyte left.
 mb_to_size() { echo "$((($1 + 1023) / 1024))G"; } # whole GiB: a multiple of either page size
+size_mb() {                                         # 4G, 512M -> MB
+	case "$1" in
+	*[gG]) echo $((${1%[gG]} * 1024)) ;;
+	*[mM]) echo "${1%[mM]}" ;;
+	*) die "--memory $1: write a size in M or G, e.g. 4G" ;;
+	esac
+}
+# enough DIR MB: DIR (a hugepages-NkB folder) holds at least MB.
+enough() {
+	local kb=${page_kb} have
+	have=$(cat "$1/nr_hugepages" 2>/dev/null || echo 0)
+	[ $((have * kb / 1024)) -ge "$2" ]
+}
 if $nohuge; then
 	echo "$prog: eal.args has --no-huge: no hugepages reserved"
 else
@@ -174,18 +190,38 @@ else
 		page_size=2M
 		[ -d "$sysfs/kernel/mm/hugepages/hugepages-1048576kB" ] && page_size=1G
 	fi
+	case "$page_size" in
+	1G | 1g) page_kb=1048576 ;;
+	2M | 2m) page_kb=2048 ;;
+	*) die "--page-size $page_size: write 2M or 1G" ;;
+	esac
 	if [ -n "$memory" ] || [ ${#socket_mem[@]} -eq 0 ]; then
 		if [ -z "$memory" ]; then
 			memory=1G
 			[ "$mem_mb" -gt 0 ] && memory=$(mb_to_size "$mem_mb")
 		fi
-		run "$hugepages" --pagesize "$page_size" --setup "$memory"
+		if enough "$sysfs/kernel/mm/hugepages/hugepages-${page_kb}kB" "$(size_mb "$memory")"; then
+			echo "$prog: $memory of $page_size hugepages already reserved: kept"
+			run "$hugepages" --pagesize "$page_size" --mount
+		else
+			run "$hugepages" --pagesize "$page_size" --setup "$memory"
+		fi
 	else
-		run "$hugepages" --pagesize "$page_size" --clear --unmount
+		have_all=true
 		for node in "${!socket_mem[@]}"; do
 			[ "${socket_mem[$node]}" -gt 0 ] || continue
-			run "$hugepages" --pagesize "$page_size" --node "$node" --reserve "$(mb_to_size "${socket_mem[$node]}")"
+			enough "$sysfs/devices/system/node/node$node/hugepages/hugepages-${page_kb}kB" \
+				"$(size_mb "$(mb_to_size "${socket_mem[$node]}")")" || have_all=false
 		done
+		if $have_all; then
+			echo "$prog: the hugepages --socket-mem asks for are already reserved: kept"
+		else
+			run "$hugepages" --pagesize "$page_size" --clear --unmount
+			for node in "${!socket_mem[@]}"; do
+				[ "${socket_mem[$node]}" -gt 0 ] || continue
+				run "$hugepages" --pagesize "$page_size" --node "$node" --reserve "$(mb_to_size "${socket_mem[$node]}")"
+			done
+		fi
 		run "$hugepages" --pagesize "$page_size" --mount
 	fi
 	$dry || "$hugepages" --show

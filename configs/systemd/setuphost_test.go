@@ -165,3 +165,30 @@ func TestSetupHostDryRun(t *testing.T) {
 		t.Error("--dry-run wrote the drop-in")
 	}
 }
+
+// TestSetupHostKeepsBootPages: 1G pages reserved at boot (hugepages= on
+// the kernel command line), as many as --socket-mem asks of node 0, are
+// kept and only mounted: clearing them to reserve again at run time might
+// find no contiguous gigabyte. With one page short, the script reserves.
+func TestSetupHostKeepsBootPages(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the script refuses to prepare a host as another user")
+	}
+	for pages, want := range map[string]string{
+		"4": "dpdk-hugepages.py --pagesize 1G --mount\ndpdk-hugepages.py --show\n",
+		"3": "dpdk-hugepages.py --pagesize 1G --clear --unmount\ndpdk-hugepages.py --pagesize 1G --node 0 --reserve 4G\n" +
+			"dpdk-hugepages.py --pagesize 1G --mount\ndpdk-hugepages.py --show\n",
+	} {
+		h := newFakeHost(t, true, examplePCI...)
+		node := h.sysfs + "/devices/system/node/node0/hugepages/hugepages-1048576kB"
+		os.MkdirAll(node, 0o755)
+		os.WriteFile(node+"/nr_hugepages", []byte(pages+"\n"), 0o644)
+		out, err := h.run(t, "../example-production.toml")
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		if got := h.calls(t); !strings.HasPrefix(got, want) {
+			t.Errorf("%s pages on node 0: calls\n%s\nwant them to start with\n%s", pages, got, want)
+		}
+	}
+}
