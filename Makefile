@@ -10,9 +10,9 @@ VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
 # Debian packages the build, the tests and the lab need.
-DEBS := libdpdk-dev dpdk-dev pkg-config tshark iproute2 ethtool iputils-ping iperf3 nftables
+DEBS := libdpdk-dev dpdk-dev pkg-config tshark iproute2 ethtool iputils-ping iperf3 nftables prometheus lintian systemd
 
-.PHONY: all deps build test run run-forwarding bench vet fmt clean
+.PHONY: all deps build test run run-forwarding bench vet fmt clean deb
 
 all: build
 
@@ -50,6 +50,12 @@ run-forwarding: deps build
 
 bench: deps build
 	bench/run.sh
+
+# The Debian package, $(BIN)/shim6d_VERSION_amd64.deb (configs/debian/build-deb.sh),
+# from binaries built as Debian builds its own: position-independent, full RELRO.
+deb: deps
+	$(GO) build -buildmode=pie -ldflags "$(LDFLAGS) -linkmode=external -extldflags=-Wl,-z,relro,-z,now" -o $(BIN)/deb/ ./cmd/shim6d ./cmd/shim6ctl
+	configs/debian/build-deb.sh $(BIN)/deb $(BIN)
 
 clean:
 	rm -rf $(BIN) bench/out

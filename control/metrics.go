@@ -200,6 +200,10 @@ var (
 		"the uplink's announced Locator Preferences weight", []string{"uplink"}, nil)
 	uplinkUsableDesc = prometheus.NewDesc("shim6d_uplink_usable",
 		"1 while the uplink is up, its next hop reachable and it is not drained", []string{"uplink"}, nil)
+	// uplinkDrainedDesc lets an alert on shim6d_uplink_usable == 0 tell an
+	// operator's drain from a failure.
+	uplinkDrainedDesc = prometheus.NewDesc("shim6d_uplink_drained",
+		"1 while the operator has the uplink drained (shim6ctl uplink NAME --drain)", []string{"uplink"}, nil)
 )
 
 func (c uplinkCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -207,6 +211,7 @@ func (c uplinkCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- uplinkPriorityDesc
 	ch <- uplinkWeightDesc
 	ch <- uplinkUsableDesc
+	ch <- uplinkDrainedDesc
 }
 
 func (c uplinkCollector) Collect(ch chan<- prometheus.Metric) {
@@ -219,5 +224,10 @@ func (c uplinkCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(uplinkPriorityDesc, prometheus.GaugeValue, float64(u.Priority), u.Name)
 		ch <- prometheus.MustNewConstMetric(uplinkWeightDesc, prometheus.GaugeValue, float64(u.Weight), u.Name)
 		ch <- prometheus.MustNewConstMetric(uplinkUsableDesc, prometheus.GaugeValue, usable, u.Name)
+		drained := 0.0
+		if u.Drained {
+			drained = 1
+		}
+		ch <- prometheus.MustNewConstMetric(uplinkDrainedDesc, prometheus.GaugeValue, drained, u.Name)
 	}
 }
