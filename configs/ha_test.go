@@ -119,7 +119,7 @@ func TestHAErrors(t *testing.T) {
 		{"key file absent", func(t *testing.T) string { return testBase + strings.Replace(haTOML, `"ha.key"`, `"nope.key"`, 1) }, nil, 0,
 			`nope.key: no such file or directory; write the file holding the pair's shared secret`},
 		{"key file world-readable", func(t *testing.T) string { return testBase + haTOML }, nil, 0o644,
-			`:36: ha.key_file: ha.key is accessible to every user (mode 0644)`},
+			`ha.key is accessible to every user (mode 0644)`},
 		{"key too short", func(t *testing.T) string { return testBase + haTOML }, []byte("00112233445566778899aabbccddeeff\n"), 0,
 			`holds 16 bytes of key, fewer than 32`},
 		{"lease out of range", func(t *testing.T) string { return testBase + haTOML + "lease = \"10ms\"\n" }, nil, 0,
