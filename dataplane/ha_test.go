@@ -141,3 +141,34 @@ func TestVirtualMAC(t *testing.T) {
 		t.Fatalf("not_for_us drops = %d, want 1", n)
 	}
 }
+
+// TestRefusingAllocatesNothing: frames for other stations, to groups not
+// joined, and everything while standby are dropped without allocating.
+func TestRefusingAllocatesNothing(t *testing.T) {
+	tb := newTestbed(t)
+	tb.inside.SetSource(0, [][]byte{
+		frame(macForeign, macHost, hostAddr, remoteAddr, 64),
+		frame([6]byte{0x33, 0x33, 0xff, 0, 0, 0x99}, macHost, hostAddr, remoteAddr, 64),
+		frame(macInside, macHost, hostAddr, remoteAddr, 64),
+	})
+	tb.uplink.SetSource(0, [][]byte{frame(macForeign, macNextHop, remoteAddr, hostAddr, 64)})
+	tb.inside.SetSink(0, true)
+	tb.uplink.SetSink(0, true)
+	if a := testing.AllocsPerRun(200, func() { tb.w.Poll() }); a != 0 {
+		t.Fatalf("Poll allocates %v times per round", a)
+	}
+	tb.w.Counters.publish()
+	if tb.w.Counters.Load(DropCounter(DropNotForUs)) == 0 {
+		t.Fatal("no not_for_us drops: the test dropped nothing")
+	}
+	f := *tb.fwd.Load()
+	f.Standby = true
+	tb.fwd.Store(&f)
+	if a := testing.AllocsPerRun(200, func() { tb.w.Poll() }); a != 0 {
+		t.Fatalf("standby Poll allocates %v times per round", a)
+	}
+	tb.w.Counters.publish()
+	if tb.w.Counters.Load(DropCounter(DropHAStandby)) == 0 {
+		t.Fatal("no ha_standby drops")
+	}
+}
