@@ -328,7 +328,11 @@ func (c *Core) Poll() int {
 		}
 	}
 	c.roleTick(now)
-	c.nd.timers(c, now)
+	if c.active() {
+		// A standby box's solicitations would not be sent, and its
+		// next hops would look dead; it resolves on becoming active.
+		c.nd.timers(c, now)
+	}
 	c.shimRound(now)
 	c.flush()
 	c.Stats.NeighborEntries.Store(int64(c.nd.Len()))
