@@ -56,7 +56,9 @@ type PortConfig struct {
 	// gives (DPDK's default, 1500). A device that cannot set its MTU
 	// (ENOTSUP, as net_ring) keeps its own, which MTU then reports.
 	MTU int
-	// Promiscuous puts the port in promiscuous mode.
+	// Promiscuous puts the port in promiscuous mode; without it the port
+	// takes every multicast group (all-multicast), which Neighbor
+	// Discovery needs.
 	Promiscuous bool
 	// MAC, when not zero, is set as the device's MAC before it starts
 	// (rte_eth_dev_default_mac_addr_set); a device that refuses fails the
@@ -243,6 +245,13 @@ func (p *Port) setup() error {
 		if ret := C.rte_eth_promiscuous_enable(p.id); ret != 0 {
 			return newError(p.obj, "rte_eth_promiscuous_enable", ret)
 		}
+	} else if ret := C.rte_eth_allmulticast_enable(p.id); ret != 0 && ret != -C.ENOTSUP {
+		// Out of promiscuous mode a NIC keeps only the multicast groups
+		// in its filter, and Neighbor Discovery's solicited-node groups
+		// are one per address: take every group and let the workers
+		// keep the ones the port listens to (dataplane.Accepts). A
+		// device without the switch delivers what it delivers.
+		return newError(p.obj, "rte_eth_allmulticast_enable", ret)
 	}
 	return nil
 }
@@ -271,6 +280,10 @@ func (p *Port) setMACs() error {
 	}
 	return nil
 }
+
+// allMulticast reports whether the device takes every multicast group
+// (rte_eth_allmulticast_get).
+func (p *Port) allMulticast() bool { return C.rte_eth_allmulticast_get(p.id) == 1 }
 
 // etherAddr is m as DPDK's struct rte_ether_addr.
 func etherAddr(m [6]byte) C.struct_rte_ether_addr {

@@ -40,6 +40,11 @@ func TestPortMACs(t *testing.T) {
 				if tt.mac != ([6]byte{}) && p.MAC() != tt.mac {
 					t.Fatalf("MAC() = %x, want %x", p.MAC(), tt.mac)
 				}
+				// Out of promiscuous mode the port still takes ND's
+				// groups: every group.
+				if !tt.promisc && !p.allMulticast() {
+					t.Fatal("a port out of promiscuous mode does not take multicast")
+				}
 				return
 			}
 			if err == nil {
