@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"shim6d/configs"
 	"shim6d/control/admin"
 	"shim6d/dataplane"
 	"shim6d/dataplane/header"
@@ -337,4 +338,26 @@ func haRoleSeries(t *testing.T, c *Core) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// TestHAFromConfig: [ha] and the ports' virtual MACs reach the core's
+// Config; without [ha] the core gets none.
+func TestHAFromConfig(t *testing.T) {
+	if c, err := FromConfig(configs.Default()); err != nil || c.HA != nil {
+		t.Fatalf("lab config: HA %+v, %v; want none", c.HA, err)
+	}
+	cfg := configs.Default()
+	cfg.HA = configs.HA{Enabled: true, Listen: netip.MustParseAddrPort("[fd00:aa::1]:7600"), Peer: netip.MustParseAddrPort("[fd00:aa::2]:7600"),
+		Replication: true, Lease: configs.Duration{Duration: 2 * time.Second}}
+	cfg.Ports[0].VirtualMAC = configs.MAC(vmacInside)
+	c, err := FromConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HA == nil || c.HA.Lease != 2*time.Second || c.HA.Peer != cfg.HA.Peer || !c.HA.Replication {
+		t.Fatalf("HA %+v", c.HA)
+	}
+	if c.Setup[0].VirtualMAC != vmacInside || c.Setup[1].VirtualMAC != ([6]byte{}) {
+		t.Fatalf("virtual MACs %x %x", c.Setup[0].VirtualMAC, c.Setup[1].VirtualMAC)
+	}
 }
