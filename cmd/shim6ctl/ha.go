@@ -42,8 +42,8 @@ func haCmd(args []string, out io.Writer) error {
 	case fs.NArg() > 1:
 		return fmt.Errorf("one verb at a time, not %q; put flags before it", strings.Join(fs.Args(), " "))
 	case verb == "":
-		var h admin.HA
-		if err := cl.Get("/ha", &h); err != nil {
+		h, err := cl.HAOf()
+		if err != nil {
 			return err
 		}
 		return show(out, &h, *asJSON, printHA)
