@@ -36,6 +36,7 @@ type Config struct {
 	Shim      Shim       `toml:"shim"`
 	Contexts  []Context  `toml:"context"`
 	HBA       []HBASet   `toml:"hba"`
+	HA        HA         `toml:"ha"`
 	// Source is the file name the configuration came from, for messages.
 	Source string `toml:"-"`
 }
@@ -128,8 +129,21 @@ type Port struct {
 	// two from 64 to 32768. Default 1024.
 	RxDesc uint16 `toml:"rx_desc"`
 	TxDesc uint16 `toml:"tx_desc"` // see RxDesc
-	// Promiscuous puts the port in promiscuous mode. Default true.
+	// Promiscuous puts the port in promiscuous mode. Default true. The
+	// daemon takes only frames addressed to the port (its MAC, its
+	// VirtualMAC while active, the multicast groups it listens to) either
+	// way; this says only what the device hands it.
 	Promiscuous *bool `toml:"promiscuous"`
+	// MAC, when not zero, is set as the device's MAC at start: a unicast
+	// address, usually locally administered (02:...). Default: the
+	// device's own.
+	MAC MAC `toml:"mac"`
+	// VirtualMAC is the address the active box of an HA pair answers and
+	// sends from on this port; both boxes are configured with the same
+	// one, so that neighbours need not learn a new MAC at a takeover.
+	// VRRP's IPv6 form 00:00:5e:00:02:XX (XX the VRID, 01 to ff) or a
+	// locally administered unicast MAC. Needs [ha] enabled.
+	VirtualMAC MAC `toml:"virtual_mac"`
 	// Priority ranks an uplink in the Locator Preferences the site
 	// announces to peers for its hosts' locators under Prefix (RFC 5533
 	// §5.15.3, with DNS SRV's meaning): lower is preferred; contexts use

@@ -52,6 +52,7 @@ func TestDefault(t *testing.T) {
 		Shim: Shim{Contexts: 65536, EstablishRate: 1000, R1Rate: 1000, R1RatePerPrefix: 10, SendTimeout: Duration{15 * time.Second},
 			Failback: "return", FailbackHold: Duration{30 * time.Second}, IdleTimeout: Duration{5 * time.Minute},
 			ULPHold: Duration{200 * time.Millisecond}},
+		HA:     HA{Replication: true, Lease: Duration{3 * time.Second}},
 		Source: "lab.toml",
 	}
 	if diff := cmp.Diff(want, got, cmpAddrs); diff != "" {
@@ -77,6 +78,7 @@ func TestDefault(t *testing.T) {
 var cmpAddrs = cmp.Options{
 	cmp.Comparer(func(a, b netip.Addr) bool { return a == b }),
 	cmp.Comparer(func(a, b netip.Prefix) bool { return a == b }),
+	cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b }),
 }
 
 // TestLabFileOnDisk guards against the embedded copy and the file drifting:

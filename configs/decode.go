@@ -160,14 +160,15 @@ func isText(t reflect.Type) bool { return reflect.PointerTo(t).Implements(textUn
 // textForms says, for each type written as a string, what it is and how to
 // write one: the second half of the error message.
 var textForms = map[reflect.Type]struct{ what, write string }{
-	reflect.TypeFor[netip.Addr]():   {"an IPv6 address", "write e.g. 2001:db8:1::1"},
-	reflect.TypeFor[netip.Prefix](): {"an IPv6 prefix", "write ADDRESS/LEN, e.g. 2001:db8:1::/48"},
-	reflect.TypeFor[MAC]():          {"a MAC address", "write six hex bytes, e.g. 02:00:00:00:00:01"},
-	reflect.TypeFor[Duration]():     {"a duration", `write a number with a unit, e.g. "30s" or "500ms"`},
-	reflect.TypeFor[Role]():         {roles.what, roles.write},
-	reflect.TypeFor[Polling]():      {pollings.what, pollings.write},
-	reflect.TypeFor[Failback]():     {failbacks.what, failbacks.write},
-	reflect.TypeFor[LogLevel]():     {logLevels.what, logLevels.write},
+	reflect.TypeFor[netip.Addr]():     {"an IPv6 address", "write e.g. 2001:db8:1::1"},
+	reflect.TypeFor[netip.Prefix]():   {"an IPv6 prefix", "write ADDRESS/LEN, e.g. 2001:db8:1::/48"},
+	reflect.TypeFor[MAC]():            {"a MAC address", "write six hex bytes, e.g. 02:00:00:00:00:01"},
+	reflect.TypeFor[netip.AddrPort](): {"an address and port", `write "[ADDRESS]:PORT", e.g. "[fd00:aa::1]:7600"`},
+	reflect.TypeFor[Duration]():       {"a duration", `write a number with a unit, e.g. "30s" or "500ms"`},
+	reflect.TypeFor[Role]():           {roles.what, roles.write},
+	reflect.TypeFor[Polling]():        {pollings.what, pollings.write},
+	reflect.TypeFor[Failback]():       {failbacks.what, failbacks.write},
+	reflect.TypeFor[LogLevel]():       {logLevels.what, logLevels.write},
 }
 
 // checkTypes checks that the raw value v at path fits Go type t, and returns

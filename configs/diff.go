@@ -81,6 +81,9 @@ const (
 // reloadRules classifies every key of Config, by its path without array
 // indices. Keys of a struct that is not listed itself are listed one by
 // one; TestReloadRulesClassifyEveryKey fails for a key that is in neither.
+// whyHA is why the [ha] keys need a restart.
+const whyHA = "an HA pair's roles and replication are set up at start; restart each box in turn"
+
 var reloadRules = map[string]reloadRule{
 	"eal.args": {restart, "EAL starts once per process"},
 
@@ -112,6 +115,8 @@ var reloadRules = map[string]reloadRule{
 	"port.rx_desc":      {restart, whyPorts},
 	"port.tx_desc":      {restart, whyPorts},
 	"port.promiscuous":  {restart, whyPorts},
+	"port.mac":          {restart, whyPorts},
+	"port.virtual_mac":  {restart, whyPorts},
 	"port.priority":     {live, ""},
 	"port.weight":       {live, ""},
 	"port.backup":       {live, ""},
@@ -138,6 +143,16 @@ var reloadRules = map[string]reloadRule{
 
 	"context": {liveSet, ""},
 	"hba":     {liveSet, ""},
+
+	// A pair's roles and its replication are set up at start, and a key
+	// or an endpoint changed on one box alone would cut the pair apart:
+	// both boxes take such a change by a planned restart, one at a time.
+	"ha.enabled":     {restart, whyHA},
+	"ha.listen":      {restart, whyHA},
+	"ha.peer":        {restart, whyHA},
+	"ha.key_file":    {restart, whyHA},
+	"ha.replication": {restart, whyHA},
+	"ha.lease":       {restart, whyHA},
 }
 
 // Diff compares the running configuration old with cur, just loaded, and

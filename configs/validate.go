@@ -123,6 +123,7 @@ func (c *Config) applyDefaults(raw map[string]any) {
 	if sh, _ := lookup(raw, "shim"); !has(asTable(sh), "ulp_hold") {
 		c.Shim.ULPHold = Duration{200 * time.Millisecond}
 	}
+	c.haDefaults(raw)
 	for i, t := range rawTables(raw, "context") {
 		if i >= len(c.Contexts) {
 			break
@@ -203,7 +204,7 @@ func (c *Config) Validate() error { return c.validate(nil) }
 
 func (c *Config) validate(pos positions) error {
 	v := &validator{c: c, pos: pos}
-	for _, check := range []func() error{v.eal, v.daemon, v.ports, v.neighbors, v.mbufs, v.shim, v.contexts, v.hba} {
+	for _, check := range []func() error{v.eal, v.daemon, v.ports, v.neighbors, v.mbufs, v.shim, v.contexts, v.hba, v.ha} {
 		if err := check(); err != nil {
 			return err
 		}
@@ -417,6 +418,10 @@ func (v *validator) port(i int, inside *int) error {
 		if err := v.uplink(i, key); err != nil {
 			return err
 		}
+	}
+
+	if err := v.portMACs(i, key); err != nil {
+		return err
 	}
 
 	if p.MTU < minMTU || p.MTU > maxMTU {

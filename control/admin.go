@@ -98,7 +98,7 @@ func (v adminView) Ports() []admin.Port {
 		c.devices(func() { st, link, mac = p.Stats(), p.Link(), p.MAC() })
 		ap := admin.Port{
 			Name: ps.Name, Role: ps.Role.String(), Device: ps.Device, MAC: macString(mac),
-			MTU: p.MTU(), LinkUp: link.Up, SpeedMbps: link.SpeedMbps, Addresses: ps.Addresses,
+			MTU: p.MTU(), ForwardMTU: v.c.forwardMTU(i), LinkUp: link.Up, SpeedMbps: link.SpeedMbps, Addresses: ps.Addresses,
 			RxPackets: st.RxPackets, TxPackets: st.TxPackets, RxBytes: st.RxBytes, TxBytes: st.TxBytes,
 			RxMissed: st.RxMissed, RxErrors: st.RxErrors, TxErrors: st.TxErrors,
 			Drops: c.sumCounter(dataplane.PortCounter(i, dataplane.PortDrops)),

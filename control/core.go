@@ -37,6 +37,10 @@ type PortSetup struct {
 	// §5.15.3); Backup announces priority 255 instead of Priority.
 	Priority, Weight uint8
 	Backup           bool
+	// VirtualMAC, when not zero, is the HA pair's MAC for this port: the
+	// active box answers and sends from it, and the port's link-local
+	// address derives from it, so both boxes have the same one.
+	VirtualMAC [6]byte
 }
 
 // StaticNeighbor is a neighbour entry from config that ND never changes.
@@ -124,6 +128,9 @@ type Config struct {
 	// LogLevel, when set, is the level of Log's handler, which a reload
 	// of daemon.log_level changes.
 	LogLevel *slog.LevelVar
+	// HA makes the box one of an active/standby pair (role.go); nil: a
+	// box on its own, always active.
+	HA *HASetup
 }
 
 // ShimSetup is the signalling's part of Config.
@@ -218,6 +225,11 @@ type Core struct {
 	live     sync.RWMutex
 	released bool
 
+	// ha is the box's role in its pair (role.go); roleNow mirrors the
+	// role for readers off the core's goroutine (the metrics).
+	ha      haState
+	roleNow atomic.Uint32
+
 	rx  [ports.MaxBurst]ports.Packet
 	tx  [dataplane.MaxPorts]txBuf
 	one [1]ports.Packet
@@ -262,8 +274,9 @@ func New(cfg Config) (*Core, error) {
 	}
 	c.nd.init(len(cfg.Ports))
 	c.initPolicy()
-	for i, p := range cfg.Ports {
-		c.linkLocs = append(c.linkLocs, linkLocalFromMAC(p.MAC()))
+	c.initRole(now)
+	for i := range cfg.Ports {
+		c.linkLocs = append(c.linkLocs, linkLocalFromMAC(c.srcMAC(i)))
 		s := cfg.Setup[i]
 		if s.Role == dataplane.RoleUplink && s.NextHop.IsValid() {
 			if s.NextHopMAC != nil {
@@ -332,7 +345,12 @@ func (c *Core) Poll() int {
 			c.free(&c.rx[i])
 		}
 	}
-	c.nd.timers(c, now)
+	c.roleTick(now)
+	if c.active() {
+		// A standby box's solicitations would not be sent, and its
+		// next hops would look dead; it resolves on becoming active.
+		c.nd.timers(c, now)
+	}
 	c.shimRound(now)
 	c.flush()
 	c.Stats.NeighborEntries.Store(int64(c.nd.Len()))
@@ -368,6 +386,14 @@ func (c *Core) flushPort(i int) {
 	if b.n == 0 {
 		return
 	}
+	if !c.active() {
+		// A standby box sends nothing on its data ports (role.go): its
+		// machines run on, and what they send ends here, counted.
+		c.Stats.HASuppressed.Add(uint64(b.n))
+		c.cfg.Ports[i].Free(b.pkts[:b.n])
+		b.n = 0
+		return
+	}
 	var sent int
 	if i < len(c.cfg.TxHandoff) && c.cfg.TxHandoff[i] != nil {
 		sent = c.cfg.TxHandoff[i].Enqueue(b.pkts[:b.n])
@@ -398,17 +424,19 @@ func (c *Core) alloc(port int) (ports.Packet, bool) {
 // publish builds a new forwarding snapshot from config and the neighbour
 // table and swaps it in.
 func (c *Core) publish() {
-	f := &dataplane.Forwarding{Neighbors: map[[16]byte][6]byte{}}
+	f := &dataplane.Forwarding{Neighbors: map[[16]byte][6]byte{}, Standby: !c.active()}
 	for i, p := range c.cfg.Ports {
 		s := c.cfg.Setup[i]
-		mtu := s.MTU
-		if mtu == 0 || mtu > p.MTU() && p.MTU() > 0 {
-			mtu = p.MTU()
+		pi := dataplane.PortInfo{Role: s.Role, MAC: p.MAC(), MTU: c.forwardMTU(i),
+			Solicited: []uint32{dataplane.SolicitedLow(c.linkLocs[i])}, AnySolicited: s.Role == dataplane.RoleUplink}
+		if c.active() {
+			pi.Virtual = s.VirtualMAC
 		}
-		f.Ports = append(f.Ports, dataplane.PortInfo{Role: s.Role, MAC: p.MAC(), MTU: mtu})
 		for _, a := range s.Addresses {
 			f.AddLocal(a)
+			pi.Solicited = append(pi.Solicited, dataplane.SolicitedLow(a))
 		}
+		f.Ports = append(f.Ports, pi)
 		f.AddLocal(c.linkLocs[i])
 		switch s.Role {
 		case dataplane.RoleInside:
@@ -432,6 +460,16 @@ func (c *Core) publish() {
 	c.cfg.Fwd.Store(f)
 	c.dirty = false
 	c.Stats.Publishes.Add(1)
+}
+
+// forwardMTU is the MTU the forwarding uses on port i: the configured one,
+// unless the device's is smaller.
+func (c *Core) forwardMTU(i int) int {
+	mtu, dev := c.cfg.Setup[i].MTU, c.cfg.Ports[i].MTU()
+	if mtu == 0 || mtu > dev && dev > 0 {
+		mtu = dev
+	}
+	return mtu
 }
 
 // shimRound advances the workers' tick, drains their events into the

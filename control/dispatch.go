@@ -105,7 +105,7 @@ func (c *Core) forwardResolved(p *ports.Packet, port int, mac [6]byte) bool {
 		return false
 	}
 	ip.SetHopLimit(ip.HopLimit() - 1)
-	own := c.cfg.Ports[port].MAC()
+	own := c.srcMAC(port)
 	header.Ethernet(frame).SetAddresses(&mac, &own)
 	return true
 }

@@ -38,4 +38,8 @@
 //   - admin.go, metrics.go, stats.go: what operators see: the admin API's
 //     source, the Prometheus collectors, the core's counters.
 //   - synthetic.go: synthetic contexts for benchmarks, when allowed.
+//   - role.go: the box's role in an HA pair (standby, active, fault),
+//     set by keepalived through the admin API and held by a lease: what
+//     a standby box takes and sends, the announcements on becoming
+//     active.
 package control

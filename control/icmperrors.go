@@ -28,7 +28,7 @@ func (c *Core) newICMP(port int, dmac [6]byte, src, dst netip.Addr, hop uint8, i
 	}
 	frame := p.Frame()
 	eth := header.Ethernet(frame)
-	smac := c.cfg.Ports[port].MAC()
+	smac := c.srcMAC(port)
 	eth.SetAddresses(&dmac, &smac)
 	eth.SetEtherType(header.EtherTypeIPv6)
 	ip := header.IPv6(frame[l3:])

@@ -15,7 +15,7 @@ import (
 // uplinks'. They sum the workers' published counters at scrape time, so
 // the hot path never touches a shared counter.
 func (c *Core) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{newCollector(c), signalCollector{c}, uplinkCollector{c}, newReloadCollector(c)}
+	return []prometheus.Collector{newCollector(c), signalCollector{c}, uplinkCollector{c}, newReloadCollector(c), roleCollector{c}}
 }
 
 // collector exports the ports', workers' and core's counters.

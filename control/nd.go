@@ -163,6 +163,20 @@ func (t *ndTable) timers(c *Core, now time.Time) {
 	}
 }
 
+// hurry makes every entry's next timer action due now: a box that became
+// active resolves at once what its standby time left unresolved (its
+// solicitations were never sent).
+func (t *ndTable) hurry(now time.Time) {
+	for _, m := range t.ports {
+		for _, e := range m {
+			if e.state == ndIncomplete {
+				e.next, e.probes = now, 0
+			}
+		}
+	}
+	t.nextTick = time.Time{}
+}
+
 // learn records that a is at mac on port. confirmed is true for a solicited
 // NA (reachability confirmed), false for what an NS's source link-layer
 // option or an unsolicited NA says (RFC 4861 §7.2.3, §7.2.5).
@@ -322,7 +336,7 @@ func (c *Core) sendNS(port int, target netip.Addr, mac *[6]byte) {
 	icmp.SetType(header.ICMPv6NeighborSolicitation)
 	ns := header.NeighborSolicitation(icmp)
 	ns.SetTargetAddress(&t)
-	own := c.cfg.Ports[port].MAC()
+	own := c.srcMAC(port)
 	header.PutLinkLayerAddressOption(ns.Options(), header.NDOptionSourceLinkLayerAddress, &own)
 	icmp.SetChecksum(icmp.CalculateChecksum(ip.Src(), ip.Dst()))
 	c.Stats.NSSent.Add(1)
@@ -342,7 +356,7 @@ func (c *Core) sendNA(port int, target, dst netip.Addr, dmac [6]byte, solicited,
 	na.SetFlags(true, solicited, !proxy)
 	t := target.As16()
 	na.SetTargetAddress(&t)
-	own := c.cfg.Ports[port].MAC()
+	own := c.srcMAC(port)
 	header.PutLinkLayerAddressOption(na.Options(), header.NDOptionTargetLinkLayerAddress, &own)
 	icmp.SetChecksum(icmp.CalculateChecksum(ip.Src(), ip.Dst()))
 	c.Stats.NASent.Add(1)

@@ -22,7 +22,7 @@ func FromConfig(cfg *configs.Config) (Config, error) {
 	}
 	for i := range cfg.Ports {
 		pc := &cfg.Ports[i]
-		s := PortSetup{Name: pc.Name, Device: pc.Device, Addresses: pc.Addresses, MTU: pc.MTU}
+		s := PortSetup{Name: pc.Name, Device: pc.Device, Addresses: pc.Addresses, MTU: pc.MTU, VirtualMAC: [6]byte(pc.VirtualMAC)}
 		if pc.Role == configs.RoleInside {
 			s.Role = dataplane.RoleInside
 			s.Prefixes = pc.Prefixes
@@ -36,6 +36,9 @@ func FromConfig(cfg *configs.Config) (Config, error) {
 			}
 		}
 		c.Setup = append(c.Setup, s)
+	}
+	if h := &cfg.HA; h.Enabled {
+		c.HA = &HASetup{Listen: h.Listen, Peer: h.Peer, Replication: h.Replication, Lease: h.Lease.Duration}
 	}
 	for _, n := range cfg.Neighbors {
 		if i := cfg.PortIndex(n.Port); i >= 0 {

@@ -113,7 +113,7 @@ func (c *Core) SendControl(src, dst netip.Addr, msg wire.Message) {
 		return
 	}
 	frame := p.Frame()
-	own := c.cfg.Ports[port].MAC()
+	own := c.srcMAC(port)
 	eth := header.Ethernet(frame)
 	eth.SetAddresses(&up.NextHopMAC, &own)
 	eth.SetEtherType(header.EtherTypeIPv6)

@@ -41,6 +41,13 @@ type Stats struct {
 	FailbackTries         atomic.Uint64 // explorations started to return to a preferred pair
 	PolicyMoves           atomic.Uint64 // explorations started by the site policy (spreading, a change, a broken pair)
 	InitialSwitches       atomic.Uint64 // contexts established over a pair other than their ULIDs (seed §8.4)
+	// HARoleChanges counts the box's changes of HA role (role.go);
+	// HAAnnouncements the unsolicited Neighbor Advertisements it sent on
+	// becoming active; HASuppressed the packets it built while not active
+	// and did not send.
+	HARoleChanges   atomic.Uint64
+	HAAnnouncements atomic.Uint64
+	HASuppressed    atomic.Uint64
 	// NeighborEntries is the neighbour table's size (a gauge).
 	NeighborEntries atomic.Int64
 }
@@ -115,6 +122,12 @@ var counterInfo = [...]struct {
 		func(s *Stats) *atomic.Uint64 { return &s.PolicyMoves }},
 	{"initial_switches", "contexts established over another locator pair than their ULIDs (the ULID pair failed from the start)",
 		func(s *Stats) *atomic.Uint64 { return &s.InitialSwitches }},
+	{"ha_role_changes", "changes of the box's HA role",
+		func(s *Stats) *atomic.Uint64 { return &s.HARoleChanges }},
+	{"ha_announcements", "unsolicited Neighbor Advertisements sent on becoming the active box of an HA pair",
+		func(s *Stats) *atomic.Uint64 { return &s.HAAnnouncements }},
+	{"ha_suppressed", "packets the control core built while not the active box and did not send",
+		func(s *Stats) *atomic.Uint64 { return &s.HASuppressed }},
 }
 
 // Each calls f with every counter's metric name, help and value, so the

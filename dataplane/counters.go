@@ -55,6 +55,15 @@ const (
 	// stripped (packet already shimmed, payload length overflow, bad
 	// payload header).
 	DropShimRewrite
+	// DropNotForUs: the frame's destination MAC is not the port's, nor
+	// its virtual MAC while active, nor a multicast group it listens to:
+	// a switch's unknown-unicast flood or another box's traffic on a
+	// shared segment, which a NIC out of promiscuous mode would not have
+	// delivered.
+	DropNotForUs
+	// DropHAStandby: the box is the standby (or faulty) one of an HA
+	// pair, which takes nothing from its data ports.
+	DropHAStandby
 	numDropReasons
 )
 
@@ -76,6 +85,8 @@ var dropInfo = [numDropReasons]struct{ name, help string }{
 	DropUnknownTag:        {"unknown_tag", "Shim6 payload packet with an unknown receiver context tag"},
 	DropNoHeadroom:        {"no_headroom", "no headroom for the Shim6 payload header"},
 	DropShimRewrite:       {"shim_rewrite", "Shim6 payload header could not be inserted or stripped"},
+	DropNotForUs:          {"not_for_us", "destination MAC is not the port's, its virtual MAC while active, or a group it listens to"},
+	DropHAStandby:         {"ha_standby", "received while this box is the standby (or faulty) one of an HA pair"},
 }
 
 // String returns the reason's metric label.

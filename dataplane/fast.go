@@ -155,6 +155,29 @@ type fastFwd struct {
 	// scratch is adopt's, kept so that a new snapshot of the same shape
 	// costs no allocation.
 	scratch []fastPrefix
+	// accept holds, for each port, the unicast MACs it takes as frames'
+	// first eight bytes read little-endian under macMask: its own and
+	// its virtual MAC while active (its own again when there is none),
+	// so that a frame's destination is checked by one load and one or
+	// two compares.
+	accept [MaxPorts][2]uint64
+}
+
+// macMask keeps the destination MAC of a frame's first eight bytes read
+// little-endian; the I/G bit, multicast, is then the word's lowest bit.
+const macMask = 1<<48 - 1
+
+// macWord is m as the fast paths compare destination MACs.
+func macWord(m [6]byte) uint64 {
+	var b [8]byte
+	copy(b[:], m[:])
+	return binary.LittleEndian.Uint64(b[:])
+}
+
+// macsOf returns port's two accepted unicast MAC words.
+func (v *fastFwd) macsOf(port uint16) (uint64, uint64) {
+	a := &v.accept[port%MaxPorts]
+	return a[0], a[1]
 }
 
 func fastPrefixOf(p *Prefix) fastPrefix {
@@ -165,7 +188,8 @@ func egressOf(f *Forwarding, u *Uplink) fastEgress {
 	e := fastEgress{port: u.Port}
 	if u.Resolved && int(u.Port) < len(f.Ports) {
 		copy(e.mac[header.EthernetDstAddrOffset:], u.NextHopMAC[:])
-		copy(e.mac[header.EthernetSrcAddrOffset:], f.Ports[u.Port].MAC[:])
+		src := f.Ports[u.Port].SourceMAC()
+		copy(e.mac[header.EthernetSrcAddrOffset:], src[:])
 		e.mtu = f.Ports[u.Port].MTU
 	}
 	return e
@@ -178,7 +202,20 @@ func (v *fastFwd) adopt(f *Forwarding) {
 	v.inside = f.Inside
 	v.insideMAC, v.insideMTU = [6]byte{}, 0
 	if int(f.Inside) < len(f.Ports) {
-		v.insideMAC, v.insideMTU = f.Ports[f.Inside].MAC, f.Ports[f.Inside].MTU
+		v.insideMAC, v.insideMTU = f.Ports[f.Inside].SourceMAC(), f.Ports[f.Inside].MTU
+	}
+	for port := range v.accept {
+		// A port the snapshot does not have takes nothing: 1 is a
+		// multicast word no unicast destination equals.
+		v.accept[port] = [2]uint64{1, 1}
+		if port < len(f.Ports) {
+			pi := &f.Ports[port]
+			own := macWord(pi.MAC)
+			v.accept[port] = [2]uint64{own, own}
+			if pi.Virtual != ([6]byte{}) {
+				v.accept[port][1] = macWord(pi.Virtual)
+			}
+		}
 	}
 	v.local = [localBits / 64]uint64{}
 	for _, k := range f.Local {
@@ -235,11 +272,18 @@ func (w *Worker) fastOut(pkts []ports.Packet, v *fastFwd) (sum fastSum) {
 	// A burst is at most MaxBurst long: said so, the compiler drops the
 	// bounds checks of the per-packet arrays indexed by i.
 	pkts = pkts[:min(len(pkts), ports.MaxBurst)]
+	own, virt := v.macsOf(v.inside)
 	for i := range pkts {
 		p := &pkts[i]
 		h := headers(p)
 		if h == nil || binary.LittleEndian.Uint32(h[frameEtherType:])&ipv6WordMask != ipv6Word {
 			continue
+		}
+		if d := binary.LittleEndian.Uint64(h[:8]) & macMask; d != own && d != virt {
+			if d&1 == 0 {
+				w.notForUs(i, &sum)
+			}
+			continue // multicast: route checks the groups
 		}
 		plen := int(binary.BigEndian.Uint16(h[framePayloadLength:]))
 		nh, hop := h[frameNextHeader], h[frameHopLimit]
@@ -371,6 +415,16 @@ func (w *Worker) fastOut(pkts []ports.Packet, v *fastFwd) (sum fastSum) {
 	return sum
 }
 
+// notForUs drops packet i of the burst, unicast to another station, in
+// the fast path: a switch's flood of unknown unicast costs a compare a
+// packet, not a trip through route. Rare, so a call.
+func (w *Worker) notForUs(i int, sum *fastSum) {
+	w.Counters.local[DropCounter(DropNotForUs)]++
+	w.next[i%ports.MaxBurst], w.res[i%ports.MaxBurst] = outDrop, fastDropped
+	sum.taken++
+	sum.dropped++
+}
+
 // shim6PBit is the payload header's P bit, as a bit of the header's
 // big-endian word (RFC 5533 §5.2).
 const shim6PBit = 1 << 47
@@ -381,11 +435,22 @@ const shim6PBit = 1 << 47
 func (w *Worker) fastIn(pkts []ports.Packet, v *fastFwd) (sum fastSum) {
 	w.res = [ports.MaxBurst]fastResult{}
 	pkts = pkts[:min(len(pkts), ports.MaxBurst)]
+	if len(pkts) == 0 {
+		return sum
+	}
+	// A burst comes from one port.
+	own, virt := v.macsOf(pkts[0].Port)
 	for i := range pkts {
 		p := &pkts[i]
 		h := headers(p)
 		if h == nil || binary.LittleEndian.Uint32(h[frameEtherType:])&ipv6WordMask != ipv6Word {
 			continue
+		}
+		if d := binary.LittleEndian.Uint64(h[:8]) & macMask; d != own && d != virt {
+			if d&1 == 0 {
+				w.notForUs(i, &sum)
+			}
+			continue // multicast: route checks the groups
 		}
 		plen := int(binary.BigEndian.Uint16(h[framePayloadLength:]))
 		nh, hop := h[frameNextHeader], h[frameHopLimit]

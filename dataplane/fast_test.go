@@ -55,6 +55,18 @@ func fastCorpus(b *shimbed) []struct {
 			add(0, pkttest.Frame(macInside, macHost, hostAddr, dst, hop, header.ProtoICMPv6, []byte{128, 0, 0, 0, 0, 1, 0, 1}))
 			add(0, pkttest.Frame(macInside, macHost, hostAddr, dst, hop, header.ProtoESP, []byte{0, 0, 1, 0, 0, 0, 0, 1}))
 		}
+		// Frames the ports must not take, each otherwise one the fast
+		// paths would forward: unicast to another station (a switch's
+		// flood), to the virtual MAC of a port that has none, to
+		// broadcast, to a group not joined; and to all-nodes, which is
+		// taken.
+		for _, dmac := range [][6]byte{macForeign, macVirtual1, {0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, {0x33, 0x33, 0xff, 0, 0, 0x99}, {0x33, 0x33, 0, 0, 0, 1}} {
+			for _, dst := range []netip.Addr{peerULID, remoteAddr} {
+				add(0, udpFrame(dmac, macHost, hostAddr, dst, hop, header.ProtoUDP, nil, "data"))
+			}
+			add(2, udpFrame(dmac, macNextHop2, peerLoc4, hostLoc2, hop, header.ProtoShim6, shimHeader(header.ProtoUDP, b.tag), "data"))
+			add(1, udpFrame(dmac, macNextHop, remoteAddr, hostAddr, hop, header.ProtoUDP, nil, "data"))
+		}
 		// Outbound odd ones: hairpin, multicast, for us, link-local,
 		// foreign source.
 		add(0, udpFrame(macInside, macHost, hostAddr, unknownHost, hop, header.ProtoUDP, nil, "data"))
@@ -76,6 +88,10 @@ func fastCorpus(b *shimbed) []struct {
 		for _, dst := range []netip.Addr{hostAddr, unknownHost, remoteAddr} {
 			for _, src := range []netip.Addr{plainPeer, peerULID, remoteAddr} {
 				add(1, udpFrame(macUplink, macNextHop, src, dst, hop, header.ProtoUDP, nil, "data"))
+				// To the pair's virtual MAC, which port 1 takes while
+				// active (newFastDiff), and to another station.
+				add(1, udpFrame(macVirtual1, macNextHop, src, dst, hop, header.ProtoUDP, nil, "data"))
+				add(1, udpFrame(macForeign, macNextHop, src, dst, hop, header.ProtoUDP, nil, "data"))
 				add(1, pkttest.Frame(macUplink, macNextHop, src, dst, hop, header.ProtoTCP, tcp(src, dst, true)))
 				add(1, pkttest.Frame(macUplink, macNextHop, src, dst, hop, header.ProtoTCP, tcp(src, dst, false)))
 			}
@@ -115,6 +131,12 @@ func newFastDiff(t testing.TB) *fastDiff {
 	b.w.shim.Events = b.events
 	rc := b.w.cfg
 	rc.Shim.Events = NewEventRing(64)
+	// Port 1 is active in an HA pair: it takes its virtual MAC too, and
+	// sends from it.
+	f := *b.fwd.Load()
+	f.Ports = append([]PortInfo(nil), f.Ports...)
+	f.Ports[1].Virtual = macVirtual1
+	b.fwd.Store(&f)
 	d := &fastDiff{b: b, fast: b.w, ref: NewWorker(rc), f: b.fwd.Load()}
 	for _, w := range []*Worker{d.fast, d.ref} {
 		w.nb.adopt(d.f)
@@ -132,6 +154,13 @@ func newFastDiff(t testing.TB) *fastDiff {
 	})
 	return d
 }
+
+// macVirtual1 is port 1's virtual MAC in fastDiff; macForeign is another
+// station's on every port's link.
+var (
+	macVirtual1 = [6]byte{0x00, 0x00, 0x5e, 0x00, 0x02, 0x01}
+	macForeign  = [6]byte{0x02, 0, 0, 0, 0, 0x99}
+)
 
 // maxFrame is the longest frame a test buffer holds.
 const maxFrame = mem.DefaultBufSize - ports.Headroom
@@ -241,6 +270,10 @@ func TestFastPathsMatchRoute(t *testing.T) {
 	}
 	if d.events[EventRetransmit] == 0 {
 		t.Error("no packet raised a retransmit event")
+	}
+	// Frames to other stations were dropped by both, for that reason.
+	if f, r := d.fast.Counters.local[DropCounter(DropNotForUs)], d.ref.Counters.local[DropCounter(DropNotForUs)]; f == 0 || r == 0 {
+		t.Errorf("not_for_us drops: fast path %d, route %d; want both above 0", f, r)
 	}
 	t.Logf("fast path results over %d packets (slow, forward, rewrote, stripped, dropped): %v; events by kind: %v", 40*len(corpus), taken, d.events)
 }

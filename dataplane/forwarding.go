@@ -67,9 +67,77 @@ func (p *Prefix) Netip() netip.Prefix {
 // PortInfo is what the fast path needs to know about a port.
 type PortInfo struct {
 	Role Role
-	MAC  [6]byte
+	// MAC is the port's own address: frames to it are taken, and frames
+	// leave from it unless Virtual is set.
+	MAC [6]byte
+	// Virtual, when not zero, is the HA pair's virtual MAC, set only
+	// while this box is active: frames to it are taken too, and frames
+	// leave from it, so that neighbours keep one MAC across a takeover.
+	Virtual [6]byte
 	// MTU is the largest IPv6 packet (without Ethernet) the port sends.
 	MTU int
+	// Solicited holds the low 24 bits of each address the port answers
+	// Neighbor Solicitations for: its solicited-node groups'
+	// 33:33:ff:xx:xx:xx MACs (RFC 4291 §2.7.1, RFC 2464 §7).
+	Solicited []uint32
+	// AnySolicited takes every solicited-node group: an uplink proxies
+	// ND for every address under the site's prefixes (RFC 4389).
+	AnySolicited bool
+}
+
+// SourceMAC is the MAC frames leave the port from.
+func (p *PortInfo) SourceMAC() [6]byte {
+	if p.Virtual != ([6]byte{}) {
+		return p.Virtual
+	}
+	return p.MAC
+}
+
+// Multicast MACs the ports take (RFC 2464 §7: 33:33 and the group's low
+// 32 bits): all-nodes ff02::1, and the solicited-node groups' prefix
+// ff02::1:ffxx:xxxx. Not all-routers: shim6d sends no Router
+// Advertisements, so a Router Solicitation has no one to answer it.
+var (
+	macAllNodes        = [6]byte{0x33, 0x33, 0, 0, 0, 1}
+	macSolicitedPrefix = [3]byte{0x33, 0x33, 0xff}
+)
+
+// Accepts reports whether port takes a frame to the destination MAC dst:
+// the port's MAC, its virtual MAC while active, all-nodes, or one of its
+// solicited-node groups. Everything else (another station's unicast, a
+// group it did not join, broadcast, which IPv6 does not use) is what a
+// NIC out of promiscuous mode would not have delivered.
+func (f *Forwarding) Accepts(port uint16, dst *[6]byte) bool {
+	if int(port) >= len(f.Ports) {
+		return false
+	}
+	pi := &f.Ports[port]
+	if dst[0]&1 == 0 {
+		return *dst == pi.MAC || *dst == pi.Virtual && pi.Virtual != [6]byte{}
+	}
+	if *dst == macAllNodes {
+		return true
+	}
+	if [3]byte(dst[:3]) != macSolicitedPrefix {
+		return false
+	}
+	if pi.AnySolicited {
+		return true
+	}
+	low := uint32(dst[3])<<16 | uint32(dst[4])<<8 | uint32(dst[5])
+	for _, s := range pi.Solicited {
+		if s == low {
+			return true
+		}
+	}
+	return false
+}
+
+// SolicitedLow is the low 24 bits of a, which name its solicited-node
+// group, for PortInfo.Solicited.
+func SolicitedLow(a netip.Addr) uint32 {
+	b := a.As16()
+	return uint32(b[13])<<16 | uint32(b[14])<<8 | uint32(b[15])
 }
 
 // Uplink is one ISP attachment: the sources it carries and where it sends.
@@ -89,8 +157,11 @@ type Uplink struct {
 // collector keeps an old snapshot alive while a worker still uses it, which
 // is the grace period a C implementation would need RCU for.
 type Forwarding struct {
-	Ports  []PortInfo
-	Inside uint16
+	// Standby is set while this box is the standby (or faulty) one of an
+	// HA pair: workers drop everything their ports receive.
+	Standby bool
+	Ports   []PortInfo
+	Inside  uint16
 	// Site lists the prefixes routed to the inside port.
 	Site    []Prefix
 	Uplinks []Uplink

@@ -32,6 +32,7 @@ func TestFastPathInlining(t *testing.T) {
 			// Every packet.
 			"headers",
 			"(*fastFwd).plain",
+			"(*fastFwd).macsOf",
 			"(*prefixSet).index",
 			"(*fastPrefix).contains",
 			"note",

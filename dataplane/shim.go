@@ -307,7 +307,8 @@ func (w *Worker) rewriteOut(p *ports.Packet, h *fixed, f *Forwarding) (uint16, D
 		ip.SetSrc(&ctx.LocLocal)
 		ip.SetDst(&ctx.LocPeer)
 		ip.SetHopLimit(ip.HopLimit() - 1)
-		h.eth().SetAddresses(&up.NextHopMAC, &f.Ports[up.Port].MAC)
+		src := f.Ports[up.Port].SourceMAC()
+		h.eth().SetAddresses(&up.NextHopMAC, &src)
 	}
 	w.Counters.local[CounterRewritten]++
 	return up.Port, DropNone
@@ -336,7 +337,8 @@ func (w *Worker) pushShim6(p *ports.Packet, h *fixed, nh uint8, up *Uplink, f *F
 	p.Len += header.Shim6PayloadSize
 	n := (*shimmedHeaders)(p.Frame())
 	nf := (*fixed)(n[:fixedHeaders])
-	nf.eth().SetAddresses(&up.NextHopMAC, &f.Ports[up.Port].MAC)
+	src := f.Ports[up.Port].SourceMAC()
+	nf.eth().SetAddresses(&up.NextHopMAC, &src)
 	*(*[keptSize]byte)(n[frameEtherType:]) = kept
 	nip := nf.ip()
 	nip.SetPayloadLength(plen + header.Shim6PayloadSize)
@@ -448,7 +450,8 @@ func (w *Worker) forward(p *ports.Packet, h *fixed, f *Forwarding, out uint16, d
 		w.clampMSS(packetIP(p))
 	}
 	ip.SetHopLimit(ip.HopLimit() - 1)
-	h.eth().SetAddresses(dmac, &port.MAC)
+	src := port.SourceMAC()
+	h.eth().SetAddresses(dmac, &src)
 	return out, DropNone
 }
 

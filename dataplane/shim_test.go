@@ -284,6 +284,8 @@ func TestShimRoundTrip(t *testing.T) {
 	in := udpFrame(macInside, macHost, hostAddr, peerULID, 64, header.ProtoUDP, nil, "across the Internet")
 	outs, _ := a.run(t, 0, in)
 	wire := outs[2][0]
+	// The routers between the sites address it to B's uplink anew.
+	copy(wire[header.EthernetDstAddrOffset:], macIsp2[:])
 	outs, _ = bsite.run(t, 2, wire)
 	if len(outs[0]) != 1 {
 		t.Fatal("B did not deliver")

@@ -219,6 +219,13 @@ func (w *Worker) processBurst(port int, fwd *Forwarding) {
 	c := &w.Counters.local
 	r := &w.rd
 	pkts := r.Rx(port)
+	if fwd.Standby {
+		// The standby box of an HA pair takes nothing: one test a burst.
+		c[DropCounter(DropHAStandby)] += uint64(len(pkts))
+		c[PortCounter(port, PortDrops)] += uint64(len(pkts))
+		w.freePkts(pkts)
+		return
+	}
 	first, same := w.classifyBurst(pkts, port, fwd)
 	if same && r.NTx[first] == 0 {
 		// The usual case: the whole burst leaves by one port. The rx
@@ -443,7 +450,18 @@ func packetIP(p *ports.Packet) header.IPv6 {
 // them for their egress. It returns the egress port index, outControl or
 // outDrop, and a drop's reason, which the caller counts.
 func (w *Worker) route(p *ports.Packet, f *Forwarding) (uint16, DropReason) {
+	if f.Standby {
+		return outDrop, DropHAStandby
+	}
 	frame := p.Frame()
+	if len(frame) < header.EthernetMinimumSize {
+		return outDrop, DropTruncatedEthernet
+	}
+	// A frame for another station goes no further, whatever it carries:
+	// the port is not promiscuous in effect, whatever the device is.
+	if !f.Accepts(p.Port, (*[header.EthernetAddressSize]byte)(frame)) {
+		return outDrop, DropNotForUs
+	}
 	if len(frame) < fixedHeaders {
 		return outDrop, shortFrame(frame)
 	}

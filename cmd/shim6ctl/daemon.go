@@ -79,7 +79,9 @@ func printStatus(w io.Writer, v any) {
 }
 
 func printPorts(w io.Writer, v any) {
-	fmt.Fprintln(w, "PORT\tROLE\tDEVICE\tMAC\tMTU\tLINK\tRX PKTS\tTX PKTS\tRX MISSED\tDROPS\tADDRESSES")
+	// MTU is what forwarding uses (the configured MTU, or the device's
+	// when smaller); DEV MTU the device's own.
+	fmt.Fprintln(w, "PORT\tROLE\tDEVICE\tMAC\tMTU\tDEV MTU\tLINK\tRX PKTS\tTX PKTS\tRX MISSED\tDROPS\tADDRESSES")
 	for _, p := range *v.(*[]admin.Port) {
 		link := "down"
 		if p.LinkUp {
@@ -89,7 +91,7 @@ func printPorts(w io.Writer, v any) {
 		for i, a := range p.Addresses {
 			addrs[i] = a.String()
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%d\t%d\t%d\t%d\t%s\n", p.Name, p.Role, p.Device, p.MAC, p.MTU, link,
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%s\n", p.Name, p.Role, p.Device, p.MAC, p.ForwardMTU, p.MTU, link,
 			p.RxPackets, p.TxPackets, p.RxMissed, p.Drops, strings.Join(addrs, ","))
 	}
 }

@@ -259,6 +259,10 @@ func start(cfg *configs.Config, path string, level *slog.LevelVar, log *slog.Log
 	}
 	log.Info("shim6d running", "workers", nw, "polling", cfg.Daemon.Polling,
 		"admin", cfg.Daemon.AdminSocket, "metrics", cfg.Daemon.MetricsListen)
+	if cfg.HA.Enabled {
+		log.Info("HA: standby until keepalived says otherwise (shim6ctl ha active)", "peer", cfg.HA.Peer.String(),
+			"lease", cfg.HA.Lease.String(), "replication", cfg.HA.Replication)
+	}
 	return d, nil
 }
 
@@ -296,13 +300,24 @@ func (d *daemon) openPorts(cfg *configs.Config) error {
 			RxQueues: uint16(nw), TxQueues: uint16(txq),
 			RxDesc: pc.RxDesc, TxDesc: pc.TxDesc, MTU: pc.MTU,
 			Promiscuous: pc.IsPromiscuous(), Pool: d.pool,
+			MAC: [6]byte(pc.MAC), VirtualMAC: [6]byte(pc.VirtualMAC),
 		})
 		if err != nil {
 			return configError(cfg, key, pc.Device, err)
 		}
 		d.dports = append(d.dports, p)
 		d.ports = append(d.ports, p)
-		d.log.Info("port up", "port", pc.Name, "device", pc.Device, "mac", configs.MAC(p.MAC()).String(), "mtu", p.MTU())
+		// mtu is what forwarding uses: the configured MTU, or the
+		// device's when that is smaller (control.Core.forwardMTU).
+		mtu := pc.MTU
+		if dev := p.MTU(); dev > 0 && dev < mtu {
+			mtu = dev
+		}
+		attrs := []any{"port", pc.Name, "device", pc.Device, "mac", configs.MAC(p.MAC()).String(), "mtu", mtu, "device_mtu", p.MTU()}
+		if pc.VirtualMAC != (configs.MAC{}) {
+			attrs = append(attrs, "virtual_mac", pc.VirtualMAC.String())
+		}
+		d.log.Info("port up", attrs...)
 	}
 	return nil
 }

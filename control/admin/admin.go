@@ -45,16 +45,19 @@ type Pool struct {
 
 // Port is one element of GET /ports.
 type Port struct {
-	Name      string       `json:"name"`
-	Role      string       `json:"role"`
-	Device    string       `json:"device"`
-	MAC       string       `json:"mac"`
-	MTU       int          `json:"mtu"`
-	LinkUp    bool         `json:"link_up"`
-	SpeedMbps uint32       `json:"speed_mbps"`
-	Addresses []netip.Addr `json:"addresses"`
-	Prefix    string       `json:"prefix,omitempty"`
-	NextHop   string       `json:"next_hop,omitempty"`
+	Name   string `json:"name"`
+	Role   string `json:"role"`
+	Device string `json:"device"`
+	MAC    string `json:"mac"`
+	// MTU is the device's; ForwardMTU the one forwarding uses: the
+	// configured MTU, or the device's when that is smaller.
+	MTU        int          `json:"mtu"`
+	ForwardMTU int          `json:"forward_mtu"`
+	LinkUp     bool         `json:"link_up"`
+	SpeedMbps  uint32       `json:"speed_mbps"`
+	Addresses  []netip.Addr `json:"addresses"`
+	Prefix     string       `json:"prefix,omitempty"`
+	NextHop    string       `json:"next_hop,omitempty"`
 	// Device counters.
 	RxPackets uint64 `json:"rx_packets"`
 	TxPackets uint64 `json:"tx_packets"`
@@ -259,6 +262,9 @@ func Handler(src Source, metrics http.Handler) http.Handler {
 		}
 		writeJSON(w, res)
 	})
+	if hs, ok := src.(HASource); ok {
+		haRoutes(mux, hs)
+	}
 	if metrics != nil {
 		mux.Handle("GET /metrics", metrics)
 	}

@@ -56,8 +56,19 @@ type PortConfig struct {
 	// gives (DPDK's default, 1500). A device that cannot set its MTU
 	// (ENOTSUP, as net_ring) keeps its own, which MTU then reports.
 	MTU int
-	// Promiscuous puts the port in promiscuous mode.
+	// Promiscuous puts the port in promiscuous mode; without it the port
+	// takes every multicast group (all-multicast), which Neighbor
+	// Discovery needs.
 	Promiscuous bool
+	// MAC, when not zero, is set as the device's MAC before it starts
+	// (rte_eth_dev_default_mac_addr_set); a device that refuses fails the
+	// open.
+	MAC [6]byte
+	// VirtualMAC, when not zero, is an HA pair's shared MAC: added as a
+	// secondary address (rte_eth_dev_mac_addr_add) so that a port out of
+	// promiscuous mode receives frames to it. A promiscuous port receives
+	// them anyway and adds nothing.
+	VirtualMAC [6]byte
 	// Pool supplies the rx buffers and Alloc's buffers.
 	Pool *Mempool
 }
@@ -197,6 +208,9 @@ func (p *Port) setup() error {
 			return newError(p.obj, fmt.Sprintf("rte_eth_dev_set_mtu(%d)", p.cfg.MTU), ret)
 		}
 	}
+	if err := p.setMACs(); err != nil {
+		return err
+	}
 
 	// The burst arrays live in C memory on the port's socket: passing a
 	// Go array of mbuf pointers to C would make cgo's pointer check scan
@@ -231,8 +245,58 @@ func (p *Port) setup() error {
 		if ret := C.rte_eth_promiscuous_enable(p.id); ret != 0 {
 			return newError(p.obj, "rte_eth_promiscuous_enable", ret)
 		}
+	} else if ret := C.rte_eth_allmulticast_enable(p.id); ret != 0 && ret != -C.ENOTSUP {
+		// Out of promiscuous mode a NIC keeps only the multicast groups
+		// in its filter, and Neighbor Discovery's solicited-node groups
+		// are one per address: take every group and let the workers
+		// keep the ones the port listens to (dataplane.Accepts). A
+		// device without the switch delivers what it delivers.
+		return newError(p.obj, "rte_eth_allmulticast_enable", ret)
 	}
 	return nil
+}
+
+// setMACs applies the configured MAC and adds the virtual one.
+func (p *Port) setMACs() error {
+	if m := p.cfg.MAC; m != ([6]byte{}) {
+		a := etherAddr(m)
+		if ret := C.rte_eth_dev_default_mac_addr_set(p.id, &a); ret != 0 {
+			e := newError(p.obj, fmt.Sprintf("rte_eth_dev_default_mac_addr_set(%s)", macText(m)), ret).(*Error)
+			e.Hint = "the device does not take this MAC; delete the port's mac key to keep the device's own, or set the MAC on the NIC (a VF's MAC may be fixed by its PF: ip link set PF vf N mac ...)"
+			return e
+		}
+		if got := p.MAC(); got != m {
+			return &Error{Object: p.obj, Op: "rte_eth_dev_default_mac_addr_set(" + macText(m) + ")", Errno: int(C.EIO),
+				Hint: "the device reports " + macText(got) + " afterwards; delete the port's mac key to keep the device's own"}
+		}
+	}
+	if m := p.cfg.VirtualMAC; m != ([6]byte{}) && !p.cfg.Promiscuous {
+		a := etherAddr(m)
+		if ret := C.rte_eth_dev_mac_addr_add(p.id, &a, 0); ret != 0 {
+			e := newError(p.obj, fmt.Sprintf("rte_eth_dev_mac_addr_add(%s)", macText(m)), ret).(*Error)
+			e.Hint = "the device cannot receive a second MAC out of promiscuous mode; set promiscuous = true on the port (shim6d still takes only frames addressed to it)"
+			return e
+		}
+	}
+	return nil
+}
+
+// allMulticast reports whether the device takes every multicast group
+// (rte_eth_allmulticast_get).
+func (p *Port) allMulticast() bool { return C.rte_eth_allmulticast_get(p.id) == 1 }
+
+// etherAddr is m as DPDK's struct rte_ether_addr.
+func etherAddr(m [6]byte) C.struct_rte_ether_addr {
+	var a C.struct_rte_ether_addr
+	for i, b := range m {
+		a.addr_bytes[i] = C.uint8_t(b)
+	}
+	return a
+}
+
+// macText is m as six colon-separated hex bytes, for messages.
+func macText(m [6]byte) string {
+	return fmt.Sprintf("%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5])
 }
 
 // sockOrAny maps rte_eth_dev_socket_id's "unknown" (-1) to SOCKET_ID_ANY

@@ -13,13 +13,16 @@ import (
 // retires), no hugepages, no PCI, and the virtual devices the tests use.
 // net_ring0 loops tx queue i back to rx queue i; net_null0 is a source of
 // 64-byte packets and net_null1 a sink; net_null2 is for the test that
-// closes a port, which takes the device away for good.
+// closes a port, which takes the device away for good; net_null3, 4 and
+// net_ring1, 2 are TestPortMACs' (a port that fails to open after its
+// device was configured takes the device away too).
 var (
 	testPrefix = fmt.Sprintf("shim6d-dpdktest-%d", os.Getpid())
 	testArgs   = []string{"dpdk.test",
 		"-l", "0", "--no-huge", "--no-pci", "-m", "512",
 		"--file-prefix=" + testPrefix, "--no-telemetry", "--log-level=lib.eal:error",
 		"--vdev=net_ring0", "--vdev=net_null0", "--vdev=net_null1", "--vdev=net_null2",
+		"--vdev=net_null3", "--vdev=net_null4", "--vdev=net_ring1", "--vdev=net_ring2",
 	}
 )
 
