@@ -98,6 +98,14 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	// SIGHUP reloads the configuration file, as `shim6ctl reload` does:
+	// the control core applies it on its own goroutine and logs the one
+	// line that says what changed or why nothing did. Caught before the
+	// start, which announces the daemon running: a HUP sent at once upon
+	// that (systemd's reload, a test) must not meet the default action,
+	// which kills.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	d, err := start(cfg, *cfgPath, level, log)
 	if err != nil {
 		d.shutdown()
@@ -109,11 +117,6 @@ func main() {
 		log.Error("start-up failed", "err", err)
 		os.Exit(1)
 	}
-	// SIGHUP reloads the configuration file, as `shim6ctl reload` does:
-	// the control core applies it on its own goroutine and logs the one
-	// line that says what changed or why nothing did.
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	for s := range sig {
 		if s == syscall.SIGHUP {
 			d.core.ReloadFile("SIGHUP")
