@@ -72,6 +72,9 @@ type Worker struct {
 	stop atomic.Bool
 	// advice is the ULP advice switch (SetULPAdvice), read once a round.
 	advice atomic.Bool
+	// capture is the running capture's ring for this worker, nil when
+	// none runs (SetCapture); read once a burst.
+	capture atomic.Pointer[CaptureRing]
 
 	// Counters are this worker's; read them with Counters.Load.
 	Counters Counters
@@ -82,6 +85,7 @@ type Worker struct {
 	rounder ports.Rounder
 	next    [ports.MaxBurst]uint16 // classify's verdict per packet
 	res     [ports.MaxBurst]fastResult
+	why     [ports.MaxBurst]DropReason // slowRoute's drop reasons, for a capture
 	ctl     txBuf
 	drop    txBuf
 	bursts  uint64
@@ -276,7 +280,11 @@ func (w *Worker) classifyBurst(pkts []ports.Packet, port int, fwd *Forwarding) (
 	next := w.next[:len(pkts)]
 	if sum.taken == len(pkts) && sum.dropped == 0 {
 		// The usual burst: the fast paths took it all, and say by which
-		// ports it leaves.
+		// ports it leaves. A capture copies it first: this load and
+		// branch are all a burst pays for capture while none runs.
+		if cr := w.capture.Load(); cr != nil {
+			w.captureBurst(cr, pkts, port)
+		}
 		return next[0], sum.out&(sum.out-1) == 0
 	}
 	// route takes what the fast paths left: packets are independent, and
@@ -287,6 +295,9 @@ func (w *Worker) classifyBurst(pkts []ports.Packet, port int, fwd *Forwarding) (
 		}
 	}
 	c[CounterSlowPath] += uint64(len(pkts) - sum.taken)
+	if cr := w.capture.Load(); cr != nil {
+		w.captureBurst(cr, pkts, port)
+	}
 	first, same := next[0], true
 	for _, out := range next[1:] {
 		same = same && out == first
@@ -303,6 +314,7 @@ func (w *Worker) slowRoute(p *ports.Packet, fwd *Forwarding, i int) uint16 {
 	w.sh.hashed = false
 	if why != DropNone {
 		w.Counters.local[DropCounter(why)]++
+		w.why[i] = why
 	}
 	return out
 }
@@ -347,6 +359,7 @@ func (w *Worker) sent() {
 		if k < n {
 			c[DropCounter(DropTxFull)] += uint64(n - k)
 			c[PortCounter(pi, PortDrops)] += uint64(n - k)
+			w.captureRefused(pkts[k:], pi, DropTxFull)
 			w.freePkts(pkts[k:])
 		}
 	}
@@ -361,6 +374,7 @@ func (w *Worker) flushLocal() {
 		c[CounterToControl] += uint64(took)
 		if took < w.ctl.n {
 			c[DropCounter(DropControlRingFull)] += uint64(w.ctl.n - took)
+			w.captureRefused(w.ctl.pkts[took:w.ctl.n], -1, DropControlRingFull)
 			w.freePkts(w.ctl.pkts[took:w.ctl.n])
 		}
 		w.ctl.n = 0
