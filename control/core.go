@@ -200,6 +200,8 @@ type Core struct {
 	live     sync.RWMutex
 	released bool
 
+	capture captureState // shim6ctl capture (capture.go)
+
 	rx  [ports.MaxBurst]ports.Packet
 	tx  [dataplane.MaxPorts]txBuf
 	one [1]ports.Packet
@@ -331,6 +333,7 @@ func (c *Core) Poll() int {
 
 // send queues a packet the core built or took over for transmission on port.
 func (c *Core) send(port int, p ports.Packet) {
+	c.captureSent(port, &p)
 	b := &c.tx[port]
 	if b.n == len(b.pkts) {
 		c.flushPort(port)

@@ -41,6 +41,11 @@ type Stats struct {
 	FailbackTries         atomic.Uint64 // explorations started to return to a preferred pair
 	PolicyMoves           atomic.Uint64 // explorations started by the site policy (spreading, a change, a broken pair)
 	InitialSwitches       atomic.Uint64 // contexts established over a pair other than their ULIDs (seed §8.4)
+	// CapturePackets and CaptureOverflow are written by the running
+	// capture (capture.go), not the core: packets written to capture
+	// files, and packets a capture selected that found its ring full.
+	CapturePackets  atomic.Uint64
+	CaptureOverflow atomic.Uint64
 	// NeighborEntries is the neighbour table's size (a gauge).
 	NeighborEntries atomic.Int64
 }
@@ -115,6 +120,10 @@ var counterInfo = [...]struct {
 		func(s *Stats) *atomic.Uint64 { return &s.PolicyMoves }},
 	{"initial_switches", "contexts established over another locator pair than their ULIDs (the ULID pair failed from the start)",
 		func(s *Stats) *atomic.Uint64 { return &s.InitialSwitches }},
+	{"capture_packets", "packets written to live captures (shim6ctl capture)",
+		func(s *Stats) *atomic.Uint64 { return &s.CapturePackets }},
+	{"capture_overflow", "packets a live capture selected that found its ring full and were not captured (forwarding went on)",
+		func(s *Stats) *atomic.Uint64 { return &s.CaptureOverflow }},
 }
 
 // Each calls f with every counter's metric name, help and value, so the
