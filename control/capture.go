@@ -209,6 +209,11 @@ func (c *Core) Capture(ctx context.Context, req admin.CaptureRequest, out io.Wri
 	return res, err
 }
 
+// Capture makes the admin API's source a Capturer: POST /capture.
+func (v adminView) Capture(ctx context.Context, req admin.CaptureRequest, out io.Writer, flush func()) (admin.CaptureResult, error) {
+	return v.c.Capture(ctx, req, out, flush)
+}
+
 func orAll(port string) string {
 	if port == "" {
 		return "all"

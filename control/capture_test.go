@@ -289,6 +289,9 @@ func TestCaptureCountAndFilter(t *testing.T) {
 // are refused with a status and a sentence before anything is written.
 func TestCaptureRefusals(t *testing.T) {
 	b := newCaptureBed(t)
+	if _, ok := b.core.Admin().(admin.Capturer); !ok {
+		t.Fatal("the admin API's source cannot capture: POST /capture is not served")
+	}
 	run := startCapture(t, b.core, admin.CaptureRequest{Seconds: 0.5})
 	var out bytes.Buffer
 	_, err := b.core.Capture(context.Background(), admin.CaptureRequest{}, &out, func() {})
