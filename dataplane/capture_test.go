@@ -197,3 +197,30 @@ func TestCaptureAllocatesNothing(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkCapture is BenchmarkShim's outbound_rewrite_insert/1K row with
+// a capture running: copying every packet into a ring with room for all
+// of them, selecting none of them (drops only), and refusing every one
+// to a full ring. The differences with the row are what a capture costs
+// a worker a packet; the drain runs on another core and is not counted.
+func BenchmarkCapture(b *testing.B) {
+	mk := func(pairs [][2][16]byte, _ []uint64, i int) []byte {
+		return udpFrame(macInside, macHost, netip.AddrFrom16(pairs[i][0]), netip.AddrFrom16(pairs[i][1]), 64, header.ProtoUDP, nil, "0123456789abcdef")
+	}
+	for _, tc := range []struct {
+		name string
+		ring func(n int) *CaptureRing
+	}{
+		{"all_copying", func(n int) *CaptureRing { return NewCaptureRing(n+ports.MaxBurst, 128, CaptureFilter{}) }},
+		{"drops_none_selected", func(n int) *CaptureRing { return NewCaptureRing(64, 128, CaptureFilter{What: CaptureDrops}) }},
+		{"all_ring_full", func(n int) *CaptureRing {
+			r := NewCaptureRing(1, 128, CaptureFilter{})
+			r.head.Store(1) // full from the start
+			return r
+		}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			runShimBenchOf(b, 1<<10, mk, 0, false, func(w *Worker) { w.SetCapture(tc.ring(b.N)) })
+		})
+	}
+}
