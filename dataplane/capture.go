@@ -265,8 +265,13 @@ func (r *CaptureRing) Drain(f func(m CaptureMeta, data []byte)) int {
 func (w *Worker) SetCapture(r *CaptureRing) { w.capture.Store(r) }
 
 // captureBurst copies what cr selects of the burst classifyBurst has
-// just classified from port.
-func (w *Worker) captureBurst(cr *CaptureRing, pkts []ports.Packet, port int) {
+// just classified from port. A burst the fast paths forwarded whole has
+// nothing for a capture of drops or of the control core's traffic, and
+// costs it nothing more.
+func (w *Worker) captureBurst(cr *CaptureRing, pkts []ports.Packet, port int, forwarded bool) {
+	if forwarded && (cr.filter.What == CaptureDrops || cr.filter.What == CaptureControl) {
+		return
+	}
 	n := len(pkts)
 	cr.burst(pkts, port, w.next[:n], w.res[:n], w.why[:n])
 }

@@ -283,7 +283,7 @@ func (w *Worker) classifyBurst(pkts []ports.Packet, port int, fwd *Forwarding) (
 		// ports it leaves. A capture copies it first: this load and
 		// branch are all a burst pays for capture while none runs.
 		if cr := w.capture.Load(); cr != nil {
-			w.captureBurst(cr, pkts, port)
+			w.captureBurst(cr, pkts, port, true)
 		}
 		return next[0], sum.out&(sum.out-1) == 0
 	}
@@ -296,7 +296,7 @@ func (w *Worker) classifyBurst(pkts []ports.Packet, port int, fwd *Forwarding) (
 	}
 	c[CounterSlowPath] += uint64(len(pkts) - sum.taken)
 	if cr := w.capture.Load(); cr != nil {
-		w.captureBurst(cr, pkts, port)
+		w.captureBurst(cr, pkts, port, false)
 	}
 	first, same := next[0], true
 	for _, out := range next[1:] {
