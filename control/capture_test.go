@@ -254,6 +254,11 @@ func TestCaptureWritesPcapng(t *testing.T) {
 	if !strings.Contains(string(out), "inside\tdrop: link_local\tfe80::9") || !strings.Contains(string(out), "isp1\t\t"+remoteAddr.String()) {
 		t.Fatalf("tshark reads:\n%s", out)
 	}
+	// The README's filter for the drops.
+	drops, err := exec.Command(tshark, "-r", path, "-Y", `frame.comment contains "drop"`, "-T", "fields", "-e", "ipv6.dst").Output()
+	if err != nil || strings.TrimSpace(string(drops)) != "fe80::9" {
+		t.Fatalf("tshark -Y 'frame.comment contains \"drop\"': %v\n%s", err, drops)
+	}
 }
 
 // TestCaptureCountAndFilter: a capture of drops on one port stops at its

@@ -36,4 +36,6 @@
 //   - admin.go, metrics.go, stats.go: what operators see: the admin API's
 //     source, the Prometheus collectors, the core's counters.
 //   - synthetic.go: synthetic contexts for benchmarks, when allowed.
+//   - capture.go, pcapng.go: live capture (shim6ctl capture): the
+//     workers' capture rings drained into a pcapng stream.
 package control
