@@ -244,11 +244,13 @@ var (
 		"Replicated contexts the signalling took over at the last takeover, without a handshake.", nil, nil)
 	haRecoveredDesc = prometheus.NewDesc("shim6d_ha_recovered_after_takeover",
 		"Contexts re-made by R1bis/I2bis since the last takeover: those the replication had not carried to this box.", nil, nil)
+	haCoreDesc = prometheus.NewDesc("shim6d_ha_core_seconds_total",
+		"Control-core time spent on the replication: making records on the active, applying them on the standby.", nil, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (h haCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{haLagDesc, haRecordsDesc, haResyncsDesc, haOverflowsDesc, haRefusedDesc, haReplicasDesc, haAdoptedDesc, haRecoveredDesc} {
+	for _, d := range []*prometheus.Desc{haLagDesc, haRecordsDesc, haResyncsDesc, haOverflowsDesc, haRefusedDesc, haReplicasDesc, haAdoptedDesc, haRecoveredDesc, haCoreDesc} {
 		ch <- d
 	}
 }
@@ -276,4 +278,5 @@ func (h haCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(haReplicasDesc, float64(s.Replicas))
 	gauge(haAdoptedDesc, float64(s.Adopted))
 	gauge(haRecoveredDesc, float64(s.RecoveredAfterTakeover))
+	ch <- prometheus.MustNewConstMetric(haCoreDesc, prometheus.CounterValue, s.CoreSeconds)
 }

@@ -68,6 +68,8 @@ type replication struct {
 	adopted       atomic.Uint64
 	recoveredBase atomic.Uint64
 	tookOver      atomic.Bool
+	// busy is the core's time in replicationRound, in nanoseconds.
+	busy atomic.Int64
 }
 
 // startReplication builds the replicator; the box starts as standby, as
@@ -112,6 +114,7 @@ func (c *Core) ReplicationStatus() ha.Status {
 	s := c.repl.r.Status()
 	s.Replicas = int(c.repl.replicas.Load())
 	s.Adopted = c.repl.adopted.Load()
+	s.CoreSeconds = time.Duration(c.repl.busy.Load()).Seconds()
 	if c.repl.tookOver.Load() && c.sig != nil {
 		s.RecoveredAfterTakeover = c.sig.Stats.RecoveredContexts.Load() + c.sig.Stats.RecoveriesCompleted.Load() - c.repl.recoveredBase.Load()
 	}
@@ -198,6 +201,8 @@ func (c *Core) replicationRound(now time.Time) {
 	if p == nil {
 		return
 	}
+	start := time.Now()
+	defer func() { p.busy.Add(int64(time.Since(start))) }()
 	if !p.active {
 		c.applyInbound(time.Now().Add(replPartTime))
 		return

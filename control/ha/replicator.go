@@ -123,6 +123,9 @@ type Status struct {
 	Replicas               int    `json:"replicas"`
 	Adopted                uint64 `json:"adopted"`
 	RecoveredAfterTakeover uint64 `json:"recovered_after_takeover"`
+	// CoreSeconds is the control core's time spent on the replication:
+	// making records (active) or applying them (standby).
+	CoreSeconds float64 `json:"core_seconds"`
 }
 
 // Inbound is a verified batch (or heartbeat, Records 0) on the standby,
