@@ -3,10 +3,15 @@ package control
 import (
 	"bytes"
 	"net"
+	"net/http/httptest"
 	"net/netip"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"shim6d/configs"
 	"shim6d/control/ha"
@@ -177,6 +182,31 @@ func TestReplicationTakeover(t *testing.T) {
 	}
 	// The acknowledgements retire what was sent.
 	settle(t, a, a2, func() bool { return a.core.ReplicationStatus().LagSeconds == 0 })
+	sent, applied := a.core.ReplicationStatus().RecordsSent, a2.core.ReplicationStatus().RecordsApplied
+	// Records written into the first connection as it closed were sent
+	// and never applied: the snapshot made up for them.
+	if applied == 0 || applied > sent {
+		t.Fatalf("%d records sent, %d applied", sent, applied)
+	}
+	for _, want := range []string{
+		"shim6d_ha_records_total{direction=\"sent\"} " + itoa(int(sent)) + "\n",
+		"shim6d_ha_resyncs_total 2\n",
+		"shim6d_ha_replication_lag_seconds 0\n",
+		"shim6d_ha_queue_overflows_total 0\n",
+		"shim6d_ha_frames_refused_total{reason=\"bad_mac\"} 0\n",
+	} {
+		if m := scrape(t, a.core); !strings.Contains(m, want) {
+			t.Errorf("the active's /metrics lacks %q:\n%s", want, m)
+		}
+	}
+	for _, want := range []string{
+		"shim6d_ha_records_total{direction=\"applied\"} " + itoa(int(applied)) + "\n",
+		"shim6d_ha_replicas " + itoa(a.table.Len()) + "\n",
+	} {
+		if m := scrape(t, a2.core); !strings.Contains(m, want) {
+			t.Errorf("the standby's /metrics lacks %q:\n%s", want, m)
+		}
+	}
 
 	// A dies. A2 takes over.
 	a.core.Replicator().Close()
@@ -228,6 +258,27 @@ func TestReplicationTakeover(t *testing.T) {
 	if got := int(a2.sig.Stats.Contexts(shim6.Established)); got != established {
 		t.Fatalf("%d contexts established after 20 s, want %d", got, established)
 	}
+
+	// A comes back as standby: it gives its own contexts up (no word to
+	// B), and the snapshot from A2 makes its table A2's.
+	a.core.setReplicationRole(false)
+	if a.sig.Len() != 0 || a.core.ReplicationStatus().Role != "standby" {
+		t.Fatalf("A back as standby still holds %d contexts", a.sig.Len())
+	}
+	settle(t, a2, a, func() bool { return sameTables(a2, a) == "" && a.core.ReplicationStatus().State == "in-sync" })
+	if h := a2.sig.Stats.HandshakesStarted.Load() + b.sig.Stats.HandshakesStarted.Load() - handshakes; h != 0 {
+		t.Fatalf("%d handshakes after A's return", h)
+	}
+}
+
+// scrape returns what the core's replication collector exports (the
+// others Query the core, which these tests poll by hand).
+func scrape(t *testing.T, c *Core) string {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(haCollector{c})
+	rec := httptest.NewRecorder()
+	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	return rec.Body.String()
 }
 
 // TestReplicationStalledStandby: the standby's core stops applying while

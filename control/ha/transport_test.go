@@ -141,6 +141,20 @@ func TestReconnectResyncs(t *testing.T) {
 	}
 }
 
+// TestActiveRestartResyncs: an active that restarts (a new process, or
+// the role given up and taken again) sends the standby a new snapshot.
+func TestActiveRestartResyncs(t *testing.T) {
+	a, s, _ := testPair(t, nil, 100)
+	s.r.SetRole(RoleStandby)
+	pair(t, a, s, func() bool { return s.ended == 1 })
+	a.r.SetRole(RoleOff)
+	a.r.SetRole(RoleActive)
+	pair(t, a, s, func() bool { return s.ended == 2 })
+	if len(s.table) != 100 || s.r.Stats.Resyncs.Load() != 2 {
+		t.Fatalf("standby %d contexts, %d resyncs", len(s.table), s.r.Stats.Resyncs.Load())
+	}
+}
+
 func TestWrongKeyRefused(t *testing.T) {
 	wrong := make([]byte, MinKey)
 	a, s, _ := testPair(t, wrong, 10)
