@@ -208,13 +208,23 @@ func TestReplicationTakeover(t *testing.T) {
 		}
 	}
 
-	// A dies. A2 takes over.
+	// A's replication dies first; A establishes one more context, which
+	// A2 therefore never hears of; then A dies. A2 takes over.
+	established := int(a.sig.Stats.Contexts(shim6.Established))
 	a.core.Replicator().Close()
+	late, lateB := taddr(0xa1, 9), taddr(0xb1, 9)
+	if err := a.sig.Establish(late, lateB); err != nil {
+		t.Fatal(err)
+	}
+	n.run(time.Second)
+	lateCtx, ok := a.sig.Context(late, lateB)
+	if !ok || lateCtx.State != shim6.Established {
+		t.Fatalf("the late context: %+v", lateCtx)
+	}
 	handshakes := a2.sig.Stats.HandshakesStarted.Load() + b.sig.Stats.HandshakesStarted.Load()
 	recoveries := b.sig.Stats.RecoveriesStarted.Load()
 	a2.core.setReplicationRole(true)
 	n.sites[0] = a2
-	established := int(a.sig.Stats.Contexts(shim6.Established))
 	if got := int(a2.sig.Stats.Contexts(shim6.Established)); got != established || a2.core.ReplicationStatus().Adopted != uint64(established) {
 		t.Fatalf("took over %d contexts (status %+v), the active had %d", got, a2.core.ReplicationStatus(), established)
 	}
@@ -246,17 +256,25 @@ func TestReplicationTakeover(t *testing.T) {
 		t.Fatalf("payload header tag %#x, want B's %#x", tag, ci.PeerTag)
 	}
 
-	// The network runs on with A2 in A's place: keepalives and probes
-	// find B's side, and no handshake or recovery was needed.
+	// B's next payload packet of the late context reaches A2 with a tag
+	// A2 does not know: its worker raises the event, A2 answers R1bis,
+	// B recovers the context with I2bis (RFC 5533 §7.17-§7.20). It is
+	// the one recovery the takeover costs, and it is counted.
+	a2.core.cfg.Events.Push(&dataplane.Event{Kind: dataplane.EventUnknownTag, Port: 1, Tag: lateCtx.LocalTag,
+		Src: lateB.As16(), Dst: late.As16()})
 	n.run(20 * time.Second)
 	if h := a2.sig.Stats.HandshakesStarted.Load() + b.sig.Stats.HandshakesStarted.Load() - handshakes; h != 0 {
 		t.Fatalf("%d handshakes after the takeover", h)
 	}
-	if r := b.sig.Stats.RecoveriesStarted.Load() - recoveries + a2.core.ReplicationStatus().RecoveredAfterTakeover; r != 0 {
-		t.Fatalf("%d recoveries after the takeover", r)
+	st := a2.core.ReplicationStatus()
+	if r := b.sig.Stats.RecoveriesStarted.Load() - recoveries; r != 1 || st.RecoveredAfterTakeover != 1 {
+		t.Fatalf("%d recoveries started by B after the takeover, %d counted by A2; want 1 (the late context)", r, st.RecoveredAfterTakeover)
 	}
-	if got := int(a2.sig.Stats.Contexts(shim6.Established)); got != established {
-		t.Fatalf("%d contexts established after 20 s, want %d", got, established)
+	if got := int(a2.sig.Stats.Contexts(shim6.Established)); got != established+1 {
+		t.Fatalf("%d contexts established after 20 s, want %d", got, established+1)
+	}
+	if m := scrape(t, a2.core); !strings.Contains(m, "shim6d_ha_recovered_after_takeover 1\n") || !strings.Contains(m, "shim6d_ha_adopted_contexts "+itoa(established)+"\n") {
+		t.Errorf("A2's /metrics:\n%s", m)
 	}
 
 	// A comes back as standby: it gives its own contexts up (no word to
