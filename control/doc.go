@@ -36,4 +36,7 @@
 //   - admin.go, metrics.go, stats.go: what operators see: the admin API's
 //     source, the Prometheus collectors, the core's counters.
 //   - synthetic.go: synthetic contexts for benchmarks, when allowed.
+//   - replicate.go: the adapter to control/ha: the active's context
+//     changes as records for the standby, the standby's records as
+//     contexts in the same slots, and the takeover (issue #15).
 package control
