@@ -62,6 +62,9 @@ type replication struct {
 	in    *ha.Inbound
 	off   int
 	left  uint32
+	// refusedConn is the connection whose record the core refused: its
+	// later batches are skipped until the reconnection's snapshot.
+	refusedConn uint64
 
 	// For ReplicationStatus, from any goroutine.
 	replicas      atomic.Int64
@@ -319,6 +322,11 @@ func (c *Core) applyInbound(deadline time.Time) bool {
 			if p.in = p.r.Next(); p.in == nil {
 				return false
 			}
+			if p.in.Conn == p.refusedConn {
+				p.r.Discard(p.in)
+				p.in = nil
+				continue
+			}
 			p.off, p.left = 0, p.in.Records
 		}
 		for p.left > 0 {
@@ -330,21 +338,29 @@ func (c *Core) applyInbound(deadline time.Time) bool {
 				// The receiver decoded the batch before handing it
 				// over: this is a bug, and a resync repairs it.
 				c.cfg.Log.Error("ha: a verified batch does not decode", "err", err)
-				p.left = 0
-				p.r.Refused()
+				c.refuse()
 				break
 			}
 			p.off += sz
 			p.left--
 			if err := c.apply(&p.rec); err != nil {
 				c.cfg.Log.Warn("ha: replicated record refused; resyncing", "kind", p.rec.Kind, "slot", p.rec.Slot, "err", err)
-				p.r.Refused()
+				c.refuse()
 			}
 		}
 		p.r.Done(p.in)
 		p.in = nil
 		p.replicas.Store(int64(p.marks.Len()))
 	}
+}
+
+// refuse gives up on the current connection's stream: the rest of it is
+// skipped, and the replicator reconnects, which brings a snapshot.
+func (c *Core) refuse() {
+	p := c.repl
+	p.left = 0
+	p.refusedConn = p.in.Conn
+	p.r.Refused()
 }
 
 // apply writes one record into the table.
@@ -383,6 +399,16 @@ func (c *Core) applyContext(r *ha.Record) error {
 	}
 	if r.Sig.State != 0 && r.Sig.State != uint8(shim6.Established) {
 		return fmt.Errorf("signalling state %d is not ESTABLISHED", r.Sig.State)
+	}
+	if r.LocalTag == 0 {
+		return fmt.Errorf("no local tag")
+	}
+	// A context that rewrites leaves by its egress port, which must be
+	// an uplink here too; one that does not (locators = ULIDs) never
+	// uses it.
+	rewrites := r.LocLocal != r.ULIDLocal || r.LocPeer != r.ULIDPeer
+	if int(r.EgressPort) >= len(c.cfg.Setup) || rewrites && c.cfg.Setup[r.EgressPort].Role != dataplane.RoleUplink {
+		return fmt.Errorf("egress port %d is not an uplink here (are both boxes' ports configured alike?)", r.EgressPort)
 	}
 	var t dataplane.Context
 	same := false

@@ -329,6 +329,34 @@ func TestReplicationStalledStandby(t *testing.T) {
 	}
 }
 
+// TestReplicationCapacityMismatch: a standby whose table is smaller than
+// the active's cannot hold its tags in the same slots; it refuses the
+// snapshot (counted), holds nothing, and backs off instead of
+// reconnecting in a loop.
+func TestReplicationCapacityMismatch(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1000, 0)}
+	at := haPort(t)
+	a := newTSite(t, clock, "A", 0xa1, 0xa2, 256, configs.FailbackStay, time.Minute, false, 1, 1, withReplication(at, haKey, 0, 0))
+	a2 := newTSite(t, clock, "A2", 0xa1, 0xa2, 128, configs.FailbackStay, time.Minute, false, 1, 1, withReplication(at, haKey, 0, 0))
+	t.Cleanup(func() { a.core.Replicator().Close(); a2.core.Replicator().Close() })
+	a.core.setReplicationRole(true)
+	if _, _, err := a.core.AddContext(dataplane.ContextSpec{PeerTag: 1, ULIDLocal: taddr(0xa1, 1).As16(), ULIDPeer: taddr(0xb1, 1).As16(),
+		LocLocal: taddr(0xa1, 1).As16(), LocPeer: taddr(0xb1, 1).As16()}); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, a, a2, func() bool { return a2.core.ReplicationStatus().Refused > 0 })
+	end := time.Now().Add(time.Second)
+	for time.Now().Before(end) {
+		a.core.Poll()
+		a2.core.Poll()
+		time.Sleep(time.Millisecond)
+	}
+	st := a2.core.ReplicationStatus()
+	if a2.table.Len() != 0 || st.Connections > 5 || st.State == "in-sync" {
+		t.Fatalf("standby with a smaller table: %d contexts, %+v", a2.table.Len(), st)
+	}
+}
+
 // TestReplicationWrongKey: a standby whose key differs gets nothing; the
 // active refuses its Hello and counts the bad MAC.
 func TestReplicationWrongKey(t *testing.T) {

@@ -134,7 +134,9 @@ type Inbound struct {
 	Seq     uint64
 	Records uint32
 	Body    []byte
-	conn    uint64
+	// Conn names the connection it came on: after refusing one record,
+	// the core skips the rest of that connection's batches.
+	Conn uint64
 }
 
 // Replicator runs one box's side of the replication: the transport's
@@ -166,6 +168,12 @@ type Replicator struct {
 	synced               atomic.Bool // a snapshot ended on this connection
 	everSynced           atomic.Bool
 	snapshotting         atomic.Bool
+	// holdoff is how long the standby waits before it connects again
+	// after its core refused a record: doubled by each refusal, cleared
+	// by a snapshot applied whole, so that a standby that cannot take
+	// the active's table (a smaller capacity) does not reconnect in a
+	// loop.
+	holdoff atomic.Int64
 
 	// roleMu serialises role changes (held while the old role's
 	// goroutines stop); mu guards the fields below it, briefly.
@@ -348,6 +356,7 @@ func (r *Replicator) SnapshotEnded() {
 	if r.Role() == RoleStandby {
 		r.synced.Store(true)
 		r.everSynced.Store(true)
+		r.holdoff.Store(0)
 	}
 }
 
@@ -366,10 +375,16 @@ func (r *Replicator) Next() *Inbound {
 // to the active with the next Ack.
 func (r *Replicator) Done(in *Inbound) {
 	r.Stats.RecordsApplied.Add(uint64(in.Records))
-	if in.conn == r.appliedConn.Load() {
+	if in.Conn == r.appliedConn.Load() {
 		r.applied.Store(in.Seq)
 	}
 	r.lastApplied.Store(time.Now().UnixNano())
+	in.Body = in.Body[:0]
+	r.inFree <- in
+}
+
+// Discard returns a batch the core skipped (see Inbound.Conn) unapplied.
+func (r *Replicator) Discard(in *Inbound) {
 	in.Body = in.Body[:0]
 	r.inFree <- in
 }
@@ -378,6 +393,7 @@ func (r *Replicator) Done(in *Inbound) {
 // connection so that the standby reconnects and gets a snapshot.
 func (r *Replicator) Refused() {
 	r.Stats.Refused.Add(1)
+	r.holdoff.Store(int64(min(2*max(time.Duration(r.holdoff.Load()), r.cfg.Heartbeat), 30*time.Second)))
 	r.roleMu.Lock()
 	defer r.roleMu.Unlock()
 	if r.Role() == RoleStandby {
@@ -459,19 +475,26 @@ func (r *Replicator) runActive(ctx context.Context, done chan struct{}) {
 		}
 		stopLn := context.AfterFunc(ctx, func() { ln.Close() })
 		var cur context.CancelFunc
+		var curDone chan struct{}
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				break
 			}
+			// One sender at a time: the old one must be gone before the
+			// new one reads the queue, or it could take (and drop, as not
+			// its own) the first chunks made for the new connection.
 			if cur != nil {
 				cur()
+				<-curDone
 			}
 			cctx, cancel := context.WithCancel(ctx)
-			cur = cancel
+			done := make(chan struct{})
+			cur, curDone = cancel, done
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				defer close(done)
 				defer cancel()
 				r.serve(cctx, c)
 			}()
@@ -587,6 +610,7 @@ func (r *Replicator) readAcks(c net.Conn, o *opener) error {
 func (r *Replicator) runStandby(ctx context.Context, done chan struct{}) {
 	defer close(done)
 	wait := r.cfg.Heartbeat
+	sleep(ctx, time.Duration(r.holdoff.Load()))
 	for ctx.Err() == nil {
 		d := net.Dialer{Timeout: r.cfg.DeadAfter}
 		c, err := d.DialContext(ctx, "tcp", r.cfg.Peer.String())
@@ -690,7 +714,7 @@ func (r *Replicator) receive(ctx context.Context, c net.Conn) (ok bool, err erro
 		case <-ctx.Done():
 			return true, ctx.Err()
 		}
-		in.Seq, in.Records, in.conn = f.seq, f.records, conn
+		in.Seq, in.Records, in.Conn = f.seq, f.records, conn
 		in.Body = append(in.Body[:0], f.body...)
 		select {
 		case r.in <- in:
