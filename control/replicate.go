@@ -59,6 +59,9 @@ type replication struct {
 	// each (for Adopt at takeover), and the batch being applied.
 	marks *ha.Marks
 	sigs  map[uint32]*shim6.Replica
+	// adopt holds the slots of sigs still to be adopted after a takeover
+	// (adoptPart).
+	adopt []uint32
 	in    *ha.Inbound
 	off   int
 	left  uint32
@@ -147,28 +150,27 @@ func (c *Core) setReplicationRole(active bool) {
 	if active {
 		for c.applyInbound(time.Time{}) {
 		}
-		adopted := 0
+		c.cfg.Log.Info("ha: taking over the replicated contexts", "contexts", p.marks.Len(), "signalling", len(p.sigs))
+		p.adopt = p.adopt[:0]
 		if c.sig != nil {
-			for slot, rs := range p.sigs {
-				if _, err := c.sig.Adopt(slot, rs); err != nil {
-					c.cfg.Log.Warn("replicated context not taken over", "slot", slot, "err", err)
-					continue
-				}
-				adopted++
+			for slot := range p.sigs {
+				p.adopt = append(p.adopt, slot)
 			}
 			p.recoveredBase.Store(c.sig.Stats.RecoveredContexts.Load() + c.sig.Stats.RecoveriesCompleted.Load())
+		} else {
+			clear(p.sigs)
 		}
-		p.adopted.Store(uint64(adopted))
+		p.adopted.Store(0)
 		p.tookOver.Store(true)
-		c.cfg.Log.Info("ha: took over the replicated contexts", "contexts", p.marks.Len(), "signalling", adopted)
-		clear(p.sigs)
 		p.marks = ha.NewMarks(p.marks.Capacity())
 		p.replicas.Store(0)
 		p.r.SetRole(ha.RoleActive)
+		c.adoptPart(time.Now().Add(replPartTime))
 		return
 	}
 	p.r.SetRole(ha.RoleStandby)
-	p.snapshot, p.dirty = false, p.dirty[:0]
+	p.snapshot, p.dirty, p.adopt = false, p.dirty[:0], p.adopt[:0]
+	clear(p.sigs)
 	clear(p.dirtyBits)
 	if c.sig != nil {
 		c.sig.Slots(func(slot uint32) { c.sig.Forget(slot) })
@@ -178,6 +180,37 @@ func (c *Core) setReplicationRole(active bool) {
 		return true
 	})
 	p.replicas.Store(int64(p.marks.Len()))
+}
+
+// adoptPart hands the signalling the next replicated contexts of a
+// takeover, until the deadline: about 5 µs each, so a million would hold
+// the core for seconds (ND, the unsolicited advertisements of the new
+// role) if done at once. The fast path forwards them all meanwhile; a
+// context not yet adopted only waits for its REAP watch. It reports
+// whether any are left.
+func (c *Core) adoptPart(deadline time.Time) bool {
+	p := c.repl
+	for n := 0; len(p.adopt) > 0; n++ {
+		if n%64 == 63 && time.Now().After(deadline) {
+			return true
+		}
+		slot := p.adopt[len(p.adopt)-1]
+		p.adopt = p.adopt[:len(p.adopt)-1]
+		rs := p.sigs[slot]
+		delete(p.sigs, slot)
+		if rs == nil {
+			continue
+		}
+		if _, err := c.sig.Adopt(slot, rs); err != nil {
+			c.cfg.Log.Warn("replicated context not taken over", "slot", slot, "err", err)
+			continue
+		}
+		p.adopted.Add(1)
+	}
+	if len(p.sigs) > 0 {
+		clear(p.sigs)
+	}
+	return false
 }
 
 // replChanged notes that slot's context was made, changed or removed.
@@ -209,6 +242,9 @@ func (c *Core) replicationRound(now time.Time) {
 	if !p.active {
 		c.applyInbound(time.Now().Add(replPartTime))
 		return
+	}
+	if len(p.adopt) > 0 {
+		c.adoptPart(time.Now().Add(replPartTime))
 	}
 	streaming, snap := p.feed.Round()
 	if !streaming {
@@ -291,11 +327,18 @@ func (c *Core) recordOf(slot uint32) {
 	sig := p.rec.Sig
 	p.rec = ha.Record{Kind: ha.KindContext, Slot: slot, LocalTag: t.LocalTag, PeerTag: t.PeerTag, EgressPort: t.EgressPort,
 		ULIDLocal: t.ULIDLocal, ULIDPeer: t.ULIDPeer, LocLocal: t.LocLocal, LocPeer: t.LocPeer}
-	if c.sig == nil || !c.sig.Managed(slot) {
+	var r shim6.Replica
+	switch {
+	case c.sig == nil:
 		return
-	}
-	r, err := c.sig.Export(slot)
-	if err != nil {
+	case c.sig.Managed(slot):
+		var err error
+		if r, err = c.sig.Export(slot); err != nil {
+			return
+		}
+	case p.sigs[slot] != nil:
+		r = *p.sigs[slot] // taken over, not yet adopted
+	default:
 		return
 	}
 	s := ha.Signalling{State: uint8(shim6.Established), PeerKeepalive: r.PeerKeepaliveTimeout, PeerGeneration: r.PeerGeneration,

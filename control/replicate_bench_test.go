@@ -162,3 +162,39 @@ func sameContexts(a, s *Core) string {
 	})
 	return diff
 }
+
+// BenchmarkReplicationTakeover: the standby of a site with 5,000
+// established contexts (50 hosts × 100 peers, real handshakes, verified
+// locator sets) becomes active. It reports the time until the
+// signalling adopted every context and REAP watches it (takeover-ms,
+// over rounds of the core: adoption goes in parts of replPartTime), the
+// first part, which setReplicationRole itself runs (first-part-ms), and
+// the time per context (us/ctx). The fast path forwards from the
+// replicated table before any of this begins; what waits on it is
+// REAP's watch.
+func BenchmarkReplicationTakeover(b *testing.B) {
+	for range b.N {
+		b.StopTimer()
+		_, a, a2, _ := haSites(b, 50, 100, 8192, 0, 0)
+		settle(b, a, a2, func() bool { return sameTables(a, a2) == "" && a2.core.ReplicationStatus().State == "in-sync" })
+		a.core.Replicator().Close()
+		b.StartTimer()
+		t0 := time.Now()
+		a2.core.setReplicationRole(true)
+		first := time.Since(t0)
+		rounds := 1
+		for ; a2.core.ReplicationStatus().Adopted < 5000 && rounds < 10000; rounds++ {
+			a2.core.Poll()
+		}
+		el := time.Since(t0)
+		b.StopTimer()
+		if got := a2.core.ReplicationStatus().Adopted; got != 5000 {
+			b.Fatalf("adopted %d of 5000", got)
+		}
+		b.ReportMetric(float64(first.Microseconds())/1e3, "first-part-ms")
+		b.ReportMetric(float64(el.Microseconds())/1e3, "takeover-ms")
+		b.ReportMetric(float64(rounds), "rounds")
+		b.ReportMetric(float64(el.Microseconds())/5000, "us/ctx")
+		b.StartTimer()
+	}
+}

@@ -47,7 +47,7 @@ func withReplication(at netip.AddrPort, key []byte, queueChunks, chunkBytes int)
 // haSites is the two-site harness with site A doubled: A (active, on the
 // network) and A2 (its standby, replicating over loopback TCP), and
 // hostsA×hostsB contexts established between A and B.
-func haSites(t *testing.T, hostsA, hostsB, capacity, queueChunks, chunkBytes int) (n *tnet, a, a2, b *tsite) {
+func haSites(t testing.TB, hostsA, hostsB, capacity, queueChunks, chunkBytes int) (n *tnet, a, a2, b *tsite) {
 	t.Helper()
 	clock := &fakeClock{t: time.Unix(1000, 0)}
 	at := haPort(t)
@@ -74,7 +74,7 @@ func haSites(t *testing.T, hostsA, hostsB, capacity, queueChunks, chunkBytes int
 
 // settle polls the active and the standby cores (real time: the
 // replication runs over TCP) until cond holds.
-func settle(t *testing.T, a, s *tsite, cond func() bool) {
+func settle(t testing.TB, a, s *tsite, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {
