@@ -104,7 +104,9 @@ type Status struct {
 	// has not acknowledged (0 when all are); on the standby, the time
 	// since it last applied a batch or heartbeat, which bounds how old
 	// its copy may be.
-	LagSeconds     float64   `json:"lag_seconds"`
+	LagSeconds float64 `json:"lag_seconds"`
+	// RecordsSent and the counters after it are Stats' (Resyncs the
+	// full snapshots, LastResync when the last began).
 	RecordsSent    uint64    `json:"records_sent"`
 	RecordsApplied uint64    `json:"records_applied"`
 	Resyncs        uint64    `json:"resyncs"`
