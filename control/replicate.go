@@ -423,7 +423,6 @@ func (c *Core) apply(r *ha.Record) error {
 	case ha.KindDelete:
 		if int(r.Slot) < table.Capacity() && p.marks.Has(r.Slot) {
 			c.dropReplica(r.Slot)
-			p.marks.Clear(r.Slot)
 		}
 	case ha.KindContext:
 		return c.applyContext(r)
@@ -478,7 +477,6 @@ func (c *Core) applyContext(r *ha.Record) error {
 		// reconnection: the active moved it (deleted, made anew).
 		if table.LookupULIDs(&r.ULIDLocal, &r.ULIDPeer, &t) {
 			c.dropReplica(t.Slot)
-			p.marks.Clear(t.Slot)
 		}
 		slot, _, err := c.AddContext(dataplane.ContextSpec{
 			LocalTag: r.LocalTag, PeerTag: r.PeerTag, EgressPort: r.EgressPort,
@@ -522,6 +520,7 @@ func (c *Core) applyContext(r *ha.Record) error {
 // included (a box that was active until a moment ago may still make one).
 func (c *Core) dropReplica(slot uint32) {
 	delete(c.repl.sigs, slot)
+	c.repl.marks.Clear(slot)
 	if c.sig != nil && c.sig.Forget(slot) {
 		return
 	}

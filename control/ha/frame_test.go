@@ -97,7 +97,7 @@ func newTestReplicator(t testing.TB, cfg Config) *Replicator {
 // a snapshot when one connects, counts an overflow once and asks for a
 // snapshot again as soon as a chunk is free.
 func TestFeedDecisions(t *testing.T) {
-	r := newTestReplicator(t, Config{QueueChunks: 4, ChunkBytes: 1024})
+	r := newTestReplicator(t, Config{Listen: freePort(t), Peer: freePort(t), QueueChunks: 4, ChunkBytes: 1024})
 	f := r.Feed()
 	rec := Record{Kind: KindDelete, Slot: 1, LocalTag: 1}
 	if s, snap := f.Round(); s || snap || f.Add(&rec) {

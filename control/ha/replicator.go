@@ -197,6 +197,9 @@ type inflight struct {
 
 // New makes a Replicator in RoleOff.
 func New(cfg Config) (*Replicator, error) {
+	if !cfg.Listen.IsValid() || !cfg.Peer.IsValid() {
+		return nil, fmt.Errorf("ha: want both addresses, ours to listen on (%v) and the peer's (%v)", cfg.Listen, cfg.Peer)
+	}
 	if len(cfg.Key) < MinKey {
 		return nil, fmt.Errorf("ha: the key has %d octets, want at least %d", len(cfg.Key), MinKey)
 	}
