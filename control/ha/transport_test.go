@@ -175,9 +175,9 @@ type proxy struct {
 	// dropFrame, when positive, is the index of a frame of the active's
 	// stream (0 is its Hello) that the relay swallows, once.
 	dropFrame atomic.Int64
-	wg      sync.WaitGroup
-	mu      sync.Mutex
-	conns   []net.Conn
+	wg        sync.WaitGroup
+	mu        sync.Mutex
+	conns     []net.Conn
 }
 
 func (p *proxy) close() {
