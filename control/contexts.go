@@ -11,6 +11,7 @@ func (c *Core) AddContext(spec dataplane.ContextSpec) (uint32, uint64, error) {
 	slot, tag, err := c.cfg.Contexts.Create(spec)
 	if err == nil {
 		c.reindexPeer(slot)
+		c.replChanged(slot)
 	}
 	return slot, tag, err
 }
@@ -22,6 +23,7 @@ func (c *Core) SetContextLocators(slot uint32, local, peer *[16]byte, egress uin
 		return err
 	}
 	c.reindexPeer(slot)
+	c.replChanged(slot)
 	return nil
 }
 
@@ -35,6 +37,7 @@ func (c *Core) DeleteContext(slot uint32) error {
 		delete(c.peers, k)
 		delete(c.peerKeys, slot)
 	}
+	c.replChanged(slot)
 	return c.cfg.Contexts.Delete(slot)
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"shim6d/configs"
+	"shim6d/control/ha"
 	"shim6d/control/hba"
 	"shim6d/control/policy"
 	"shim6d/control/ratelimit"
@@ -131,6 +132,10 @@ type Config struct {
 	// HA makes the box one of an active/standby pair (role.go); nil: a
 	// box on its own, always active.
 	HA *HASetup
+	// Replication, when set, replicates the context table between an
+	// active and a standby box (control/ha, replicate.go); the core
+	// starts as standby.
+	Replication *ha.Config
 }
 
 // ShimSetup is the signalling's part of Config.
@@ -217,6 +222,8 @@ type Core struct {
 	// the last that was applied, in nanoseconds.
 	reloads    [reloadResults]atomic.Uint64
 	lastReload atomic.Int64
+	// repl is the context replication (replicate.go); nil when off.
+	repl *replication
 
 	// live guards the devices (ports, ring) against their release: the
 	// admin and metrics handlers read them under RLock while released is
@@ -301,6 +308,11 @@ func New(cfg Config) (*Core, error) {
 				netip.AddrFrom16(spec.ULIDLocal), netip.AddrFrom16(spec.ULIDPeer), err)
 		}
 	}
+	if cfg.Replication != nil {
+		if err := c.startReplication(*cfg.Replication); err != nil {
+			return nil, err
+		}
+	}
 	c.publish()
 	return c, nil
 }
@@ -332,6 +344,9 @@ func (c *Core) Run() {
 		}
 		sleep = min(sleep*2, time.Millisecond)
 	}
+	if c.repl != nil {
+		c.repl.r.Close()
+	}
 }
 
 // Poll runs one round: drain a burst from the ring, handle it, run timers,
@@ -353,6 +368,7 @@ func (c *Core) Poll() int {
 		c.nd.timers(c, now)
 	}
 	c.shimRound(now)
+	c.replicationRound(now)
 	c.flush()
 	c.Stats.NeighborEntries.Store(int64(c.nd.Len()))
 	if c.dirty {

@@ -44,4 +44,7 @@
 //     active.
 //   - capture.go, pcapng.go: live capture (shim6ctl capture): the
 //     workers' capture rings drained into a pcapng stream.
+//   - replicate.go: the adapter to control/ha: the active's context
+//     changes as records for the standby, the standby's records as
+//     contexts in the same slots, and the takeover (issue #15).
 package control

@@ -15,7 +15,7 @@ import (
 // uplinks'. They sum the workers' published counters at scrape time, so
 // the hot path never touches a shared counter.
 func (c *Core) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{newCollector(c), signalCollector{c}, uplinkCollector{c}, newReloadCollector(c), roleCollector{c}}
+	return []prometheus.Collector{newCollector(c), signalCollector{c}, uplinkCollector{c}, newReloadCollector(c), roleCollector{c}, haCollector{c}}
 }
 
 // collector exports the ports', workers' and core's counters.
@@ -230,4 +230,63 @@ func (c uplinkCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(uplinkDrainedDesc, prometheus.GaugeValue, drained, u.Name)
 	}
+}
+
+// haCollector exports the context replication's state (control/ha), on
+// a box configured for it; on others it exports nothing. shim6d_ha_role
+// is role.go's.
+type haCollector struct{ c *Core }
+
+var (
+	haLagDesc = prometheus.NewDesc("shim6d_ha_replication_lag_seconds",
+		"On the active, the age of the oldest batch of context changes the standby has not acknowledged (0: all applied); on the standby, the time since it last applied a batch or heartbeat, which bounds how old its copy of the table may be.", nil, nil)
+	haRecordsDesc = prometheus.NewDesc("shim6d_ha_records_total",
+		"Context records written to the standby (sent) or applied to this box's table from the active (applied).", []string{"direction"}, nil)
+	haResyncsDesc = prometheus.NewDesc("shim6d_ha_resyncs_total",
+		"Full snapshots of the context table: begun by the active (a standby connected, or its queue overflowed), received by the standby.", nil, nil)
+	haOverflowsDesc = prometheus.NewDesc("shim6d_ha_queue_overflows_total",
+		"Times the active's replication queue was full and a change was lost, each repaired by a resync; the control core never waits for the standby.", nil, nil)
+	haRefusedDesc = prometheus.NewDesc("shim6d_ha_frames_refused_total",
+		"Replication frames refused, by reason (bad_mac, sequence_gap, malformed); each ends the connection and starts a resync.", []string{"reason"}, nil)
+	haReplicasDesc = prometheus.NewDesc("shim6d_ha_replicas",
+		"Contexts this standby holds from the active.", nil, nil)
+	haAdoptedDesc = prometheus.NewDesc("shim6d_ha_adopted_contexts",
+		"Replicated contexts the signalling took over at the last takeover, without a handshake.", nil, nil)
+	haRecoveredDesc = prometheus.NewDesc("shim6d_ha_recovered_after_takeover",
+		"Contexts re-made by R1bis/I2bis since the last takeover: those the replication had not carried to this box.", nil, nil)
+	haCoreDesc = prometheus.NewDesc("shim6d_ha_core_seconds_total",
+		"Control-core time spent on the replication: making records on the active, applying them on the standby.", nil, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (h haCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{haLagDesc, haRecordsDesc, haResyncsDesc, haOverflowsDesc, haRefusedDesc, haReplicasDesc, haAdoptedDesc, haRecoveredDesc, haCoreDesc} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (h haCollector) Collect(ch chan<- prometheus.Metric) {
+	if h.c.repl == nil {
+		return
+	}
+	s := h.c.ReplicationStatus()
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v)
+	}
+	gauge(haLagDesc, s.LagSeconds)
+	counter(haRecordsDesc, s.RecordsSent, "sent")
+	counter(haRecordsDesc, s.RecordsApplied, "applied")
+	counter(haResyncsDesc, s.Resyncs)
+	counter(haOverflowsDesc, s.Overflows)
+	counter(haRefusedDesc, s.BadMACs, "bad_mac")
+	counter(haRefusedDesc, s.SequenceGaps, "sequence_gap")
+	counter(haRefusedDesc, s.Malformed, "malformed")
+	gauge(haReplicasDesc, float64(s.Replicas))
+	gauge(haAdoptedDesc, float64(s.Adopted))
+	gauge(haRecoveredDesc, float64(s.RecoveredAfterTakeover))
+	ch <- prometheus.MustNewConstMetric(haCoreDesc, prometheus.CounterValue, s.CoreSeconds)
 }

@@ -146,6 +146,7 @@ func (c *Core) reapLocators(as []netip.Addr, cur netip.Addr, prefs []wire.Prefer
 // context whose pair is now broken moves at once, one merely off its
 // preferred pair when the failback policy says.
 func (c *Core) OnLocators(ci shim6.ContextInfo) {
+	c.replChanged(ci.Slot)
 	if c.reap == nil {
 		return
 	}

@@ -253,15 +253,14 @@ func (c *Core) srcMAC(port int) [6]byte {
 	return c.cfg.Ports[port].MAC()
 }
 
-// setReplicationRole tells the replication which way to copy contexts.
-// TODO(merge): h-harepl's control/replicate.go defines the real one; drop
-// this stub then.
-func (c *Core) setReplicationRole(active bool) {}
-
 // replicationStatus is the replication's state for `shim6ctl ha`, nil
-// without replication. TODO(merge): return c.ReplicationStatus() from
-// h-harepl's control/replicate.go.
-func (c *Core) replicationStatus() any { return nil }
+// without replication.
+func (c *Core) replicationStatus() any {
+	if c.repl == nil {
+		return nil
+	}
+	return c.ReplicationStatus()
+}
 
 // HAInfo is the role as `shim6ctl ha` shows it. Call it through Query.
 func (c *Core) HAInfo() admin.HA {

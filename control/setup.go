@@ -2,6 +2,7 @@ package control
 
 import (
 	"shim6d/configs"
+	"shim6d/control/ha"
 	"shim6d/dataplane"
 )
 
@@ -39,6 +40,9 @@ func FromConfig(cfg *configs.Config) (Config, error) {
 	}
 	if h := &cfg.HA; h.Enabled {
 		c.HA = &HASetup{Listen: h.Listen, Peer: h.Peer, Replication: h.Replication, Lease: h.Lease.Duration}
+		if h.Replication {
+			c.Replication = &ha.Config{Listen: h.Listen, Peer: h.Peer, Key: h.Key}
+		}
 	}
 	for _, n := range cfg.Neighbors {
 		if i := cfg.PortIndex(n.Port); i >= 0 {

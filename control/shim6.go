@@ -208,6 +208,7 @@ func (c *Core) OnEstablished(ci shim6.ContextInfo) {
 	// A context the peer made anew comes back with a new tag (see
 	// shim6.Machine's renewed).
 	c.reindexPeer(ci.Slot)
+	c.replChanged(ci.Slot)
 	if c.reap == nil {
 		return
 	}
@@ -231,6 +232,7 @@ func (c *Core) OnEstablished(ci shim6.ContextInfo) {
 
 // OnClosed is the signalling's hook for a context leaving ESTABLISHED.
 func (c *Core) OnClosed(slot uint32) {
+	c.replChanged(slot)
 	c.policy.Closed(slot)
 	if c.reap != nil {
 		c.reap.Remove(reap.ID(slot))

@@ -52,7 +52,7 @@ func tpref(p byte) netip.Prefix {
 
 // newTSite makes one site: inside and two uplinks (2001:db8:p1::/48 and
 // p2::/48, weights w1 and w2); host h has ULID p1::h and locator p2::h.
-func newTSite(t testing.TB, clock *fakeClock, name string, p1, p2 byte, capacity int, failback configs.Failback, hold time.Duration, spread bool, w1, w2 uint8) *tsite {
+func newTSite(t testing.TB, clock *fakeClock, name string, p1, p2 byte, capacity int, failback configs.Failback, hold time.Duration, spread bool, w1, w2 uint8, opts ...func(*Config)) *tsite {
 	pool := mem.NewPool(1<<17, mem.DefaultBufSize)
 	s := &tsite{name: name, p1: p1, p2: p2}
 	for i, n := range []string{"inside", "u1", "u2"} {
@@ -73,7 +73,7 @@ func newTSite(t testing.TB, clock *fakeClock, name string, p1, p2 byte, capacity
 	for i := range s.ports {
 		pp[i] = s.ports[i]
 	}
-	s.core = mustNew(t, Config{
+	cfg := Config{
 		Ports: pp, Setup: setup, TxQueue: 1, Ring: mem.NewRing(64), Fwd: &s.fwd, Now: clock.now,
 		Log: slog.New(slog.DiscardHandler), Contexts: s.table, Events: dataplane.NewEventRing(64),
 		Failback: failback, FailbackHold: hold, Spread: spread,
@@ -90,7 +90,11 @@ func newTSite(t testing.TB, clock *fakeClock, name string, p1, p2 byte, capacity
 		// a second of fake time, ten times what any establish_rate lets a
 		// real site start: the R1 limits are not what these tests test.
 		Shim: &ShimSetup{REAP: true, Verifier: acceptAll{}, IdleTimeout: time.Hour, R1Rate: 1 << 30, R1RatePerPrefix: 1 << 30},
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	s.core = mustNew(t, cfg)
 	s.sig, s.reap = s.core.Signalling(), s.core.REAP()
 	return s
 }

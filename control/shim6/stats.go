@@ -72,6 +72,9 @@ type Stats struct {
 	// Unshimmed counts contexts put back on their ULIDs when a recovery
 	// failed (§11).
 	Unshimmed atomic.Uint64
+	// Adopted counts contexts taken over from an active box's replicas
+	// (Adopt), established without a handshake.
+	Adopted atomic.Uint64
 	// ValidatorFailures counts I2/I2bis whose Responder Validator was
 	// wrong, forged or made with a secret no longer kept (§7.13, §7.20).
 	ValidatorFailures atomic.Uint64
@@ -180,6 +183,8 @@ var counterInfo = [...]struct {
 		func(s *Stats) *atomic.Uint64 { return &s.RecoveriesCompleted }},
 	{"shim6_unshimmed", "Shim6 contexts put back on their ULIDs after a failed recovery (RFC 5533 §11)",
 		func(s *Stats) *atomic.Uint64 { return &s.Unshimmed }},
+	{"shim6_adopted_contexts", "Shim6 contexts taken over from the active box's replicas at a takeover, with no handshake",
+		func(s *Stats) *atomic.Uint64 { return &s.Adopted }},
 	{"shim6_validator_failures", "Shim6 I2/I2bis refused: bad or expired Responder Validator",
 		func(s *Stats) *atomic.Uint64 { return &s.ValidatorFailures }},
 	{"shim6_verification_failures", "Shim6 locator lists refused by HBA/CGA verification (RFC 5533 §7.2)",
