@@ -229,6 +229,7 @@ type Core struct {
 	// role for readers off the core's goroutine (the metrics).
 	ha      haState
 	roleNow atomic.Uint32
+	capture captureState // shim6ctl capture (capture.go)
 
 	rx  [ports.MaxBurst]ports.Packet
 	tx  [dataplane.MaxPorts]txBuf
@@ -367,6 +368,7 @@ func (c *Core) Poll() int {
 
 // send queues a packet the core built or took over for transmission on port.
 func (c *Core) send(port int, p ports.Packet) {
+	c.captureSent(port, &p)
 	b := &c.tx[port]
 	if b.n == len(b.pkts) {
 		c.flushPort(port)

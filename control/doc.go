@@ -42,4 +42,6 @@
 //     set by keepalived through the admin API and held by a lease: what
 //     a standby box takes and sends, the announcements on becoming
 //     active.
+//   - capture.go, pcapng.go: live capture (shim6ctl capture): the
+//     workers' capture rings drained into a pcapng stream.
 package control

@@ -48,6 +48,11 @@ type Stats struct {
 	HARoleChanges   atomic.Uint64
 	HAAnnouncements atomic.Uint64
 	HASuppressed    atomic.Uint64
+	// CapturePackets and CaptureOverflow are written by the running
+	// capture (capture.go), not the core: packets written to capture
+	// files, and packets a capture selected that found its ring full.
+	CapturePackets  atomic.Uint64
+	CaptureOverflow atomic.Uint64
 	// NeighborEntries is the neighbour table's size (a gauge).
 	NeighborEntries atomic.Int64
 }
@@ -128,6 +133,10 @@ var counterInfo = [...]struct {
 		func(s *Stats) *atomic.Uint64 { return &s.HAAnnouncements }},
 	{"ha_suppressed", "packets the control core built while not the active box and did not send",
 		func(s *Stats) *atomic.Uint64 { return &s.HASuppressed }},
+	{"capture_packets", "packets written to live captures (shim6ctl capture)",
+		func(s *Stats) *atomic.Uint64 { return &s.CapturePackets }},
+	{"capture_overflow", "packets a live capture selected that found its ring full and were not captured (forwarding went on)",
+		func(s *Stats) *atomic.Uint64 { return &s.CaptureOverflow }},
 }
 
 // Each calls f with every counter's metric name, help and value, so the

@@ -75,6 +75,9 @@ type Worker struct {
 	// establishAfter is ShimConfig.EstablishAfter as a reload sets it
 	// (SetEstablishAfter), copied into shim once a round.
 	establishAfter atomic.Uint32
+	// capture is the running capture's ring for this worker, nil when
+	// none runs (SetCapture); read once a burst.
+	capture atomic.Pointer[CaptureRing]
 
 	// Counters are this worker's; read them with Counters.Load.
 	Counters Counters
@@ -85,6 +88,7 @@ type Worker struct {
 	rounder ports.Rounder
 	next    [ports.MaxBurst]uint16 // classify's verdict per packet
 	res     [ports.MaxBurst]fastResult
+	why     [ports.MaxBurst]DropReason // slowRoute's drop reasons, for a capture
 	ctl     txBuf
 	drop    txBuf
 	bursts  uint64
@@ -288,7 +292,11 @@ func (w *Worker) classifyBurst(pkts []ports.Packet, port int, fwd *Forwarding) (
 	next := w.next[:len(pkts)]
 	if sum.taken == len(pkts) && sum.dropped == 0 {
 		// The usual burst: the fast paths took it all, and say by which
-		// ports it leaves.
+		// ports it leaves. A capture copies it first: this load and
+		// branch are all a burst pays for capture while none runs.
+		if cr := w.capture.Load(); cr != nil {
+			w.captureBurst(cr, pkts, port, true)
+		}
 		return next[0], sum.out&(sum.out-1) == 0
 	}
 	// route takes what the fast paths left: packets are independent, and
@@ -299,6 +307,9 @@ func (w *Worker) classifyBurst(pkts []ports.Packet, port int, fwd *Forwarding) (
 		}
 	}
 	c[CounterSlowPath] += uint64(len(pkts) - sum.taken)
+	if cr := w.capture.Load(); cr != nil {
+		w.captureBurst(cr, pkts, port, false)
+	}
 	first, same := next[0], true
 	for _, out := range next[1:] {
 		same = same && out == first
@@ -315,6 +326,7 @@ func (w *Worker) slowRoute(p *ports.Packet, fwd *Forwarding, i int) uint16 {
 	w.sh.hashed = false
 	if why != DropNone {
 		w.Counters.local[DropCounter(why)]++
+		w.why[i] = why
 	}
 	return out
 }
@@ -359,6 +371,7 @@ func (w *Worker) sent() {
 		if k < n {
 			c[DropCounter(DropTxFull)] += uint64(n - k)
 			c[PortCounter(pi, PortDrops)] += uint64(n - k)
+			w.captureRefused(pkts[k:], pi, DropTxFull)
 			w.freePkts(pkts[k:])
 		}
 	}
@@ -373,6 +386,7 @@ func (w *Worker) flushLocal() {
 		c[CounterToControl] += uint64(took)
 		if took < w.ctl.n {
 			c[DropCounter(DropControlRingFull)] += uint64(w.ctl.n - took)
+			w.captureRefused(w.ctl.pkts[took:w.ctl.n], -1, DropControlRingFull)
 			w.freePkts(w.ctl.pkts[took:w.ctl.n])
 		}
 		w.ctl.n = 0

@@ -13,9 +13,11 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -207,6 +209,50 @@ type Reload struct {
 	Changed []string `json:"changed"`
 }
 
+// CaptureRequest is POST /capture's query: ?port=NAME&what=all|shim6|
+// control|drops&count=N&seconds=S&snaplen=N, each optional (zero: the
+// daemon's default).
+type CaptureRequest struct {
+	Port    string
+	What    string
+	Count   int
+	Seconds float64
+	Snaplen int
+}
+
+// How a capture ended (CaptureResult.End).
+const (
+	CaptureEndCount   = "count"   // it wrote its count of packets
+	CaptureEndSeconds = "seconds" // its time was up
+	CaptureEndReader  = "reader"  // its reader went away
+	CaptureEndError   = "error"   // writing it failed
+)
+
+// CaptureResult is what a capture's answer ends with, in its trailers
+// (CaptureTrailerPackets, CaptureTrailerOverflow, CaptureTrailerEnd).
+type CaptureResult struct {
+	// Packets is how many packets the file holds.
+	Packets uint64 `json:"packets"`
+	// Overflow is how many packets the capture selected that found a
+	// ring full and are not in the file.
+	Overflow uint64 `json:"overflow"`
+	End      string `json:"end"`
+}
+
+// The trailers of POST /capture's answer.
+const (
+	CaptureTrailerPackets  = "Shim6d-Capture-Packets"
+	CaptureTrailerOverflow = "Shim6d-Capture-Overflow"
+	CaptureTrailerEnd      = "Shim6d-Capture-End"
+)
+
+// Capturer is a Source that can capture live traffic (POST /capture). It
+// writes pcapng to out, calling flush as it goes, until the capture ends
+// by itself or ctx ends; a refusal comes before anything is written.
+type Capturer interface {
+	Capture(ctx context.Context, req CaptureRequest, out io.Writer, flush func()) (CaptureResult, error)
+}
+
 // Server serves the API on a unix socket.
 type Server struct {
 	srv  *http.Server
@@ -264,6 +310,9 @@ func Handler(src Source, metrics http.Handler) http.Handler {
 	})
 	if hs, ok := src.(HASource); ok {
 		haRoutes(mux, hs)
+	}
+	if cp, ok := src.(Capturer); ok {
+		mux.HandleFunc("POST /capture", func(w http.ResponseWriter, r *http.Request) { capture(cp, w, r) })
 	}
 	if metrics != nil {
 		mux.Handle("GET /metrics", metrics)
@@ -413,6 +462,59 @@ func synthesize(src Source, w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "{\"created\": %d}\n", made)
 }
 
+// capture streams a live capture as pcapng: POST /capture (see
+// CaptureRequest). The answer's status is decided before the first byte:
+// 400 for a bad request, 409 while another capture runs; after it, the
+// file streams and the trailers say how many packets it holds, how many
+// were lost to full rings, and why it ended.
+func capture(cp Capturer, w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	req := CaptureRequest{Port: q.Get("port"), What: q.Get("what")}
+	var err error
+	num := func(key string, set func(string) error) {
+		if v := q.Get(key); err == nil && v != "" {
+			if e := set(v); e != nil {
+				err = fmt.Errorf("%s=%q: write a number", key, v)
+			}
+		}
+	}
+	num("count", func(v string) (e error) { req.Count, e = strconv.Atoi(v); return })
+	num("seconds", func(v string) (e error) { req.Seconds, e = strconv.ParseFloat(v, 64); return })
+	num("snaplen", func(v string) (e error) { req.Snaplen, e = strconv.Atoi(v); return })
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	out := &startWriter{w: w}
+	rc := http.NewResponseController(w)
+	res, err := cp.Capture(r.Context(), req, out, func() { rc.Flush() })
+	if err != nil && !out.started {
+		fail(w, err)
+		return
+	}
+	w.Header().Set(CaptureTrailerPackets, strconv.FormatUint(res.Packets, 10))
+	w.Header().Set(CaptureTrailerOverflow, strconv.FormatUint(res.Overflow, 10))
+	w.Header().Set(CaptureTrailerEnd, res.End)
+}
+
+// startWriter sets a capture's headers, trailers announced, at its first
+// write, and remembers that it has written.
+type startWriter struct {
+	w       http.ResponseWriter
+	started bool
+}
+
+func (s *startWriter) Write(p []byte) (int, error) {
+	if !s.started {
+		s.started = true
+		h := s.w.Header()
+		h.Set("Content-Type", "application/x-pcapng")
+		h.Set("Trailer", CaptureTrailerPackets+", "+CaptureTrailerOverflow+", "+CaptureTrailerEnd)
+		s.w.WriteHeader(http.StatusOK)
+	}
+	return s.w.Write(p)
+}
+
 // Close stops serving and removes the socket.
 func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -510,6 +612,54 @@ func (c *Client) Synthesize(count, seed uint64, progress func(SynthProgress)) (i
 		return *p.Created, nil
 	}
 }
+
+// Capture runs a live capture on the daemon and copies the pcapng it
+// streams to out until the capture ends by itself (at its count or
+// seconds). It returns the daemon's account from the answer's trailers.
+func (c *Client) Capture(req CaptureRequest, out io.Writer) (CaptureResult, error) {
+	var res CaptureResult
+	q := url.Values{}
+	for k, v := range map[string]string{"port": req.Port, "what": req.What} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	for k, v := range map[string]int{"count": req.Count, "snaplen": req.Snaplen} {
+		if v != 0 {
+			q.Set(k, strconv.Itoa(v))
+		}
+	}
+	if req.Seconds != 0 {
+		q.Set("seconds", strconv.FormatFloat(req.Seconds, 'g', -1, 64))
+	}
+	// The daemon ends a capture by itself, within CaptureMaxDuration;
+	// this bound only catches a daemon that stopped answering.
+	hc := *c.hc
+	hc.Timeout = CaptureMaxDuration + idleTimeout
+	resp, err := hc.Post("http://shim6d/capture?"+q.Encode(), "", nil)
+	if err != nil {
+		return res, c.unreachable(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(resp.Body)
+		return res, fmt.Errorf("shim6d answered %s: %s", resp.Status, strings.TrimSpace(string(body)))
+	}
+	if _, err := io.Copy(out, resp.Body); err != nil {
+		return res, fmt.Errorf("the capture broke off: %w", err)
+	}
+	res.Packets, _ = strconv.ParseUint(resp.Trailer.Get(CaptureTrailerPackets), 10, 64)
+	res.Overflow, _ = strconv.ParseUint(resp.Trailer.Get(CaptureTrailerOverflow), 10, 64)
+	res.End = resp.Trailer.Get(CaptureTrailerEnd)
+	if res.End == "" {
+		return res, errors.New("the capture's answer ended without its account (the daemon stopped?)")
+	}
+	return res, nil
+}
+
+// CaptureMaxDuration is the longest capture a daemon runs; the client
+// waits that long for one to end.
+const CaptureMaxDuration = 300 * time.Second
 
 // unreachable is the error for a request that got no answer.
 func (c *Client) unreachable(err error) error {
