@@ -10,9 +10,9 @@ VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
 # Debian packages the build, the tests and the lab need.
-DEBS := libdpdk-dev dpdk-dev pkg-config tshark iproute2 ethtool iputils-ping iperf3 nftables prometheus lintian systemd
+DEBS := libdpdk-dev dpdk-dev pkg-config tshark iproute2 ethtool iputils-ping iperf3 nftables prometheus lintian systemd keepalived python3
 
-.PHONY: all deps build test run run-forwarding bench vet fmt clean deb
+.PHONY: all deps build test run run-forwarding bench run-ha vet fmt clean deb
 
 all: build
 
@@ -22,6 +22,7 @@ deps:
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		case "$$missing" in *keepalived*) systemctl disable --now keepalived >/dev/null 2>&1 || true ;; esac; \
 	fi
 	@pkg-config --exists libdpdk || { echo "libdpdk not found by pkg-config after install" >&2; exit 1; }
 
@@ -43,6 +44,11 @@ test: deps build vet
 # The mission: two sites, a TCP transfer, ISP1 cut, the connection carries on.
 run: deps build
 	lab/failover.sh
+
+# The redundant pair: site A's active box dies mid-transfer, the standby
+# takes over from the replicated contexts (KILL=daemon, REPLICATION=false).
+run-ha: deps build
+	lab/failover-ha.sh
 
 # The one-site forwarding lab (ND, ping, a verified 100 MB transfer).
 run-forwarding: deps build

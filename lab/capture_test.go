@@ -85,6 +85,38 @@ func TestTwoSitesCapture(t *testing.T) {
 			t.Errorf("no %s (%q) in the capture; tshark reads:\n%s", want.what, want.line, lines)
 		}
 	}
+	// The same file through the project's own dissector
+	// (configs/wireshark/shim6.lua, which reads the control messages
+	// right where tshark's built-in one does not): the same messages,
+	// every checksum verified, and no expert info above a note (the
+	// packet comments are expert infos too, of the lowest severity).
+	raw, err = exec.Command(tshark, "-X", "lua_script:../configs/wireshark/shim6.lua", "-r", file, "-Y", "shim6rfc",
+		"-T", "fields", "-E", "separator=|", "-e", "frame.interface_name", "-e", "shim6.type", "-e", "shim6.checksum_ok",
+		"-e", "_ws.expert.severity").Output()
+	if err != nil {
+		t.Fatalf("tshark -X lua_script: %v", err)
+	}
+	lua := map[string]int{}
+	for _, l := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		f := strings.Split(l, "|")
+		if len(f) != 4 || f[1] != "" && f[2] != "1" && f[2] != "True" {
+			t.Errorf("the Lua dissector reads %q (interface|type|checksum verifies|expert severities)", l)
+			continue
+		}
+		for _, sev := range strings.Split(f[3], ",") {
+			// epan's PI_WARN is 0x00600000: warnings and errors fail.
+			if v, err := strconv.ParseUint(sev, 0, 32); sev != "" && (err != nil || v >= 0x00600000) {
+				t.Errorf("the Lua dissector raised expert info (severity %s) on %q", sev, l)
+			}
+		}
+		lua[f[0]+"|"+f[1]]++
+	}
+	for _, typ := range []string{"1", "2", "3", "4"} {
+		if lua["isp1|"+typ] != seen["isp1|"+typ+"|sent by control core|"]+seen["isp1|"+typ+"|to control core|"] {
+			t.Errorf("the Lua dissector reads %d messages of type %s on isp1, the built-in one %v", lua["isp1|"+typ], typ, seen)
+		}
+	}
+	t.Logf("the Lua dissector reads, by interface|type: %v", lua)
 	if c := controlCounters(t, a)["capture_packets"]; c != uint64(n) {
 		t.Errorf("capture_packets = %d, the file holds %d", c, n)
 	}

@@ -38,6 +38,17 @@ track_file shim6d {
 	weight 0
 	init_file 1
 }
+# The active role is a lease in shim6d ([ha] lease): renewed every
+# second while this box is MASTER. A shim6d that does not answer fails
+# it, and keepalived gives the role up; a keepalived that died renews
+# nothing, and shim6d drops to standby by itself.
+vrrp_script shim6d_lease {
+	script "$BIN/shim6ctl ha --quiet --socket $sock lease"
+	interval 1
+	timeout 1
+	fall 2
+	rise 1
+}
 vrrp_instance site_a {
 	state BACKUP
 	$preempt
@@ -51,9 +62,12 @@ vrrp_instance site_a {
 	track_file {
 		shim6d
 	}
-	notify_master "$BIN/shim6ctl ha active --socket $sock"
-	notify_backup "$BIN/shim6ctl ha standby --socket $sock"
-	notify_fault "$BIN/shim6ctl ha fault --socket $sock"
+	track_script {
+		shim6d_lease
+	}
+	notify_master "$BIN/shim6ctl ha --socket $sock --why keepalived active"
+	notify_backup "$BIN/shim6ctl ha --socket $sock --why keepalived standby"
+	notify_fault "$BIN/shim6ctl ha --socket $sock --why keepalived fault"
 }
 CONF
 	# In the foreground of a background shell, so its log is the file's.
