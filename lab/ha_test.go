@@ -10,12 +10,12 @@ import (
 
 // haResult is failover-ha.sh's last line.
 type haResult struct {
-	Kill         string         `json:"kill"`
-	Replication  bool           `json:"replication"`
-	TakeoverSec  *float64       `json:"takeover_s"`
-	FirstForward *float64       `json:"first_forward_s"`
-	Handshakes   int            `json:"handshakes"`
-	Transfer     transferResult `json:"transfer"`
+	Kill        string         `json:"kill"`
+	Replication bool           `json:"replication"`
+	TakeoverSec *float64       `json:"takeover_s"`
+	A2Sent      int            `json:"a2_sent"`
+	Handshakes  int            `json:"handshakes"`
+	Transfer    transferResult `json:"transfer"`
 }
 
 // runHA runs lab/failover-ha.sh with env and returns its figures; the
@@ -73,6 +73,9 @@ func TestHATakeover(t *testing.T) {
 			}
 			if res.TakeoverSec == nil {
 				t.Fatal("the standby never became active")
+			}
+			if res.A2Sent < 1000 {
+				t.Errorf("A2 sent %d packets on its uplinks after the death: it did not carry the transfer", res.A2Sent)
 			}
 			t.Logf("%s: takeover %.3f s, stall %.0f ms, handshakes %d", tc.name, *res.TakeoverSec, tr.MaxStallMS, res.Handshakes)
 			if tc.replication == "false" {
