@@ -124,18 +124,26 @@ func TestStaticContextsThroughDPDK(t *testing.T) {
 		server         = netip.MustParseAddr("2001:db8:ff::1")
 		macHost        = mac("02:00:00:00:00:10")
 		macNH1, macNH2 = mac("02:00:00:00:00:20"), mac("02:00:00:00:00:21")
-		anyMAC         = mac("02:00:00:00:00:99")
+		// The ports' MACs, as DPDK's pcap driver makes them ("\x02pcap"
+		// and the device's number; it cannot take another): a port
+		// takes only frames to it. Checked below against the ports.
+		mac0, mac1, mac2 = mac("02:70:63:61:70:00"), mac("02:70:63:61:70:01"), mac("02:70:63:61:70:02")
+		anyMAC           = mac("02:00:00:00:00:99")
 	)
 	syn := pkttest.TCPSyn(host, server, 1460)
 	// Inside: A (context, rewritten via isp2), B (no context, plain via
 	// isp1), C (a SYN whose MSS is clamped).
-	inA := pkttest.UDP(anyMAC, macHost, host, peer, 64, header.ProtoUDP, nil, "context", host, peer)
-	inB := pkttest.UDP(anyMAC, macHost, host, server, 64, header.ProtoUDP, nil, "plain", host, server)
-	inC := pkttest.Frame(anyMAC, macHost, host, server, 64, header.ProtoTCP, syn)
+	inA := pkttest.UDP(mac0, macHost, host, peer, 64, header.ProtoUDP, nil, "context", host, peer)
+	inB := pkttest.UDP(mac0, macHost, host, server, 64, header.ProtoUDP, nil, "plain", host, server)
+	inC := pkttest.Frame(mac0, macHost, host, server, 64, header.ProtoTCP, syn)
+	// F: B again, but to another station's MAC (a switch's flood): not
+	// for this port, dropped and counted (issue #15: not promiscuous in
+	// effect).
+	inF := pkttest.UDP(anyMAC, macHost, host, server, 64, header.ProtoUDP, nil, "plain", host, server)
 	// isp2: D, a payload packet for our tag; isp1: E, an unknown tag.
-	inD := pkttest.UDP(anyMAC, macNH2, peerLoc, hostLoc, 60, header.ProtoShim6, pkttest.ShimPayload(header.ProtoUDP, 0x1001), "reply", peer, host)
-	inE := pkttest.UDP(anyMAC, macNH1, peerLoc, hostLoc, 60, header.ProtoShim6, pkttest.ShimPayload(header.ProtoUDP, 0x7777), "stale", peer, host)
-	writePcap(t, dir+"/in0.pcap", inA, inB, inC)
+	inD := pkttest.UDP(mac2, macNH2, peerLoc, hostLoc, 60, header.ProtoShim6, pkttest.ShimPayload(header.ProtoUDP, 0x1001), "reply", peer, host)
+	inE := pkttest.UDP(mac1, macNH1, peerLoc, hostLoc, 60, header.ProtoShim6, pkttest.ShimPayload(header.ProtoUDP, 0x7777), "stale", peer, host)
+	writePcap(t, dir+"/in0.pcap", inA, inF, inB, inC)
 	writePcap(t, dir+"/in1.pcap", inE)
 	writePcap(t, dir+"/in2.pcap", inD)
 	cfg := filepath.Join(dir, "pcap.toml")
@@ -174,7 +182,13 @@ func TestStaticContextsThroughDPDK(t *testing.T) {
 	if st.Drops["unknown_tag"] != 1 {
 		t.Errorf("unknown_tag drops = %d, want 1", st.Drops["unknown_tag"])
 	}
+	if st.Drops["not_for_us"] != 1 {
+		t.Errorf("not_for_us drops = %d, want 1 (the frame to another station)", st.Drops["not_for_us"])
+	}
 	portMAC := func(i int) [6]byte { return mac(ports[i].MAC) }
+	if portMAC(0) != mac0 || portMAC(1) != mac1 || portMAC(2) != mac2 {
+		t.Fatalf("the pcap ports' MACs are %s %s %s, not what the input frames were sent to", ports[0].MAC, ports[1].MAC, ports[2].MAC)
+	}
 
 	wantA := pkttest.UDP(macNH2, portMAC(2), hostLoc, peerLoc, 63, header.ProtoShim6, pkttest.ShimPayload(header.ProtoUDP, 0x2002), "context", host, peer)
 	wantB := pkttest.UDP(macNH1, portMAC(1), host, server, 63, header.ProtoUDP, nil, "plain", host, server)
