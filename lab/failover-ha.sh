@@ -120,9 +120,15 @@ if [ "$REPLICATION" = true ]; then
 fi
 hs0=$(( $(handshakes $S2) + $(handshakes $SB) ))
 
+# What reaches host B of the transfer, to count copies: a segment that
+# arrives twice within 50 ms was forwarded by both boxes (TCP's own
+# retransmissions come an RTO, 200 ms or more, later).
+ip netns exec s6b-host tshark -q -i eth0 -f "ip6 src $HA and tcp dst port 5001" -s 128 -w $WORK/b.pcap 2>/dev/null &
+tsh=$!
+pids+=($tsh)
 ip netns exec s6b-host "$BIN/tcpcheck" serve -listen "[$HB]:5001" -bytes "$BYTES" -timeout 120s >$WORK/transfer.json &
 srv=$!
-sleep 0.3
+sleep 1.5 # tshark opens the interface
 ip netns exec s6a-host "$BIN/tcpcheck" send -to "[$HB]:5001" -from $HA -bytes "$BYTES" -mbps "$MBPS" -timeout 120s &
 snd=$!
 say "TCP transfer started: $BYTES bytes at $MBPS Mbit/s, every byte verified at B"
@@ -153,6 +159,18 @@ say "A2 active $(since "$tactive") s after the death (by its own clock)"
 wait $snd || true
 wait $srv || true
 say "transfer done: $(cat $WORK/transfer.json)"
+kill -INT $tsh 2>/dev/null; wait $tsh 2>/dev/null || true
+dups=$(tshark -r $WORK/b.pcap -T fields -e frame.time_epoch -e tcp.seq_raw -e tcp.len -Y "tcp.len > 0" 2>/dev/null | python3 -c "
+import sys
+last, dups = {}, 0
+for line in sys.stdin:
+	t, seq, n = line.split()
+	k = (seq, n)
+	if k in last and float(t) - last[k] < 0.05:
+		dups += 1
+	last[k] = float(t)
+print(dups)")
+say "segments host B received twice within 50 ms (forwarded by both boxes): $dups"
 fwd=$(( $(uplinks_sent $S2) - tx2 ))
 say "A2 sent $fwd packets on its uplinks after the death"
 hs=$(( $(handshakes $S2) + $(handshakes $SB) - hs0 ))
@@ -161,5 +179,70 @@ printf '\n== shim6ctl ha (A2)\n'
 ctl ha --socket $S2
 printf '\n== shim6ctl contexts (A2)\n'
 ctl contexts --socket $S2
-printf '{"kill":"%s","replication":%s,"takeover_s":%s,"a2_sent":%s,"handshakes":%s,"transfer":%s}\n' \
-	"$KILL" "$REPLICATION" "$(since "$tactive")" "$fwd" "$hs" "$(cat $WORK/transfer.json)"
+echo
+
+# After the takeover (AFTER=0 skips it; with replication only): A1 comes
+# back and rejoins as standby; the replication stream is cut while both
+# run, and resumes; then the active box's keepalived goes silent, and
+# its shim6d gives the role up by itself when its lease runs out.
+after=null
+# elapsed CMD...: seconds until CMD succeeds (polled), or null after 15 s;
+# counted from FROM when set.
+elapsed() {
+	local t=${FROM:-$(now)}
+	for _ in $(seq 300); do
+		"$@" && { awk -v a="$t" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; return; }
+		sleep 0.05
+	done
+	echo null
+}
+rstate() { ctl ha --json --socket "$1" 2>/dev/null | py "j['replication_state']['$2']"; }
+# pingok: host A reaches host B, each echo answered once ("+N duplicates"
+# would say both boxes forwarded it).
+pingok() {
+	local out
+	out=$(ip netns exec s6a-host ping -6 -c 5 -i 0.2 -W 2 -I $HA $HB)
+	grep -q " 0% packet loss" <<<"$out" && ! grep -q duplicates <<<"$out"
+}
+if [ "${AFTER:-1}" = 1 ] && [ "$REPLICATION" = true ]; then
+	n2=$(ctl contexts --socket $S2 | grep -c ESTABLISHED)
+	if [ "$KILL" = box ]; then
+		for d in a-in a-up1 a-up2 a-mgmt; do ip netns exec s6a-box ip link set $d up; done
+	fi
+	p1=$(./ha.sh run s6a-box $WORK/a1.toml $WORK/a1-back.log)
+	pids+=($p1)
+	for _ in $(seq 100); do ctl status --socket $S1 >/dev/null 2>&1 && break; sleep 0.1; done
+	# A whole box comes back with its keepalived; after a daemon's death
+	# the box's keepalived ran on and sees the track file say 0 again.
+	[ "$KILL" = box ] && ./ha.sh keepalived s6a-box $S1 150
+	synced() { [ "$(role $S1)" = standby ] && [ "$(rstate $S1 state)" = in-sync ] && [ "$(rstate $S1 replicas)" = "$n2" ]; }
+	rejoin=$(elapsed synced)
+	say "A1 back: $(role $S1), $(rstate $S1 replicas) replica(s) of A2's $n2 context(s), in sync ${rejoin} s after its start (no preempt)"
+
+	ip netns exec s6a-box nft add table inet repl
+	ip netns exec s6a-box nft add chain inet repl c '{ type filter hook input priority 0; }'
+	ip netns exec s6a-box nft add rule inet repl c tcp sport 7600 drop
+	resyncs=$(rstate $S1 resyncs)
+	is_stale() { [ "$(rstate $S1 state)" = stale ]; }
+	stale=$(elapsed is_stale)
+	pingok && fwdok=true || fwdok=false
+	say "replication stream cut (TCP from the active dropped at A1): A1 reports stale after ${stale} s; traffic through A2 goes on: $fwdok"
+	ip netns exec s6a-box nft delete table inet repl
+	resynced() { [ "$(rstate $S1 state)" = in-sync ] && [ "$(rstate $S1 resyncs)" -gt "$resyncs" ]; }
+	resync=$(elapsed resynced)
+	say "stream back: A1 resynced (snapshot) ${resync} s later, $(rstate $S1 replicas) replica(s)"
+
+	tstop=$(now)
+	kill -STOP "$(cat $RUN/s6a2-box-vrrp.pid)" "$(cat $RUN/s6a2-box.pid)"
+	a1_active() { [ "$(role $S1)" = active ]; }
+	a1active=$(FROM=$tstop elapsed a1_active)
+	a2_standby() { [ "$(role $S2)" = standby ]; }
+	lease=$(FROM=$tstop elapsed a2_standby)
+	pingok && fwdok2=true || fwdok2=false
+	say "A2's keepalived stopped (SIGSTOP): A1 active after ${a1active} s; A2 gave up the role after ${lease} s ($(ctl ha --json --socket $S2 | py 'j["reason"]')); traffic: $fwdok2"
+	kill -CONT "$(cat $RUN/s6a2-box-vrrp.pid)" "$(cat $RUN/s6a2-box.pid)"
+	after=$(printf '{"rejoin_s":%s,"stale_s":%s,"stale_traffic":%s,"resync_s":%s,"silent_takeover_s":%s,"lease_drop_s":%s,"silent_traffic":%s}' \
+		"$rejoin" "$stale" "$fwdok" "$resync" "$a1active" "$lease" "$fwdok2")
+fi
+printf '{"kill":"%s","replication":%s,"takeover_s":%s,"a2_sent":%s,"handshakes":%s,"duplicates":%s,"after":%s,"transfer":%s}\n' \
+	"$KILL" "$REPLICATION" "$(since "$tactive")" "$fwd" "$hs" "${dups:-null}" "$after" "$(cat $WORK/transfer.json)"
