@@ -93,7 +93,7 @@ if [ ! -x $L3FWD ] || [ bench/l3fwd.patch -nt $L3FWD ]; then
 	cp -r $EXAMPLES/l3fwd $EXAMPLES/common $OUT/
 	(cd $OUT/l3fwd && patch -p1 -s <../../l3fwd.patch && make -s >/dev/null)
 fi
-# shim6gen, a DPDK secondary process (bench/gen/shim6gen.c).
+# shim6gen (bench/gen/shim6gen.c), the memif server the contenders' net_memif0 connects to.
 GEN=$OUT/shim6gen
 if [ ! -x $GEN ] || [ bench/gen/shim6gen.c -nt $GEN ]; then
 	# shellcheck disable=SC2046
@@ -119,9 +119,10 @@ if [ -w "$HP" ] && [ "${NOHUGE:-}" = "" ]; then
 fi
 giveback() {
 	set +e
-	[ -n "${gpid:-}" ] && kill -INT "$gpid" 2>/dev/null && wait "$gpid" 2>/dev/null
 	[ -n "${spid:-}" ] && kill -INT "$spid" 2>/dev/null && wait "$spid" 2>/dev/null
 	[ -n "${cpid:-}" ] && kill -INT "$cpid" 2>/dev/null && wait "$cpid" 2>/dev/null
+	[ -n "${gpid:-}" ] && kill -INT "$gpid" 2>/dev/null && wait "$gpid" 2>/dev/null
+	[ -n "${GENSOCK:-}" ] && rm -f "$GENSOCK"
 	if mountpoint -q $HUGE_DIR 2>/dev/null; then
 		rm -f $HUGE_DIR/* ; umount $HUGE_DIR; rmdir $HUGE_DIR
 	fi
@@ -131,10 +132,9 @@ trap giveback EXIT
 
 mode="hugepages"
 [ "${MEM[0]}" = "--no-huge" ] && mode="no-huge"
-# shim6gen attaches to the contender's shared memory, which --no-huge
-# does not offer (EAL refuses secondary processes there).
-GENROWS=1
-[ "$mode" = "no-huge" ] && GENROWS=""
+GENSOCK=/tmp/shim6d-bench-gen-$$.sock
+GENDEV="net_memif0"
+GENARGS="role=client,socket=$GENSOCK,socket-abstract=no"
 
 # pcapdev PCAP QUEUES: net_pcap devargs replaying PCAP on QUEUES rx queues.
 pcapdev() { local a="" q; for q in $(seq "$2"); do a+="rx_pcap=$1,"; done; echo "${a}infinite_rx=1"; }
@@ -156,21 +156,17 @@ print("%.6f %d %d" % (time.time(), tx[0], tx[1]))
 PY
 }
 
-# start_gen PREFIX QUEUES: shim6gen on CPU 0 beside the contender that
-# runs with PREFIX, feeding its net_ring0's first QUEUES rx queues. A
-# secondary that starts while the primary is still setting up can fail to
-# reach it; it is given one more try.
+# start_gen ID QUEUES: shim6gen on CPU 0, the server of the memif link
+# that the contender of row ID (started next) joins with QUEUES queues.
 start_gen() {
-	local try
-	for try in 1 2; do
-		"$GEN" --proc-type=secondary --file-prefix "$1" --huge-dir $HUGE_DIR -l 0 --no-pci \
-			-- -d net_ring0 -n "$NCTX" -q "$2" -s 1 >"$OUT/gen-$1.log" 2>&1 &
-		gpid=$!
-		sleep 2
-		kill -0 $gpid 2>/dev/null && return 0
-		wait $gpid 2>/dev/null || true
-		gpid=""
-	done
+	rm -f "$GENSOCK"
+	"$GEN" -l 0 --no-huge -m 256 --no-pci --file-prefix "shim6d-bench-gen-$$" \
+		--vdev="$GENDEV,role=server,socket=$GENSOCK,socket-abstract=no" \
+		-- -n "$NCTX" -q "$2" -s 1 >"$OUT/gen-$1.log" 2>&1 &
+	gpid=$!
+	# Ready once its port has started (it says so): a client that comes
+	# earlier is turned away and does not try again.
+	for _ in $(seq 100); do grep -q '^shim6gen: .* pairs' "$OUT/gen-$1.log" && return 0; kill -0 $gpid 2>/dev/null || break; sleep 0.1; done
 	echo "shim6gen did not start; see $OUT/gen-$1.log" >&2
 	return 1
 }
@@ -195,11 +191,11 @@ run_c() {
 	local id=$1 prefix=$2 genq=$3
 	shift 3
 	local log=$OUT/$id.log i s0 s1
+	if [ "$genq" != 0 ]; then start_gen "$id" "$genq" || true; fi
 	# l3fwd -E prints a line for every rule it adds: a million here.
 	"$@" > >(grep -v '^EM: Adding route' >"$log") 2>&1 &
 	cpid=$!
 	for i in $(seq 100); do tstats "$prefix" >/dev/null 2>&1 && break; sleep 0.2; done
-	if [ "$genq" != 0 ]; then start_gen "$prefix" "$genq" || true; fi
 	# Up once packets reach the sink (l3fwd -E first loads its rules).
 	for i in $(seq 600); do
 		s0=$(tstats "$prefix" 2>/dev/null || echo "0 0 0")
@@ -211,10 +207,10 @@ run_c() {
 	s0=$(tstats "$prefix" 2>/dev/null || echo "0 0 0")
 	if [ -n "$PERF" ]; then profile "$id"; else sleep "$DUR"; fi
 	s1=$(tstats "$prefix" 2>/dev/null || echo "0 0 0")
-	stop_gen
 	kill -INT $cpid 2>/dev/null
 	wait $cpid 2>/dev/null || true
 	cpid=""
+	stop_gen
 	read -r t0 m0 h0 <<<"$s0"
 	read -r t1 m1 h1 <<<"$s1"
 	if [ $((h1 - h0)) -le 0 ]; then
@@ -225,10 +221,10 @@ run_c() {
 }
 
 # C contenders' command lines. W is the number of forwarding cores; the
-# source is net_pcap (a pcap) or net_ring0 (shim6gen).
+# source is net_pcap (a pcap) or net_memif0 (shim6gen).
 src_vdev() { # SOURCE W: the source device's --vdev argument
 	case $1 in
-	gen) echo "--vdev=net_ring0" ;;
+	gen) echo "--vdev=$GENDEV,$GENARGS" ;;
 	*) echo "--vdev=net_pcap0,$(pcapdev "$1" "$2")" ;;
 	esac
 }
@@ -263,19 +259,18 @@ l3() { # ID -L|-E SOURCE W
 # the inside sources leave by the uplink, MACs and hop limit rewritten.
 sock=/run/shim6d/bench-$$.sock
 # write_cfg FILE INSIDE-DEVICE INSIDE-DEVARGS [UPLINK-PCAP [WORKERS]]: the
-# config, with INSIDE-DEVICE (net_pcap0 with INSIDE-DEVARGS, or net_ring0
-# fed by shim6gen) as the inside port and UPLINK-PCAP, when not empty, as
-# what the uplink receives.
+# config, with INSIDE-DEVICE (net_pcap0, or net_memif0 fed by shim6gen) as
+# the inside port and UPLINK-PCAP, when not empty, as what the uplink
+# receives.
 write_cfg() {
-	local updev="net_null0" upargs="no-rx=1" w=${5:-1} lcores='"-l", "0-1"' extra="" inargs=""
+	local updev="net_null0" upargs="no-rx=1" w=${5:-1} lcores='"-l", "0-1"'
 	if [ -n "${4:-}" ]; then updev="net_pcap1" upargs="rx_pcap=$4,infinite_rx=1"; fi
 	# Two workers on two CPUs: lcore 2 on CPU 0 beside the control core,
 	# which sleeps when idle.
 	[ "$w" = 2 ] && lcores='"--lcores", "0@0,1@1,2@0"'
-	if [ "$2" = net_ring0 ]; then extra='"--vdev=net_ring0", '; else inargs="devargs = \"$3\""; fi
 	cat >"$1" <<TOML
 [eal]
-args = [$lcores, $(printf '"%s", ' "${MEM[@]}") "--no-pci", $extra"--file-prefix", "shim6d-bench-$$"]
+args = [$lcores, $(printf '"%s", ' "${MEM[@]}") "--no-pci", "--file-prefix", "shim6d-bench-$$"]
 [daemon]
 workers = $w
 polling = "busy"
@@ -290,7 +285,7 @@ mss_clamp = false
 name = "inside"
 role = "inside"
 device = "$2"
-$inargs
+devargs = "$3"
 addresses = ["2001:db8:1::1"]
 [[port]]
 name = "isp1"
@@ -308,7 +303,7 @@ write_cfg "$cfg" net_pcap0 "$(pcapdev "$PCAP" 1)"
 hotcfg=$OUT/bench-hot.toml
 write_cfg "$hotcfg" net_pcap0 "$(pcapdev "$HOTPCAP" 1)"
 gencfg=$OUT/bench-gen.toml
-write_cfg "$gencfg" net_ring0 ""
+write_cfg "$gencfg" $GENDEV "$GENARGS"
 for kind in $FLOOD; do write_cfg "$OUT/bench-flood-$kind.toml" net_pcap0 "$(pcapdev "$PCAP" 1)" "$OUTABS/attack-$kind.pcap"; done
 if [ "$WORKERS" = 2 ]; then
 	write_cfg $OUT/bench-w2.toml net_pcap0 "$(pcapdev "$PCAP" 2)" "" 2
@@ -322,11 +317,11 @@ fi
 run_shim6d() {
 	local id=$1 n=$2 conf=${3:-$cfg} genq=${4:-0}
 	local slog=$OUT/$id.log
+	if [ "$genq" != 0 ]; then start_gen "$id" "$genq" || true; fi
 	"$BIN/shim6d" --config "$conf" ${PROFILE:+--cpuprofile "$PROFILE.$id"} >"$slog" 2>&1 &
 	spid=$!
 	for _ in $(seq 100); do "$BIN/shim6ctl" status --socket "$sock" >/dev/null 2>&1 && break; sleep 0.1; done
 	if [ "$n" -gt 0 ]; then "$BIN/shim6ctl" synth --socket "$sock" --count "$n" --seed 1 >/dev/null 2>&1; fi
-	if [ "$genq" != 0 ]; then start_gen "shim6d-bench-$$" "$genq" || true; fi
 	sleep "$WARM"
 	local t0 c0 t1 c1 r0 r1
 	t0=$(date +%s.%N); c0=$(txpk); r0=$(rewritten)
@@ -334,9 +329,9 @@ run_shim6d() {
 	t1=$(date +%s.%N); c1=$(txpk); r1=$(rewritten)
 	"$BIN/shim6ctl" stats --json --socket "$sock" >"$OUT/$id.stats.json" 2>/dev/null || true
 	"$BIN/shim6ctl" ports --json --socket "$sock" >"$OUT/$id.ports.json" 2>/dev/null || true
-	stop_gen
 	kill -INT $spid; wait $spid 2>/dev/null || true
 	spid=""
+	stop_gen
 	# Every packet counted must have been rewritten when contexts are loaded.
 	if [ "$n" -gt 0 ] && [ $((r1 - r0)) -lt $(((c1 - c0) * 99 / 100)) ]; then
 		echo "shim run $id: only $((r1 - r0)) of $((c1 - c0)) packets were rewritten" >&2
@@ -380,13 +375,12 @@ ROWS=(
 	"l3-emhot-1|l3 l3-emhot-1 -E $HOTPCAP 1"
 	"sh-rwhot-1|run_shim6d sh-rwhot-1 $NCTX $hotcfg"
 )
-if [ -n "$GENROWS" ]; then
-	ROWS+=(
-		"tp-iogen-1|tp tp-iogen-1 io gen 1"
-		"l3-emgen-1|l3 l3-emgen-1 -E gen 1"
-		"sh-rwgen-1|run_shim6d sh-rwgen-1 $NCTX $gencfg 1"
-	)
-fi
+# shim6gen needs the core the forwarding core leaves free: one worker only.
+ROWS+=(
+	"tp-iogen-1|tp tp-iogen-1 io gen 1"
+	"l3-emgen-1|l3 l3-emgen-1 -E gen 1"
+	"sh-rwgen-1|run_shim6d sh-rwgen-1 $NCTX $gencfg 1"
+)
 if [ "$WORKERS" = 2 ]; then
 	ROWS+=(
 		"tp-macswap-2|tp tp-macswap-2 macswap $PCAP 2"
@@ -469,8 +463,8 @@ table() { # W: the rows of W forwarding cores
 	row "shim6d rewrite+insert: $M ctx; all $M active (gen)" "sh-rwgen-$w" "l3-emgen-$w"
 }
 
-printf '\n78-byte IPv6/UDP, net_pcap (8192 packets, infinite_rx) or shim6gen (net_ring0, a secondary process\n'
-printf 'on CPU 0 cycling through %s contexts) -> net_null, %s. %s rounds of %ss after %ss warm-up\n' "$NCTX" "$mode" "$ROUNDS" "$DUR" "$WARM"
+printf '\n78-byte IPv6/UDP, net_pcap (8192 packets, infinite_rx) or shim6gen (a process on CPU 0 cycling\n'
+printf 'through %s contexts, over net_memif) -> net_null, %s. %s rounds of %ss after %ss warm-up\n' "$NCTX" "$mode" "$ROUNDS" "$DUR" "$WARM"
 printf 'each. Mpps: the median over the rounds, and the best round (interference from the rest of the\n'
 printf 'machine only ever slows a contender down, so the best round is the nearest to its undisturbed\n'
 printf 'speed). hit: l3fwd, packets that left by the sink port (a miss leaves by the source port);\n'
@@ -497,7 +491,6 @@ if [ "$WORKERS" = 2 ]; then
 		printf '| %-52s | %7s |\n' "${pair%%|*}" "$(ratio "$(median $(values "$id-2" mpps))" "$(median $(values "$id-1" mpps))")"
 	done
 fi
-[ -z "$GENROWS" ] && printf '\n(no shim6gen rows: --no-huge gives a secondary process no shared memory to attach to)\n'
 
 if [ -n "$PERF" ]; then
 	# A shim6d row's predicted ratio to its peer: the peer spends 1+Y

@@ -3,25 +3,31 @@
  * (a 1M-packet pcap drags testpmd from 51.7 to 13.6 Mpps: every packet is
  * copied out of a different stored mbuf).
  *
- * It runs as a DPDK secondary process beside the contender (testpmd, l3fwd
- * or shim6d, the primary), on the core the contender leaves free, and feeds
- * the contender's net_ring device: the rings ETH_RXTX<q>_<device> that
- * net_ring creates in the primary are the device's rx queues. Each packet
- * is a fixed 78-byte Ethernet/IPv6/UDP template with the ULID pair of
- * synthetic context k written into it, k cycling over 0..N-1, so a cycle
- * touches N distinct contexts (or l3fwd exact-match entries) while the
- * generator itself touches only its template and recycled mbufs.
+ * It is a DPDK program of its own on the core the contender leaves free,
+ * and hands its packets over a memif link: it is the server side of a
+ * net_memif device, the contender (testpmd, l3fwd or shim6d) the client,
+ * whose net_memif PMD copies each packet from the shared ring into a
+ * buffer of its own pool, as net_pcap copies from its stored packets. The
+ * two processes share nothing else: no DPDK multi-process (shim6d's
+ * registered worker threads rule that out), no mempool.
  *
+ * Each packet is a fixed 78-byte Ethernet/IPv6/UDP template with the ULID
+ * pair of synthetic context k written into it, k cycling over 0..N-1, so a
+ * cycle touches N distinct contexts (or l3fwd exact-match entries) while
+ * the generator itself touches only its template and recycled buffers.
  * The pair is control/synth's (DefaultPlan): local ULID 2001:db8:1:1::/64
  * with IID (k mod 65536) + 1, peer ULID 2001:db8:3:1::/64 with IID
  * splitmix64(seed ^ k * 0x9e3779b97f4a7c15). shim6ctl synth loads the same
  * contexts, and pcapgen -gen writes the same 5-tuples as l3fwd rules; a
  * mismatch shows in the bench as packets not rewritten or l3fwd misses.
+ * What comes back (l3fwd's misses leave by the port they came in on) is
+ * received and dropped, so the contender can always count it as sent.
  *
- *   shim6gen EAL-ARGS -- -d net_ring0 -n 1000000 [-q 1] [-s 1]
+ *   shim6gen EAL-ARGS -- -n 1000000 [-q 1] [-s 1]
  *
- * EAL-ARGS: --proc-type=secondary, the primary's --file-prefix and
- * --huge-dir, and the core the contender leaves free (-l 0).
+ * EAL-ARGS: the core to run on, and the one device, e.g.
+ * -l 0 --no-huge -m 256 --no-pci --file-prefix gen
+ * --vdev=net_memif0,role=server,socket=/run/gen.sock,socket-abstract=no
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -38,13 +44,11 @@
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
-#include <rte_ring.h>
+#include <rte_ethdev.h>
 
 #define FRAME 78       /* the bench's frame: 14 + 40 + 8 + 16 */
 #define BURST 32
-#define MAXQ 16        /* net_ring's rings per device */
-#define CIRC 4096      /* buffers in circulation: above the rings' 1023 each */
-#define AHEAD 8        /* buffers prefetched ahead of the one stamped */
+#define MAXQ 16        /* queues, one a forwarding core of the contender */
 #define GEN_SPORT 1000 /* below pcapgen's 1024+i, so EM rules never clash */
 #define GEN_DPORT 9    /* discard, as pcapgen */
 
@@ -146,7 +150,7 @@ static inline void stamp(uint8_t *p, uint64_t k, uint64_t seed)
 
 static void usage(const char *prog)
 {
-	fprintf(stderr, "usage: %s EAL-ARGS -- -d DEVICE -n PAIRS [-q QUEUES] [-s SEED]\n", prog);
+	fprintf(stderr, "usage: %s EAL-ARGS -- -n PAIRS [-q QUEUES] [-s SEED]\n", prog);
 	exit(2);
 }
 
@@ -160,69 +164,63 @@ int main(int argc, char **argv)
 	argc -= ret;
 	argv += ret;
 
-	const char *dev = NULL;
 	uint64_t n = 0, seed = 1;
 	unsigned nq = 1;
 	int opt;
-	while ((opt = getopt(argc, argv, "d:n:q:s:")) != -1) {
+	while ((opt = getopt(argc, argv, "n:q:s:")) != -1) {
 		switch (opt) {
-		case 'd': dev = optarg; break;
 		case 'n': n = strtoull(optarg, NULL, 10); break;
 		case 'q': nq = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 's': seed = strtoull(optarg, NULL, 10); break;
 		default: usage(argv[0]);
 		}
 	}
-	if (dev == NULL || nq == 0 || nq > MAXQ || n < nq)
+	if (nq == 0 || nq > MAXQ || n < nq)
 		usage(argv[0]);
-	if (rte_eal_process_type() != RTE_PROC_SECONDARY) {
-		fprintf(stderr, "shim6gen: run it as a secondary process (--proc-type=secondary) of the contender\n");
+	if (rte_eth_dev_count_avail() != 1) {
+		fprintf(stderr, "shim6gen: want exactly one device (--vdev=net_memif0,role=server,...), have %u\n",
+			rte_eth_dev_count_avail());
 		return 2;
 	}
-
-	struct rte_ring *rings[MAXQ];
-	for (unsigned q = 0; q < nq; q++) {
-		char name[RTE_RING_NAMESIZE];
-		snprintf(name, sizeof(name), "ETH_RXTX%u_%s", q, dev);
-		rings[q] = rte_ring_lookup(name);
-		if (rings[q] == NULL) {
-			fprintf(stderr, "shim6gen: no ring %s: is the contender's %s a net_ring device with %u queue(s)?\n",
-				name, dev, nq);
-			return 1;
-		}
-	}
-	/* Our own pool, and buffers that never go back to it. A pool's
-	 * operations are found through an index into a per-process table, and
-	 * the contender's table need not list them in our order (testpmd's
-	 * ring_mp_mc is 3 where ours is 2), so the contender must never put a
-	 * buffer of ours back: each goes out with a reference count of 2, the
-	 * contender's free only drops it to 1, and a 1 tells us that the buffer
-	 * is ours again. */
-	struct rte_mempool *mp = rte_pktmbuf_pool_create("shim6gen_pool", CIRC + 1023, 0, 0,
+	const uint16_t port = 0;
+	struct rte_mempool *mp = rte_pktmbuf_pool_create("shim6gen_pool", 8191, 256, 0,
 		RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
 	if (mp == NULL) {
 		fprintf(stderr, "shim6gen: pool: %s\n", rte_strerror(rte_errno));
 		return 1;
 	}
-	static struct rte_mbuf *circ[CIRC];
-	if (rte_pktmbuf_alloc_bulk(mp, circ, CIRC) != 0) {
-		fprintf(stderr, "shim6gen: cannot take %d buffers from the pool\n", CIRC);
+	struct rte_eth_conf conf;
+	memset(&conf, 0, sizeof(conf));
+	/* memif refuses a client that sends on more rings than the server
+	 * receives on, and shim6d sends on one tx queue per worker and one for
+	 * its control core: take every ring the client offers. */
+	if ((ret = rte_eth_dev_configure(port, MAXQ, nq, &conf)) != 0) {
+		fprintf(stderr, "shim6gen: configure: %s\n", rte_strerror(-ret));
 		return 1;
 	}
-	for (unsigned i = 0; i < CIRC; i++)
-		rte_mbuf_refcnt_set(circ[i], 1);
+	for (unsigned q = 0; q < MAXQ; q++) {
+		if ((ret = rte_eth_rx_queue_setup(port, q, 1024, rte_socket_id(), NULL, mp)) != 0 ||
+		    (q < nq && (ret = rte_eth_tx_queue_setup(port, q, 1024, rte_socket_id(), NULL)) != 0)) {
+			fprintf(stderr, "shim6gen: queue %u: %s\n", q, rte_strerror(-ret));
+			return 1;
+		}
+	}
+	if ((ret = rte_eth_dev_start(port)) != 0) {
+		fprintf(stderr, "shim6gen: start: %s\n", rte_strerror(-ret));
+		return 1;
+	}
 	build_template();
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 
 	/* Queue q generates contexts q, q+nq, q+2nq, ... so that together the
 	 * queues cycle through all N once per cycle, each with its own share. */
-	uint64_t next[MAXQ], sent = 0, busy = 0;
-	struct rte_mbuf *pend[MAXQ][BURST];
-	unsigned npend[MAXQ] = {0}, off[MAXQ] = {0}, cur = 0;
+	uint64_t next[MAXQ], sent = 0, back = 0;
+	struct rte_mbuf *pend[MAXQ][BURST], *in[BURST];
+	unsigned npend[MAXQ] = {0}, off[MAXQ] = {0};
 	for (unsigned q = 0; q < nq; q++)
 		next[q] = q;
-	printf("shim6gen: %s, %u queue(s), %" PRIu64 " pairs, seed %" PRIu64 "\n", dev, nq, n, seed);
+	printf("shim6gen: %u queue(s), %" PRIu64 " pairs, seed %" PRIu64 "\n", nq, n, seed);
 	fflush(stdout);
 
 	while (!quit) {
@@ -230,45 +228,40 @@ int main(int argc, char **argv)
 			/* A full ring keeps its stamped packets waiting, so no
 			 * context is skipped. */
 			if (npend[q] == 0) {
-				unsigned got = 0;
-				/* Take the buffers the contender has let go of; one
-				 * it still holds (in a tx buffer, at the control
-				 * core) is passed over until a later lap. */
-				for (unsigned look = 0; got < BURST && look < CIRC; look++) {
-					struct rte_mbuf *m = circ[cur];
-					/* The contender's core touched these lines
-					 * last: ask for them well ahead, the header
-					 * first and then (its address known) the
-					 * data, so the transfers overlap. */
-					__builtin_prefetch(circ[(cur + 2 * AHEAD) % CIRC], 1);
-					struct rte_mbuf *a = circ[(cur + AHEAD) % CIRC];
-					__builtin_prefetch((uint8_t *)a->buf_addr + RTE_PKTMBUF_HEADROOM, 1);
-					__builtin_prefetch((uint8_t *)a->buf_addr + RTE_PKTMBUF_HEADROOM + 64, 1);
-					cur = (cur + 1) % CIRC;
-					if (__atomic_load_n(&m->refcnt, __ATOMIC_ACQUIRE) != 1) {
-						busy++;
-						continue;
-					}
-					rte_pktmbuf_reset(m);
+				if (rte_pktmbuf_alloc_bulk(mp, pend[q], BURST) != 0)
+					continue;
+				for (unsigned i = 0; i < BURST; i++) {
+					struct rte_mbuf *m = pend[q][i];
 					stamp(rte_pktmbuf_mtod(m, uint8_t *), next[q], seed);
 					m->data_len = FRAME;
 					m->pkt_len = FRAME;
-					rte_mbuf_refcnt_set(m, 2);
-					pend[q][got++] = m;
 					next[q] += nq;
 					if (next[q] >= n)
 						next[q] = q;
 				}
-				npend[q] = got;
+				npend[q] = BURST;
 				off[q] = 0;
 			}
-			unsigned done = rte_ring_enqueue_burst(rings[q], (void **)&pend[q][off[q]], npend[q], NULL);
+			uint16_t done = rte_eth_tx_burst(port, q, &pend[q][off[q]], npend[q]);
 			npend[q] -= done;
 			off[q] += done;
 			sent += done;
 		}
+		/* Drain what comes back on our own rings (l3fwd's misses);
+		 * a ring beyond them may not exist on this connection. */
+		for (unsigned q = 0; q < nq; q++) {
+			uint16_t got = rte_eth_rx_burst(port, q, in, BURST);
+			if (got > 0) {
+				rte_pktmbuf_free_bulk(in, got);
+				back += got;
+			}
+		}
 	}
-	printf("shim6gen: %" PRIu64 " packets generated, %" PRIu64 " buffers found still in use\n", sent, busy);
+	for (unsigned q = 0; q < nq; q++)
+		rte_pktmbuf_free_bulk(&pend[q][off[q]], npend[q]);
+	printf("shim6gen: %" PRIu64 " packets sent, %" PRIu64 " came back\n", sent, back);
+	rte_eth_dev_stop(port);
+	rte_eth_dev_close(port);
 	rte_eal_cleanup();
 	return 0;
 }
