@@ -225,7 +225,7 @@ func start(cfg *configs.Config, log *slog.Logger) (*daemon, error) {
 	if d.core, err = control.New(cc); err != nil {
 		return d, fmt.Errorf("%s: %w", cfg.Source, err)
 	}
-	cpus := cfg.Lcores()
+	cpus := cfg.LcoreCPUs()
 	for i, w := range d.workers {
 		d.runPinned(fmt.Sprintf("worker %d", i), cpus[1+i], w.Run)
 	}
