@@ -170,9 +170,11 @@ start_gen() {
 	echo "shim6gen did not start; see $OUT/gen-$1.log" >&2
 	return 1
 }
+# stop_gen: stop shim6gen, before its client: memif's server side does not
+# outlive a client that goes away while it transmits.
 stop_gen() {
 	[ -n "${gpid:-}" ] || return 0
-	kill -INT "$gpid" 2>/dev/null
+	kill -INT "$gpid" 2>/dev/null || true
 	wait "$gpid" 2>/dev/null || true
 	gpid=""
 }
@@ -207,10 +209,10 @@ run_c() {
 	s0=$(tstats "$prefix" 2>/dev/null || echo "0 0 0")
 	if [ -n "$PERF" ]; then profile "$id"; else sleep "$DUR"; fi
 	s1=$(tstats "$prefix" 2>/dev/null || echo "0 0 0")
-	kill -INT $cpid 2>/dev/null
+	stop_gen
+	kill -INT $cpid 2>/dev/null || true
 	wait $cpid 2>/dev/null || true
 	cpid=""
-	stop_gen
 	read -r t0 m0 h0 <<<"$s0"
 	read -r t1 m1 h1 <<<"$s1"
 	if [ $((h1 - h0)) -le 0 ]; then
@@ -331,9 +333,9 @@ run_shim6d() {
 	t1=$(date +%s.%N); c1=$(txpk); r1=$(rewritten); c1=$(((c1 + $(txpk)) / 2))
 	"$BIN/shim6ctl" stats --json --socket "$sock" >"$OUT/$id.stats.json" 2>/dev/null || true
 	"$BIN/shim6ctl" ports --json --socket "$sock" >"$OUT/$id.ports.json" 2>/dev/null || true
+	stop_gen
 	kill -INT $spid; wait $spid 2>/dev/null || true
 	spid=""
-	stop_gen
 	# Every packet counted must have been rewritten when contexts are loaded.
 	if [ "$n" -gt 0 ] && [ $((r1 - r0)) -lt $(((c1 - c0) * 99 / 100)) ]; then
 		echo "shim run $id: only $((r1 - r0)) of $((c1 - c0)) packets were rewritten" >&2
