@@ -133,8 +133,12 @@ trap giveback EXIT
 mode="hugepages"
 [ "${MEM[0]}" = "--no-huge" ] && mode="no-huge"
 GENSOCK=/tmp/shim6d-bench-gen-$$.sock
+# memif rings of 2^GENRSIZE slots: memif's default 10 keeps the buffers in
+# a core's L2; up to 14 rides out longer spells of the scheduler taking CPU
+# 0 from shim6gen on a busy machine.
+GENRSIZE=${GENRSIZE:-10}
 GENDEV="net_memif0"
-GENARGS="role=client,socket=$GENSOCK,socket-abstract=no"
+GENARGS="role=client,socket=$GENSOCK,socket-abstract=no,rsize=$GENRSIZE"
 
 # pcapdev PCAP QUEUES: net_pcap devargs replaying PCAP on QUEUES rx queues.
 pcapdev() { local a="" q; for q in $(seq "$2"); do a+="rx_pcap=$1,"; done; echo "${a}infinite_rx=1"; }
@@ -161,7 +165,7 @@ PY
 start_gen() {
 	rm -f "$GENSOCK"
 	"$GEN" -l 0 --no-huge -m 256 --no-pci --file-prefix "shim6d-bench-gen-$$" \
-		--vdev="$GENDEV,role=server,socket=$GENSOCK,socket-abstract=no" \
+		--vdev="$GENDEV,role=server,socket=$GENSOCK,socket-abstract=no,rsize=$GENRSIZE" \
 		-- -n "$NCTX" -q "$2" -s 1 >"$OUT/gen-$1.log" 2>&1 &
 	gpid=$!
 	# Ready once its port has started (it says so): a client that comes
