@@ -211,7 +211,7 @@ run_c() {
 	done
 	sleep "$WARM"
 	s0=$(tstats "$prefix" 2>/dev/null || echo "0 0 0")
-	if [ -n "$PERF" ]; then profile "$id"; else sleep "$DUR"; fi
+	if [ -n "$PERF" ]; then profile "$id" "$cpid"; else sleep "$DUR"; fi
 	s1=$(tstats "$prefix" 2>/dev/null || echo "0 0 0")
 	stop_gen
 	kill -INT $cpid 2>/dev/null || true
@@ -333,7 +333,7 @@ run_shim6d() {
 	# The two counters come from two calls: reading tx on both sides of
 	# the rewritten count keeps the share from leaning on the order.
 	t0=$(date +%s.%N); c0=$(txpk); r0=$(rewritten); c0=$(((c0 + $(txpk)) / 2))
-	if [ -n "$PERF" ]; then profile "$id"; else sleep "$DUR"; fi
+	if [ -n "$PERF" ]; then profile "$id" "$spid"; else sleep "$DUR"; fi
 	t1=$(date +%s.%N); c1=$(txpk); r1=$(rewritten); c1=$(((c1 + $(txpk)) / 2))
 	"$BIN/shim6ctl" stats --json --socket "$sock" >"$OUT/$id.stats.json" 2>/dev/null || true
 	"$BIN/shim6ctl" ports --json --socket "$sock" >"$OUT/$id.ports.json" 2>/dev/null || true
@@ -359,12 +359,13 @@ range() { printf '%s\n' "$@" | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } EN
 best() { printf '%s\n' "$@" | sort -g | tail -1; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
-# profile NAME: cpu-clock samples of the forwarding core (lcore 1) for DUR
-# seconds, appended as "NAME share" to $OUT/perf.txt, where share is the
+# profile NAME PID: cpu-clock samples of the forwarding core (CPU 1) for
+# DUR seconds, those of process PID only (the machine may run others
+# there), appended as "NAME share" to $OUT/perf.txt, where share is the
 # time outside the PMD libraries per unit of time inside them.
 profile() {
 	perf record -q -e cpu-clock -C 1 -o "$OUT/perf-$1.data" -- sleep "$DUR" >/dev/null 2>&1
-	perf report -i "$OUT/perf-$1.data" --stdio --sort dso 2>/dev/null | awk -v name="$1" '
+	perf report -i "$OUT/perf-$1.data" --pid "$2" --stdio --sort dso 2>/dev/null | awk -v name="$1" '
 		/^#/ || !/%/ { next }
 		{ t += $1 } /librte_net_/ { p += $1 }
 		END { if (p > 0) printf "%s %.3f\n", name, (t - p) / p }' >>"$OUT/perf.txt"
