@@ -119,9 +119,9 @@ if [ -w "$HP" ] && [ "${NOHUGE:-}" = "" ]; then
 fi
 giveback() {
 	set +e
+	[ -n "${gpid:-}" ] && kill -INT "$gpid" 2>/dev/null && wait "$gpid" 2>/dev/null
 	[ -n "${spid:-}" ] && kill -INT "$spid" 2>/dev/null && wait "$spid" 2>/dev/null
 	[ -n "${cpid:-}" ] && kill -INT "$cpid" 2>/dev/null && wait "$cpid" 2>/dev/null
-	[ -n "${gpid:-}" ] && kill -INT "$gpid" 2>/dev/null && wait "$gpid" 2>/dev/null
 	[ -n "${GENSOCK:-}" ] && rm -f "$GENSOCK"
 	if mountpoint -q $HUGE_DIR 2>/dev/null; then
 		rm -f $HUGE_DIR/* ; umount $HUGE_DIR; rmdir $HUGE_DIR
@@ -183,6 +183,26 @@ stop_gen() {
 	gpid=""
 }
 
+# gen_snap ID: shim6gen's counters now ("sent tries full"), or nothing when
+# it is not running: it prints them to its log on SIGUSR1.
+gen_snap() {
+	[ -n "${gpid:-}" ] || return 0
+	local n i
+	n=$(grep -c '^shim6gen: sent' "$OUT/gen-$1.log" || true)
+	kill -USR1 "$gpid" 2>/dev/null || return 0
+	for i in $(seq 50); do
+		[ "$(grep -c '^shim6gen: sent' "$OUT/gen-$1.log" || true)" -gt "$n" ] && break
+		sleep 0.02
+	done
+	grep '^shim6gen: sent' "$OUT/gen-$1.log" | tail -1 | awk '{ print $3, $5, $7 }'
+}
+# gen_full ID SNAP0 SNAP1: record the share of shim6gen's sends between the
+# two snapshots that found row ID's contender's ring full.
+gen_full() {
+	[ -n "$2" ] && [ -n "$3" ] || return 0
+	record "$1" full "$(echo "$2 $3" | awk '{ t = $5 - $2; printf "%.4f", (t > 0 ? ($6 - $3) / t : 0) }')"
+}
+
 # record ID KIND VALUE: keep one round's figure (KIND mpps or hit) of row ID.
 record() { echo "$3" >>"$OUT/res-$1.$2"; }
 # values ID KIND: every round's figures of row ID.
@@ -210,9 +230,13 @@ run_c() {
 		sleep 0.2
 	done
 	sleep "$WARM"
+	local g0 g1
+	g0=$(gen_snap "$id")
 	s0=$(tstats "$prefix" 2>/dev/null || echo "0 0 0")
 	if [ -n "$PERF" ]; then profile "$id" "$cpid"; else sleep "$DUR"; fi
 	s1=$(tstats "$prefix" 2>/dev/null || echo "0 0 0")
+	g1=$(gen_snap "$id")
+	gen_full "$id" "$g0" "$g1"
 	stop_gen
 	kill -INT $cpid 2>/dev/null || true
 	wait $cpid 2>/dev/null || true
@@ -332,9 +356,13 @@ run_shim6d() {
 	local t0 c0 t1 c1 r0 r1
 	# The two counters come from two calls: reading tx on both sides of
 	# the rewritten count keeps the share from leaning on the order.
+	local g0 g1
+	g0=$(gen_snap "$id")
 	t0=$(date +%s.%N); c0=$(txpk); r0=$(rewritten); c0=$(((c0 + $(txpk)) / 2))
 	if [ -n "$PERF" ]; then profile "$id" "$spid"; else sleep "$DUR"; fi
 	t1=$(date +%s.%N); c1=$(txpk); r1=$(rewritten); c1=$(((c1 + $(txpk)) / 2))
+	g1=$(gen_snap "$id")
+	gen_full "$id" "$g0" "$g1"
 	"$BIN/shim6ctl" stats --json --socket "$sock" >"$OUT/$id.stats.json" 2>/dev/null || true
 	"$BIN/shim6ctl" ports --json --socket "$sock" >"$OUT/$id.ports.json" 2>/dev/null || true
 	stop_gen
@@ -481,6 +509,17 @@ printf 'shim6d, packets rewritten; the lowest round. ÷ peer: shim6d over its C 
 printf '\none forwarding core (CPU 1):\n\n'
 header
 table 1
+if [ -n "$(values sh-rwgen-1 full)$(values l3-emgen-1 full)$(values tp-iogen-1 full)" ]; then
+	# A source that never finds the ring full set the pace: then the row
+	# measured shim6gen (or what the machine left it of CPU 0).
+	printf '\nshim6gen'"'"'s sends that found the contender'"'"'s ring full, lowest round (near 0%%: the source, not\n'
+	printf 'the contender, set the pace, and that row measures shim6gen):'
+	for id in tp-iogen-1 l3-emgen-1 sh-rwgen-1; do
+		v=$(values $id full)
+		[ -n "$v" ] && printf ' %s %s' "$id" "$(printf '%s\n' $v | sort -g | head -1 | awk '{ printf "%.1f%%", $1 * 100 }')"
+	done
+	printf '\n'
+fi
 if [ "$WORKERS" = 2 ]; then
 	printf '\ntwo forwarding cores (CPUs 1 and 0) and two rx queues on the source (net_pcap replays the\n'
 	printf 'pcap on each). This machine has two CPUs, so the second forwarding core shares CPU 0 with\n'

@@ -52,12 +52,14 @@
 #define GEN_SPORT 1000 /* below pcapgen's 1024+i, so EM rules never clash */
 #define GEN_DPORT 9    /* discard, as pcapgen */
 
-static volatile sig_atomic_t quit;
+static volatile sig_atomic_t quit, report;
 
 static void on_signal(int sig)
 {
-	(void)sig;
-	quit = 1;
+	if (sig == SIGUSR1)
+		report = 1;
+	else
+		quit = 1;
 }
 
 /* splitmix64 as control/synth has it: context k's peer IID. */
@@ -212,10 +214,14 @@ int main(int argc, char **argv)
 	build_template();
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+	signal(SIGUSR1, on_signal);
 
 	/* Queue q generates contexts q, q+nq, q+2nq, ... so that together the
 	 * queues cycle through all N once per cycle, each with its own share. */
-	uint64_t next[MAXQ], sent = 0, back = 0;
+	/* tries and full count the sends and those that found the ring full:
+	 * a source that never finds it full sets the pace itself, and the row
+	 * measures it instead of the contender. SIGUSR1 prints them. */
+	uint64_t next[MAXQ], sent = 0, back = 0, tries = 0, full = 0;
 	struct rte_mbuf *pend[MAXQ][BURST], *in[BURST];
 	unsigned npend[MAXQ] = {0}, off[MAXQ] = {0};
 	for (unsigned q = 0; q < nq; q++)
@@ -243,9 +249,16 @@ int main(int argc, char **argv)
 				off[q] = 0;
 			}
 			uint16_t done = rte_eth_tx_burst(port, q, &pend[q][off[q]], npend[q]);
+			tries++;
+			full += done < npend[q];
 			npend[q] -= done;
 			off[q] += done;
 			sent += done;
+		}
+		if (report) {
+			report = 0;
+			printf("shim6gen: sent %" PRIu64 " tries %" PRIu64 " full %" PRIu64 "\n", sent, tries, full);
+			fflush(stdout);
 		}
 		/* Drain what comes back on our own rings (l3fwd's misses);
 		 * a ring beyond them may not exist on this connection. */
