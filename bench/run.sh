@@ -248,6 +248,11 @@ run_c() {
 	fi
 	record "$id" mpps "$(awk -v a="$h0" -v b="$h1" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.2f", (t1 > t0 ? (b - a) / (t1 - t0) / 1e6 : 0) }')"
 	record "$id" hit "$(awk -v h=$((h1 - h0)) -v m=$((m1 - m0)) 'BEGIN { printf "%.4f", (h + m > 0 ? h / (h + m) : 0) }')"
+	# Every packet has a rule or a route: a miss means the tables and the
+	# traffic no longer come from the same contexts.
+	if [ $((m1 - m0)) -gt 0 ]; then
+		echo "$id: $((m1 - m0)) of $((h1 - h0 + m1 - m0)) packets missed and went back out of the source port" >&2
+	fi
 }
 
 # C contenders' command lines. W is the number of forwarding cores; the
