@@ -10,7 +10,7 @@ VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
 # Debian packages the build, the tests and the lab need.
-DEBS := libdpdk-dev dpdk-dev pkg-config tshark iproute2 ethtool iputils-ping iperf3 nftables prometheus lintian systemd keepalived python3
+DEBS := libdpdk-dev dpdk-dev dpdk-doc pkg-config tshark iproute2 ethtool iputils-ping iperf3 nftables prometheus lintian systemd keepalived python3
 
 .PHONY: all deps build test run run-forwarding bench run-ha vet fmt clean deb
 

@@ -259,6 +259,29 @@ func TestLcores(t *testing.T) {
 	}
 }
 
+func TestLcoreCPUs(t *testing.T) {
+	tests := []struct {
+		args []string
+		want []int
+	}{
+		{[]string{"-l", "0-2"}, []int{0, 1, 2}},
+		// Two workers and the control core on two CPUs.
+		{[]string{"--lcores", "0@0,1@1,2@0"}, []int{0, 1, 0}},
+		{[]string{"--lcores=(0-1)@0,2@(1,3)"}, []int{0, 0, 1}},
+		{[]string{"--lcores", "1@3,4"}, []int{3, 4}},
+		{[]string{"--main-lcore", "2", "--lcores", "0-1,2@1"}, []int{1, 0, 1}},
+		{[]string{"-l", "0-x"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			c := &Config{EAL: EAL{Args: tt.args}}
+			if diff := cmp.Diff(tt.want, c.LcoreCPUs()); diff != "" {
+				t.Errorf("LcoreCPUs() (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 func TestLoadMissingFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "nope.toml")
 	_, err := Load(path)

@@ -45,6 +45,48 @@ func (c *Config) Lcores() []int {
 	return ids
 }
 
+// LcoreCPUs returns, for each lcore of Lcores() and in the same order, the
+// CPU the daemon pins its thread to: the first CPU of the lcore's --lcores
+// '@' set, or the lcore id itself (-l, -c, and --lcores without '@'). An
+// '@' map lets two of the daemon's threads share a CPU, e.g. two workers
+// and the control core on a 2-CPU machine: "--lcores", "0@0,1@1,2@0". It
+// returns nil where Lcores does.
+func (c *Config) LcoreCPUs() []int {
+	ids := c.Lcores()
+	if ids == nil {
+		return nil
+	}
+	at := map[int]int{}
+	for _, o := range eal(c.EAL.Args) {
+		if o.name != "--lcores" {
+			continue
+		}
+		groups, _ := lcoreGroups(o.value) // balanced: Lcores parsed it
+		for _, g := range groups {
+			lcores, cpus, ok := strings.Cut(g, "@")
+			if !ok {
+				continue
+			}
+			l, err1 := parseCoreList(strings.TrimSuffix(strings.TrimPrefix(lcores, "("), ")"))
+			cl, err2 := parseCoreList(strings.TrimSuffix(strings.TrimPrefix(cpus, "("), ")"))
+			if err1 != nil || err2 != nil || len(cl) == 0 {
+				continue
+			}
+			for _, id := range l {
+				at[id] = cl[0]
+			}
+		}
+	}
+	out := make([]int, len(ids))
+	for i, id := range ids {
+		out[i] = id
+		if cpu, ok := at[id]; ok {
+			out[i] = cpu
+		}
+	}
+	return out
+}
+
 // lcoreError is a problem with the lcore options in eal.args; its text is an
 // Error.Msg.
 type lcoreError string

@@ -171,25 +171,22 @@ func (hc *hostCheck) cpus(opts []ealOption) error {
 }
 
 // lcoreMapCPUs returns the CPUs an --lcores map runs on: the right-hand side
-// of each '@', or the lcore ids themselves where there is none. The daemon
-// also pins each lcore's thread to the CPU of its id (Lcores), so those are
-// in the result too.
+// of each '@', or the lcore ids themselves where there is none (the daemon
+// pins each lcore's thread the same way: LcoreCPUs).
 func lcoreMapCPUs(s string) ([]int, error) {
-	ids, err := parseLcoreMap(s)
-	if err != nil {
+	if _, err := parseLcoreMap(s); err != nil {
 		return nil, err
 	}
 	set := map[int]bool{}
-	for _, id := range ids {
-		set[id] = true
-	}
 	groups, _ := lcoreGroups(s) // balanced: parseLcoreMap said so
 	for _, g := range groups {
-		if _, cpus, ok := strings.Cut(g, "@"); ok {
-			cpus = strings.TrimSuffix(strings.TrimPrefix(cpus, "("), ")")
-			if err := addCoreList(set, cpus); err != nil {
-				return nil, err
-			}
+		lcores, cpus, ok := strings.Cut(g, "@")
+		if !ok {
+			cpus = lcores
+		}
+		cpus = strings.TrimSuffix(strings.TrimPrefix(cpus, "("), ")")
+		if err := addCoreList(set, cpus); err != nil {
+			return nil, err
 		}
 	}
 	return sortedKeys(set), nil

@@ -4,9 +4,17 @@
 //
 //	pcapgen -o FILE [-n 1024] [-size 78] [-src 2001:db8:1::/48] [-dst 2001:db8:ff::/48]
 //	pcapgen -o FILE -attack unknown-tag|i1|malformed [-n 8192] [-src INTERNET] [-dst SITE]
+//	pcapgen -o FILE -synth N [-rules RULES]
+//	pcapgen -gen N -rules RULES
 //
 // With -attack it writes what an uplink receives in a flood instead (see
 // bench/attack), from -src to -dst.
+//
+// -rules also writes, for DPDK's l3fwd -E --ipv6 (--rule_ipv6), one
+// exact-match rule sending each packet's 5-tuple to port 1: for the packets
+// of the pcap, or with -gen for the N packets bench/gen/shim6gen stamps
+// from synthetic contexts 0..N-1 (source port GenSourcePort). The bench
+// joins both kinds in one table, as shim6d holds one table of contexts.
 package main
 
 import (
@@ -34,7 +42,18 @@ func main() {
 	nsynth := flag.Uint64("synth", 0, "draw the pairs from the first N synthetic contexts (control/synth) instead of -src/-dst")
 	seed := flag.Uint64("seed", 1, "the synthetic plan's seed, as given to shim6ctl synth")
 	kind := flag.String("attack", "", "write attack traffic of this kind (unknown-tag, i1, malformed) from -src to -dst")
+	rules := flag.String("rules", "", "also write l3fwd exact-match rules (to port 1) for the packets' 5-tuples to this file")
+	gen := flag.Uint64("gen", 0, "write only -rules, for the N packets shim6gen stamps from synthetic contexts 0..N-1")
 	flag.Parse()
+	plan := synth.DefaultPlan
+	plan.Seed = *seed
+	if *gen > 0 {
+		if err := genRules(*rules, *gen, plan); err != nil {
+			fmt.Fprintln(os.Stderr, "pcapgen:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *kind != "" {
 		if err := runAttack(*out, *kind, *n, *size, *srcP, *dstP); err != nil {
 			fmt.Fprintln(os.Stderr, "pcapgen:", err)
@@ -42,9 +61,7 @@ func main() {
 		}
 		return
 	}
-	plan := synth.DefaultPlan
-	plan.Seed = *seed
-	if err := run(*out, *n, *size, *srcP, *dstP, *nsynth, plan); err != nil {
+	if err := run(*out, *n, *size, *srcP, *dstP, *nsynth, plan, *rules); err != nil {
 		fmt.Fprintln(os.Stderr, "pcapgen:", err)
 		os.Exit(1)
 	}
@@ -69,13 +86,19 @@ func open(out, srcP, dstP string) (sp, dp netip.Prefix, f *os.File, w *pcapgo.Wr
 	return
 }
 
-func run(out string, n, size int, srcP, dstP string, nsynth uint64, plan synth.Plan) error {
+func run(out string, n, size int, srcP, dstP string, nsynth uint64, plan synth.Plan, rules string) error {
 	if size < 14+40+8 || size > 1514 {
 		return fmt.Errorf("-size %d: want 62..1514", size)
 	}
 	sp, dp, f, w, err := open(out, srcP, dstP)
 	if err != nil {
 		return err
+	}
+	var rw *ruleWriter
+	if rules != "" {
+		if rw, err = createRules(rules); err != nil {
+			return err
+		}
 	}
 	// Fixed seed: the same file every run, so runs compare.
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -91,6 +114,10 @@ func run(out string, n, size int, srcP, dstP string, nsynth uint64, plan synth.P
 		if err := w.WritePacket(ci, frame); err != nil {
 			return err
 		}
+		rw.add(src, dst, uint16(1024+i), discardPort)
+	}
+	if err := rw.close(); err != nil {
+		return err
 	}
 	return f.Close()
 }
@@ -133,7 +160,7 @@ func build(frame []byte, src, dst *[16]byte, sport uint16) {
 	ip.Encode(uint16(ulen), header.ProtoUDP, 64, src, dst)
 	udp := frame[54:]
 	binary.BigEndian.PutUint16(udp[0:], sport)
-	binary.BigEndian.PutUint16(udp[2:], 9) // discard
+	binary.BigEndian.PutUint16(udp[2:], discardPort)
 	binary.BigEndian.PutUint16(udp[4:], uint16(ulen))
 	binary.BigEndian.PutUint16(udp[6:], 0)
 	for i := 8; i < ulen; i++ {

@@ -238,7 +238,7 @@ func start(cfg *configs.Config, path string, level *slog.LevelVar, log *slog.Log
 	if d.core, err = control.New(cc); err != nil {
 		return d, fmt.Errorf("%s: %w", cfg.Source, err)
 	}
-	cpus := cfg.Lcores()
+	cpus := cfg.LcoreCPUs()
 	for i, w := range d.workers {
 		d.runPinned(fmt.Sprintf("worker %d", i), cpus[1+i], w.Run)
 	}
