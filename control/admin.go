@@ -244,10 +244,22 @@ func (v adminView) Uplinks() []admin.Uplink {
 	return out
 }
 
+// uplinkOf is the port of the uplink whose prefix holds spec's local
+// locator, -1 for none: what contextsPerPort counts a context under. The
+// prefixes are the configuration's, which only a restart changes.
+func (c *Core) uplinkOf(spec *dataplane.ContextSpec) int {
+	loc := netip.AddrFrom16(spec.LocLocal)
+	for i, s := range c.cfg.Setup {
+		if s.Role == dataplane.RoleUplink && s.Prefix.Contains(loc) {
+			return i
+		}
+	}
+	return -1
+}
+
 // contextsPerPort counts the contexts by the uplink whose prefix holds
-// their current local locator: their egress port (dataplane.Context's
-// EgressPort), which the table counts as it writes, so a scrape of a
-// ten-million-context table costs no walk.
+// their current local locator, as the table files them at every write
+// (uplinkOf), so a scrape of a ten-million-context table walks nothing.
 func (c *Core) contextsPerPort() []int {
 	count := make([]int, len(c.cfg.Ports))
 	if c.cfg.Contexts == nil {

@@ -147,3 +147,45 @@ func TestPoolCountsShown(t *testing.T) {
 		t.Errorf("pools read after release: %+v", got)
 	}
 }
+
+// TestContextsPerPortByLocalLocator: the spread counts a context under the
+// uplink whose prefix holds its local locator, whether it is rewritten or
+// still on its ULIDs (whose EgressPort no path reads), follows a locator
+// switch to another uplink, and forgets a deleted context.
+func TestContextsPerPortByLocalLocator(t *testing.T) {
+	tbl, err := dataplane.NewContextTable(16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := mustNew(t, Config{
+		Setup: []PortSetup{
+			{Name: "inside", Role: dataplane.RoleInside},
+			{Name: "isp1", Role: dataplane.RoleUplink, Prefix: netip.MustParsePrefix("2001:db8:1::/48")},
+			{Name: "isp2", Role: dataplane.RoleUplink, Prefix: netip.MustParsePrefix("2001:db8:2::/48")},
+		},
+		Contexts: tbl, Fwd: new(atomic.Pointer[dataplane.Forwarding]), Log: slog.New(slog.DiscardHandler),
+	})
+	c.cfg.Ports = make([]ports.Port, 3) // contextsPerPort sizes its answer by the ports
+	ulid := netip.MustParseAddr("2001:db8:1::10").As16()
+	peer := netip.MustParseAddr("2001:db8:3::20").As16()
+	slot, _, err := c.AddContext(dataplane.ContextSpec{ULIDLocal: ulid, ULIDPeer: peer, LocLocal: ulid, LocPeer: peer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.contextsPerPort(); !slices.Equal(got, []int{0, 1, 0}) {
+		t.Fatalf("on its ULIDs: %v, want [0 1 0]", got)
+	}
+	loc := netip.MustParseAddr("2001:db8:2::10").As16()
+	if err := c.SetContextLocators(slot, &loc, &peer, 2); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.contextsPerPort(); !slices.Equal(got, []int{0, 0, 1}) {
+		t.Fatalf("switched to isp2: %v, want [0 0 1]", got)
+	}
+	if err := c.DeleteContext(slot); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.contextsPerPort(); !slices.Equal(got, []int{0, 0, 0}) {
+		t.Fatalf("deleted: %v, want [0 0 0]", got)
+	}
+}

@@ -302,6 +302,9 @@ func New(cfg Config) (*Core, error) {
 			return nil, err
 		}
 	}
+	if cfg.Contexts != nil {
+		cfg.Contexts.SetPortOf(c.uplinkOf)
+	}
 	for i, spec := range cfg.StaticContexts {
 		if _, _, err := c.AddContext(spec); err != nil {
 			return nil, fmt.Errorf("context[%d] (%s, %s): %w", i,

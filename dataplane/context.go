@@ -175,10 +175,12 @@ type ContextTable struct {
 	live       atomic.Int64
 	tombstones int
 	rng        *rand.Rand
-	// byEgress counts the live contexts per egress port, kept at every
-	// write so that the admin API and the metrics read the spread in
-	// constant time: walking ten million records took seconds a scrape.
+	// byEgress counts the live contexts per port, kept at every write so
+	// that the admin API and the metrics read the spread in constant
+	// time: walking ten million records took seconds a scrape. portOf
+	// files a context under its port (SetPortOf); nil: its EgressPort.
 	byEgress [ports.MaxPorts]atomic.Int64
+	portOf   func(c *ContextSpec) int
 }
 
 // pairIndex is open addressing with linear probing. An entry is
@@ -235,8 +237,24 @@ func (t *ContextTable) Len() int { return t.count }
 // Count is the number of live contexts, safe from any goroutine.
 func (t *ContextTable) Count() int { return int(t.live.Load()) }
 
-// CountOnPort is the number of live contexts whose egress is port (the
-// uplink that owns their current local locator), safe from any goroutine.
+// SetPortOf sets how CountOnPort files a context: under the port f names
+// (below 0: none). The control core files contexts under the uplink whose
+// prefix holds their local locator, which a context still on its ULIDs
+// has too, though the fast path never reads its EgressPort. f must give
+// the same answer for the same context for the table's life. Writer
+// only, before the first context.
+func (t *ContextTable) SetPortOf(f func(c *ContextSpec) int) { t.portOf = f }
+
+// port is the port c is counted under.
+func (t *ContextTable) port(c *ContextSpec) int {
+	if t.portOf != nil {
+		return t.portOf(c)
+	}
+	return int(c.EgressPort)
+}
+
+// CountOnPort is the number of live contexts filed under port (see
+// SetPortOf), safe from any goroutine.
 func (t *ContextTable) CountOnPort(port uint16) int {
 	if int(port) >= len(t.byEgress) {
 		return 0
@@ -613,7 +631,7 @@ func (t *ContextTable) Create(c ContextSpec) (uint32, uint64, error) {
 	t.indexInsert(&c.ULIDLocal, &c.ULIDPeer, slot)
 	t.count++
 	t.live.Store(int64(t.count))
-	t.moveEgress(-1, int(c.EgressPort))
+	t.moveEgress(-1, t.port(&c))
 	return slot, c.LocalTag, nil
 }
 
@@ -707,9 +725,10 @@ func (t *ContextTable) SetLocators(slot uint32, local, peer *[16]byte, egress ui
 		return ErrNoSuchSlot
 	}
 	s := specOf(&c)
+	old := specOf(&c)
 	s.LocLocal, s.LocPeer, s.EgressPort = *local, *peer, egress
 	t.write(slot, flagsFor(&s), &s)
-	t.moveEgress(int(c.EgressPort), int(egress))
+	t.moveEgress(t.port(&old), t.port(&s))
 	return nil
 }
 
@@ -741,7 +760,8 @@ func (t *ContextTable) Delete(slot uint32) error {
 	t.free = append(t.free, slot)
 	t.count--
 	t.live.Store(int64(t.count))
-	t.moveEgress(int(c.EgressPort), -1)
+	old := specOf(&c)
+	t.moveEgress(t.port(&old), -1)
 	return nil
 }
 
