@@ -259,6 +259,12 @@ func tcpSYN(frame []byte, off int) bool {
 	return len(frame) < off+tcpMinSize || frame[off+tcpFlagsOff]&tcpFlagSYN != 0
 }
 
+// tcpFlags returns the flags of the TCP header that follows the fixed
+// headers, for a frame whose length the caller checked holds one.
+func (h *fixed) tcpFlags() uint8 {
+	return *(*uint8)(unsafe.Add(unsafe.Pointer(h), fixedHeaders+tcpFlagsOff))
+}
+
 // fastOut runs the fast path over a burst from inside, setting w.res[i]
 // and, for the packets it takes, w.next[i], and sums up the burst; route
 // classifies the rest after it (packets are independent, and tx keeps
@@ -273,6 +279,17 @@ func (w *Worker) fastOut(pkts []ports.Packet, v *fastFwd) (sum fastSum) {
 	// bounds checks of the per-packet arrays indexed by i.
 	pkts = pkts[:min(len(pkts), ports.MaxBurst)]
 	own, virt := v.macsOf(v.inside)
+	// The TCP flags that send a segment to route: a SYN while the MSS
+	// clamp is on, and a SYN or FIN while the retransmission watch is,
+	// so that the watch's common case below needs no test of its own
+	// (retxCheck sees them on route's path, as ever rare).
+	var tcpSlow uint8
+	if w.shim.MSSClamp != 0 {
+		tcpSlow = tcpFlagSYN
+	}
+	if w.sh.watch >= 0 {
+		tcpSlow = tcpFlagSYN | tcpFlagFIN
+	}
 	for i := range pkts {
 		p := &pkts[i]
 		h := headers(p)
@@ -295,7 +312,10 @@ func (w *Worker) fastOut(pkts []ports.Packet, v *fastFwd) (sum fastSum) {
 		if !v.plain(srcHi, dstHi, dstLo) || v.site.index(dstHi, dstLo) >= 0 {
 			continue
 		}
-		if nh == header.ProtoTCP && w.shim.MSSClamp != 0 && tcpSYN(p.Frame(), fixedHeaders) {
+		// A TCP header shorter than its minimum, or one with a flag of
+		// tcpSlow, is route's. The frame's length is the headers' and
+		// plen, checked above: plen is all the bounds check needed.
+		if nh == header.ProtoTCP && (plen < tcpMinSize || h.tcpFlags()&tcpSlow != 0) {
 			continue
 		}
 		found := false
@@ -385,29 +405,30 @@ func (w *Worker) fastOut(pkts []ports.Packet, v *fastFwd) (sum fastSum) {
 		// A context's packet went out, rewritten or on its ULID pair: the
 		// retransmission watch, retxTable.inOrder written out (see
 		// advice.go), with what it leaves marked for retxLate. The TCP
-		// header did not move: it starts where the old headers ended.
-		if int(nh) != w.sh.watch || plen < tcpMinSize {
+		// header did not move: it starts where the old headers ended,
+		// and the check above made sure it is all there and neither SYN
+		// nor FIN.
+		if int(nh) != w.sh.watch {
 			continue
 		}
 		tcp := (*[tcpMinSize]byte)(unsafe.Add(unsafe.Pointer(h), fixedHeaders))
-		// retxKey plus the sequence number: the ports and the sequence
-		// number in one load.
-		k := w.sh.keys[i] ^ uint64(binary.LittleEndian.Uint32(tcp[:4]))*retxKeyFactor
-		ways := (*[2]uint64)(unsafe.Add(unsafe.Pointer(&w.sh.retx), uint32(k)&retxSetMask))
-		want := k + binary.BigEndian.Uint64(tcp[:8])
-		// The data offset (low byte) and the flags (high), in one load.
-		if of := int(binary.LittleEndian.Uint16(tcp[tcpDataOffOff:])); of&((tcpFlagSYN|tcpFlagFIN)<<8) == 0 {
-			if ways[0] == want {
-				ways[0] = want + uint64(plen-(of&0xf0)>>2)
-				continue
-			}
-			if ways[1] == want {
-				ways[1] = want + uint64(plen-(of&0xf0)>>2)
-				continue
-			}
-			if plen <= (of&0xf0)>>2 {
-				continue
-			}
+		// retxIndex and retxKey plus the sequence number, each from the
+		// pair's hash in memory: the ports and the sequence number come
+		// in one load.
+		ways := (*[2]uint64)(unsafe.Add(unsafe.Pointer(&w.sh.retx),
+			(keyWord(&w.sh.keys[i])^binary.LittleEndian.Uint32(tcp[:4]))&retxSetMask))
+		want := binary.BigEndian.Uint64(tcp[:8]) + w.sh.keys[i]
+		n := plen - int(tcp[tcpDataOffOff]&0xf0)>>2
+		if ways[0] == want {
+			ways[0] = want + uint64(n)
+			continue
+		}
+		if ways[1] == want {
+			ways[1] = want + uint64(n)
+			continue
+		}
+		if n <= 0 {
+			continue
 		}
 		w.sh.late |= 1 << i
 		w.sh.lateSlot[i] = l.slot
