@@ -21,10 +21,10 @@ import (
 // looked at: their contexts rely on REAP's Send Timeout alone.
 //
 // The state is per worker, fixed in size and allocated with the worker: a
-// flow's entry sits in one of the two ways of a set chosen by its key, a
+// flow's entry sits in one of the four ways of a set chosen by its key, a
 // hash of its context's ULID pair and its ports. A flow new to its set
-// takes the first way and moves the flow there to the second, in place of
-// the one there, without a report. Collisions thus cost a missed hint at
+// takes the first way and moves the flows there one way on, the last one
+// out, without a report. Collisions thus cost a missed hint at
 // worst; a report needs the flow's own earlier segment, and a report only
 // ever starts probing.
 //
@@ -43,13 +43,18 @@ import (
 // registers on every packet.
 
 // retxBits is the log2 of the number of sets in a worker's flow table,
-// two entries of 8 bytes each, and two more, in a table of their own, for
-// the gaps (128 KiB in all): two ways, so that two flows whose keys meet
-// in a set both keep their entries. retxLimitSlots is the size of its
-// report limiter (4 bytes an entry).
+// retxWays entries of 8 bytes each, and as many more, in a table of their
+// own, for the gaps (256 KiB in all): four ways, so that up to four flows
+// whose keys meet in a set all keep their entries. With two ways (and
+// twice the sets, the same memory), three flows that met in a set took
+// each other's entries in turn, and every segment of theirs took
+// retxCheck's path: at 1024 flows, 1.3% of all segments, about 2
+// instructions a segment on average (callgrind). retxLimitSlots is the
+// size of its report limiter (4 bytes an entry).
 const (
-	retxBits       = 13
+	retxBits       = 12
 	retxSets       = 1 << retxBits
+	retxWays       = 4
 	retxLimitSlots = 1024
 )
 
@@ -60,8 +65,15 @@ const (
 // retransmitted, as far as the proxy can tell. Only retxCheck reads it.
 type retxGap struct{ lo, hi uint32 }
 
-// retxTable is a worker's flow table: sets of two ways.
-type retxTable [retxSets][2]uint64
+// fastOut's loop checks the four ways written out: a compile-time check
+// that there are four.
+const (
+	_ uint = retxWays - 4
+	_ uint = 4 - retxWays
+)
+
+// retxTable is a worker's flow table: sets of retxWays ways.
+type retxTable [retxSets][retxWays]uint64
 
 // TCP fields the detector reads beyond those of the MSS clamp (RFC 9293
 // §3.1).
@@ -102,7 +114,7 @@ func retxKey(pair uint64, tcp *[tcpMinSize]byte) uint64 {
 // retxIndex is the set of a flow: bits of its pair hash mixed with its
 // ports, read little-endian so that the bits retxSetMask keeps, which
 // give the set's byte offset in the table at once, as fastOut takes it,
-// hold twelve of the source port's sixteen (all but bits 8 to 11). The
+// hold eleven of the source port's sixteen (all but bits 8 to 12). The
 // key's upper half, which tells flows apart in retxCheck, is then all
 // fingerprint: pair hash and ports.
 func retxIndex(pair uint64, tcp *[tcpMinSize]byte) uint32 {
@@ -119,7 +131,7 @@ func keyWord(k *uint64) uint32 { return *(*uint32)(unsafe.Pointer(k)) }
 // retxSetSize is the size of a set in bytes, retxSetMask the bits of
 // retxIndex's mix that give a set's byte offset in the table.
 const (
-	retxSetSize = 16
+	retxSetSize = retxWays * 8
 	retxSetMask = (retxSets - 1) * retxSetSize
 )
 
@@ -204,19 +216,22 @@ func (w *Worker) retxCheck(tcp *[tcpMinSize]byte, plen int, pair uint64, slot ui
 	end := seq + uint32(n)
 	k, set := retxKey(pair, tcp), retxIndex(pair, tcp)
 	s, gs := &w.sh.retx[set], &w.sh.retxGap[set]
-	j := 0 // the flow's way, if either is
-	if s[0] == 0 || (s[0]-k)>>32 > 1 {
-		j = 1
+	j := 0 // the flow's way, if any is
+	for j < retxWays && (s[j] == 0 || (s[j]-k)>>32 > 1) {
+		j++
+	}
+	if j == retxWays {
+		// A flow new to the set: it takes the first way, and the flows
+		// there move one way on, the last one out.
+		for j = retxWays - 1; j > 0; j-- {
+			s[j], gs[j] = s[j-1], gs[j-1]
+		}
+		s[0], gs[0] = k+uint64(end), retxGap{end, end}
+		return
 	}
 	e, g := &s[j], &gs[j]
-	d := *e - k
-	nxt := uint32(d)
+	nxt := uint32(*e - k)
 	switch {
-	case *e == 0 || d>>32 > 1:
-		// A flow new to the set: it takes the first way, and the flow
-		// there moves to the second, in place of the one there.
-		s[1], gs[1] = s[0], gs[0]
-		s[0], gs[0] = k+uint64(end), retxGap{end, end}
 	case flags&tcpFlagSYN != 0 && end != nxt:
 		// A new connection on the same ports (a SYN other than the last
 		// one): start over.

@@ -415,7 +415,7 @@ func (w *Worker) fastOut(pkts []ports.Packet, v *fastFwd) (sum fastSum) {
 		// retxIndex and retxKey plus the sequence number, each from the
 		// pair's hash in memory: the ports and the sequence number come
 		// in one load.
-		ways := (*[2]uint64)(unsafe.Add(unsafe.Pointer(&w.sh.retx),
+		ways := (*[retxWays]uint64)(unsafe.Add(unsafe.Pointer(&w.sh.retx),
 			(keyWord(&w.sh.keys[i])^binary.LittleEndian.Uint32(tcp[:4]))&retxSetMask))
 		want := binary.BigEndian.Uint64(tcp[:8]) + w.sh.keys[i]
 		n := plen - int(tcp[tcpDataOffOff]&0xf0)>>2
@@ -423,8 +423,18 @@ func (w *Worker) fastOut(pkts []ports.Packet, v *fastFwd) (sum fastSum) {
 			ways[0] = want + uint64(n)
 			continue
 		}
+		// The set's other flows, written out: a loop's continue could
+		// not reach the packets' loop without a label.
 		if ways[1] == want {
 			ways[1] = want + uint64(n)
+			continue
+		}
+		if ways[2] == want {
+			ways[2] = want + uint64(n)
+			continue
+		}
+		if ways[3] == want {
+			ways[3] = want + uint64(n)
 			continue
 		}
 		if n <= 0 {

@@ -105,7 +105,7 @@ type shimState struct {
 	advice   bool
 	watch    int
 	retx     retxTable
-	retxGap  [retxSets][2]retxGap
+	retxGap  [retxSets][retxWays]retxGap
 	retxSent [retxLimitSlots]uint32
 	late     uint32
 	lateSlot [ports.MaxBurst]uint32
