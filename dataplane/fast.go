@@ -31,6 +31,7 @@ const (
 	fastRewrote                    // outbound, with locators and payload header
 	fastStripped                   // inbound, payload header stripped, ULIDs restored
 	fastDropped                    // inbound, dropped: a payload header with an unknown tag
+	fastControl                    // inbound, for the control core: a Shim6 control message
 )
 
 // fastSum is what a fast path tells classifyBurst about a burst, so that
@@ -41,7 +42,8 @@ type fastSum struct {
 	taken, done int
 	// out has bit p set when a packet taken leaves by port p.
 	out uint32
-	// dropped counts the packets taken that leave by no port.
+	// dropped counts the packets taken that leave by no port: dropped,
+	// or for the control core.
 	dropped int
 }
 
@@ -456,6 +458,20 @@ func (w *Worker) notForUs(i int, sum *fastSum) {
 	sum.dropped++
 }
 
+// tagUnknown drops packet i of the burst, h its headers, a payload packet
+// from port with a tag no context has, and raises the event route would
+// (unknownTag, once its limits are checked here, so that a flood's packet
+// past them costs no second call).
+func (w *Worker) tagUnknown(i int, port uint16, h *fixed, tag uint64, sum *fastSum) {
+	if w.sh.tagEventsTick != w.sh.tick || w.sh.tagEvents < tagEventsPerTick {
+		w.unknownTag(port, h.src(), h.dst(), tag)
+	}
+	w.Counters.local[DropCounter(DropUnknownTag)]++
+	w.next[i%ports.MaxBurst], w.res[i%ports.MaxBurst] = outDrop, fastDropped
+	sum.taken++
+	sum.dropped++
+}
+
 // shim6PBit is the payload header's P bit, as a bit of the header's
 // big-endian word (RFC 5533 §5.2).
 const shim6PBit = 1 << 47
@@ -502,25 +518,54 @@ func (w *Worker) fastIn(pkts []ports.Packet, v *fastFwd) (sum fastSum) {
 			}
 			n := (*shimmedHeaders)(unsafe.Pointer(h))
 			sh := binary.BigEndian.Uint64(n[fixedHeaders:])
-			// Hdr Ext Len 0 and the P bit: a payload header, not a control
-			// message.
+			// Hdr Ext Len 0 and the P bit: a payload header.
 			if sh&(0xff<<48|shim6PBit) != shim6PBit {
+				// A control message (P = 0: an I1 or any other, RFC
+				// 5533 §5.3), whose Hdr Ext Len fits the packet, is the
+				// control core's, as route would find after its walk
+				// of the chain, at a fraction of the cost. Anything
+				// else (a payload header with a Hdr Ext Len, one that
+				// runs past the packet) is route's to count.
+				if sh&shim6PBit == 0 && (int(sh>>48&0xff)+1)*8 <= plen {
+					w.next[i], w.res[i] = outControl, fastControl
+					sum.taken++
+					sum.dropped++
+				}
 				continue
 			}
 			inner := uint8(sh >> 56)
 			if inner == header.ProtoTCP && w.shim.MSSClamp != 0 && tcpSYN(p.Frame(), fixedHeaders+header.Shim6PayloadSize) {
 				continue
 			}
+			// Unknown tags are dropped here, as route would, so that a
+			// flood of them (RFC 5533 §7.17's R1bis candidates) costs a
+			// byte of tagCheck a packet and not a second parse: prefetch
+			// keyed the packet by its tag (it checks what the lines above
+			// did) and found its check byte, and a 0 entry says no
+			// context has the tag without a look at its record.
 			l := &w.sh.line
-			if !w.shim.Contexts.readTag(sh&tagMask, l) {
-				// Unknown tag: dropped here, as route would, so that a
-				// flood of them (RFC 5533 §7.17's R1bis candidates) costs
-				// a tag lookup a packet and not a second parse.
-				w.unknownTag(p.Port, header.IPv6(p.Frame()[header.EthernetMinimumSize:]), sh&tagMask)
-				w.Counters.local[DropCounter(DropUnknownTag)]++
-				w.next[i], w.res[i] = outDrop, fastDropped
-				sum.taken++
-				sum.dropped++
+			t := w.shim.Contexts
+			tag := sh & tagMask
+			slot := uint32(w.sh.entries[i] - 1)
+			if uint(slot) >= uint(len(t.recs)) {
+				w.tagUnknown(i, p.Port, h, tag, &sum)
+				continue
+			}
+			// readTag's read and compare, written out as fastOut has
+			// readLine. Each miss calls out on its own: joined, the
+			// compiler reloads the loop's registers for every packet.
+			r, u := &t.recs[slot], &t.pairs[slot]
+			for {
+				s := r.seqBegin()
+				copyRec(r, &l.rec)
+				copyPair(u, &l.pair)
+				if r.seqStable(s) {
+					break
+				}
+			}
+			l.slot = slot
+			if l.flags()&CtxValid == 0 || l.localTag() != tag {
+				w.tagUnknown(i, p.Port, h, tag, &sum)
 				continue
 			}
 			mac, ok := w.nb.lookupWords(l.pair[pairULIDL], l.pair[pairULIDL+1])
