@@ -255,10 +255,14 @@ func (v *fastFwd) plain(srcHi, dstHi, dstLo uint64) bool {
 		srcHi>>54 != linkLocal && dstHi>>54 != linkLocal
 }
 
-// tcpSYN reports whether the TCP segment at off in frame is a SYN, or too
-// short to tell: either way one for route, which clamps its MSS.
-func tcpSYN(frame []byte, off int) bool {
-	return len(frame) < off+tcpMinSize || frame[off+tcpFlagsOff]&tcpFlagSYN != 0
+// tcpSYN reports whether the TCP segment at off in the IPv6 payload after
+// the fixed headers h is a SYN, or too short to tell: either way one for
+// route, which clamps its MSS. plen is the payload length, which the
+// caller checked the frame holds: it alone bounds the read, with no slice
+// of the frame made for it.
+func tcpSYN(h *fixed, plen, off int) bool {
+	return plen < off+tcpMinSize ||
+		*(*uint8)(unsafe.Add(unsafe.Pointer(h), fixedHeaders+off+tcpFlagsOff))&tcpFlagSYN != 0
 }
 
 // tcpFlags returns the flags of the TCP header that follows the fixed
@@ -534,7 +538,7 @@ func (w *Worker) fastIn(pkts []ports.Packet, v *fastFwd) (sum fastSum) {
 				continue
 			}
 			inner := uint8(sh >> 56)
-			if inner == header.ProtoTCP && w.shim.MSSClamp != 0 && tcpSYN(p.Frame(), fixedHeaders+header.Shim6PayloadSize) {
+			if inner == header.ProtoTCP && w.shim.MSSClamp != 0 && tcpSYN(h, plen, header.Shim6PayloadSize) {
 				continue
 			}
 			// Unknown tags are dropped here, as route would, so that a
@@ -593,7 +597,7 @@ func (w *Worker) fastIn(pkts []ports.Packet, v *fastFwd) (sum fastSum) {
 			continue
 		}
 		if !header.EndsFixedHeader(nh) || nh == header.ProtoICMPv6 || header.IPv6MinimumSize+plen > v.insideMTU ||
-			nh == header.ProtoTCP && w.shim.MSSClamp != 0 && tcpSYN(p.Frame(), fixedHeaders) {
+			nh == header.ProtoTCP && w.shim.MSSClamp != 0 && tcpSYN(h, plen, 0) {
 			continue
 		}
 		// Plain IPv6 to a site host: delivered as it is, and if it
