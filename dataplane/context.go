@@ -162,12 +162,12 @@ type ContextTable struct {
 	slotBits uint
 	slotMask uint64
 	// tagCheck holds a byte a slot, four to a word: tagCheckOf the live
-	// context's local tag, tagCheckFree for a free slot. A worker reads it before
-	// the record, so that a payload packet whose tag no context has (a
-	// flood of random tags, RFC 5533 §7.17) costs one cache line of this
-	// dense array rather than the record's, the pair's and the feedback
-	// word's. It only filters: a byte that matches still leaves the
-	// record to decide.
+	// context's local tag, tagCheckFree for a free slot. A worker reads
+	// it before the record, so that a payload packet whose tag no
+	// context has (a flood of random tags, RFC 5533 §7.17) costs one
+	// cache line of this dense array rather than the record's, the
+	// pair's and the feedback word's. It only filters: a byte that
+	// matches still leaves the record to decide.
 	tagCheck []atomic.Uint32
 
 	// index maps ULID pairs to slots; see pairIndex.
@@ -480,6 +480,7 @@ func (v *ctxLine) holds(l0, l1, p0, p1 uint64) bool {
 // taken with one fixed shift. No tag's is tagCheckFree.
 func tagCheckOf(tag uint64) uint8 { return uint8(tag >> (tagBits - 7)) }
 
+// tagCheckFree marks a free slot in tagCheck.
 const tagCheckFree = 0xff
 
 // tagEntry is prefetch's first step for a payload packet's tag (at most
