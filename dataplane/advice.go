@@ -3,6 +3,7 @@ package dataplane
 import (
 	"encoding/binary"
 	"math/bits"
+	"unsafe"
 
 	"shim6d/dataplane/header"
 	"shim6d/ports"
@@ -20,10 +21,10 @@ import (
 // looked at: their contexts rely on REAP's Send Timeout alone.
 //
 // The state is per worker, fixed in size and allocated with the worker: a
-// flow's entry sits in one of the two ways of a set chosen by its key, a
+// flow's entry sits in one of the four ways of a set chosen by its key, a
 // hash of its context's ULID pair and its ports. A flow new to its set
-// takes the first way and moves the flow there to the second, in place of
-// the one there, without a report. Collisions thus cost a missed hint at
+// takes the first way and moves the flows there one way on, the last one
+// out, without a report. Collisions thus cost a missed hint at
 // worst; a report needs the flow's own earlier segment, and a report only
 // ever starts probing.
 //
@@ -33,19 +34,27 @@ import (
 // route): an entry is one word, the flow's key plus the end of its highest
 // segment, so one load and one compare against key plus sequence number
 // find the flow and its order at once, and one store moves it on.
-// Everything else (a new flow, a jump, a gap filled, a SYN or FIN, a
-// retransmission) is retxCheck's, which classifyBurst calls once a burst,
-// after fastOut, for the segments its loop marked (retxLate): a call
-// inside the loop would cost the loop its registers on every packet.
+// SYNs and FINs do not reach it: fastOut leaves them to route while the
+// watch is on, which spares the common case a test of the flags (and
+// shares the length check with the MSS clamp's). Everything else (a new
+// flow, a jump, a gap filled, a retransmission) is retxCheck's, which
+// classifyBurst calls once a burst, after fastOut, for the segments its
+// loop marked (retxLate): a call inside the loop would cost the loop its
+// registers on every packet.
 
 // retxBits is the log2 of the number of sets in a worker's flow table,
-// two entries of 8 bytes each, and two more, in a table of their own, for
-// the gaps (128 KiB in all): two ways, so that two flows whose keys meet
-// in a set both keep their entries. retxLimitSlots is the size of its
-// report limiter (4 bytes an entry).
+// retxWays entries of 8 bytes each, and as many more, in a table of their
+// own, for the gaps (256 KiB in all): four ways, so that up to four flows
+// whose keys meet in a set all keep their entries. With two ways (and
+// twice the sets, the same memory), three flows that met in a set took
+// each other's entries in turn, and every segment of theirs took
+// retxCheck's path: at 1024 flows, 1.3% of all segments, about 2
+// instructions a segment on average (callgrind). retxLimitSlots is the
+// size of its report limiter (4 bytes an entry).
 const (
-	retxBits       = 13
+	retxBits       = 12
 	retxSets       = 1 << retxBits
+	retxWays       = 4
 	retxLimitSlots = 1024
 )
 
@@ -56,16 +65,22 @@ const (
 // retransmitted, as far as the proxy can tell. Only retxCheck reads it.
 type retxGap struct{ lo, hi uint32 }
 
-// retxTable is a worker's flow table: sets of two ways.
-type retxTable [retxSets][2]uint64
+// fastOut's loop checks the four ways written out: a compile-time check
+// that there are four.
+const (
+	_ uint = retxWays - 4
+	_ uint = 4 - retxWays
+)
+
+// retxTable is a worker's flow table: sets of retxWays ways.
+type retxTable [retxSets][retxWays]uint64
 
 // TCP fields the detector reads beyond those of the MSS clamp (RFC 9293
 // §3.1).
 const (
-	tcpSeqOff     = 4
-	tcpFlagFIN    = 0x01
-	tcpFlagRST    = 0x04
-	retxKeyFactor = 0x7feb352d // odd, and below 2^31: an immediate operand of the multiply
+	tcpSeqOff  = 4
+	tcpFlagFIN = 0x01
+	tcpFlagRST = 0x04
 )
 
 // SetULPAdvice switches the retransmission watch on or off (the [shim]
@@ -88,31 +103,42 @@ func (s *shimState) setAdvice(on bool) {
 	}
 }
 
-// retxKey is a flow's key: its context's ULID pair hash and its ports,
-// folded with one multiply, plus the ports in the upper half, so that the
-// key plus a sequence number is the key plus the header's first 8 bytes
-// (ports and sequence number) in one big-endian load, as fastOut takes it.
+// retxKey is a flow's key: its context's ULID pair hash plus its ports in
+// the upper half, so that the key plus a sequence number is the pair hash
+// plus the header's first 8 bytes (ports and sequence number) in one
+// big-endian load, as fastOut takes it.
 func retxKey(pair uint64, tcp *[tcpMinSize]byte) uint64 {
-	return pair ^ uint64(binary.LittleEndian.Uint32(tcp[:4]))*retxKeyFactor + uint64(binary.BigEndian.Uint32(tcp[:4]))<<32
+	return pair + uint64(binary.BigEndian.Uint32(tcp[:4]))<<32
 }
 
-// retxIndex is the set of the flow with key k: bits of the key's lower
-// half, so that its upper half, which tells flows apart in retxCheck, is
-// all fingerprint. They are the bits of retxSetMask, which picks out the
-// set's byte offset in the table at once, as fastOut takes it.
-func retxIndex(k uint64) uint32 { return uint32(k) & retxSetMask / retxSetSize }
+// retxIndex is the set of a flow: bits of its pair hash mixed with its
+// ports, read little-endian so that the bits retxSetMask keeps, which
+// give the set's byte offset in the table at once, as fastOut takes it,
+// hold eleven of the source port's sixteen (all but bits 8 to 12). The
+// key's upper half, which tells flows apart in retxCheck, is then all
+// fingerprint: pair hash and ports.
+func retxIndex(pair uint64, tcp *[tcpMinSize]byte) uint32 {
+	return (keyWord(&pair) ^ binary.LittleEndian.Uint32(tcp[:4])) & retxSetMask / retxSetSize
+}
 
-// retxSetSize is the size of a set in bytes, retxSetMask the bits of a
-// key that give a set's byte offset in the table.
+// keyWord returns the 32 bits of a pair hash that retxIndex mixes: the
+// word at its address, a load of its own, so that fastOut's compiled loop
+// folds it into the XOR rather than sharing the 64-bit load of the same
+// hash (which would cost a register and an instruction). Half the hash
+// whichever the byte order.
+func keyWord(k *uint64) uint32 { return *(*uint32)(unsafe.Pointer(k)) }
+
+// retxSetSize is the size of a set in bytes, retxSetMask the bits of
+// retxIndex's mix that give a set's byte offset in the table.
 const (
-	retxSetSize = 16
+	retxSetSize = retxWays * 8
 	retxSetMask = (retxSets - 1) * retxSetSize
 )
 
 // inOrder is the watch's common case, which fastOut has written out in
 // its loop: tcp is an outbound segment's header (at least tcpMinSize
 // bytes), plen the IPv6 payload length with TCP right after the fixed
-// header, k the flow's key (retxKey). A segment that starts where one of
+// header, pair its context's pair hash. A segment that starts where one of
 // its set's entries says its flow's last segment ended, with neither SYN
 // nor FIN, moves the entry on to its own end, and a segment with nothing
 // to check (no data, SYN or FIN: a pure ACK, say) is done with: it
@@ -120,8 +146,9 @@ const (
 // bounds is not checked here, to keep the common case short: it only
 // garbles the flow's own entry, which a host can do by sending what it
 // likes anyway (and a report only starts probing).
-func (t *retxTable) inOrder(tcp *[tcpMinSize]byte, plen int, k uint64) bool {
-	ways := &t[retxIndex(k)]
+func (t *retxTable) inOrder(tcp *[tcpMinSize]byte, plen int, pair uint64) bool {
+	ways := &t[retxIndex(pair, tcp)]
+	k := retxKey(pair, tcp)
 	want := k + uint64(binary.BigEndian.Uint32(tcp[tcpSeqOff:]))
 	if tcp[tcpFlagsOff]&(tcpFlagSYN|tcpFlagFIN) != 0 {
 		return false
@@ -139,7 +166,7 @@ func (t *retxTable) inOrder(tcp *[tcpMinSize]byte, plen int, k uint64) bool {
 // watchTCP is the watch on route's path: the common case, then at once
 // the rest.
 func (w *Worker) watchTCP(tcp *[tcpMinSize]byte, plen int, pair uint64, slot uint32, port uint16) {
-	if !w.sh.retx.inOrder(tcp, plen, retxKey(pair, tcp)) {
+	if !w.sh.retx.inOrder(tcp, plen, pair) {
 		w.retxCheck(tcp, plen, pair, slot, port)
 	}
 }
@@ -187,21 +214,24 @@ func (w *Worker) retxCheck(tcp *[tcpMinSize]byte, plen int, pair uint64, slot ui
 	}
 	seq := binary.BigEndian.Uint32(tcp[tcpSeqOff:])
 	end := seq + uint32(n)
-	k := retxKey(pair, tcp)
-	s, gs := &w.sh.retx[retxIndex(k)], &w.sh.retxGap[retxIndex(k)]
-	j := 0 // the flow's way, if either is
-	if s[0] == 0 || (s[0]-k)>>32 > 1 {
-		j = 1
+	k, set := retxKey(pair, tcp), retxIndex(pair, tcp)
+	s, gs := &w.sh.retx[set], &w.sh.retxGap[set]
+	j := 0 // the flow's way, if any is
+	for j < retxWays && (s[j] == 0 || (s[j]-k)>>32 > 1) {
+		j++
+	}
+	if j == retxWays {
+		// A flow new to the set: it takes the first way, and the flows
+		// there move one way on, the last one out.
+		for j = retxWays - 1; j > 0; j-- {
+			s[j], gs[j] = s[j-1], gs[j-1]
+		}
+		s[0], gs[0] = k+uint64(end), retxGap{end, end}
+		return
 	}
 	e, g := &s[j], &gs[j]
-	d := *e - k
-	nxt := uint32(d)
+	nxt := uint32(*e - k)
 	switch {
-	case *e == 0 || d>>32 > 1:
-		// A flow new to the set: it takes the first way, and the flow
-		// there moves to the second, in place of the one there.
-		s[1], gs[1] = s[0], gs[0]
-		s[0], gs[0] = k+uint64(end), retxGap{end, end}
 	case flags&tcpFlagSYN != 0 && end != nxt:
 		// A new connection on the same ports (a SYN other than the last
 		// one): start over.

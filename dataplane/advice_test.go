@@ -234,7 +234,7 @@ func TestAdviceCollidingFlows(t *testing.T) {
 	l, p := hostAddr.As16(), peerULID.As16()
 	pair := b.tbl.pairHash(&l, &p)
 	set := func(sport uint16) uint32 {
-		return retxIndex(retxKey(pair, (*[tcpMinSize]byte)(tcpSeg(hostAddr, peerULID, sport, 443, 0, 0, 0))))
+		return retxIndex(pair, (*[tcpMinSize]byte)(tcpSeg(hostAddr, peerULID, sport, 443, 0, 0, 0)))
 	}
 	sports := []uint16{40000}
 	for s := uint16(40001); len(sports) < 2 && s != 0; s++ {

@@ -31,6 +31,7 @@ const (
 	fastRewrote                    // outbound, with locators and payload header
 	fastStripped                   // inbound, payload header stripped, ULIDs restored
 	fastDropped                    // inbound, dropped: a payload header with an unknown tag
+	fastControl                    // inbound, for the control core: a Shim6 control message
 )
 
 // fastSum is what a fast path tells classifyBurst about a burst, so that
@@ -41,7 +42,8 @@ type fastSum struct {
 	taken, done int
 	// out has bit p set when a packet taken leaves by port p.
 	out uint32
-	// dropped counts the packets taken that leave by no port.
+	// dropped counts the packets taken that leave by no port: dropped,
+	// or for the control core.
 	dropped int
 }
 
@@ -253,10 +255,20 @@ func (v *fastFwd) plain(srcHi, dstHi, dstLo uint64) bool {
 		srcHi>>54 != linkLocal && dstHi>>54 != linkLocal
 }
 
-// tcpSYN reports whether the TCP segment at off in frame is a SYN, or too
-// short to tell: either way one for route, which clamps its MSS.
-func tcpSYN(frame []byte, off int) bool {
-	return len(frame) < off+tcpMinSize || frame[off+tcpFlagsOff]&tcpFlagSYN != 0
+// tcpSYN reports whether the TCP segment at off in the IPv6 payload after
+// the fixed headers h is a SYN, or too short to tell: either way one for
+// route, which clamps its MSS. plen is the payload length, which the
+// caller checked the frame holds: it alone bounds the read, with no slice
+// of the frame made for it.
+func tcpSYN(h *fixed, plen, off int) bool {
+	return plen < off+tcpMinSize ||
+		*(*uint8)(unsafe.Add(unsafe.Pointer(h), fixedHeaders+off+tcpFlagsOff))&tcpFlagSYN != 0
+}
+
+// tcpFlags returns the flags of the TCP header that follows the fixed
+// headers, for a frame whose length the caller checked holds one.
+func (h *fixed) tcpFlags() uint8 {
+	return *(*uint8)(unsafe.Add(unsafe.Pointer(h), fixedHeaders+tcpFlagsOff))
 }
 
 // fastOut runs the fast path over a burst from inside, setting w.res[i]
@@ -273,6 +285,17 @@ func (w *Worker) fastOut(pkts []ports.Packet, v *fastFwd) (sum fastSum) {
 	// bounds checks of the per-packet arrays indexed by i.
 	pkts = pkts[:min(len(pkts), ports.MaxBurst)]
 	own, virt := v.macsOf(v.inside)
+	// The TCP flags that send a segment to route: a SYN while the MSS
+	// clamp is on, and a SYN or FIN while the retransmission watch is,
+	// so that the watch's common case below needs no test of its own
+	// (retxCheck sees them on route's path, as ever rare).
+	var tcpSlow uint8
+	if w.shim.MSSClamp != 0 {
+		tcpSlow = tcpFlagSYN
+	}
+	if w.sh.watch >= 0 {
+		tcpSlow = tcpFlagSYN | tcpFlagFIN
+	}
 	for i := range pkts {
 		p := &pkts[i]
 		h := headers(p)
@@ -295,7 +318,10 @@ func (w *Worker) fastOut(pkts []ports.Packet, v *fastFwd) (sum fastSum) {
 		if !v.plain(srcHi, dstHi, dstLo) || v.site.index(dstHi, dstLo) >= 0 {
 			continue
 		}
-		if nh == header.ProtoTCP && w.shim.MSSClamp != 0 && tcpSYN(p.Frame(), fixedHeaders) {
+		// A TCP header shorter than its minimum, or one with a flag of
+		// tcpSlow, is route's. The frame's length is the headers' and
+		// plen, checked above: plen is all the bounds check needed.
+		if nh == header.ProtoTCP && (plen < tcpMinSize || h.tcpFlags()&tcpSlow != 0) {
 			continue
 		}
 		found := false
@@ -385,29 +411,40 @@ func (w *Worker) fastOut(pkts []ports.Packet, v *fastFwd) (sum fastSum) {
 		// A context's packet went out, rewritten or on its ULID pair: the
 		// retransmission watch, retxTable.inOrder written out (see
 		// advice.go), with what it leaves marked for retxLate. The TCP
-		// header did not move: it starts where the old headers ended.
-		if int(nh) != w.sh.watch || plen < tcpMinSize {
+		// header did not move: it starts where the old headers ended,
+		// and the check above made sure it is all there and neither SYN
+		// nor FIN.
+		if int(nh) != w.sh.watch {
 			continue
 		}
 		tcp := (*[tcpMinSize]byte)(unsafe.Add(unsafe.Pointer(h), fixedHeaders))
-		// retxKey plus the sequence number: the ports and the sequence
-		// number in one load.
-		k := w.sh.keys[i] ^ uint64(binary.LittleEndian.Uint32(tcp[:4]))*retxKeyFactor
-		ways := (*[2]uint64)(unsafe.Add(unsafe.Pointer(&w.sh.retx), uint32(k)&retxSetMask))
-		want := k + binary.BigEndian.Uint64(tcp[:8])
-		// The data offset (low byte) and the flags (high), in one load.
-		if of := int(binary.LittleEndian.Uint16(tcp[tcpDataOffOff:])); of&((tcpFlagSYN|tcpFlagFIN)<<8) == 0 {
-			if ways[0] == want {
-				ways[0] = want + uint64(plen-(of&0xf0)>>2)
-				continue
-			}
-			if ways[1] == want {
-				ways[1] = want + uint64(plen-(of&0xf0)>>2)
-				continue
-			}
-			if plen <= (of&0xf0)>>2 {
-				continue
-			}
+		// retxIndex and retxKey plus the sequence number, each from the
+		// pair's hash in memory: the ports and the sequence number come
+		// in one load.
+		ways := (*[retxWays]uint64)(unsafe.Add(unsafe.Pointer(&w.sh.retx),
+			(keyWord(&w.sh.keys[i])^binary.LittleEndian.Uint32(tcp[:4]))&retxSetMask))
+		want := binary.BigEndian.Uint64(tcp[:8]) + w.sh.keys[i]
+		n := plen - int(tcp[tcpDataOffOff]&0xf0)>>2
+		if ways[0] == want {
+			ways[0] = want + uint64(n)
+			continue
+		}
+		// The set's other flows, written out: a loop's continue could
+		// not reach the packets' loop without a label.
+		if ways[1] == want {
+			ways[1] = want + uint64(n)
+			continue
+		}
+		if ways[2] == want {
+			ways[2] = want + uint64(n)
+			continue
+		}
+		if ways[3] == want {
+			ways[3] = want + uint64(n)
+			continue
+		}
+		if n <= 0 {
+			continue
 		}
 		w.sh.late |= 1 << i
 		w.sh.lateSlot[i] = l.slot
@@ -420,6 +457,20 @@ func (w *Worker) fastOut(pkts []ports.Packet, v *fastFwd) (sum fastSum) {
 // packet, not a trip through route. Rare, so a call.
 func (w *Worker) notForUs(i int, sum *fastSum) {
 	w.Counters.local[DropCounter(DropNotForUs)]++
+	w.next[i%ports.MaxBurst], w.res[i%ports.MaxBurst] = outDrop, fastDropped
+	sum.taken++
+	sum.dropped++
+}
+
+// tagUnknown drops packet i of the burst, h its headers, a payload packet
+// from port with a tag no context has, and raises the event route would
+// (unknownTag, once its limits are checked here, so that a flood's packet
+// past them costs no second call).
+func (w *Worker) tagUnknown(i int, port uint16, h *fixed, tag uint64, sum *fastSum) {
+	if w.sh.tagEventsTick != w.sh.tick || w.sh.tagEvents < tagEventsPerTick {
+		w.unknownTag(port, h.src(), h.dst(), tag)
+	}
+	w.Counters.local[DropCounter(DropUnknownTag)]++
 	w.next[i%ports.MaxBurst], w.res[i%ports.MaxBurst] = outDrop, fastDropped
 	sum.taken++
 	sum.dropped++
@@ -471,25 +522,54 @@ func (w *Worker) fastIn(pkts []ports.Packet, v *fastFwd) (sum fastSum) {
 			}
 			n := (*shimmedHeaders)(unsafe.Pointer(h))
 			sh := binary.BigEndian.Uint64(n[fixedHeaders:])
-			// Hdr Ext Len 0 and the P bit: a payload header, not a control
-			// message.
+			// Hdr Ext Len 0 and the P bit: a payload header.
 			if sh&(0xff<<48|shim6PBit) != shim6PBit {
+				// A control message (P = 0: an I1 or any other, RFC
+				// 5533 §5.3), whose Hdr Ext Len fits the packet, is the
+				// control core's, as route would find after its walk
+				// of the chain, at a fraction of the cost. Anything
+				// else (a payload header with a Hdr Ext Len, one that
+				// runs past the packet) is route's to count.
+				if sh&shim6PBit == 0 && (int(sh>>48&0xff)+1)*8 <= plen {
+					w.next[i], w.res[i] = outControl, fastControl
+					sum.taken++
+					sum.dropped++
+				}
 				continue
 			}
 			inner := uint8(sh >> 56)
-			if inner == header.ProtoTCP && w.shim.MSSClamp != 0 && tcpSYN(p.Frame(), fixedHeaders+header.Shim6PayloadSize) {
+			if inner == header.ProtoTCP && w.shim.MSSClamp != 0 && tcpSYN(h, plen, header.Shim6PayloadSize) {
 				continue
 			}
+			// Unknown tags are dropped here, as route would, so that a
+			// flood of them (RFC 5533 §7.17's R1bis candidates) costs a
+			// byte of tagCheck a packet and not a second parse: prefetch
+			// keyed the packet by its tag (it checks what the lines above
+			// did) and found its check byte, and a 0 entry says no
+			// context has the tag without a look at its record.
 			l := &w.sh.line
-			if !w.shim.Contexts.readTag(sh&tagMask, l) {
-				// Unknown tag: dropped here, as route would, so that a
-				// flood of them (RFC 5533 §7.17's R1bis candidates) costs
-				// a tag lookup a packet and not a second parse.
-				w.unknownTag(p.Port, header.IPv6(p.Frame()[header.EthernetMinimumSize:]), sh&tagMask)
-				w.Counters.local[DropCounter(DropUnknownTag)]++
-				w.next[i], w.res[i] = outDrop, fastDropped
-				sum.taken++
-				sum.dropped++
+			t := w.shim.Contexts
+			tag := sh & tagMask
+			slot := uint32(w.sh.entries[i] - 1)
+			if uint(slot) >= uint(len(t.recs)) {
+				w.tagUnknown(i, p.Port, h, tag, &sum)
+				continue
+			}
+			// readTag's read and compare, written out as fastOut has
+			// readLine. Each miss calls out on its own: joined, the
+			// compiler reloads the loop's registers for every packet.
+			r, u := &t.recs[slot], &t.pairs[slot]
+			for {
+				s := r.seqBegin()
+				copyRec(r, &l.rec)
+				copyPair(u, &l.pair)
+				if r.seqStable(s) {
+					break
+				}
+			}
+			l.slot = slot
+			if l.flags()&CtxValid == 0 || l.localTag() != tag {
+				w.tagUnknown(i, p.Port, h, tag, &sum)
 				continue
 			}
 			mac, ok := w.nb.lookupWords(l.pair[pairULIDL], l.pair[pairULIDL+1])
@@ -517,7 +597,7 @@ func (w *Worker) fastIn(pkts []ports.Packet, v *fastFwd) (sum fastSum) {
 			continue
 		}
 		if !header.EndsFixedHeader(nh) || nh == header.ProtoICMPv6 || header.IPv6MinimumSize+plen > v.insideMTU ||
-			nh == header.ProtoTCP && w.shim.MSSClamp != 0 && tcpSYN(p.Frame(), fixedHeaders) {
+			nh == header.ProtoTCP && w.shim.MSSClamp != 0 && tcpSYN(h, plen, 0) {
 			continue
 		}
 		// Plain IPv6 to a site host: delivered as it is, and if it

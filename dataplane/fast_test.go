@@ -85,6 +85,12 @@ func fastCorpus(b *shimbed) []struct {
 				append(shimHeader(header.ProtoTCP, tag), tcp(peerULID, hostAddr, false)...)))
 		}
 		add(2, pkttest.Frame(macIsp2, macNextHop2, peerLoc4, hostLoc2, hop, header.ProtoShim6, []byte{header.ProtoNoNext, 0, 1, 0, 0, 0, 0, 0}))
+		// An I1's length (Hdr Ext Len 1), and a control message whose
+		// Hdr Ext Len runs past the packet.
+		add(2, pkttest.Frame(macIsp2, macNextHop2, peerLoc4, hostLoc2, hop, header.ProtoShim6,
+			[]byte{header.ProtoNoNext, 1, 1, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9}))
+		add(2, pkttest.Frame(macIsp2, macNextHop2, peerLoc4, hostLoc2, hop, header.ProtoShim6,
+			[]byte{header.ProtoNoNext, 2, 1, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9}))
 		for _, dst := range []netip.Addr{hostAddr, unknownHost, remoteAddr} {
 			for _, src := range []netip.Addr{plainPeer, peerULID, remoteAddr} {
 				add(1, udpFrame(macUplink, macNextHop, src, dst, hop, header.ProtoUDP, nil, "data"))
@@ -246,7 +252,7 @@ func TestFastPathsMatchRoute(t *testing.T) {
 	d := newFastDiff(t)
 	corpus := fastCorpus(d.b)
 	rng := rand.New(rand.NewPCG(5, 6))
-	taken := [fastDropped + 1]int{}
+	taken := [fastControl + 1]int{}
 	for n := 0; n < 40*len(corpus); n++ {
 		c := corpus[n%len(corpus)]
 		frame := bytes.Clone(c.frame)
@@ -275,7 +281,7 @@ func TestFastPathsMatchRoute(t *testing.T) {
 	if f, r := d.fast.Counters.local[DropCounter(DropNotForUs)], d.ref.Counters.local[DropCounter(DropNotForUs)]; f == 0 || r == 0 {
 		t.Errorf("not_for_us drops: fast path %d, route %d; want both above 0", f, r)
 	}
-	t.Logf("fast path results over %d packets (slow, forward, rewrote, stripped, dropped): %v; events by kind: %v", 40*len(corpus), taken, d.events)
+	t.Logf("fast path results over %d packets (slow, forward, rewrote, stripped, dropped, control): %v; events by kind: %v", 40*len(corpus), taken, d.events)
 }
 
 // FuzzFastPathsMatchRoute is fastDiff under the fuzzer, seeded with the

@@ -28,3 +28,11 @@ func copyPair(u *ctxPair, pair *[pairWords]uint64) {
 	b := (*[pairWords]uint64)(unsafe.Pointer(u))
 	pair[0], pair[1], pair[2], pair[3] = b[0], b[1], b[2], b[3]
 }
+
+// tagCheckAt returns slot's byte of t.tagCheck (slot < 4*len): one byte
+// load, as amd64 loads a byte of a word the writer stores atomically
+// whole. Under the race detector and elsewhere linecopy_other.go loads
+// the word atomically and shifts.
+func (t *ContextTable) tagCheckAt(slot uint64) uint8 {
+	return *(*uint8)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(t.tagCheck)), slot))
+}

@@ -15,3 +15,9 @@ func copyPair(u *ctxPair, pair *[pairWords]uint64) {
 		pair[i] = u.w[i].Load()
 	}
 }
+
+// tagCheckAt returns slot's byte of t.tagCheck (slot < 4*len), from an
+// atomic load of its word; see linecopy_amd64.go.
+func (t *ContextTable) tagCheckAt(slot uint64) uint8 {
+	return uint8(t.tagCheck[slot/4].Load() >> (slot % 4 * 8))
+}

@@ -105,14 +105,15 @@ type shimState struct {
 	advice   bool
 	watch    int
 	retx     retxTable
-	retxGap  [retxSets][2]retxGap
+	retxGap  [retxSets][retxWays]retxGap
 	retxSent [retxLimitSlots]uint32
 	late     uint32
 	lateSlot [ports.MaxBurst]uint32
-	// keys, kinds, entries and sink belong to prefetch. An entry is the
-	// index entry of a pair's that holds its fingerprint (or, when the
-	// cache line did not tell, its first), or a tag's slot + 1; 0 names
-	// no record, and for a pair says it has none.
+	// keys, kinds, entries and sink belong to prefetch. A key is a
+	// pair's hash or a payload packet's tag. An entry is the index entry
+	// of a pair's that holds its fingerprint (or, when the cache line did
+	// not tell, its first), or a tag's slot + 1 when the slot's tag check
+	// matches; 0 names no record, and says the pair or tag has none.
 	keys    [ports.MaxBurst]uint64
 	kinds   [ports.MaxBurst]keyKind
 	entries [ports.MaxBurst]uint64
@@ -149,11 +150,11 @@ func (w *Worker) prefetch(pkts []ports.Packet, outbound bool) {
 		if h == nil {
 			continue
 		}
-		src0, src1 := binary.BigEndian.Uint64(h[frameSrcHi:]), binary.BigEndian.Uint64(h[frameSrcLo:])
-		dst0, dst1 := binary.BigEndian.Uint64(h[frameDstHi:]), binary.BigEndian.Uint64(h[frameDstLo:])
+		// The addresses are loaded in the cases that hash them: a
+		// payload packet, or a control message, needs none.
 		switch {
 		case outbound:
-			w.sh.keys[i], w.sh.kinds[i] = t.hashWords(src0, src1, dst0, dst1), keyPair
+			w.sh.keys[i], w.sh.kinds[i] = t.hashWords(h.srcDst()), keyPair
 		case binary.LittleEndian.Uint32(h[frameEtherType:])&ipv6WordMask != ipv6Word ||
 			fixedHeaders+int(binary.BigEndian.Uint16(h[framePayloadLength:])) != int(pkts[i].Len):
 			// From the Internet, a frame no path will look a context up
@@ -167,8 +168,9 @@ func (w *Worker) prefetch(pkts []ports.Packet, outbound bool) {
 			if sh&(0xff<<48|shim6PBit) != shim6PBit {
 				continue // a control message (P = 0): no context to fetch
 			}
-			w.sh.keys[i], w.sh.kinds[i] = sh&tagMask&t.slotMask, keyTag
+			w.sh.keys[i], w.sh.kinds[i] = sh&tagMask, keyTag
 		default:
+			src0, src1, dst0, dst1 := h.srcDst()
 			w.sh.keys[i], w.sh.kinds[i] = t.hashWords(dst0, dst1, src0, src1), keyPair
 		}
 	}
@@ -181,7 +183,9 @@ func (w *Worker) prefetch(pkts []ports.Packet, outbound bool) {
 		case keyPair:
 			w.sh.entries[i] = ix.e[k&ix.mask].Load()
 		case keyTag:
-			w.sh.entries[i] = k + 1
+			// The tag's check byte: a tag no context has ends here,
+			// with no record, pair or feedback line fetched for it.
+			w.sh.entries[i] = t.tagEntry(k)
 		default:
 			w.sh.entries[i] = 0
 		}
@@ -396,7 +400,7 @@ func (w *Worker) restoreIn(p *ports.Packet, ip header.IPv6, f *Forwarding, chain
 	tag := header.Shim6Payload(ip[off:]).ContextTag()
 	t := w.shim.Contexts
 	if !w.sh.active || !t.LookupTag(tag, &w.sh.ctx) {
-		w.unknownTag(p.Port, ip, tag)
+		w.unknownTag(p.Port, ip.Src(), ip.Dst(), tag)
 		return outDrop, DropUnknownTag
 	}
 	if chain == nil {
@@ -552,9 +556,9 @@ func (w *Worker) countForEstablish(port uint16, src, dst *[16]byte) {
 	}
 }
 
-// unknownTag raises EventUnknownTag, at most once a tick per source and
-// tagEventsPerTick times a tick in all.
-func (w *Worker) unknownTag(port uint16, ip header.IPv6, tag uint64) {
+// unknownTag raises EventUnknownTag for a payload packet from src to dst,
+// at most once a tick per source and tagEventsPerTick times a tick in all.
+func (w *Worker) unknownTag(port uint16, src, dst *[16]byte, tag uint64) {
 	if w.shim.Events == nil {
 		return
 	}
@@ -564,7 +568,6 @@ func (w *Worker) unknownTag(port uint16, ip header.IPv6, tag uint64) {
 	if w.sh.tagEvents == tagEventsPerTick {
 		return
 	}
-	src := ip.Src()
 	k := uint32(mix(binary.LittleEndian.Uint64(src[:8]) ^ binary.LittleEndian.Uint64(src[8:])))
 	l := &w.sh.tagLimit[k&(tagLimitSlots-1)]
 	if l.key == k && l.tick == w.sh.tick {
@@ -572,7 +575,7 @@ func (w *Worker) unknownTag(port uint16, ip header.IPv6, tag uint64) {
 	}
 	l.key, l.tick = k, w.sh.tick
 	w.sh.tagEvents++
-	w.sh.ev = Event{Kind: EventUnknownTag, Port: port, Tag: tag, Src: *src, Dst: *ip.Dst()}
+	w.sh.ev = Event{Kind: EventUnknownTag, Port: port, Tag: tag, Src: *src, Dst: *dst}
 	if w.shim.Events.Push(&w.sh.ev) {
 		w.Counters.local[CounterEvents]++
 	}

@@ -4,6 +4,7 @@
 package dataplane
 
 import (
+	"encoding/binary"
 	"runtime"
 	"sync/atomic"
 	"time"
@@ -290,14 +291,18 @@ func (w *Worker) classifyBurst(pkts []ports.Packet, port int, fwd *Forwarding) (
 		c[CounterStripped] += uint64(sum.done)
 	}
 	next := w.next[:len(pkts)]
-	if sum.taken == len(pkts) && sum.dropped == 0 {
+	if sum.taken == len(pkts) {
 		// The usual burst: the fast paths took it all, and say by which
-		// ports it leaves. A capture copies it first: this load and
+		// ports it leaves. One with drops or packets for the control
+		// core (a flood's) leaves by no one port: processBurst sorts it
+		// packet by packet, with no pass here over what route would
+		// have had. A capture copies the burst first: this load and
 		// branch are all a burst pays for capture while none runs.
+		whole := sum.dropped == 0
 		if cr := w.capture.Load(); cr != nil {
-			w.captureBurst(cr, pkts, port, true)
+			w.captureBurst(cr, pkts, port, whole)
 		}
-		return next[0], sum.out&(sum.out-1) == 0
+		return next[0], whole && sum.out&(sum.out-1) == 0
 	}
 	// route takes what the fast paths left: packets are independent, and
 	// tx keeps the burst's order whichever path classified them.
@@ -440,6 +445,17 @@ const macPairSize = 2 * header.EthernetAddressSize
 const keptSize = framePayloadLength - frameEtherType
 
 func (h *fixed) eth() header.Ethernet { return h[:header.EthernetMinimumSize] }
+
+// srcDst returns the IPv6 source and destination addresses as big-endian
+// words, upper half first.
+func (h *fixed) srcDst() (src0, src1, dst0, dst1 uint64) {
+	return binary.BigEndian.Uint64(h[frameSrcHi:]), binary.BigEndian.Uint64(h[frameSrcLo:]),
+		binary.BigEndian.Uint64(h[frameDstHi:]), binary.BigEndian.Uint64(h[frameDstLo:])
+}
+
+// src and dst are the IPv6 source and destination addresses.
+func (h *fixed) src() *[16]byte { return (*[16]byte)(h[frameSrcHi:]) }
+func (h *fixed) dst() *[16]byte { return (*[16]byte)(h[frameDstHi:]) }
 
 // ip is the fixed IPv6 header alone, not the packet.
 func (h *fixed) ip() header.IPv6 { return h[header.EthernetMinimumSize:] }
