@@ -138,7 +138,9 @@ GENSOCK=/tmp/shim6d-bench-gen-$$.sock
 # 0 from shim6gen on a busy machine.
 GENRSIZE=${GENRSIZE:-10}
 GENDEV="net_memif0"
-GENARGS="role=client,socket=$GENSOCK,socket-abstract=no,rsize=$GENRSIZE"
+# mac=: the address shim6gen's frames are sent to; shim6d takes only
+# frames addressed to its port.
+GENARGS="role=client,socket=$GENSOCK,socket-abstract=no,rsize=$GENRSIZE,mac=02:00:00:00:00:01"
 
 # pcapdev PCAP QUEUES: net_pcap devargs replaying PCAP on QUEUES rx queues.
 pcapdev() { local a="" q; for q in $(seq "$2"); do a+="rx_pcap=$1,"; done; echo "${a}infinite_rx=1"; }

@@ -131,9 +131,11 @@ func runAttack(out, kind string, n, size int, srcP, dstP string) error {
 	if err != nil {
 		return err
 	}
-	// Any unicast MACs: the bench's ports take every frame (promiscuous),
-	// as a real uplink's switch port delivers them.
-	dmac, smac := [6]byte{0x02, 0, 0, 0, 0, 0x02}, [6]byte{0x02, 0, 0, 0, 0, 0xee}
+	// To the uplink's own MAC, as a switch delivers a flood aimed at the
+	// box: shim6d takes only frames addressed to a port (what else
+	// arrives is dropped as not_for_us, which would make every flood
+	// the cheapest one). The bench's uplink is its second pcap device.
+	dmac, smac := pcapMAC(1), [6]byte{0x02, 0, 0, 0, 0, 0xee}
 	rng := rand.New(rand.NewPCG(3, 4))
 	for i := 0; i < n; i++ {
 		fr, err := gen(rng, i, size, dmac, smac, attack.RandomIn(rng, sp), attack.RandomIn(rng, dp))
@@ -147,12 +149,19 @@ func runAttack(out, kind string, n, size int, srcP, dstP string) error {
 	return f.Close()
 }
 
+// pcapMAC is the MAC DPDK's pcap driver gives the i-th net_pcap device a
+// process creates (02:70:63:61:70 is "\x02pcap"): the driver cannot
+// take another, so the frames are sent to it.
+func pcapMAC(i byte) [6]byte { return [6]byte{0x02, 0x70, 0x63, 0x61, 0x70, i} }
+
 // randomIn draws an address under p with random host bits.
 func randomIn(rng *rand.Rand, p netip.Prefix) [16]byte { return attack.RandomIn(rng, p).As16() }
 
 func build(frame []byte, src, dst *[16]byte, sport uint16) {
 	eth := header.Ethernet(frame)
-	dmac, smac := [6]byte{0x02, 0, 0, 0, 0, 0x01}, [6]byte{0x02, 0, 0, 0, 0, 0x10}
+	// To the inside port's MAC, the bench's first pcap device: shim6d
+	// takes only frames addressed to it.
+	dmac, smac := pcapMAC(0), [6]byte{0x02, 0, 0, 0, 0, 0x10}
 	eth.SetAddresses(&dmac, &smac)
 	eth.SetEtherType(header.EtherTypeIPv6)
 	ulen := len(frame) - 14 - 40
