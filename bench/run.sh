@@ -437,8 +437,10 @@ if [ "$WORKERS" = 2 ]; then
 		"sh-rwhot-2|run_shim6d sh-rwhot-2 $NCTX $OUT/bench-hot-w2.toml"
 	)
 fi
-# ONLY=REGEX runs only the rows whose ID matches (to check one row).
+# ONLY=REGEX runs only the rows whose ID matches (to check one row); the
+# flood rows run when it matches "flood" (ONLY=flood: those alone).
 ONLY=${ONLY:-}
+floods() { [ -n "$FLOOD" ] && { [ -z "$ONLY" ] || [[ flood =~ $ONLY ]]; }; }
 
 for r in $(seq "$ROUNDS"); do
 	line=""
@@ -449,7 +451,7 @@ for r in $(seq "$ROUNDS"); do
 		line+="$id $(values "$id" mpps | tail -1) "
 	done
 	echo "round $r: $line" >&2
-	if [ -n "$FLOOD" ] && [ -z "$ONLY" ]; then
+	if floods; then
 		GOOD=1 run_shim6d shim6d-good "$NCTX"
 		for kind in $FLOOD; do
 			GOOD=1 run_shim6d "shim6d-flood-$kind" "$NCTX" "$OUT/bench-flood-$kind.toml"
@@ -575,7 +577,7 @@ if [ -n "$PERF" ]; then
 	prow "shim6d rewrite, all $M active" sh-rwgen-1 l3-emgen-1
 fi
 
-if [ -n "$FLOOD" ] && [ -z "$ONLY" ]; then
+if floods; then
 	# What each flood did, from the last round's counters: the attack
 	# offered (uplink rx), what reached the control core, what the full
 	# control ring turned away, and the replies sent.
