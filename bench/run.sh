@@ -163,12 +163,13 @@ PY
 }
 
 # start_gen ID QUEUES: shim6gen on CPU 0, the server of the memif link
-# that the contender of row ID (started next) joins with QUEUES queues.
+# that the contender of row ID (started next) joins with QUEUES queues;
+# over GENN pairs (default NCTX), TCP segments when GENTCP is set.
 start_gen() {
 	rm -f "$GENSOCK"
 	"$GEN" -l 0 --no-huge -m 256 --no-pci --file-prefix "shim6d-bench-gen-$$" \
 		--vdev="$GENDEV,role=server,socket=$GENSOCK,socket-abstract=no,rsize=$GENRSIZE" \
-		-- -n "$NCTX" -q "$2" -s 1 >"$OUT/gen-$1.log" 2>&1 &
+		-- -n "${GENN:-$NCTX}" -q "$2" -s 1 ${GENTCP:+-t} >"$OUT/gen-$1.log" 2>&1 &
 	gpid=$!
 	# Ready once its port has started (it says so): a client that comes
 	# earlier is turned away and does not try again.
@@ -341,6 +342,13 @@ hotcfg=$OUT/bench-hot.toml
 write_cfg "$hotcfg" net_pcap0 "$(pcapdev "$HOTPCAP" 1)"
 gencfg=$OUT/bench-gen.toml
 write_cfg "$gencfg" $GENDEV "$GENARGS"
+# The retransmission watch's rows (issue #18): TCP from shim6gen, each of
+# HOT flows sending its next segment in order every cycle, through the
+# same table, with [shim] ulp_advice off and on.
+for a in false true; do
+	write_cfg "$OUT/bench-tcp-$a.toml" $GENDEV "$GENARGS"
+	sed -i "/^mss_clamp = /a ulp_advice = $a" "$OUT/bench-tcp-$a.toml"
+done
 for kind in $FLOOD; do write_cfg "$OUT/bench-flood-$kind.toml" net_pcap0 "$(pcapdev "$PCAP" 1)" "$OUTABS/attack-$kind.pcap"; done
 if [ "$WORKERS" = 2 ]; then
 	write_cfg $OUT/bench-w2.toml net_pcap0 "$(pcapdev "$PCAP" 2)" "" 2
@@ -424,6 +432,8 @@ ROWS+=(
 	"tp-iogen-1|tp tp-iogen-1 io gen 1"
 	"l3-emgen-1|l3 l3-emgen-1 -E gen 1"
 	"sh-rwgen-1|run_shim6d sh-rwgen-1 $NCTX $gencfg 1"
+	"sh-tcpoff-1|GENN=$HOT GENTCP=1 run_shim6d sh-tcpoff-1 $NCTX $OUT/bench-tcp-false.toml 1"
+	"sh-tcpon-1|GENN=$HOT GENTCP=1 run_shim6d sh-tcpon-1 $NCTX $OUT/bench-tcp-true.toml 1"
 )
 if [ "$WORKERS" = 2 ]; then
 	ROWS+=(
@@ -507,6 +517,9 @@ table() { # W: the rows of W forwarding cores
 	row "dpdk-testpmd io on shim6gen (its ceiling)" "tp-iogen-$w"
 	row "l3fwd -E: $EMK entries; all $M active (shim6gen)" "l3-emgen-$w"
 	row "shim6d rewrite+insert: $M ctx; all $M active (gen)" "sh-rwgen-$w" "l3-emgen-$w"
+	# ÷ of the second: advice on over off, the retransmission watch's cost.
+	row "shim6d rewrite TCP, ulp_advice off: $HOT flows (gen)" "sh-tcpoff-$w"
+	row "shim6d rewrite TCP, ulp_advice on (÷ off): $HOT flows" "sh-tcpon-$w" "sh-tcpoff-$w"
 }
 
 printf '\n78-byte IPv6/UDP, net_pcap (8192 packets, infinite_rx) or shim6gen (a process on CPU 0 cycling\n'
@@ -523,7 +536,7 @@ if [ -n "$(values sh-rwgen-1 full)$(values l3-emgen-1 full)$(values tp-iogen-1 f
 	# measured shim6gen (or what the machine left it of CPU 0).
 	printf '\nshim6gen'"'"'s sends that found the contender'"'"'s ring full, lowest round (near 0%%: the source, not\n'
 	printf 'the contender, set the pace, and that row measures shim6gen):'
-	for id in tp-iogen-1 l3-emgen-1 sh-rwgen-1; do
+	for id in tp-iogen-1 l3-emgen-1 sh-rwgen-1 sh-tcpoff-1 sh-tcpon-1; do
 		v=$(values $id full)
 		[ -n "$v" ] && printf ' %s %s' "$id" "$(printf '%s\n' $v | sort -g | head -1 | awk '{ printf "%.1f%%", $1 * 100 }')"
 	done

@@ -23,7 +23,12 @@
  * What comes back (l3fwd's misses leave by the port they came in on) is
  * received and dropped, so the contender can always count it as sent.
  *
- *   shim6gen EAL-ARGS -- -n 1000000 [-q 1] [-s 1]
+ * With -t the packets are TCP instead (90 bytes: 20 of header, 16 of
+ * data): context k's flow sends its next segment each cycle, in order,
+ * with sequence number base(k) + 16 x cycle, as a transfer's segments
+ * are, for the rows that measure the retransmission watch (issue #18).
+ *
+ *   shim6gen EAL-ARGS -- -n 1000000 [-q 1] [-s 1] [-t]
  *
  * EAL-ARGS: the core to run on, and the one device, e.g.
  * -l 0 --no-huge -m 256 --no-pci --file-prefix gen
@@ -47,6 +52,8 @@
 #include <rte_ethdev.h>
 
 #define FRAME 78       /* the bench's frame: 14 + 40 + 8 + 16 */
+#define FRAME_TCP 90   /* with -t: 14 + 40 + 20 + 16 */
+#define SEGMENT 16     /* the data a TCP segment carries */
 #define BURST 32
 #define MAXQ 16        /* queues, one a forwarding core of the contender */
 #define GEN_SPORT 1000 /* below pcapgen's 1024+i, so EM rules never clash */
@@ -85,10 +92,14 @@ static inline uint32_t sum_be64(uint64_t v)
 	       (uint32_t)((v >> 16) & 0xffff) + (uint32_t)(v & 0xffff);
 }
 
-static uint8_t tmpl[FRAME];
-/* The UDP checksum's sum over the template with both IIDs zero: each packet
- * adds its own IIDs' words instead of summing 40 bytes again. */
+static uint8_t tmpl[FRAME_TCP];
+/* The transport checksum's sum over the template with both IIDs (and the
+ * TCP sequence number) zero: each packet adds its own words instead of
+ * summing the header again. */
 static uint32_t tmpl_sum;
+static int tcp;                 /* -t */
+static unsigned frame = FRAME;  /* the frame's length */
+static unsigned csum_at = 54 + 6; /* the transport checksum's offset */
 
 static void build_template(void)
 {
@@ -97,8 +108,9 @@ static void build_template(void)
 	/* control/synth.DefaultPlan's ULID prefixes; the IIDs come per packet. */
 	static const uint8_t src64[8] = {0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 1};
 	static const uint8_t dst64[8] = {0x20, 0x01, 0x0d, 0xb8, 0, 3, 0, 1};
-	const uint16_t ulen = FRAME - 14 - 40;
-	uint8_t *ip = tmpl + 14, *udp = tmpl + 54;
+	const uint16_t ulen = frame - 14 - 40;
+	uint8_t *ip = tmpl + 14, *l4 = tmpl + 54;
+	const uint8_t proto = tcp ? 6 : 17;
 
 	memcpy(tmpl, dmac, 6);
 	memcpy(tmpl + 6, smac, 6);
@@ -107,52 +119,74 @@ static void build_template(void)
 	ip[0] = 0x60;
 	ip[4] = ulen >> 8;
 	ip[5] = ulen & 0xff;
-	ip[6] = 17; /* UDP */
+	ip[6] = proto;
 	ip[7] = 64;
 	memcpy(ip + 8, src64, 8);
 	memcpy(ip + 24, dst64, 8);
-	udp[0] = GEN_SPORT >> 8;
-	udp[1] = GEN_SPORT & 0xff;
-	udp[2] = GEN_DPORT >> 8;
-	udp[3] = GEN_DPORT & 0xff;
-	udp[4] = ulen >> 8;
-	udp[5] = ulen & 0xff;
-	for (int i = 8; i < ulen; i++)
-		udp[i] = (uint8_t)i; /* pcapgen's payload */
+	l4[0] = GEN_SPORT >> 8;
+	l4[1] = GEN_SPORT & 0xff;
+	l4[2] = GEN_DPORT >> 8;
+	l4[3] = GEN_DPORT & 0xff;
+	unsigned data = 8;
+	if (tcp) {
+		/* Sequence number per packet; acknowledgment 1; data offset 5
+		 * words; ACK and PSH, as a transfer's data segments. */
+		l4[11] = 1;
+		l4[12] = 5 << 4;
+		l4[13] = 0x18;
+		l4[14] = 0xff;
+		l4[15] = 0xff;
+		data = 20;
+		csum_at = 54 + 16;
+	} else {
+		l4[4] = ulen >> 8;
+		l4[5] = ulen & 0xff;
+	}
+	for (unsigned i = data; i < ulen; i++)
+		l4[i] = (uint8_t)i; /* pcapgen's payload */
 
-	/* Pseudo-header (addresses, length, next header) plus the UDP bytes,
-	 * the checksum field still zero. */
-	uint32_t s = ulen + 17;
+	/* Pseudo-header (addresses, length, next header) plus the transport
+	 * bytes, the checksum field still zero. */
+	uint32_t s = ulen + proto;
 	for (int i = 8; i < 40; i += 2)
 		s += (uint32_t)ip[i] << 8 | ip[i + 1];
-	for (int i = 0; i < ulen; i += 2)
-		s += (uint32_t)udp[i] << 8 | udp[i + 1];
+	for (unsigned i = 0; i < ulen; i += 2)
+		s += (uint32_t)l4[i] << 8 | l4[i + 1];
 	tmpl_sum = s;
 }
 
-/* stamp writes context k's ULID pair and the matching UDP checksum into a
- * fresh copy of the template at p. */
-static inline void stamp(uint8_t *p, uint64_t k, uint64_t seed)
+/* stamp writes context k's ULID pair and the matching transport checksum
+ * into a fresh copy of the template at p; with -t, its flow's segment of
+ * cycle c. */
+static inline void stamp(uint8_t *p, uint64_t k, uint64_t seed, uint32_t c)
 {
 	uint64_t host = (k & 0xffff) + 1;
 	uint64_t peer = splitmix(seed ^ k * 0x9e3779b97f4a7c15ULL);
 	uint32_t s = tmpl_sum + sum_be64(host) + sum_be64(peer);
 
-	memcpy(p, tmpl, FRAME);
+	memcpy(p, tmpl, frame);
 	put_be64(p + 14 + 16, host);
 	put_be64(p + 14 + 32, peer);
+	if (tcp) {
+		uint32_t seq = (uint32_t)peer + c * SEGMENT;
+		p[58] = seq >> 24;
+		p[59] = seq >> 16;
+		p[60] = seq >> 8;
+		p[61] = seq;
+		s += (seq >> 16) + (seq & 0xffff);
+	}
 	s = (s & 0xffff) + (s >> 16);
 	s = (s & 0xffff) + (s >> 16);
-	uint16_t c = (uint16_t)~s;
-	if (c == 0)
-		c = 0xffff;
-	p[54 + 6] = c >> 8;
-	p[54 + 7] = c & 0xff;
+	uint16_t sum = (uint16_t)~s;
+	if (sum == 0 && !tcp)
+		sum = 0xffff; /* UDP's zero means no checksum */
+	p[csum_at] = sum >> 8;
+	p[csum_at + 1] = sum & 0xff;
 }
 
 static void usage(const char *prog)
 {
-	fprintf(stderr, "usage: %s EAL-ARGS -- -n PAIRS [-q QUEUES] [-s SEED]\n", prog);
+	fprintf(stderr, "usage: %s EAL-ARGS -- -n PAIRS [-q QUEUES] [-s SEED] [-t]\n", prog);
 	exit(2);
 }
 
@@ -169,8 +203,9 @@ int main(int argc, char **argv)
 	uint64_t n = 0, seed = 1;
 	unsigned nq = 1;
 	int opt;
-	while ((opt = getopt(argc, argv, "n:q:s:")) != -1) {
+	while ((opt = getopt(argc, argv, "n:q:s:t")) != -1) {
 		switch (opt) {
+		case 't': tcp = 1; frame = FRAME_TCP; break;
 		case 'n': n = strtoull(optarg, NULL, 10); break;
 		case 'q': nq = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 's': seed = strtoull(optarg, NULL, 10); break;
@@ -222,11 +257,12 @@ int main(int argc, char **argv)
 	 * a source that never finds it full sets the pace itself, and the row
 	 * measures it instead of the contender. SIGUSR1 prints them. */
 	uint64_t next[MAXQ], sent = 0, back = 0, tries = 0, full = 0;
+	uint32_t cycle[MAXQ] = {0};
 	struct rte_mbuf *pend[MAXQ][BURST], *in[BURST];
 	unsigned npend[MAXQ] = {0}, off[MAXQ] = {0};
 	for (unsigned q = 0; q < nq; q++)
 		next[q] = q;
-	printf("shim6gen: %u queue(s), %" PRIu64 " pairs, seed %" PRIu64 "\n", nq, n, seed);
+	printf("shim6gen: %u queue(s), %" PRIu64 " pairs, seed %" PRIu64 "%s\n", nq, n, seed, tcp ? ", TCP" : "");
 	fflush(stdout);
 
 	while (!quit) {
@@ -238,12 +274,14 @@ int main(int argc, char **argv)
 					continue;
 				for (unsigned i = 0; i < BURST; i++) {
 					struct rte_mbuf *m = pend[q][i];
-					stamp(rte_pktmbuf_mtod(m, uint8_t *), next[q], seed);
-					m->data_len = FRAME;
-					m->pkt_len = FRAME;
+					stamp(rte_pktmbuf_mtod(m, uint8_t *), next[q], seed, cycle[q]);
+					m->data_len = frame;
+					m->pkt_len = frame;
 					next[q] += nq;
-					if (next[q] >= n)
+					if (next[q] >= n) {
 						next[q] = q;
+						cycle[q]++;
+					}
 				}
 				npend[q] = BURST;
 				off[q] = 0;
