@@ -40,8 +40,9 @@ import (
 // peer takes every locator as equally preferred (§5.15.3). Leaving the
 // ULID Pair out of an I2 sent over a pair other than the ULIDs makes the
 // peer take the locators for ULIDs; LinShim6 does so anyway (rcv_i1 and
-// rcv_i2 use the packet's addresses: "TODO: verify presence of ulid option
-// field"), so there is nothing better to offer such a peer. Every message
+// rcv_i2 take the packet's addresses and leave checking for the option
+// to a note of its authors for later), so there is nothing better to
+// offer such a peer. Every message
 // thus stripped is counted, and so is every peer found minimal.
 
 // minimalAfter is the number of unanswered retransmissions of a message
