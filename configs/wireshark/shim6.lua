@@ -328,6 +328,16 @@ local function add_known(ot, typ, c, whole, lenitem)
 		end
 		return true
 	end
+	-- atleast is exact for options whose Length may run past their
+	-- fixed part (Locator List, Locator Preferences).
+	local function atleast(want)
+		if n >= want then return true end
+		if whole then
+			fault(lenitem, E.bad_length, "Length " .. n .. " below the " .. want .. " fixed octets")
+		end
+		if n > 0 then ot:add(F.opt_contents, c) end
+		return false
+	end
 	if typ == 1 then
 		if n > 0 then ot:add(F.opt_validator, c) end
 	elseif typ == 5 then
@@ -348,11 +358,7 @@ local function add_known(ot, typ, c, whole, lenitem)
 			ot:add(F.opt_keepalive, c:range(2, 2))
 		end
 	elseif typ == 2 then
-		if n < 5 then
-			if whole then fault(lenitem, E.bad_length, "Length " .. n .. " below the 5 fixed octets") end
-			if n > 0 then ot:add(F.opt_contents, c) end
-			return
-		end
+		if not atleast(5) then return end
 		ot:add(F.opt_generation, c:range(0, 4))
 		local k = c:range(4, 1):uint()
 		local numitem = ot:add(F.opt_num_locators, c:range(4, 1))
@@ -381,11 +387,7 @@ local function add_known(ot, typ, c, whole, lenitem)
 		end
 		return methods
 	elseif typ == 3 then
-		if n < 5 then
-			if whole then fault(lenitem, E.bad_length, "Length " .. n .. " below the 5 fixed octets") end
-			if n > 0 then ot:add(F.opt_contents, c) end
-			return
-		end
+		if not atleast(5) then return end
 		ot:add(F.opt_generation, c:range(0, 4))
 		local e = c:range(4, 1):uint()
 		local elitem = ot:add(F.opt_element_length, c:range(4, 1))
