@@ -131,6 +131,24 @@ func (c *Core) Capture(ctx context.Context, req admin.CaptureRequest, out io.Wri
 	for i := range rings {
 		rings[i] = dataplane.NewCaptureRing(captureSlots, req.Snaplen, filter)
 	}
+	// The rings go in before the header is written: a reader that has
+	// the header may count on every later packet being captured.
+	for i, w := range c.cfg.Workers {
+		w.SetCapture(rings[i])
+	}
+	c.capture.ring.Store(rings[len(rings)-1])
+	stopped := false
+	stop := func() {
+		if !stopped {
+			for _, w := range c.cfg.Workers {
+				w.SetCapture(nil)
+			}
+			c.capture.ring.Store(nil)
+			stopped = true
+		}
+	}
+	defer stop()
+
 	ng, err := newNgWriter(out, "shim6d "+c.cfg.Daemon.Version,
 		fmt.Sprintf("shim6d capture: what=%s port=%s count=%d seconds=%g snaplen=%d", req.What, orAll(req.Port), req.Count, req.Seconds, req.Snaplen))
 	for _, s := range c.cfg.Setup {
@@ -146,23 +164,6 @@ func (c *Core) Capture(ctx context.Context, req admin.CaptureRequest, out io.Wri
 		return res, err
 	}
 	flush()
-
-	core := rings[len(rings)-1]
-	for i, w := range c.cfg.Workers {
-		w.SetCapture(rings[i])
-	}
-	c.capture.ring.Store(core)
-	stopped := false
-	stop := func() {
-		if !stopped {
-			for _, w := range c.cfg.Workers {
-				w.SetCapture(nil)
-			}
-			c.capture.ring.Store(nil)
-			stopped = true
-		}
-	}
-	defer stop()
 
 	d := captureDrain{ng: ng, left: req.Count, ports: len(c.cfg.Setup)}
 	tick := time.NewTicker(captureDrainEvery)
