@@ -52,7 +52,7 @@ func TestDefault(t *testing.T) {
 		Shim: Shim{Contexts: 65536, EstablishRate: 1000, R1Rate: 1000, R1RatePerPrefix: 10, SendTimeout: Duration{15 * time.Second},
 			Failback: "return", FailbackHold: Duration{30 * time.Second}, IdleTimeout: Duration{5 * time.Minute},
 			ULPHold: Duration{200 * time.Millisecond}},
-		HA:     HA{Replication: true, Lease: Duration{3 * time.Second}},
+		HA:     HA{Replication: true, Lease: Duration{3 * time.Second}, AnnounceRefresh: Duration{time.Second}},
 		Source: "lab.toml",
 	}
 	if diff := cmp.Diff(want, got, cmpAddrs); diff != "" {

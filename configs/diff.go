@@ -147,12 +147,13 @@ var reloadRules = map[string]reloadRule{
 	// A pair's roles and its replication are set up at start, and a key
 	// or an endpoint changed on one box alone would cut the pair apart:
 	// both boxes take such a change by a planned restart, one at a time.
-	"ha.enabled":     {restart, whyHA},
-	"ha.listen":      {restart, whyHA},
-	"ha.peer":        {restart, whyHA},
-	"ha.key_file":    {restart, whyHA},
-	"ha.replication": {restart, whyHA},
-	"ha.lease":       {restart, whyHA},
+	"ha.enabled":          {restart, whyHA},
+	"ha.listen":           {restart, whyHA},
+	"ha.peer":             {restart, whyHA},
+	"ha.key_file":         {restart, whyHA},
+	"ha.replication":      {restart, whyHA},
+	"ha.lease":            {restart, whyHA},
+	"ha.announce_refresh": {restart, whyHA},
 }
 
 // Diff compares the running configuration old with cur, just loaded, and

@@ -43,6 +43,15 @@ type HA struct {
 	// drops to standby itself. 0 turns the lease off (the role lasts until
 	// told otherwise). Default 3s; otherwise 300ms to 1m.
 	Lease Duration `toml:"lease"`
+	// AnnounceRefresh is how often an active box repeats its unsolicited
+	// Neighbor Advertisements after the three it sends on becoming active
+	// (keepalived's garp_master_refresh, for the data ports): when both
+	// boxes were active for a moment (a keepalived silent until its lease
+	// ran out), the switches learnt the virtual MACs from whichever sent
+	// last, and a box that then went standby sends nothing that would
+	// teach them otherwise. 0 turns it off. Default 1s; otherwise 100ms to
+	// 1m.
+	AnnounceRefresh Duration `toml:"announce_refresh"`
 }
 
 // HA limits.
@@ -57,6 +66,10 @@ const (
 	defaultHALease = 3 * time.Second
 	minHALease     = 300 * time.Millisecond
 	maxHALease     = time.Minute
+
+	defaultHARefresh = time.Second
+	minHARefresh     = 100 * time.Millisecond
+	maxHARefresh     = time.Minute
 )
 
 // haDefaults fills in the [ha] keys absent from the file.
@@ -68,6 +81,9 @@ func (c *Config) haDefaults(raw map[string]any) {
 	if !has(asTable(h), "lease") {
 		c.HA.Lease = Duration{defaultHALease}
 	}
+	if !has(asTable(h), "announce_refresh") {
+		c.HA.AnnounceRefresh = Duration{defaultHARefresh}
+	}
 }
 
 // ha checks the [ha] section and reads the key. Keys written while
@@ -78,6 +94,9 @@ func (v *validator) ha() error {
 	h.Key = nil
 	if d := h.Lease.Duration; d != 0 && (d < minHALease || d > maxHALease) {
 		return v.errorf("ha.lease", "%s is out of range; write \"0s\" (no lease) or %s to %s, longer than keepalived's vrrp_script interval (default %s)", d, minHALease, maxHALease, defaultHALease)
+	}
+	if d := h.AnnounceRefresh.Duration; d != 0 && (d < minHARefresh || d > maxHARefresh) {
+		return v.errorf("ha.announce_refresh", "%s is out of range; write \"0s\" (announce on becoming active only) or %s to %s (default %s)", d, minHARefresh, maxHARefresh, defaultHARefresh)
 	}
 	if !h.Enabled {
 		return nil

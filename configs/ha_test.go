@@ -46,8 +46,8 @@ func TestHAValid(t *testing.T) {
 	want, _ := hex.DecodeString(strings.TrimSpace(haKeyHex))
 	h := c.HA
 	switch {
-	case !h.Enabled || !h.Replication || h.Lease.Duration != 3*time.Second:
-		t.Errorf("HA = %+v; want enabled, replication and lease 3s by default", h)
+	case !h.Enabled || !h.Replication || h.Lease.Duration != 3*time.Second || h.AnnounceRefresh.Duration != time.Second:
+		t.Errorf("HA = %+v; want enabled, replication, lease 3s and announce_refresh 1s by default", h)
 	case h.Listen != netip.MustParseAddrPort("[fd00:aa::1]:7600") || h.Peer != netip.MustParseAddrPort("[fd00:aa::2]:7600"):
 		t.Errorf("listen %v peer %v", h.Listen, h.Peer)
 	case !bytes.Equal(h.Key, want):
@@ -62,12 +62,12 @@ func TestHAValid(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(filepath.Dir(src), "ha.key"), raw, 0o400); err != nil {
 		t.Fatal(err)
 	}
-	c, err = Parse(src, []byte(testBase+haTOML+"replication = false\nlease = \"0s\"\n"))
+	c, err = Parse(src, []byte(testBase+haTOML+"replication = false\nlease = \"0s\"\nannounce_refresh = \"0s\"\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(c.HA.Key, raw) || c.HA.Replication || c.HA.Lease.Duration != 0 {
-		t.Errorf("raw key %x replication %v lease %v", c.HA.Key, c.HA.Replication, c.HA.Lease)
+	if !bytes.Equal(c.HA.Key, raw) || c.HA.Replication || c.HA.Lease.Duration != 0 || c.HA.AnnounceRefresh.Duration != 0 {
+		t.Errorf("raw key %x replication %v lease %v announce_refresh %v", c.HA.Key, c.HA.Replication, c.HA.Lease, c.HA.AnnounceRefresh)
 	}
 
 	// Without enabled, nothing is required and no key is read.
@@ -124,6 +124,8 @@ func TestHAErrors(t *testing.T) {
 			`holds 16 bytes of key, fewer than 32`},
 		{"lease out of range", func(t *testing.T) string { return testBase + haTOML + "lease = \"10ms\"\n" }, nil, 0,
 			`test.toml:37: ha.lease: 10ms is out of range; write "0s" (no lease) or 300ms to 1m0s`},
+		{"announce_refresh out of range", func(t *testing.T) string { return testBase + haTOML + "announce_refresh = \"2m\"\n" }, nil, 0,
+			`test.toml:37: ha.announce_refresh: 2m0s is out of range; write "0s" (announce on becoming active only) or 100ms to 1m0s`},
 		{"unknown key in [ha]", func(t *testing.T) string { return testBase + haTOML + "keyfile = \"x\"\n" }, nil, 0,
 			`test.toml:37: ha.keyfile: unknown key; did you mean key_file?`},
 

@@ -74,6 +74,9 @@ type HASetup struct {
 	Replication bool
 	// Lease is how long an active role lasts unless renewed; 0: for ever.
 	Lease time.Duration
+	// AnnounceRefresh is the interval of the active box's announcements
+	// after the first three; 0: none.
+	AnnounceRefresh time.Duration
 }
 
 // Announcements on becoming active: RFC 4861 §7.2.6 allows up to
@@ -192,16 +195,30 @@ func (c *Core) RenewLease() error {
 	return nil
 }
 
-// roleTick runs the role's timers: the lease, and the announcements due.
+// roleTick runs the role's timers: the lease, and the announcements due:
+// the first three a second apart, then one round every AnnounceRefresh.
+// The refresh is for the switches: after both boxes were active for a
+// moment, a switch sends frames for a virtual MAC to whichever box sent
+// from it last, and if that box went standby, nothing else corrects it.
 func (c *Core) roleTick(now time.Time) {
 	was := c.ha.role
 	if c.ha.expire(now) {
 		c.roleChanged(was, now)
 	}
-	if c.ha.announceLeft > 0 && c.active() && !now.Before(c.ha.announceNext) {
+	if c.cfg.HA == nil || !c.active() || now.Before(c.ha.announceNext) {
+		return
+	}
+	switch refresh := c.cfg.HA.AnnounceRefresh; {
+	case c.ha.announceLeft > 0:
 		c.announce()
 		c.ha.announceLeft--
 		c.ha.announceNext = now.Add(announceSpacing)
+		if c.ha.announceLeft == 0 && refresh > 0 {
+			c.ha.announceNext = now.Add(refresh)
+		}
+	case refresh > 0:
+		c.announce()
+		c.ha.announceNext = now.Add(refresh)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -209,6 +210,53 @@ func TestBecomingActive(t *testing.T) {
 	sent := b.inside.Sent(1)
 	if len(sent) != 1 || [6]byte(sent[0][6:12]) != vmacInside || [6]byte(sent[0][14+40+26:14+40+32]) != vmacInside {
 		t.Fatalf("NS answered with %x", sent)
+	}
+}
+
+// TestAnnounceRefresh: after the three announcements on becoming active,
+// an active box repeats one round every AnnounceRefresh, so that a switch
+// that learnt a virtual MAC from the other box (both active for a moment)
+// learns it back; a standby box stops.
+func TestAnnounceRefresh(t *testing.T) {
+	b := newHABed(t)
+	b.core.cfg.HA.AnnounceRefresh = 5 * time.Second
+	b.core.SetRole(RoleActive, "keepalived MASTER")
+	nas := func() (n int) {
+		for _, fr := range b.inside.Sent(1) {
+			if fr[14+40] == header.ICMPv6NeighborAdvertisement {
+				n++
+			}
+		}
+		return n
+	}
+	// Per second: 2 inside addresses, the first three seconds; then one
+	// round 5 s after the third, and every 5 s.
+	var got []int
+	for range 18 {
+		b.core.RenewLease()
+		b.core.Poll()
+		got = append(got, nas())
+		b.clock.advance(time.Second)
+	}
+	want := []int{2, 2, 2, 0, 0, 0, 0, 2, 0, 0, 0, 0, 2, 0, 0, 0, 0, 2}
+	if !slices.Equal(got, want) {
+		t.Fatalf("announcements inside, second by second: %v, want %v", got, want)
+	}
+	b.inside.SentAll()
+	b.uplink.SentAll()
+	b.core.SetRole(RoleStandby, "keepalived BACKUP")
+	for range 10 {
+		b.core.Poll()
+		b.clock.advance(time.Second)
+	}
+	if n := len(b.inside.SentAll()) + len(b.uplink.SentAll()); n != 0 {
+		t.Fatalf("a standby box sent %d frames", n)
+	}
+	// Active again: three a second apart first, as at the start.
+	b.core.SetRole(RoleActive, "keepalived MASTER")
+	b.core.Poll()
+	if n := nas(); n != 2 {
+		t.Fatalf("%d announcements on becoming active again", n)
 	}
 }
 

@@ -39,7 +39,8 @@ func FromConfig(cfg *configs.Config) (Config, error) {
 		c.Setup = append(c.Setup, s)
 	}
 	if h := &cfg.HA; h.Enabled {
-		c.HA = &HASetup{Listen: h.Listen, Peer: h.Peer, Replication: h.Replication, Lease: h.Lease.Duration}
+		c.HA = &HASetup{Listen: h.Listen, Peer: h.Peer, Replication: h.Replication, Lease: h.Lease.Duration,
+			AnnounceRefresh: h.AnnounceRefresh.Duration}
 		if h.Replication {
 			c.Replication = &ha.Config{Listen: h.Listen, Peer: h.Peer, Key: h.Key}
 		}

@@ -42,8 +42,8 @@ type Stats struct {
 	PolicyMoves           atomic.Uint64 // explorations started by the site policy (spreading, a change, a broken pair)
 	InitialSwitches       atomic.Uint64 // contexts established over a pair other than their ULIDs (seed §8.4)
 	// HARoleChanges counts the box's changes of HA role (role.go);
-	// HAAnnouncements the unsolicited Neighbor Advertisements it sent on
-	// becoming active; HASuppressed the packets it built while not active
+	// HAAnnouncements the unsolicited Neighbor Advertisements it sent as
+	// the active box; HASuppressed the packets it built while not active
 	// and did not send.
 	HARoleChanges   atomic.Uint64
 	HAAnnouncements atomic.Uint64
@@ -129,7 +129,7 @@ var counterInfo = [...]struct {
 		func(s *Stats) *atomic.Uint64 { return &s.InitialSwitches }},
 	{"ha_role_changes", "changes of the box's HA role",
 		func(s *Stats) *atomic.Uint64 { return &s.HARoleChanges }},
-	{"ha_announcements", "unsolicited Neighbor Advertisements sent on becoming the active box of an HA pair",
+	{"ha_announcements", "unsolicited Neighbor Advertisements sent as the active box of an HA pair: on becoming active, then every [ha] announce_refresh",
 		func(s *Stats) *atomic.Uint64 { return &s.HAAnnouncements }},
 	{"ha_suppressed", "packets the control core built while not the active box and did not send",
 		func(s *Stats) *atomic.Uint64 { return &s.HASuppressed }},
