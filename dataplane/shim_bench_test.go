@@ -201,37 +201,13 @@ func BenchmarkShim(b *testing.B) {
 		// watch's cost is the difference between these two.
 		for _, advice := range []bool{false, true} {
 			b.Run(fmt.Sprintf("outbound_rewrite_tcp_advice_%s/%s", map[bool]string{false: "off", true: "on"}[advice], name), func(b *testing.B) {
-				// benchFlows flows, each on the context of its first
-				// frame, each sending its next segments in order.
-				frame, ctx := 0, make([]int, benchFlows)
-				runShimBenchOf(b, n, func(pairs [][2][16]byte, _ []uint64, i int) []byte {
-					f := frame % benchFlows
-					if frame < benchFlows {
-						ctx[f] = i
-					}
-					l, p := netip.AddrFrom16(pairs[ctx[f]][0]), netip.AddrFrom16(pairs[ctx[f]][1])
-					seq := uint32(f)<<20 + uint32(frame/benchFlows)*benchSegment
-					frame++
-					return pkttest.Frame(macInside, macHost, l, p, 64, header.ProtoTCP,
-						tcpSeg(l, p, uint16(1024+f), 443, seq, 0, benchSegment))
-				}, 0, false, func(w *Worker) { w.sh.setAdvice(advice) })
+				runShimBenchOf(b, n, tcpFlowFrames(), 0, false, func(w *Worker) { w.sh.setAdvice(advice) })
 			})
 		}
 		// The same frames with the watch off and on in alternate passes:
 		// the cost as a ratio the machine's drift cannot move.
 		b.Run("outbound_rewrite_tcp_advice_paired/"+name, func(b *testing.B) {
-			frame, ctx := 0, make([]int, benchFlows)
-			runAdvicePaired(b, n, func(pairs [][2][16]byte, _ []uint64, i int) []byte {
-				f := frame % benchFlows
-				if frame < benchFlows {
-					ctx[f] = i
-				}
-				l, p := netip.AddrFrom16(pairs[ctx[f]][0]), netip.AddrFrom16(pairs[ctx[f]][1])
-				seq := uint32(f)<<20 + uint32(frame/benchFlows)*benchSegment
-				frame++
-				return pkttest.Frame(macInside, macHost, l, p, 64, header.ProtoTCP,
-					tcpSeg(l, p, uint16(1024+f), 443, seq, 0, benchSegment))
-			})
+			runAdvicePaired(b, n, tcpFlowFrames())
 		})
 		b.Run("inbound_strip/"+name, func(b *testing.B) {
 			runShimBench(b, n, func(pairs [][2][16]byte, tags []uint64, i int) []byte {
@@ -248,6 +224,24 @@ func BenchmarkShim(b *testing.B) {
 				return udpFrame(macInside, macHost, netip.AddrFrom16(pairs[i][0]), netip.AddrFrom16(d), 64, header.ProtoUDP, nil, "0123456789abcdef")
 			}, 0)
 		})
+	}
+}
+
+// tcpFlowFrames makes the TCP rows' frames: benchFlows flows from inside,
+// each on the context of its first frame, each sending its next segments
+// in order.
+func tcpFlowFrames() func(pairs [][2][16]byte, _ []uint64, i int) []byte {
+	frame, ctx := 0, make([]int, benchFlows)
+	return func(pairs [][2][16]byte, _ []uint64, i int) []byte {
+		f := frame % benchFlows
+		if frame < benchFlows {
+			ctx[f] = i
+		}
+		l, p := netip.AddrFrom16(pairs[ctx[f]][0]), netip.AddrFrom16(pairs[ctx[f]][1])
+		seq := uint32(f)<<20 + uint32(frame/benchFlows)*benchSegment
+		frame++
+		return pkttest.Frame(macInside, macHost, l, p, 64, header.ProtoTCP,
+			tcpSeg(l, p, uint16(1024+f), 443, seq, 0, benchSegment))
 	}
 }
 
