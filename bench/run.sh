@@ -588,6 +588,10 @@ if [ -n "$PERF" ]; then
 	prow "dpdk-testpmd io on shim6gen" tp-iogen-1
 	prow "l3fwd -E, all $M active" l3-emgen-1
 	prow "shim6d rewrite, all $M active" sh-rwgen-1 l3-emgen-1
+	# The retransmission watch's cost end to end: its peer is the same
+	# traffic with the watch off (issue #18's ≥ 0.97).
+	prow "shim6d rewrite TCP, ulp_advice off" sh-tcpoff-1
+	prow "shim6d rewrite TCP, ulp_advice on" sh-tcpon-1 sh-tcpoff-1
 fi
 
 if floods; then
