@@ -134,9 +134,22 @@ func TestTwoSitesUnderFlood(t *testing.T) {
 			}
 			// B's handshake is answered by site A during the flood: B is
 			// a known peer, so its I1 is not dropped at the cap the flood
-			// spends (its first retransmission would come 4 s later).
-			if n := afterB["shim6_retransmissions"] - beforeB["shim6_retransmissions"]; n != 0 {
-				t.Errorf("site B retransmitted %d times to establish a context with A during the flood", n)
+			// spends (its first retransmission would come 4 s later). A's
+			// control core sees each of B's I1s that reaches it as a
+			// known peer's: one, answered at once. An I1 lost before the
+			// control core, to a control ring the flood keeps nearly full
+			// (each loss counted), costs B one retransmission: the lab's
+			// two CPUs stall the control core now and then, and the cap
+			// has no say in it. A's control core having seen B's first
+			// I1 and let B retransmit is the failure.
+			retx := afterB["shim6_retransmissions"] - beforeB["shim6_retransmissions"]
+			seen := d("shim6_r1_known_peer")
+			switch {
+			case retx == 0 && seen == 1:
+			case retx == 1 && seen == 1 && d("control_ring_full") > 0:
+				t.Logf("%s flood: B's first I1 did not reach A's control core (A's control ring turned %d packets away); its retransmission was answered", fc.kind, d("control_ring_full"))
+			default:
+				t.Errorf("site B retransmitted %d times to establish a context with A during the flood; A's control core saw %d I1s from known peers", retx, seen)
 			}
 			if adminWorst >= 2*time.Second {
 				t.Errorf("the admin socket took %v to answer during the flood", adminWorst)
