@@ -20,6 +20,7 @@ cd "$(dirname "$0")/.."
 BIN=${BIN:-bin}
 DUR=${DUR:-6}          # seconds measured per contender and round
 WARM=${WARM:-3}        # seconds of warm-up before measuring
+PAIRSEC=${PAIRSEC:-0.5} # seconds a side of the paired TCP row runs at a time
 # Rounds: the contenders take turns, ROUNDS times, and the table gives each
 # one's median. On a shared VM the machine's speed drifts by tens of
 # percent over minutes; turns spread that drift over all contenders, where
@@ -394,6 +395,46 @@ run_shim6d() {
 	if [ "${GOOD:-}" = 1 ]; then c0=$r0 c1=$r1; fi
 	record "$id" mpps "$(awk -v a="$c0" -v b="$c1" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.2f", (b - a) / (t1 - t0) / 1e6 }')"
 }
+# run_tcp_paired ID: the TCP rows' traffic through one shim6d whose [shim]
+# ulp_advice a reload switches off and on every PAIRSEC seconds for DUR
+# seconds (an even number of periods, the first off). Each side's Mpps
+# counts the packets sent in its own periods; their ratio shares every
+# drift of the machine slower than a period, which back-to-back rows do
+# not (a row's rounds range over ±30% here). Records mpps-off, mpps-on
+# and ratio (on ÷ off) for the round.
+run_tcp_paired() {
+	local id=$1 conf=$OUT/bench-tcp-paired.toml
+	cp "$OUT/bench-tcp-true.toml" "$conf"
+	GENN=$HOT GENTCP=1 start_gen "$id" 1 || true
+	"$BIN/shim6d" --config "$conf" >"$OUT/$id.log" 2>&1 &
+	spid=$!
+	for _ in $(seq 100); do "$BIN/shim6ctl" status --socket "$sock" >/dev/null 2>&1 && break; sleep 0.1; done
+	"$BIN/shim6ctl" synth --socket "$sock" --count "$NCTX" --seed 1 >/dev/null 2>&1
+	sleep "$WARM"
+	local periods k side t0 c0 t1 c1 res
+	periods=$(awk -v d="$DUR" -v p="$PAIRSEC" 'BEGIN { n = int(d / p); print (n < 2 ? 2 : n - n % 2) }')
+	res=""
+	for k in $(seq 0 $((periods - 1))); do
+		side=$([ $((k % 2)) = 1 ] && echo true || echo false)
+		sed -i "s/^ulp_advice = .*/ulp_advice = $side/" "$conf"
+		if ! "$BIN/shim6ctl" reload --socket "$sock" >/dev/null 2>&1; then
+			echo "shim run $id: the reload to ulp_advice = $side failed" >&2
+		fi
+		t0=$(date +%s.%N); c0=$(txpk)
+		sleep "$PAIRSEC"
+		t1=$(date +%s.%N); c1=$(txpk)
+		res+="$side $((c1 - c0)) $(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')"$'\n'
+	done
+	stop_gen
+	kill -INT $spid; wait $spid 2>/dev/null || true
+	spid=""
+	printf '%s' "$res" >"$OUT/$id.periods"
+	read -r off on < <(printf '%s' "$res" | awk '{ n[$1] += $2; t[$1] += $3 } END { printf "%.2f %.2f\n", n["false"] / t["false"] / 1e6, n["true"] / t["true"] / 1e6 }')
+	record "$id" mpps-off "$off"
+	record "$id" mpps-on "$on"
+	record "$id" ratio "$(ratio "$on" "$off")"
+	record "$id" mpps "$on"
+}
 txpk() { "$BIN/shim6ctl" ports --json --socket "$sock" | awk -F: '/"tx_packets"/ { gsub(/[ ,]/, "", $2); v = $2 } END { print v }'; }
 rewritten() { "$BIN/shim6ctl" stats --json --socket "$sock" | awk -F: '/"rewritten"/ { gsub(/[ ,]/, "", $2); s += $2 } END { print s + 0 }'; }
 # median of the numbers given, and their range
@@ -434,6 +475,7 @@ ROWS+=(
 	"sh-rwgen-1|run_shim6d sh-rwgen-1 $NCTX $gencfg 1"
 	"sh-tcpoff-1|GENN=$HOT GENTCP=1 run_shim6d sh-tcpoff-1 $NCTX $OUT/bench-tcp-false.toml 1"
 	"sh-tcpon-1|GENN=$HOT GENTCP=1 run_shim6d sh-tcpon-1 $NCTX $OUT/bench-tcp-true.toml 1"
+	"sh-tcppair-1|run_tcp_paired sh-tcppair-1"
 )
 if [ "$WORKERS" = 2 ]; then
 	ROWS+=(
@@ -521,6 +563,15 @@ table() { # W: the rows of W forwarding cores
 	row "shim6d rewrite TCP, ulp_advice off: $HOT flows (gen)" "sh-tcpoff-$w"
 	row "shim6d rewrite TCP, ulp_advice on (÷ off): $HOT flows" "sh-tcpon-$w" "sh-tcpoff-$w"
 }
+# paired: the watch's cost from run_tcp_paired, ulp_advice on ÷ off.
+paired() {
+	local v
+	v=$(values sh-tcppair-1 ratio)
+	[ -n "$v" ] || return 0
+	# shellcheck disable=SC2046,SC2086
+	printf '\nretransmission watch, paired (one shim6d, [shim] ulp_advice switched by reload every %ss over\n%ss a round, %s TCP flows): Mpps off %s, on %s (medians); on ÷ off median %s, range %s, by round: %s\n' \
+		"$PAIRSEC" "$DUR" "$HOT" "$(median $(values sh-tcppair-1 mpps-off))" "$(median $(values sh-tcppair-1 mpps-on))" "$(median $v)" "$(range $v)" "$(echo $v)"
+}
 
 printf '\n78-byte IPv6/UDP, net_pcap (8192 packets, infinite_rx) or shim6gen (a process on CPU 0 cycling\n'
 printf 'through %s contexts, over net_memif) -> net_null, %s. %s rounds of %ss after %ss warm-up\n' "$NCTX" "$mode" "$ROUNDS" "$DUR" "$WARM"
@@ -542,6 +593,7 @@ if [ -n "$(values sh-rwgen-1 full)$(values l3-emgen-1 full)$(values tp-iogen-1 f
 	done
 	printf '\n'
 fi
+paired
 if [ "$WORKERS" = 2 ]; then
 	printf '\ntwo forwarding cores (CPUs 1 and 0) and two rx queues on the source (net_pcap replays the\n'
 	printf 'pcap on each). This machine has two CPUs, so the second forwarding core shares CPU 0 with\n'
