@@ -117,7 +117,7 @@ func tomlStrings(ss []string) string {
 type Daemon struct {
 	// Cmd is the started command (its Process for signals and /proc).
 	Cmd    *exec.Cmd
-	log    lockedLog
+	log    Log
 	exited chan struct{}
 	err    error
 }
@@ -168,8 +168,8 @@ func (d *Daemon) Err() error {
 	return d.err
 }
 
-// Log returns the process's output so far.
-func (d *Daemon) Log() string { return d.log.String() }
+// Output returns the process's output so far.
+func (d *Daemon) Output() string { return d.log.String() }
 
 // WaitFor polls ready every 100 ms until it returns nil, failing the test
 // if the process exits first or timeout passes; what names the awaited
@@ -206,21 +206,23 @@ func (d *Daemon) WaitSocket(t testing.TB, path, what string, timeout time.Durati
 	})
 }
 
-// lockedLog collects a process's output while the test reads it.
-type lockedLog struct {
+// Log collects a process's output while the test reads it: the process
+// writes from its own goroutines. The lab's and the control core's tests
+// collect their output in it too.
+type Log struct {
 	mu  sync.Mutex
 	buf strings.Builder
 }
 
 // Write appends p; the process's stdout and stderr both write here.
-func (l *lockedLog) Write(p []byte) (int, error) {
+func (l *Log) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.Write(p)
 }
 
 // String returns what was written so far.
-func (l *lockedLog) String() string {
+func (l *Log) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.String()

@@ -82,8 +82,8 @@ func TestDaemonWaits(t *testing.T) {
 		t.Fatal("Exited closed while the process still ran")
 	default:
 	}
-	if d.Log() != "starting\n" {
-		t.Errorf("log %q, want the process's output", d.Log())
+	if d.Output() != "starting\n" {
+		t.Errorf("log %q, want the process's output", d.Output())
 	}
 	<-d.Exited()
 	<-d.Exited()
