@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"shim6d/configs"
+	"shim6d/configs/configtest"
 	"shim6d/control/admin"
 	"shim6d/control/wire"
 	"shim6d/dataplane"
@@ -96,22 +96,9 @@ var (
 )
 
 // logBuffer collects the core's log lines, safe for the core's goroutine.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
+type logBuffer struct{ configtest.Log }
 
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) lines(substr string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Count(l.b.String(), substr)
-}
+func (l *logBuffer) lines(substr string) int { return strings.Count(l.String(), substr) }
 
 // reloadBed is a core built the daemon's way, from a configuration file
 // (FromConfig), over in-memory ports, with one worker for its settings.
@@ -318,10 +305,10 @@ ulp_advice = false`, 1)
 		t.Errorf("ok reloads %d, last %d", c.reloads[reloadOK].Load(), c.lastReload.Load())
 	}
 	if n := b.log.lines("configuration reloaded"); n != 1 {
-		t.Errorf("%d log lines for one reload, want 1:\n%s", n, b.log.b.String())
+		t.Errorf("%d log lines for one reload, want 1:\n%s", n, b.log.String())
 	}
 	if n := b.log.lines("port[2].weight: 1 -> 3"); n != 1 {
-		t.Errorf("the log line does not list the weight's change:\n%s", b.log.b.String())
+		t.Errorf("the log line does not list the weight's change:\n%s", b.log.String())
 	}
 }
 
@@ -351,8 +338,8 @@ func TestReloadRefusedKeepsOldConfig(t *testing.T) {
 	if b.core.reloads[reloadRefused].Load() != 1 || b.core.lastReload.Load() != 0 {
 		t.Errorf("refused %d, last success %d", b.core.reloads[reloadRefused].Load(), b.core.lastReload.Load())
 	}
-	if n := b.log.lines("configuration reload refused"); n != 1 || !strings.Contains(b.log.b.String(), "port[2].device") {
-		t.Errorf("log:\n%s", b.log.b.String())
+	if n := b.log.lines("configuration reload refused"); n != 1 || !strings.Contains(b.log.String(), "port[2].device") {
+		t.Errorf("log:\n%s", b.log.String())
 	}
 }
 

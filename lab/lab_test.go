@@ -11,10 +11,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"shim6d/configs/configtest"
 	"shim6d/control/admin"
 )
 
@@ -89,22 +89,7 @@ type daemonProc struct {
 }
 
 // lockedBuffer collects a daemon's output while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type lockedBuffer = configtest.Log
 
 func startDaemon(t *testing.T, bin, netns string) *daemonProc {
 	t.Helper()

@@ -12,32 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"shim6d/configs/configtest"
 	"shim6d/control/admin"
 )
-
-// signalsConfig is a daemon on null devices: nothing to forward, only a
-// process to signal.
-const signalsConfig = `
-[eal]
-args = ["-l", "0-1", "--no-huge", "--no-pci", "-m", "512", "--file-prefix", "shim6d-signals-%[2]d"]
-[daemon]
-workers = 1
-admin_socket = "%[1]s/admin.sock"
-metrics_listen = ""
-[[port]]
-name = "inside"
-role = "inside"
-device = "net_null0"
-devargs = "no-rx=1"
-[[port]]
-name = "isp1"
-role = "uplink"
-device = "net_null1"
-devargs = "no-rx=1"
-prefix = "2001:db8:1::/48"
-next_hop = "2001:db8:ffff:1::1"
-next_hop_mac = "02:00:00:00:00:20"
-`
 
 // TestSignals: SIGHUP reloads the configuration (here unchanged: the log
 // says nothing changed) and leaves the daemon running; SIGTERM and SIGINT
@@ -49,37 +26,21 @@ func TestSignals(t *testing.T) {
 	bin := buildAll(t)
 	for i, stop := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		t.Run(stop.String(), func(t *testing.T) {
-			dir := t.TempDir()
-			cfg := filepath.Join(dir, "signals.toml")
-			os.WriteFile(cfg, []byte(fmt.Sprintf(signalsConfig, dir, i)), 0o644)
-			cmd := exec.Command(bin+"/shim6d", "--config", cfg)
-			var log lockedBuffer
-			cmd.Stdout, cmd.Stderr = &log, &log
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
-			defer func() {
-				cmd.Process.Kill()
-				if t.Failed() {
-					t.Logf("shim6d log:\n%s", log.String())
-				}
-			}()
-			cl := admin.NewClient(dir + "/admin.sock")
+			// A daemon on null devices: nothing to forward, only a
+			// process to signal.
+			null := configtest.Null{Dir: t.TempDir(), FilePrefix: fmt.Sprintf("shim6d-signals-%d", i), MemoryMB: 512}
+			cfg := null.Write(t, "signals.toml")
+			d := configtest.StartDaemon(t, bin+"/shim6d", cfg)
+			cl := admin.NewClient(null.AdminSocket())
 			var st admin.Status
+			// The reload below is logged within the same 20 s as the start.
 			deadline := time.Now().Add(20 * time.Second)
-			for cl.Get("/status", &st) != nil {
-				if time.Now().After(deadline) {
-					t.Fatal("shim6d did not answer on its admin socket within 20 s")
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
-			cmd.Process.Signal(syscall.SIGHUP)
-			for !strings.Contains(log.String(), `msg="configuration reloaded" by=SIGHUP file=`+cfg+" changed=nothing") {
+			d.WaitFor(t, "answer on its admin socket", 20*time.Second, func() error { return cl.Get("/status", &st) })
+			d.Cmd.Process.Signal(syscall.SIGHUP)
+			for !strings.Contains(d.Output(), `msg="configuration reloaded" by=SIGHUP file=`+cfg+" changed=nothing") {
 				select {
-				case err := <-done:
-					t.Fatalf("SIGHUP ended the daemon: %v", err)
+				case <-d.Exited():
+					t.Fatalf("SIGHUP ended the daemon: %v", d.Err())
 				case <-time.After(100 * time.Millisecond):
 				}
 				if time.Now().After(deadline) {
@@ -89,16 +50,16 @@ func TestSignals(t *testing.T) {
 			if err := cl.Get("/status", &st); err != nil {
 				t.Fatalf("after SIGHUP: %v", err)
 			}
-			cmd.Process.Signal(stop)
+			d.Cmd.Process.Signal(stop)
 			select {
-			case err := <-done:
-				if err != nil {
+			case <-d.Exited():
+				if err := d.Err(); err != nil {
 					t.Fatalf("after %v: %v", stop, err)
 				}
 			case <-time.After(15 * time.Second):
 				t.Fatalf("shim6d did not stop within 15 s of %v", stop)
 			}
-			if _, err := os.Stat(dir + "/admin.sock"); !os.IsNotExist(err) {
+			if _, err := os.Stat(null.AdminSocket()); !os.IsNotExist(err) {
 				t.Errorf("admin socket left behind after %v: %v", stop, err)
 			}
 		})

@@ -12,6 +12,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"shim6d/configs/configtest"
 )
 
 // lintianOverrides are the lintian tags of warning or error level this
@@ -134,8 +136,7 @@ func TestPackage(t *testing.T) {
 		}
 		// The packaged daemon runs (its shared libraries resolve) and
 		// accepts a configuration of null devices.
-		cfg := filepath.Join(t.TempDir(), "null.toml")
-		os.WriteFile(cfg, []byte(nullConfig), 0o644)
+		cfg := configtest.Null{Dir: t.TempDir()}.Write(t, "null.toml")
 		out, err := exec.Command(filepath.Join(root, "usr/sbin/shim6d"), "--config", cfg, "--check").CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "configuration OK") {
 			t.Errorf("packaged shim6d --check: %v\n%s", err, out)
@@ -211,24 +212,3 @@ func dpkgDeb(t *testing.T, args ...string) string {
 	}
 	return string(out)
 }
-
-// nullConfig is a daemon on null devices without hugepages or PCI.
-const nullConfig = `
-[eal]
-args = ["-l", "0-1", "--no-huge", "--no-pci", "-m", "256"]
-[daemon]
-workers = 1
-metrics_listen = ""
-[[port]]
-name = "inside"
-role = "inside"
-device = "net_null0"
-devargs = "no-rx=1"
-[[port]]
-name = "isp1"
-role = "uplink"
-device = "net_null1"
-devargs = "no-rx=1"
-prefix = "2001:db8:1::/48"
-next_hop = "2001:db8:ffff:1::1"
-`

@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"shim6d/configs/configtest"
 )
 
 // notYetExported are metric names that expressions may use although the
@@ -272,33 +274,6 @@ func TestExpressionsUseExportedMetrics(t *testing.T) {
 		len(exprs), len(used), len(unused), strings.Join(unused, " "))
 }
 
-// nullConfig runs the daemon on null devices: nothing to forward, but
-// every collector registered, with an inside port and an uplink.
-const nullConfig = `
-[eal]
-args = ["-l", "0-1", "--no-huge", "--no-pci", "-m", "256", "--file-prefix", "shim6d-grafana-%[3]d"]
-[daemon]
-workers = 1
-polling = "adaptive"
-admin_socket = "%[1]s/admin.sock"
-metrics_listen = "%[2]s"
-[[port]]
-name = "inside"
-role = "inside"
-device = "net_null0"
-devargs = "no-rx=1"
-addresses = ["2001:db8:1::1"]
-[[port]]
-name = "isp1"
-role = "uplink"
-device = "net_null1"
-devargs = "no-rx=1"
-prefix = "2001:db8:1::/48"
-addresses = ["2001:db8:ffff:1::2"]
-next_hop = "2001:db8:ffff:1::1"
-next_hop_mac = "02:00:00:00:00:20"
-`
-
 // scrapeDaemon builds shim6d, runs it on null devices with its metrics
 // listener on a free loopback port, and returns the metric names of one
 // scrape of /metrics: each family's name, and for histograms and
@@ -321,49 +296,33 @@ func scrapeDaemon(t *testing.T) map[string]bool {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	cfg := filepath.Join(dir, "null.toml")
-	if err := os.WriteFile(cfg, fmt.Appendf(nil, nullConfig, dir, addr, os.Getpid()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(dir+"/shim6d", "--config", cfg)
-	var log strings.Builder
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	// Every collector registered, with an inside port and an uplink,
+	// each with an address.
+	cfg := configtest.Null{
+		Dir: dir, FilePrefix: fmt.Sprintf("shim6d-grafana-%d", os.Getpid()), Polling: "adaptive", MetricsListen: addr,
+		InsideAddresses: []string{"2001:db8:1::1"}, UplinkAddresses: []string{"2001:db8:ffff:1::2"},
+	}.Write(t, "null.toml")
+	d := configtest.StartDaemon(t, dir+"/shim6d", cfg)
 	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM)
+		d.Cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-done:
+		case <-d.Exited():
 		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
+			d.Cmd.Process.Kill()
+			<-d.Exited()
 			t.Error("shim6d did not stop within 10 s of SIGTERM")
 		}
 	}()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		select {
-		case err := <-done:
-			done <- err
-			t.Fatalf("shim6d exited: %v\n%s", err, log.String())
-		default:
-		}
-		resp, err := http.Get("http://" + addr + "/metrics")
-		if err == nil {
-			defer resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				t.Fatalf("/metrics: %s", resp.Status)
-			}
-			return exportedNames(t, bufio.NewScanner(resp.Body))
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no /metrics on %s within 30 s: %v\n%s", addr, err, log.String())
-		}
-		time.Sleep(200 * time.Millisecond)
+	var resp *http.Response
+	d.WaitFor(t, "/metrics on "+addr, 30*time.Second, func() (err error) {
+		resp, err = http.Get("http://" + addr + "/metrics")
+		return err
+	})
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/metrics: %s", resp.Status)
 	}
+	return exportedNames(t, bufio.NewScanner(resp.Body))
 }
 
 // exportedNames reads the text exposition format's TYPE lines.

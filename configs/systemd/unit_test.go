@@ -10,16 +10,15 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"shim6d/configs"
+	"shim6d/configs/configtest"
 )
 
 // unitService returns the [Service] settings of a unit file, each key's
@@ -113,31 +112,6 @@ var capabilityBits = map[string]uint{
 	"CAP_NET_ADMIN": 12, "CAP_NET_RAW": 13, "CAP_IPC_LOCK": 14, "CAP_SYS_RAWIO": 17, "CAP_SYS_ADMIN": 21,
 }
 
-// nullConfig is a daemon on null devices, its admin socket in the test's
-// directory.
-const nullConfig = `
-[eal]
-args = ["-l", "0-1", "--no-huge", "--no-pci", "-m", "256", "--file-prefix", "shim6d-unit-%[2]d"]
-[daemon]
-workers = 1
-polling = "adaptive"
-admin_socket = "%[1]s/admin.sock"
-metrics_listen = ""
-[[port]]
-name = "inside"
-role = "inside"
-device = "net_null0"
-devargs = "no-rx=1"
-[[port]]
-name = "isp1"
-role = "uplink"
-device = "net_null1"
-devargs = "no-rx=1"
-prefix = "2001:db8:1::/48"
-next_hop = "2001:db8:ffff:1::1"
-next_hop_mac = "02:00:00:00:00:20"
-`
-
 // TestUnitRunsDaemon starts the daemon as the unit's [Service] says, with
 // no systemd: its ExecStart (the binary and the config path pointed at
 // the test's), its Environment, and its CapabilityBoundingSet applied by
@@ -161,10 +135,8 @@ func TestUnitRunsDaemon(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", dir+"/", "shim6d/cmd/shim6d").CombinedOutput(); err != nil {
 		t.Fatalf("building shim6d: %v\n%s", err, out)
 	}
-	cfg := filepath.Join(dir, "shim6d.toml")
-	if err := os.WriteFile(cfg, fmt.Appendf(nil, nullConfig, dir, os.Getpid()), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	null := configtest.Null{Dir: dir, FilePrefix: fmt.Sprintf("shim6d-unit-%d", os.Getpid()), Polling: "adaptive"}
+	cfg := null.Write(t, "shim6d.toml")
 
 	start := strings.Fields(svc["ExecStart"][0])
 	if start[0] != "/usr/sbin/shim6d" || !slices.Contains(start, "/etc/shim6d/shim6d.toml") {
@@ -190,41 +162,10 @@ func TestUnitRunsDaemon(t *testing.T) {
 
 	cmd := exec.Command(setpriv, append([]string{"--bounding-set=" + bounding, "--"}, start...)...)
 	cmd.Env = append(os.Environ(), svc["Environment"]...)
-	var log lockedLog
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	stopped := false
-	defer func() {
-		if !stopped {
-			cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("shim6d log:\n%s", log.String())
-		}
-	}()
+	d := configtest.Start(t, cmd)
 	waitRunning := func(what string) {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			select {
-			case err := <-done:
-				stopped = true
-				t.Fatalf("shim6d exited %s: %v", what, err)
-			default:
-			}
-			if _, err := os.Stat(dir + "/admin.sock"); err == nil {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("no admin socket %s within 30 s", what)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+		d.WaitSocket(t, null.AdminSocket(), "admin socket "+what, 30*time.Second)
 	}
 	waitRunning("at start")
 
@@ -250,7 +191,7 @@ func TestUnitRunsDaemon(t *testing.T) {
 		t.Fatalf("ExecReload %v: %v\n%s", reload, err, out)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(log.String(), "SIGHUP") {
+	for !strings.Contains(d.Output(), "SIGHUP") {
 		if time.Now().After(deadline) {
 			t.Fatal("the daemon logged nothing about the SIGHUP of ExecReload within 10 s")
 		}
@@ -265,30 +206,11 @@ func TestUnitRunsDaemon(t *testing.T) {
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case err := <-done:
-		stopped = true
-		if err != nil {
+	case <-d.Exited():
+		if err := d.Err(); err != nil {
 			t.Fatalf("after SIGTERM: %v (systemd would count the stop a failure)", err)
 		}
 	case <-time.After(stop):
 		t.Fatalf("shim6d did not stop within TimeoutStopSec=%v of SIGTERM", stop)
 	}
-}
-
-// lockedLog collects a process's output while the test reads it.
-type lockedLog struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }
