@@ -146,14 +146,18 @@ const (
 // bounds is not checked here, to keep the common case short: it only
 // garbles the flow's own entry, which a host can do by sending what it
 // likes anyway (and a report only starts probing).
-func (t *retxTable) inOrder(tcp *[tcpMinSize]byte, plen int, pair uint64) bool {
-	ways := &t[retxIndex(pair, tcp)]
+func (t *retxTable) inOrder(tcp *[tcpMinSize]byte, plen int, pair uint64, se *uint64) bool {
 	k := retxKey(pair, tcp)
 	want := k + uint64(binary.BigEndian.Uint32(tcp[tcpSeqOff:]))
-	if tcp[tcpFlagsOff]&(tcpFlagSYN|tcpFlagFIN) != 0 {
+	if tcp[tcpFlagsOff]&(tcpFlagSYN|tcpFlagFIN|tcpFlagRST) != 0 {
 		return false
 	}
 	doff := int(tcp[tcpDataOffOff]&0xf0) >> 2
+	if se != nil && *se == want {
+		*se = want + uint64(plen-doff)
+		return true
+	}
+	ways := &t[retxIndex(pair, tcp)]
 	for j := range ways {
 		if ways[j] == want {
 			ways[j] = want + uint64(plen-doff)
@@ -166,9 +170,22 @@ func (t *retxTable) inOrder(tcp *[tcpMinSize]byte, plen int, pair uint64) bool {
 // watchTCP is the watch on route's path: the common case, then at once
 // the rest.
 func (w *Worker) watchTCP(tcp *[tcpMinSize]byte, plen int, pair uint64, slot uint32, port uint16) {
-	if !w.sh.retx.inOrder(tcp, plen, pair) {
+	var se *uint64
+	if sw := w.sentWord(slot); sw != nil {
+		se = &sw.watch
+	}
+	if !w.sh.retx.inOrder(tcp, plen, pair, se) {
 		w.retxCheck(tcp, plen, pair, slot, port)
 	}
+}
+
+// sentWord is the feedback word of the context in slot, which holds the
+// watch's entry beside the "last sent" tick; nil when there is none.
+func (w *Worker) sentWord(slot uint32) *SentWord {
+	if fb := w.shim.Feedback; fb != nil && int(slot) < len(fb.Sent) {
+		return &fb.Sent[slot]
+	}
+	return nil
 }
 
 // retxLate runs retxCheck for the packets of the burst that fastOut's loop
@@ -207,26 +224,69 @@ func (w *Worker) retxLate(pkts []ports.Packet) {
 // and anything else for another flow's or an empty one.
 func (w *Worker) retxCheck(tcp *[tcpMinSize]byte, plen int, pair uint64, slot uint32, port uint16) {
 	flags := tcp[tcpFlagsOff]
+	k := retxKey(pair, tcp)
+	sw := w.sentWord(slot)
+	var se *uint64
+	if sw != nil {
+		se = &sw.watch
+	}
+	mine := se != nil && *se != 0 && (*se-k)>>32 <= 1 // the flow beside the tick
+	if flags&tcpFlagRST != 0 {
+		// The flow is over: its place beside the tick is free for the
+		// context's next one.
+		if mine {
+			*se = 0
+		}
+		return
+	}
 	doff := int(tcp[tcpDataOffOff]>>4) * 4
 	n := plen - doff + int(flags&tcpFlagSYN>>1) + int(flags&tcpFlagFIN)
-	if n <= 0 || doff < tcpMinSize || doff > plen || flags&tcpFlagRST != 0 {
+	if n <= 0 || doff < tcpMinSize || doff > plen {
 		return
 	}
 	seq := binary.BigEndian.Uint32(tcp[tcpSeqOff:])
 	end := seq + uint32(n)
-	k, set := retxKey(pair, tcp), retxIndex(pair, tcp)
+	if mine {
+		// The flow beside the tick, which has no gap.
+		nxt := uint32(*se - k)
+		switch {
+		case flags&tcpFlagSYN != 0 && end != nxt:
+			*se = k + uint64(end) // a new connection on the same ports
+		case int32(end-nxt) > 0 && int32(seq-nxt) > 0:
+			// A jump: the flow moves into the table, where its gap is
+			// kept, and leaves its place to the context's next flow.
+			w.sh.retxInsert(retxIndex(pair, tcp), k+uint64(end), retxGap{nxt, seq})
+			*se = 0
+			return
+		case int32(end-nxt) > 0:
+			*se = k + uint64(end)
+		default:
+			w.retransmitting(slot, port)
+		}
+		if flags&tcpFlagFIN != 0 {
+			// The flow is ending: its place goes to the context's next
+			// one (a retransmission of this FIN then starts the flow
+			// anew in the table, and a second one is reported).
+			*se = 0
+		}
+		return
+	}
+	set := retxIndex(pair, tcp)
 	s, gs := &w.sh.retx[set], &w.sh.retxGap[set]
 	j := 0 // the flow's way, if any is
 	for j < retxWays && (s[j] == 0 || (s[j]-k)>>32 > 1) {
 		j++
 	}
 	if j == retxWays {
-		// A flow new to the set: it takes the first way, and the flows
-		// there move one way on, the last one out.
-		for j = retxWays - 1; j > 0; j-- {
-			s[j], gs[j] = s[j-1], gs[j-1]
+		// A flow new to the watch: beside the context's tick when that
+		// place is free or holds a flow of the context the slot held
+		// before, else in the table. (A flow of this context that ended
+		// without a FIN or an RST through the box keeps the place.)
+		if sw != nil && (*se == 0 || sw.owner != uint32(pair)) && flags&tcpFlagFIN == 0 {
+			*se, sw.owner = k+uint64(end), uint32(pair)
+			return
 		}
-		s[0], gs[0] = k+uint64(end), retxGap{end, end}
+		w.sh.retxInsert(set, k+uint64(end), retxGap{end, end})
 		return
 	}
 	e, g := &s[j], &gs[j]
@@ -255,6 +315,17 @@ func (w *Worker) retxCheck(tcp *[tcpMinSize]byte, plen int, pair uint64, slot ui
 	default:
 		w.retransmitting(slot, port)
 	}
+}
+
+// retxInsert puts a flow's entry e and gap g into the first way of set,
+// moving the flows there one way on, the last one out (without a report:
+// a collision costs a missed hint, never a false one).
+func (s *shimState) retxInsert(set uint32, e uint64, g retxGap) {
+	ways, gaps := &s.retx[set], &s.retxGap[set]
+	for j := retxWays - 1; j > 0; j-- {
+		ways[j], gaps[j] = ways[j-1], gaps[j-1]
+	}
+	ways[0], gaps[0] = e, g
 }
 
 // retransmitting raises EventRetransmit for the context in slot, at most

@@ -227,8 +227,9 @@ func TestAdviceContextOnItsULIDs(t *testing.T) {
 }
 
 // TestAdviceCollidingFlows: two flows of a context whose keys meet in one
-// set of the flow table each keep an entry, sent interleaved: each one's
-// retransmission is still seen as one.
+// set of the flow table each keep an entry, sent interleaved with the
+// context's flow beside its tick: each one's retransmission is still seen
+// as one.
 func TestAdviceCollidingFlows(t *testing.T) {
 	b := adviceBed(t)
 	l, p := hostAddr.As16(), peerULID.As16()
@@ -236,13 +237,15 @@ func TestAdviceCollidingFlows(t *testing.T) {
 	set := func(sport uint16) uint32 {
 		return retxIndex(pair, (*[tcpMinSize]byte)(tcpSeg(hostAddr, peerULID, sport, 443, 0, 0, 0)))
 	}
-	sports := []uint16{40000}
-	for s := uint16(40001); len(sports) < 2 && s != 0; s++ {
-		if set(s) == set(sports[0]) {
+	// The context's first flow is kept beside its feedback tick, not in
+	// the table: two more flows meet in a set.
+	sports := []uint16{39999, 40000}
+	for s := uint16(40001); len(sports) < 3 && s != 0; s++ {
+		if set(s) == set(sports[1]) {
 			sports = append(sports, s)
 		}
 	}
-	if len(sports) < 2 {
+	if len(sports) < 3 {
 		t.Fatal("no two source ports whose flows meet in a set")
 	}
 	seg := func(sport uint16, seq uint32) []byte {
@@ -292,4 +295,111 @@ func TestAdviceInOneBurst(t *testing.T) {
 			t.Fatalf("one burst, retransmission %v: %d events, want %d", retx, n, want)
 		}
 	}
+}
+
+// TestAdviceFlowBesideTick: a context's first TCP flow is kept beside its
+// "last sent" tick (SentWord), not in the table; its other flows go to
+// the table; a jump moves the flow into the table with its gap, and an
+// RST or a FIN frees the place for the context's next flow. Each flow's
+// retransmissions are seen wherever it is kept, on the fast path and on
+// route's (SYN, FIN, RST).
+func TestAdviceFlowBesideTick(t *testing.T) {
+	b := adviceBed(t)
+	l, p := hostAddr.As16(), peerULID.As16()
+	pair := b.tbl.pairHash(&l, &p)
+	seg := func(sport uint16, seq uint32, flags byte, n int) []byte {
+		return pkttest.Frame(macInside, macHost, hostAddr, peerULID, 64, header.ProtoTCP,
+			tcpSeg(hostAddr, peerULID, sport, 443, seq, flags, n))
+	}
+	key := func(sport uint16) uint64 {
+		return retxKey(pair, (*[tcpMinSize]byte)(tcpSeg(hostAddr, peerULID, sport, 443, 0, 0, 0)))
+	}
+	beside := func() uint64 { return b.w.shim.Feedback.Sent[b.slot].watch }
+	inTable := func(sport uint16) bool {
+		k := key(sport)
+		for _, e := range b.w.sh.retx[retxIndex(pair, (*[tcpMinSize]byte)(tcpSeg(hostAddr, peerULID, sport, 443, 0, 0, 0)))] {
+			if e != 0 && (e-k)>>32 <= 1 {
+				return true
+			}
+		}
+		return false
+	}
+	retx := func(what string, frame []byte, want int) {
+		t.Helper()
+		b.tick.Add(1)
+		b.run(t, 0, frame)
+		if n := b.retxEvents(t); n != want {
+			t.Fatalf("%s: %d events, want %d", what, n, want)
+		}
+	}
+
+	// A: the first flow, beside the tick.
+	for i := range 5 {
+		b.run(t, 0, seg(1000, 100+uint32(i)*100, 0, 100))
+	}
+	if beside() != key(1000)+600 || inTable(1000) {
+		t.Fatalf("flow A: beside the tick %#x (want %#x), in the table %v", beside(), key(1000)+600, inTable(1000))
+	}
+	// B: the context's second flow, in the table.
+	for i := range 3 {
+		b.run(t, 0, seg(2000, 5000+uint32(i)*100, 0, 100))
+	}
+	if !inTable(2000) || beside() != key(1000)+600 {
+		t.Fatal("flow B did not go to the table, or took A's place")
+	}
+	if b.w.Counters.local[CounterSlowPath] != 0 {
+		t.Fatal("data segments left the fast path")
+	}
+	retx("A again", seg(1000, 400, 0, 100), 1)
+	retx("B again", seg(2000, 5100, 0, 100), 1)
+	// A jumps: it moves to the table with its gap, and its place is free.
+	b.run(t, 0, seg(1000, 900, 0, 100))
+	if beside() != 0 || !inTable(1000) {
+		t.Fatalf("after A's jump: beside the tick %#x, A in the table %v", beside(), inTable(1000))
+	}
+	retx("A's gap filled late", seg(1000, 600, 0, 100), 0)
+	retx("A's gap segment again", seg(1000, 600, 0, 100), 1)
+	// C, new, takes the free place; its RST frees it (route's path).
+	b.run(t, 0, seg(3000, 100, 0, 100))
+	if beside() != key(3000)+200 {
+		t.Fatalf("flow C not beside the tick: %#x", beside())
+	}
+	retx("C again", seg(3000, 100, 0, 100), 1)
+	b.run(t, 0, seg(3000, 200, tcpFlagRST, 0))
+	if beside() != 0 {
+		t.Fatal("C's RST left it beside the tick")
+	}
+	// D takes it, from its SYN; its FIN frees it; the FIN again is seen
+	// the second time (the first starts the flow anew in the table).
+	b.run(t, 0, seg(4000, 7000, tcpFlagSYN, 0))
+	b.run(t, 0, seg(4000, 7001, 0, 100))
+	if beside() != key(4000)+7101 {
+		t.Fatalf("flow D not beside the tick: %#x", beside())
+	}
+	retx("D's FIN", seg(4000, 7101, tcpFlagFIN, 0), 0)
+	if beside() != 0 {
+		t.Fatal("D's FIN left it beside the tick")
+	}
+	retx("D's FIN again", seg(4000, 7101, tcpFlagFIN, 0), 0)
+	retx("D's FIN a third time", seg(4000, 7101, tcpFlagFIN, 0), 1)
+	// A flow of this context that never ended through the box keeps its
+	// place: the context's next flow goes to the table, watched there.
+	b.run(t, 0, seg(5000, 100, 0, 100))
+	b.run(t, 0, seg(6000, 100, 0, 100))
+	b.run(t, 0, seg(6000, 200, 0, 100))
+	if beside() != key(5000)+200 || !inTable(6000) {
+		t.Fatalf("flows E and F: beside the tick %#x (want E's), F in the table %v", beside(), inTable(6000))
+	}
+	retx("F again", seg(6000, 100, 0, 100), 1)
+	// A flow of the context the slot held before (it was deleted, its
+	// slot given to this one) gives its place to this context's next
+	// flow.
+	sw := &b.w.shim.Feedback.Sent[b.slot]
+	sw.watch, sw.owner = 0x0123456789abcdef, uint32(pair)+1
+	b.run(t, 0, seg(7000, 100, 0, 100))
+	b.run(t, 0, seg(7000, 200, 0, 100))
+	if beside() != key(7000)+300 || inTable(7000) || sw.owner != uint32(pair) {
+		t.Fatalf("flow G after another context's flow: beside the tick %#x (want %#x), owner %#x", beside(), key(7000)+300, sw.owner)
+	}
+	retx("G again", seg(7000, 100, 0, 100), 1)
 }

@@ -286,15 +286,16 @@ func (w *Worker) fastOut(pkts []ports.Packet, v *fastFwd) (sum fastSum) {
 	pkts = pkts[:min(len(pkts), ports.MaxBurst)]
 	own, virt := v.macsOf(v.inside)
 	// The TCP flags that send a segment to route: a SYN while the MSS
-	// clamp is on, and a SYN or FIN while the retransmission watch is,
-	// so that the watch's common case below needs no test of its own
-	// (retxCheck sees them on route's path, as ever rare).
+	// clamp is on, and a SYN, FIN or RST while the retransmission watch
+	// is, so that the watch's common case below needs no test of its own
+	// (retxCheck sees them on route's path, as ever rare; an RST frees
+	// its flow's place beside the context's feedback tick).
 	var tcpSlow uint8
 	if w.shim.MSSClamp != 0 {
 		tcpSlow = tcpFlagSYN
 	}
 	if w.sh.watch >= 0 {
-		tcpSlow = tcpFlagSYN | tcpFlagFIN
+		tcpSlow = tcpFlagSYN | tcpFlagFIN | tcpFlagRST
 	}
 	for i := range pkts {
 		p := &pkts[i]
@@ -325,6 +326,7 @@ func (w *Worker) fastOut(pkts []ports.Packet, v *fastFwd) (sum fastSum) {
 			continue
 		}
 		found := false
+		var sw *SentWord // the context's feedback word, once found
 		t := w.shim.Contexts
 		l := &w.sh.line
 		if w.sh.active && w.sh.kinds[i] != keyPair {
@@ -380,7 +382,8 @@ func (w *Worker) fastOut(pkts []ports.Packet, v *fastFwd) (sum fastSum) {
 			binary.BigEndian.PutUint64(n[frameDstHi:], l.rec[lineLocP])
 			binary.BigEndian.PutUint64(n[frameDstLo:], l.rec[lineLocP+1])
 			binary.BigEndian.PutUint64(n[fixedHeaders:], uint64(nh)<<56|shim6PBit|l.peerTag())
-			note(w.shim.Feedback.Sent, l.slot, w.sh.tick)
+			sw = &w.shim.Feedback.Sent[l.slot]
+			noteSentWord(sw, w.sh.tick)
 			w.next[i], w.res[i] = e.port, fastRewrote
 			sum.taken++
 			sum.done++
@@ -406,25 +409,31 @@ func (w *Worker) fastOut(pkts []ports.Packet, v *fastFwd) (sum fastSum) {
 				}
 				continue
 			}
-			note(w.shim.Feedback.Sent, l.slot, w.sh.tick)
+			sw = &w.shim.Feedback.Sent[l.slot]
+			noteSentWord(sw, w.sh.tick)
 		}
 		// A context's packet went out, rewritten or on its ULID pair: the
 		// retransmission watch, retxTable.inOrder written out (see
 		// advice.go), with what it leaves marked for retxLate. The TCP
 		// header did not move: it starts where the old headers ended,
-		// and the check above made sure it is all there and neither SYN
-		// nor FIN.
+		// and the check above made sure it is all there and neither SYN,
+		// FIN nor RST.
 		if int(nh) != w.sh.watch {
 			continue
 		}
 		tcp := (*[tcpMinSize]byte)(unsafe.Add(unsafe.Pointer(h), fixedHeaders))
-		// retxIndex and retxKey plus the sequence number, each from the
-		// pair's hash in memory: the ports and the sequence number come
-		// in one load.
-		ways := (*[retxWays]uint64)(unsafe.Add(unsafe.Pointer(&w.sh.retx),
-			(keyWord(&w.sh.keys[i])^binary.LittleEndian.Uint32(tcp[:4]))&retxSetMask))
+		// retxKey plus the sequence number from the pair's hash in
+		// memory: the ports and the sequence number come in one load.
 		want := binary.BigEndian.Uint64(tcp[:8]) + w.sh.keys[i]
 		n := plen - int(tcp[tcpDataOffOff]&0xf0)>>2
+		// The flow kept beside the context's feedback tick, in the line
+		// noteSentWord just wrote: a context's one transfer stops here.
+		if sw.watch == want {
+			sw.watch = want + uint64(n)
+			continue
+		}
+		ways := (*[retxWays]uint64)(unsafe.Add(unsafe.Pointer(&w.sh.retx),
+			(keyWord(&w.sh.keys[i])^binary.LittleEndian.Uint32(tcp[:4]))&retxSetMask))
 		if ways[0] == want {
 			ways[0] = want + uint64(n)
 			continue

@@ -42,6 +42,12 @@ func fastCorpus(b *shimbed) []struct {
 		// Outbound: a context that rewrites, one that does not, none.
 		for _, dst := range []netip.Addr{peerULID, plainPeer, remoteAddr} {
 			add(0, udpFrame(macInside, macHost, hostAddr, dst, hop, header.ProtoUDP, nil, "data"))
+			// A flow in order, the context's first: kept beside its
+			// feedback tick, its entry there moves on at each segment
+			// (in later rounds of the corpus, they are retransmissions).
+			for _, seq := range []uint32{5000, 5200, 5400} {
+				add(0, pkttest.Frame(macInside, macHost, hostAddr, dst, hop, header.ProtoTCP, tcpSeg(hostAddr, dst, 40001, 443, seq, 0, 200)))
+			}
 			add(0, pkttest.Frame(macInside, macHost, hostAddr, dst, hop, header.ProtoTCP, tcp(hostAddr, dst, true)))
 			add(0, pkttest.Frame(macInside, macHost, hostAddr, dst, hop, header.ProtoTCP, tcp(hostAddr, dst, false)))
 			// Data, for the retransmission watch: every round of the
@@ -137,6 +143,10 @@ func newFastDiff(t testing.TB) *fastDiff {
 	b.w.shim.Events = b.events
 	rc := b.w.cfg
 	rc.Shim.Events = NewEventRing(64)
+	// And its own feedback, watch entries included: shared, checkFeedback
+	// would compare an array with itself, and each worker's watch would
+	// see the other's segments.
+	rc.Shim.Feedback = NewFeedback(len(b.w.shim.Feedback.Sent))
 	// Port 1 is active in an HA pair: it takes its virtual MAC too, and
 	// sends from it.
 	f := *b.fwd.Load()
@@ -232,7 +242,8 @@ func (d *fastDiff) checkEvents(t testing.TB, n int) {
 	}
 }
 
-// checkFeedback compares the two workers' REAP feedback.
+// checkFeedback compares the two workers' REAP feedback and the
+// retransmission watch's state beside it and in its table.
 func (d *fastDiff) checkFeedback(t testing.TB) {
 	t.Helper()
 	fb, rb := d.fast.shim.Feedback, d.ref.shim.Feedback
@@ -243,6 +254,14 @@ func (d *fastDiff) checkFeedback(t testing.TB) {
 		if fs, rs := fb.Recv[s].Load(), rb.Recv[s].Load(); fs != rs {
 			t.Errorf("slot %d: fast path noted received at %d, route at %d", s, fs, rs)
 		}
+		if fw, rw := fb.Sent[s].watch, rb.Sent[s].watch; fw != rw || fb.Sent[s].owner != rb.Sent[s].owner {
+			t.Errorf("slot %d: the watch's flow beside the tick is %#x (owner %#x) on the fast path, %#x (%#x) on route's",
+				s, fw, fb.Sent[s].owner, rw, rb.Sent[s].owner)
+		}
+	}
+	// The watch's table, entries and gaps, alike too.
+	if d.fast.sh.retx != d.ref.sh.retx || d.fast.sh.retxGap != d.ref.sh.retxGap {
+		t.Error("the retransmission watch's table differs between the fast path and route")
 	}
 }
 
@@ -266,8 +285,10 @@ func TestFastPathsMatchRoute(t *testing.T) {
 			}
 		}
 		taken[d.check(t, n, c.from, frame)]++
+		// After each packet: a state that differs only for a while (the
+		// watch's, put right by a later segment) counts too.
+		d.checkFeedback(t)
 	}
-	d.checkFeedback(t)
 	// The corpus must exercise every fast path, or this test proves little.
 	for r, n := range taken {
 		if n == 0 {

@@ -37,14 +37,45 @@ type ShimConfig struct {
 // tick; the control core compares the arrays with its timers (RFC 5534
 // §2.2 Send and Keepalive timers).
 type Feedback struct {
-	Sent []atomic.Uint32
+	Sent []SentWord
 	Recv []atomic.Uint32
 }
 
+// SentWord is a context's "last sent" tick (Load, Store) and, in the same
+// 16 bytes, the worker's retransmission watch entry for one TCP flow of
+// the context (see advice.go), which only the worker touches. The fast
+// path notes the tick for every outbound packet of a context, so the
+// line is in the cache already when the watch reads its entry there:
+// kept in a table of its own, the entry cost a line a segment of its
+// own, and at a million contexts that line was most of the watch's cost.
+// owner is the low half of the pair hash of the context whose flow the
+// entry is, so that a slot the table gave to another context since is
+// taken back by the new context's first flow.
+type SentWord struct {
+	tick  atomic.Uint32
+	owner uint32
+	watch uint64
+}
+
+// Load returns the tick.
+func (s *SentWord) Load() uint32 { return s.tick.Load() }
+
+// Store sets the tick.
+func (s *SentWord) Store(tick uint32) { s.tick.Store(tick) }
+
+// sentWordSize is SentWord's size: 16, a quarter of a line (prefetch
+// indexes Sent by a shift of 4).
+const sentWordSize = unsafe.Sizeof(SentWord{})
+
+const (
+	_ uintptr = sentWordSize - 16
+	_ uintptr = 16 - sentWordSize
+)
+
 // NewFeedback sizes feedback arrays for a context table.
 func NewFeedback(capacity int) *Feedback {
-	f := &Feedback{Sent: make([]atomic.Uint32, capacity), Recv: make([]atomic.Uint32, capacity)}
-	adviseHuge(unsafe.Pointer(&f.Sent[0]), uintptr(capacity)*4)
+	f := &Feedback{Sent: make([]SentWord, capacity), Recv: make([]atomic.Uint32, capacity)}
+	adviseHuge(unsafe.Pointer(&f.Sent[0]), uintptr(capacity)*sentWordSize)
 	adviseHuge(unsafe.Pointer(&f.Recv[0]), uintptr(capacity)*4)
 	return f
 }
@@ -52,6 +83,14 @@ func NewFeedback(capacity int) *Feedback {
 func note(a []atomic.Uint32, slot uint32, tick uint32) {
 	if a[slot].Load() != tick {
 		a[slot].Store(tick)
+	}
+}
+
+func noteSent(a []SentWord, slot uint32, tick uint32) { noteSentWord(&a[slot], tick) }
+
+func noteSentWord(s *SentWord, tick uint32) {
+	if s.tick.Load() != tick {
+		s.tick.Store(tick)
 	}
 }
 
@@ -204,17 +243,21 @@ func (w *Worker) prefetch(pkts []ports.Packet, outbound bool) {
 		w.sh.entries[i] = ix.walkLine(k)
 	}
 	// Pass 3: the records and this worker's feedback words they name.
+	// The direction's feedback tick is a word of Recv, or the head of a
+	// SentWord: one loop takes either, by the element's size. (A multiply:
+	// a shift by a variable count would hold CX, which the loop needs.)
 	var sink uint64
-	n := uint64(len(t.recs))
-	fb := w.shim.Feedback.Recv
+	fb := w.shim.Feedback
+	ticks, size, nfb := unsafe.Pointer(unsafe.SliceData(fb.Recv)), uintptr(4), len(fb.Recv)
 	if outbound {
-		fb = w.shim.Feedback.Sent
+		ticks, size, nfb = unsafe.Pointer(unsafe.SliceData(fb.Sent)), sentWordSize, len(fb.Sent)
 	}
+	n := uint64(min(len(t.recs), nfb))
 	for i := range pkts {
 		if slot := uint64(uint32(w.sh.entries[i]) - 1); slot < n {
 			// A record is one cache line, its ULID pair half of another.
 			sink += t.recs[slot].w[lineSeq].Load() + t.pairs[slot].w[pairULIDL].Load()
-			sink += uint64(fb[slot].Load())
+			sink += uint64((*atomic.Uint32)(unsafe.Add(ticks, uintptr(slot)*size)).Load())
 		}
 	}
 	w.sh.sink += sink
@@ -257,7 +300,7 @@ func (w *Worker) outbound(p *ports.Packet, h *fixed, f *Forwarding) (uint16, Dro
 		return outDrop, DropHairpin
 	}
 	if t := w.shim.Contexts; w.sh.active && t.lookupPair(w.pairHash(t, src, dst), src, dst, &w.sh.ctx) {
-		note(w.shim.Feedback.Sent, w.sh.ctx.Slot, w.sh.tick)
+		noteSent(w.shim.Feedback.Sent, w.sh.ctx.Slot, w.sh.tick)
 		if w.sh.advice && h.ip().NextHeader() == header.ProtoTCP && p.Len >= fixedHeaders+tcpMinSize {
 			w.watchTCP((*[tcpMinSize]byte)(p.Frame()[fixedHeaders:]), int(h.ip().PayloadLength()),
 				w.pairHash(t, src, dst), w.sh.ctx.Slot, p.Port)
