@@ -63,10 +63,11 @@ func (s *SentWord) Load() uint32 { return s.tick.Load() }
 // Store sets the tick.
 func (s *SentWord) Store(tick uint32) { s.tick.Store(tick) }
 
-// sentWordSize is SentWord's size: 16, a quarter of a line (prefetch
-// indexes Sent by a shift of 4).
+// sentWordSize is SentWord's size, which prefetch steps Sent by.
 const sentWordSize = unsafe.Sizeof(SentWord{})
 
+// A SentWord is 16 bytes, a compile-time check: four to a line, so that
+// none straddles two, and the tick and the entry always share one.
 const (
 	_ uintptr = sentWordSize - 16
 	_ uintptr = 16 - sentWordSize
