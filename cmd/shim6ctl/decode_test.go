@@ -20,6 +20,7 @@ import (
 	"github.com/google/gopacket/pcapgo"
 
 	"shim6d/control/shim6layer"
+	"shim6d/control/shim6layer/tsharktest"
 	"shim6d/control/wire"
 )
 
@@ -116,7 +117,7 @@ func writeTestCapture(t *testing.T, ng, eth bool) (path string, msgs []wire.Mess
 			t.Fatal(err)
 		}
 		for _, fr := range frames {
-			if err := w.WritePacket(captureInfo(ts, fr), fr); err != nil {
+			if err := w.WritePacket(tsharktest.CaptureInfo(ts, fr), fr); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -129,17 +130,12 @@ func writeTestCapture(t *testing.T, ng, eth bool) (path string, msgs []wire.Mess
 			t.Fatal(err)
 		}
 		for _, fr := range frames {
-			if err := w.WritePacket(captureInfo(ts, fr), fr); err != nil {
+			if err := w.WritePacket(tsharktest.CaptureInfo(ts, fr), fr); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
 	return path, msgs
-}
-
-// captureInfo describes frame fr captured whole at ts.
-func captureInfo(ts time.Time, fr []byte) gopacket.CaptureInfo {
-	return gopacket.CaptureInfo{Timestamp: ts, CaptureLength: len(fr), Length: len(fr)}
 }
 
 func binaryChecksum(m []byte) {
@@ -438,7 +434,7 @@ func TestCaptureBad(t *testing.T) {
 	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.WritePacket(captureInfo(time.Unix(0, 0), make([]byte, 64)), make([]byte, 64)); err != nil {
+	if err := w.WritePacket(tsharktest.CaptureInfo(time.Unix(0, 0), make([]byte, 64)), make([]byte, 64)); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
@@ -470,29 +466,6 @@ func TestCaptureBad(t *testing.T) {
 	}
 }
 
-// writeFrames writes Ethernet frames into a new pcap file and returns its
-// path.
-func writeFrames(t *testing.T, frames [][]byte) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "frames.pcap")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	w := pcapgo.NewWriter(f)
-	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
-		t.Fatal(err)
-	}
-	ts := time.Unix(1700000000, 0)
-	for i, fr := range frames {
-		if err := w.WritePacket(captureInfo(ts.Add(time.Duration(i)*time.Millisecond), fr), fr); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return path
-}
-
 // i2WithoutPDS is the I2 of testMessages with its CGA Parameter Data
 // Structure option turned into an unknown type 99 (C = 0): an I2 with a
 // Locator List and no PDS, which RFC 5533 §5.6 forbids.
@@ -515,7 +488,7 @@ func i2WithoutPDS(t *testing.T) []byte {
 // is shown whole, fields and options, with the violation beside it, in
 // text and JSON; --strict turns the violation into an error.
 func TestDecodeShowsViolatingMessage(t *testing.T) {
-	path := writeFrames(t, [][]byte{frame(t, true, ipv6Layer(wire.ProtocolNumber), gopacket.Payload(i2WithoutPDS(t)))})
+	path := tsharktest.WritePcap(t, [][]byte{frame(t, true, ipv6Layer(wire.ProtocolNumber), gopacket.Payload(i2WithoutPDS(t)))})
 	var out bytes.Buffer
 	if err := runDecode([]string{path}, &out); err != nil {
 		t.Fatal(err)
@@ -570,7 +543,7 @@ func TestDecodeShowsViolatingMessage(t *testing.T) {
 	if err := runDecode([]string{path, "--strict"}, io.Discard); err == nil || !strings.Contains(err.Error(), "1 of 1 Shim6 headers break a rule") {
 		t.Errorf("--strict: %v", err)
 	}
-	good := writeFrames(t, [][]byte{frame(t, true, ipv6Layer(wire.ProtocolNumber), &shim6layer.Control{Message: testMessages()[0]})})
+	good := tsharktest.WritePcap(t, [][]byte{frame(t, true, ipv6Layer(wire.ProtocolNumber), &shim6layer.Control{Message: testMessages()[0]})})
 	if err := runDecode([]string{good, "--strict"}, io.Discard); err != nil {
 		t.Errorf("--strict on a clean capture: %v", err)
 	}
@@ -585,7 +558,7 @@ func TestDecodeCutMessage(t *testing.T) {
 		t.Fatal(err)
 	}
 	off, _ := wire.OptionOffset(b, wire.OptLocatorList)
-	path := writeFrames(t, [][]byte{frame(t, true, ipv6Layer(wire.ProtocolNumber), gopacket.Payload(b[:off+16+16+8]))})
+	path := tsharktest.WritePcap(t, [][]byte{frame(t, true, ipv6Layer(wire.ProtocolNumber), gopacket.Payload(b[:off+16+16+8]))})
 	var out bytes.Buffer
 	if err := runDecode([]string{path}, &out); err != nil {
 		t.Fatal(err)

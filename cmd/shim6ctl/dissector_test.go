@@ -24,27 +24,12 @@ import (
 	"github.com/google/gopacket/layers"
 
 	"shim6d/control/shim6layer"
+	"shim6d/control/shim6layer/tsharktest"
 	"shim6d/control/wire"
 )
 
 // dissectorScript is the Lua dissector shipped to operators.
 const dissectorScript = "../../configs/wireshark/shim6.lua"
-
-// pdmlNode is any element of tshark's PDML output.
-type pdmlNode struct {
-	XMLName xml.Name
-	Attrs   []xml.Attr `xml:",any,attr"`
-	Nodes   []pdmlNode `xml:",any"`
-}
-
-func (n *pdmlNode) attr(name string) string {
-	for _, a := range n.Attrs {
-		if a.Name.Local == name {
-			return a.Value
-		}
-	}
-	return ""
-}
 
 // dissected is what the Lua dissector said about one packet: each field's
 // values in tree order, and each expert info by kind.
@@ -57,22 +42,22 @@ type dissected struct {
 	luaErrors []string
 }
 
-func (d *dissected) walk(n *pdmlNode, inShim6 bool) {
+func (d *dissected) walk(n *tsharktest.Node, inShim6 bool) {
 	switch n.XMLName.Local {
 	case "proto":
-		name := n.attr("name")
+		name := n.Attr("name")
 		d.protos[name] = true
 		inShim6 = name == "shim6rfc"
 	case "field":
-		if strings.HasPrefix(n.attr("showname"), "Lua Error") {
-			d.luaErrors = append(d.luaErrors, n.attr("showname"))
+		if strings.HasPrefix(n.Attr("showname"), "Lua Error") {
+			d.luaErrors = append(d.luaErrors, n.Attr("showname"))
 		}
-		name := n.attr("name")
+		name := n.Attr("name")
 		switch {
 		case strings.HasPrefix(name, "shim6.expert."):
 			d.experts[strings.TrimPrefix(name, "shim6.expert.")]++
 		case inShim6 && strings.HasPrefix(name, "shim6."):
-			if v := normPDML(n.attr("show")); v != "" {
+			if v := normPDML(n.Attr("show")); v != "" {
 				d.fields[name] = append(d.fields[name], v)
 			}
 		}
@@ -207,7 +192,7 @@ func runDissector(t *testing.T, path string) []dissected {
 	if strings.Contains(stderr.String(), "Lua") {
 		t.Fatalf("tshark reports a Lua problem:\n%s", stderr.String())
 	}
-	var doc pdmlNode
+	var doc tsharktest.Node
 	if err := xml.Unmarshal(out, &doc); err != nil {
 		t.Fatalf("PDML: %v", err)
 	}
@@ -473,10 +458,10 @@ func TestDissectorMatchesDecode(t *testing.T) {
 		name string
 		path string
 	}{
-		{"golden", writeFrames(t, goldenFrames(t))},
+		{"golden", tsharktest.WritePcap(t, goldenFrames(t))},
 		{"every type and option", typesPath},
-		{"bad", writeFrames(t, append(badFrames, payload, badPayload))},
-		{"mutated golden", writeFrames(t, mutated)},
+		{"bad", tsharktest.WritePcap(t, append(badFrames, payload, badPayload))},
+		{"mutated golden", tsharktest.WritePcap(t, mutated)},
 		{"two-site lab", "testdata/twosite-link.pcap"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -523,7 +508,7 @@ func TestDissectorMatchesDecode(t *testing.T) {
 // TestDissectorComparisonFails proves the comparison can fail: a field
 // value changed, a field missing, an extra expert info.
 func TestDissectorComparisonFails(t *testing.T) {
-	path := writeFrames(t, goldenFrames(t))
+	path := tsharktest.WritePcap(t, goldenFrames(t))
 	reps := decodeReports(t, path)
 	ds := runDissector(t, path)
 	if d := compareDissector(reps, ds); len(d) != 0 {

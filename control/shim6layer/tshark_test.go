@@ -12,29 +12,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
 
+	"shim6d/control/shim6layer/tsharktest"
 	"shim6d/control/wire"
 )
-
-// pdmlNode is any element of tshark's PDML output: protos nest in protos
-// (extension headers sit inside ipv6) and fields in fields.
-type pdmlNode struct {
-	XMLName xml.Name
-	Attrs   []xml.Attr `xml:",any,attr"`
-	Nodes   []pdmlNode `xml:",any"`
-}
-
-func (n *pdmlNode) attr(name string) string {
-	for _, a := range n.Attrs {
-		if a.Name.Local == name {
-			return a.Value
-		}
-	}
-	return ""
-}
 
 // dissection is what tshark said about one packet: the protocols, and for
 // each field name the show and showname of its first occurrence.
@@ -44,14 +27,14 @@ type dissection struct {
 	named  map[string]string
 }
 
-func (d *dissection) walk(n *pdmlNode) {
+func (d *dissection) walk(n *tsharktest.Node) {
 	switch n.XMLName.Local {
 	case "proto":
-		d.protos[n.attr("name")] = true
+		d.protos[n.Attr("name")] = true
 	case "field":
-		if name := n.attr("name"); name != "" {
+		if name := n.Attr("name"); name != "" {
 			if _, seen := d.show[name]; !seen {
-				d.show[name], d.named[name] = n.attr("show"), n.attr("showname")
+				d.show[name], d.named[name] = n.Attr("show"), n.Attr("showname")
 			}
 		}
 	}
@@ -81,7 +64,7 @@ func runTshark(t *testing.T, file string) []dissection {
 		t.Fatalf("tshark: %v", err)
 	}
 	var doc struct {
-		Packets []pdmlNode `xml:"packet"`
+		Packets []tsharktest.Node `xml:"packet"`
 	}
 	if err := xml.Unmarshal(out, &doc); err != nil {
 		t.Fatalf("parsing PDML: %v", err)
@@ -93,31 +76,6 @@ func runTshark(t *testing.T, file string) []dissection {
 		ds = append(ds, d)
 	}
 	return ds
-}
-
-func writeCapture(t *testing.T, frames [][]byte) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "shim6.pcap")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	w := pcapgo.NewWriter(f)
-	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
-		t.Fatal(err)
-	}
-	for i, fr := range frames {
-		if err := w.WritePacket(captureInfo(time.Unix(1700000000, int64(i)*1000), fr), fr); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return path
-}
-
-// captureInfo describes frame fr captured whole at ts.
-func captureInfo(ts time.Time, fr []byte) gopacket.CaptureInfo {
-	return gopacket.CaptureInfo{Timestamp: ts, CaptureLength: len(fr), Length: len(fr)}
 }
 
 // TestTshark cross-checks our encoding with Debian's tshark 4.0. Only what
@@ -138,7 +96,7 @@ func TestTshark(t *testing.T) {
 	bad[14+40+4] ^= 0x40
 	frames = append(frames, bad)
 
-	ds := runTshark(t, writeCapture(t, frames))
+	ds := runTshark(t, tsharktest.WritePcap(t, frames))
 	if len(ds) != len(frames) {
 		t.Fatalf("tshark dissected %d packets, wrote %d", len(ds), len(frames))
 	}
@@ -204,7 +162,7 @@ func TestTsharkReadsPcapNG(t *testing.T) {
 	}
 	frames := [][]byte{payloadFrame(t, 7, 49152, 49153, []byte("odd length")), controlFrame(t, allMessages(t)[0])}
 	for _, fr := range frames {
-		if err := w.WritePacket(captureInfo(time.Unix(1700000000, 0), fr), fr); err != nil {
+		if err := w.WritePacket(tsharktest.CaptureInfo(time.Unix(1700000000, 0), fr), fr); err != nil {
 			t.Fatal(err)
 		}
 	}
