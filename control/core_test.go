@@ -37,7 +37,11 @@ type bed struct {
 	clock          *fakeClock
 }
 
-func newBed(t *testing.T) *bed {
+func newBed(t *testing.T) *bed { return newBedWith(t, nil) }
+
+// newBedWith is newBed with its core's configuration changed by edit (when
+// not nil) before the core is made.
+func newBedWith(t *testing.T, edit func(c *Config)) *bed {
 	pool := mem.NewPool(128, mem.DefaultBufSize)
 	b := &bed{
 		inside: mem.NewPort(mem.Config{Name: "inside", Index: 0, MAC: macInside, Pool: pool, TxQueues: 2}),
@@ -45,7 +49,7 @@ func newBed(t *testing.T) *bed {
 		ring:   mem.NewRing(64),
 		clock:  &fakeClock{t: time.Unix(1000, 0)},
 	}
-	b.core = mustNew(t, Config{
+	cfg := Config{
 		Ports: []ports.Port{b.inside, b.uplink},
 		Setup: []PortSetup{
 			{Name: "inside", Role: dataplane.RoleInside, Addresses: []netip.Addr{insideAddr},
@@ -55,7 +59,11 @@ func newBed(t *testing.T) *bed {
 		},
 		TxQueue: 1, Ring: b.ring, Fwd: &b.fwd, ICMPRate: 100, Now: b.clock.now,
 		Log: slog.New(slog.DiscardHandler),
-	})
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	b.core = mustNew(t, cfg)
 	return b
 }
 

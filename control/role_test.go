@@ -2,7 +2,6 @@ package control
 
 import (
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -15,9 +14,7 @@ import (
 
 	"shim6d/configs"
 	"shim6d/control/admin"
-	"shim6d/dataplane"
 	"shim6d/dataplane/header"
-	"shim6d/ports"
 	"shim6d/ports/mem"
 )
 
@@ -27,29 +24,14 @@ var (
 	vmacUplink = [6]byte{0, 0, 0x5e, 0, 2, 2}
 )
 
-// newHABed is newBed for one box of an HA pair with a 3 s lease.
+// newHABed is newBed for one box of an HA pair with a 3 s lease, its
+// ports with virtual MACs.
 func newHABed(t *testing.T) *bed {
-	pool := mem.NewPool(128, mem.DefaultBufSize)
-	b := &bed{
-		inside: mem.NewPort(mem.Config{Name: "inside", Index: 0, MAC: macInside, Pool: pool, TxQueues: 2}),
-		uplink: mem.NewPort(mem.Config{Name: "isp1", Index: 1, MAC: macUplink, Pool: pool, TxQueues: 2}),
-		ring:   mem.NewRing(64),
-		clock:  &fakeClock{t: time.Unix(1000, 0)},
-	}
-	b.core = mustNew(t, Config{
-		Ports: []ports.Port{b.inside, b.uplink},
-		Setup: []PortSetup{
-			{Name: "inside", Role: dataplane.RoleInside, Addresses: []netip.Addr{insideAddr},
-				Prefixes: []netip.Prefix{netip.MustParsePrefix("2001:db8:1::/48")}, MTU: 1500, VirtualMAC: vmacInside},
-			{Name: "isp1", Role: dataplane.RoleUplink, Addresses: []netip.Addr{uplinkAddr},
-				Prefix: netip.MustParsePrefix("2001:db8:1::/48"), NextHop: routerAddr, MTU: 1500, VirtualMAC: vmacUplink},
-		},
-		TxQueue: 1, Ring: b.ring, Fwd: &b.fwd, ICMPRate: 100, Now: b.clock.now,
-		Log: slog.New(slog.DiscardHandler),
-		HA: &HASetup{Listen: netip.MustParseAddrPort("[fd00:aa::1]:7600"), Peer: netip.MustParseAddrPort("[fd00:aa::2]:7600"),
-			Replication: true, Lease: 3 * time.Second},
+	return newBedWith(t, func(c *Config) {
+		c.Setup[0].VirtualMAC, c.Setup[1].VirtualMAC = vmacInside, vmacUplink
+		c.HA = &HASetup{Listen: netip.MustParseAddrPort("[fd00:aa::1]:7600"), Peer: netip.MustParseAddrPort("[fd00:aa::2]:7600"),
+			Replication: true, Lease: 3 * time.Second}
 	})
-	return b
 }
 
 // TestRoleMachine drives roleState alone, with injected time.
