@@ -38,13 +38,19 @@ func synthCoreSized(t testing.TB, allow bool, capacity int) *Core {
 
 // stoppedSynthCore is synthCoreSized not yet running.
 func stoppedSynthCore(t testing.TB, allow bool, capacity int) *Core {
+	return stoppedSynthCoreWith(t, allow, capacity, nil)
+}
+
+// stoppedSynthCoreWith is stoppedSynthCore with its configuration changed
+// by edit (when not nil) before the core is made.
+func stoppedSynthCoreWith(t testing.TB, allow bool, capacity int, edit func(c *Config)) *Core {
 	pool := mem.NewPool(128, mem.DefaultBufSize)
 	table, err := dataplane.NewContextTable(capacity)
 	if err != nil {
 		t.Fatal(err)
 	}
 	fwd := new(atomic.Pointer[dataplane.Forwarding])
-	c := mustNew(t, Config{
+	cfg := Config{
 		Ports: []ports.Port{
 			mem.NewPort(mem.Config{Name: "inside", Index: 0, MAC: macInside, Pool: pool, TxQueues: 2}),
 			mem.NewPort(mem.Config{Name: "isp1", Index: 1, MAC: macUplink, Pool: pool, TxQueues: 2}),
@@ -56,8 +62,11 @@ func stoppedSynthCore(t testing.TB, allow bool, capacity int) *Core {
 		},
 		TxQueue: 1, Ring: mem.NewRing(64), Fwd: fwd, Log: slog.New(slog.DiscardHandler),
 		Contexts: table, AllowSynthetic: allow, Pools: []PoolView{pool},
-	})
-	return c
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	return mustNew(t, cfg)
 }
 
 // A daemon whose config does not allow synthetic contexts refuses them

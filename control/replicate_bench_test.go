@@ -1,41 +1,21 @@
 package control
 
 import (
-	"log/slog"
 	"net/netip"
 	"runtime"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"shim6d/control/ha"
 	"shim6d/control/synth"
 	"shim6d/dataplane"
-	"shim6d/ports"
-	"shim6d/ports/mem"
 )
 
 // haSynthCore is stoppedSynthCore (admin_test.go) with replication at at,
 // running: a core whose uplink holds the synthetic plan's locators.
 func haSynthCore(b testing.TB, capacity int, at netip.AddrPort) *Core {
-	pool := mem.NewPool(128, mem.DefaultBufSize)
-	table, err := dataplane.NewContextTable(capacity)
-	if err != nil {
-		b.Fatal(err)
-	}
-	c := mustNew(b, Config{
-		Ports: []ports.Port{
-			mem.NewPort(mem.Config{Name: "inside", Index: 0, MAC: macInside, Pool: pool, TxQueues: 2}),
-			mem.NewPort(mem.Config{Name: "isp1", Index: 1, MAC: macUplink, Pool: pool, TxQueues: 2}),
-		},
-		Setup: []PortSetup{
-			{Name: "inside", Role: dataplane.RoleInside, Prefixes: []netip.Prefix{netip.MustParsePrefix("2001:db8:1::/48")}, MTU: 1500},
-			{Name: "isp1", Role: dataplane.RoleUplink, Addresses: []netip.Addr{uplinkAddr},
-				Prefix: netip.MustParsePrefix("2001:db8:1::/48"), NextHop: routerAddr, MTU: 1500},
-		},
-		TxQueue: 1, Ring: mem.NewRing(64), Fwd: new(atomic.Pointer[dataplane.Forwarding]), Log: slog.New(slog.DiscardHandler),
-		Contexts: table, AllowSynthetic: true,
-		Replication: &ha.Config{Listen: at, Peer: at, Key: haKey},
+	c := stoppedSynthCoreWith(b, true, capacity, func(c *Config) {
+		c.Replication = &ha.Config{Listen: at, Peer: at, Key: haKey}
 	})
 	go c.Run()
 	b.Cleanup(c.Stop)

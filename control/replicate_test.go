@@ -57,18 +57,7 @@ func haSites(t testing.TB, hostsA, hostsB, capacity, queueChunks, chunkBytes int
 	t.Cleanup(func() { a.core.Replicator().Close(); a2.core.Replicator().Close() })
 	a.core.setReplicationRole(true)
 	n = &tnet{t: t, clock: clock, sites: []*tsite{a, b}, step: 10 * time.Millisecond}
-	for h := 1; h <= hostsA; h++ {
-		for g := 1; g <= hostsB; g++ {
-			if err := a.sig.Establish(taddr(0xa1, h), taddr(0xb1, g)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		n.round()
-	}
-	n.run(3 * time.Second)
-	if got := a.sig.Stats.Contexts(shim6.Established); int(got) != hostsA*hostsB {
-		t.Fatalf("established %d of %d", got, hostsA*hostsB)
-	}
+	n.establish(a, hostsA, hostsB)
 	return n, a, a2, b
 }
 

@@ -191,19 +191,27 @@ func twoSites(t testing.TB, hostsA, hostsB int, failback configs.Failback, hold 
 	a := newTSite(t, clock, "A", 0xa1, 0xa2, capacity, failback, hold, spread, 1, 1)
 	b := newTSite(t, clock, "B", 0xb1, 0xb2, capacity, failback, hold, spread, 1, 1)
 	n := &tnet{t: t, clock: clock, sites: []*tsite{a, b}, step: 10 * time.Millisecond}
+	n.establish(a, hostsA, hostsB)
+	return n, a, b
+}
+
+// establish has site a's hosts 1..hostsA each set up a context with site
+// B's hosts 1..hostsB, and fails the test unless all are established
+// within 3 s of the network's time.
+func (n *tnet) establish(a *tsite, hostsA, hostsB int) {
+	n.t.Helper()
 	for h := 1; h <= hostsA; h++ {
 		for g := 1; g <= hostsB; g++ {
 			if err := a.sig.Establish(taddr(0xa1, h), taddr(0xb1, g)); err != nil {
-				t.Fatal(err)
+				n.t.Fatal(err)
 			}
 		}
 		n.round()
 	}
 	n.run(3 * time.Second)
 	if got := a.sig.Stats.Contexts(shim6.Established); int(got) != hostsA*hostsB {
-		t.Fatalf("established %d of %d", got, hostsA*hostsB)
+		n.t.Fatalf("established %d of %d", got, hostsA*hostsB)
 	}
-	return n, a, b
 }
 
 // TestPolicyMoveRetriedWhileExploring: the site policy asks a context to
