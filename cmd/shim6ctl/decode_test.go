@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
@@ -233,20 +232,7 @@ func fmtSscanPacket(l string, n *int) (int, error) {
 
 func TestDecodeJSON(t *testing.T) {
 	path, msgs := writeTestCapture(t, true, true)
-	var out bytes.Buffer
-	if err := runDecode([]string{path, "--json", "--all"}, &out); err != nil {
-		t.Fatal(err)
-	}
-	var objs []map[string]any
-	sc := bufio.NewScanner(&out)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var o map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &o); err != nil {
-			t.Fatalf("line %q is not JSON: %v", sc.Text(), err)
-		}
-		objs = append(objs, o)
-	}
+	objs := decodeReports(t, path)
 	if len(objs) != len(msgs)+5 {
 		t.Fatalf("%d JSON objects, want one per packet (%d)", len(objs), len(msgs)+5)
 	}

@@ -221,7 +221,7 @@ func decodeReports(t *testing.T, path string) []map[string]any {
 	for sc.Scan() {
 		var m map[string]any
 		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			t.Fatal(err)
+			t.Fatalf("line %q is not JSON: %v", sc.Text(), err)
 		}
 		reps = append(reps, m)
 	}
