@@ -20,21 +20,26 @@ import (
 // control/reap's Hint). UDP, QUIC and ESP carry no such signal and are not
 // looked at: their contexts rely on REAP's Send Timeout alone.
 //
-// The state is per worker, fixed in size and allocated with the worker: a
-// flow's entry sits in one of the four ways of a set chosen by its key, a
-// hash of its context's ULID pair and its ports. A flow new to its set
-// takes the first way and moves the flows there one way on, the last one
-// out, without a report. Collisions thus cost a missed hint at
-// worst; a report needs the flow's own earlier segment, and a report only
-// ever starts probing.
+// The state is per worker and fixed in size. A context's first TCP flow
+// is kept beside its "last sent" tick (SentWord), in the line the fast
+// path writes for each of the context's packets anyway; its other flows
+// sit in a table allocated with the worker, each in one of the four ways
+// of a set chosen by its key, a hash of its context's ULID pair and its
+// ports. A flow new to its set takes the first way and moves the flows
+// there one way on, the last one out, without a report. Collisions thus
+// cost a missed hint at worst; a report needs the flow's own earlier
+// segment, and a report only ever starts probing. The place beside the
+// tick is given up when its flow jumps ahead (the flow moves into the
+// table with its gap), sends a FIN or an RST, or when the slot's context
+// is another than the flow's (SentWord's owner).
 //
 // The watch runs on every outbound TCP segment of a context, so its common
-// case, the next segment of a flow the table holds, is a handful of
+// case, the next segment of a flow the watch holds, is a handful of
 // instructions written out in fastOut's loop (inOrder is the same for
 // route): an entry is one word, the flow's key plus the end of its highest
 // segment, so one load and one compare against key plus sequence number
 // find the flow and its order at once, and one store moves it on.
-// SYNs and FINs do not reach it: fastOut leaves them to route while the
+// SYNs, FINs and RSTs do not reach it: fastOut leaves them to route while the
 // watch is on, which spares the common case a test of the flags (and
 // shares the length check with the MSS clamp's). Everything else (a new
 // flow, a jump, a gap filled, a retransmission) is retxCheck's, which
@@ -138,23 +143,24 @@ const (
 // inOrder is the watch's common case, which fastOut has written out in
 // its loop: tcp is an outbound segment's header (at least tcpMinSize
 // bytes), plen the IPv6 payload length with TCP right after the fixed
-// header, pair its context's pair hash. A segment that starts where one of
-// its set's entries says its flow's last segment ended, with neither SYN
-// nor FIN, moves the entry on to its own end, and a segment with nothing
+// header, pair its context's pair hash, sw its context's feedback word
+// (nil when there is none). A segment that starts where the entry beside
+// the tick, or one of its set's, says its flow's last segment ended, with
+// no SYN, FIN or RST, moves the entry on to its own end, and a segment with nothing
 // to check (no data, SYN or FIN: a pure ACK, say) is done with: it
 // reports true for both. The rest is retxCheck's. A data offset out of
 // bounds is not checked here, to keep the common case short: it only
 // garbles the flow's own entry, which a host can do by sending what it
 // likes anyway (and a report only starts probing).
-func (t *retxTable) inOrder(tcp *[tcpMinSize]byte, plen int, pair uint64, se *uint64) bool {
+func (t *retxTable) inOrder(tcp *[tcpMinSize]byte, plen int, pair uint64, sw *SentWord) bool {
 	k := retxKey(pair, tcp)
 	want := k + uint64(binary.BigEndian.Uint32(tcp[tcpSeqOff:]))
 	if tcp[tcpFlagsOff]&(tcpFlagSYN|tcpFlagFIN|tcpFlagRST) != 0 {
 		return false
 	}
 	doff := int(tcp[tcpDataOffOff]&0xf0) >> 2
-	if se != nil && *se == want {
-		*se = want + uint64(plen-doff)
+	if sw != nil && sw.watch == want {
+		sw.watch = want + uint64(plen-doff)
 		return true
 	}
 	ways := &t[retxIndex(pair, tcp)]
@@ -170,11 +176,7 @@ func (t *retxTable) inOrder(tcp *[tcpMinSize]byte, plen int, pair uint64, se *ui
 // watchTCP is the watch on route's path: the common case, then at once
 // the rest.
 func (w *Worker) watchTCP(tcp *[tcpMinSize]byte, plen int, pair uint64, slot uint32, port uint16) {
-	var se *uint64
-	if sw := w.sentWord(slot); sw != nil {
-		se = &sw.watch
-	}
-	if !w.sh.retx.inOrder(tcp, plen, pair, se) {
+	if !w.sh.retx.inOrder(tcp, plen, pair, w.sentWord(slot)) {
 		w.retxCheck(tcp, plen, pair, slot, port)
 	}
 }
@@ -213,9 +215,10 @@ func (w *Worker) retxLate(pkts []ports.Packet) {
 }
 
 // retxCheck is the watch for the segments inOrder leaves: new flows,
-// jumps, gaps filled, SYNs and FINs, retransmissions. Pure ACKs, RSTs and
-// malformed headers are not looked at. It reports a retransmission (see
-// retransmitting) for the context in slot, seen on port.
+// jumps, gaps filled, SYNs and FINs, retransmissions. An RST only frees
+// its flow's place beside the tick; pure ACKs and malformed headers are
+// not looked at. It reports a retransmission (see retransmitting) for the
+// context in slot, seen on port.
 //
 // An entry holds k + end, the flow's key plus the end of its highest
 // segment: the entry minus the key gives the end back in its lower half,
@@ -226,16 +229,12 @@ func (w *Worker) retxCheck(tcp *[tcpMinSize]byte, plen int, pair uint64, slot ui
 	flags := tcp[tcpFlagsOff]
 	k := retxKey(pair, tcp)
 	sw := w.sentWord(slot)
-	var se *uint64
-	if sw != nil {
-		se = &sw.watch
-	}
-	mine := se != nil && *se != 0 && (*se-k)>>32 <= 1 // the flow beside the tick
+	mine := sw != nil && sw.watch != 0 && (sw.watch-k)>>32 <= 1 // the flow beside the tick
 	if flags&tcpFlagRST != 0 {
 		// The flow is over: its place beside the tick is free for the
 		// context's next one.
 		if mine {
-			*se = 0
+			sw.watch = 0
 		}
 		return
 	}
@@ -248,18 +247,18 @@ func (w *Worker) retxCheck(tcp *[tcpMinSize]byte, plen int, pair uint64, slot ui
 	end := seq + uint32(n)
 	if mine {
 		// The flow beside the tick, which has no gap.
-		nxt := uint32(*se - k)
+		nxt := uint32(sw.watch - k)
 		switch {
 		case flags&tcpFlagSYN != 0 && end != nxt:
-			*se = k + uint64(end) // a new connection on the same ports
+			sw.watch = k + uint64(end) // a new connection on the same ports
 		case int32(end-nxt) > 0 && int32(seq-nxt) > 0:
 			// A jump: the flow moves into the table, where its gap is
 			// kept, and leaves its place to the context's next flow.
 			w.sh.retxInsert(retxIndex(pair, tcp), k+uint64(end), retxGap{nxt, seq})
-			*se = 0
+			sw.watch = 0
 			return
 		case int32(end-nxt) > 0:
-			*se = k + uint64(end)
+			sw.watch = k + uint64(end)
 		default:
 			w.retransmitting(slot, port)
 		}
@@ -267,7 +266,7 @@ func (w *Worker) retxCheck(tcp *[tcpMinSize]byte, plen int, pair uint64, slot ui
 			// The flow is ending: its place goes to the context's next
 			// one (a retransmission of this FIN then starts the flow
 			// anew in the table, and a second one is reported).
-			*se = 0
+			sw.watch = 0
 		}
 		return
 	}
@@ -282,8 +281,8 @@ func (w *Worker) retxCheck(tcp *[tcpMinSize]byte, plen int, pair uint64, slot ui
 		// place is free or holds a flow of the context the slot held
 		// before, else in the table. (A flow of this context that ended
 		// without a FIN or an RST through the box keeps the place.)
-		if sw != nil && (*se == 0 || sw.owner != uint32(pair)) && flags&tcpFlagFIN == 0 {
-			*se, sw.owner = k+uint64(end), uint32(pair)
+		if sw != nil && (sw.watch == 0 || sw.owner != uint32(pair)) && flags&tcpFlagFIN == 0 {
+			sw.watch, sw.owner = k+uint64(end), uint32(pair)
 			return
 		}
 		w.sh.retxInsert(set, k+uint64(end), retxGap{end, end})
