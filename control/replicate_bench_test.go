@@ -156,7 +156,7 @@ func BenchmarkReplicationTakeover(b *testing.B) {
 	for range b.N {
 		b.StopTimer()
 		_, a, a2, _ := haSites(b, 50, 100, 8192, 0, 0)
-		settle(b, a, a2, func() bool { return sameTables(a, a2) == "" && a2.core.ReplicationStatus().State == "in-sync" })
+		settle(b, a, a2, func() bool { return a2.core.ReplicationStatus().State == "in-sync" && sameTables(a, a2) == "" })
 		a.core.Replicator().Close()
 		b.StartTimer()
 		t0 := time.Now()
